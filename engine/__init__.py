@@ -1,0 +1,115 @@
+"""gradserve's autograd engine: PyTorch's autograd on NumPy (CuPy on a GPU).
+
+``import engine as torch`` runs torch-style autograd code::
+
+    x = engine.ones(2, 2, requires_grad=True)
+    out = ((x + 2) * (x + 2) * 3).mean()
+    out.backward()
+    x.grad  # tensor([[4.5000, 4.5000], [4.5000, 4.5000]])
+"""
+
+from __future__ import annotations
+
+from .tensor import Tensor  # first: it wires the op table into Tensor's methods
+
+from . import autograd, nn  # noqa: I001
+from .autograd import enable_grad, is_grad_enabled, limits, no_grad, set_grad_enabled
+from .backend import backends, get_backend, use_backend
+from .dtypes import (
+    DType,
+    as_dtype,
+    bool_,
+    float16,
+    float32,
+    float64,
+    int32,
+    int64,
+    promote_types,
+    result_type,
+)
+from .errors import *  # noqa: F403 - the exception tree is part of the API
+from .errors import __all__ as _errors_all
+from .factories import (
+    arange,
+    as_tensor,
+    empty,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from .functional import *  # noqa: F403
+from .functional import __all__ as _functional_all
+from .ops import OPS, Op, public_ops
+from .shapes import Size
+
+bool = bool_  # noqa: A001 - torch.bool
+float = float32  # noqa: A001 - torch.float
+double = float64
+half = float16
+long = int64
+int = int32  # noqa: A001 - torch.int
+
+__all__ = [
+    "OPS",
+    "DType",
+    "Op",
+    "Size",
+    "Tensor",
+    "arange",
+    "as_dtype",
+    "as_tensor",
+    "autograd",
+    "backends",
+    "bool",
+    "double",
+    "empty",
+    "enable_grad",
+    "eye",
+    "float",
+    "float16",
+    "float32",
+    "float64",
+    "from_numpy",
+    "full",
+    "full_like",
+    "get_backend",
+    "half",
+    "int",
+    "int32",
+    "int64",
+    "is_grad_enabled",
+    "limits",
+    "linspace",
+    "long",
+    "manual_seed",
+    "nn",
+    "no_grad",
+    "ones",
+    "ones_like",
+    "promote_types",
+    "public_ops",
+    "rand",
+    "rand_like",
+    "randn",
+    "randn_like",
+    "result_type",
+    "set_grad_enabled",
+    "tensor",
+    "use_backend",
+    "zeros",
+    "zeros_like",
+    *_errors_all,
+    *_functional_all,
+]

@@ -1,0 +1,661 @@
+"""The autograd core: grad mode, graph nodes, saved values, ``apply`` and backward.
+
+A node is data: the op it ran, edges to the nodes (or leaf tensors) of its tensor
+inputs, the op's attributes and its saved values. ``backward`` walks nodes in a
+topological order without recursion, sums every node's incoming gradients before
+running its VJPs, and frees saved values unless asked to retain them.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import dtypes as D
+from .errors import (
+    GRAPH_FREED_MESSAGE,
+    DoesNotRequireGradError,
+    GradRequiresScalarError,
+    InvalidArgumentError,
+    ModifiedInplaceError,
+    ShapeMismatchError,
+    TensorTooLargeError,
+)
+
+if TYPE_CHECKING:
+    from .ops import Op
+    from .tensor import Tensor
+
+__all__ = [
+    "Node",
+    "SavedTensor",
+    "apply",
+    "backward",
+    "enable_grad",
+    "grad",
+    "is_grad_enabled",
+    "limits",
+    "no_grad",
+    "set_grad_enabled",
+]
+
+
+# --------------------------------------------------------------------- grad mode
+class _Mode(threading.local):
+    enabled: bool = True
+    max_elements: int | None = None
+
+
+_mode = _Mode()
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops in this thread record a graph."""
+    return _mode.enabled
+
+
+class set_grad_enabled:  # noqa: N801 - torch's name
+    """Context manager and decorator that sets grad mode for this thread."""
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = bool(mode)
+        self._prev: list[bool] = []
+
+    def __enter__(self) -> None:
+        self._prev.append(_mode.enabled)
+        _mode.enabled = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        _mode.enabled = self._prev.pop()
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        import functools
+
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(set_grad_enabled):  # noqa: N801
+    """``torch.no_grad``: results do not require grad and record no graph."""
+
+    def __init__(self) -> None:
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):  # noqa: N801
+    """``torch.enable_grad``: turn recording back on inside ``no_grad``."""
+
+    def __init__(self) -> None:
+        super().__init__(True)
+
+
+class limits:  # noqa: N801
+    """Context manager: refuse any op whose result would exceed ``max_elements`` (this thread)."""
+
+    def __init__(self, max_elements: int | None) -> None:
+        self.max_elements = max_elements
+        self._prev: list[int | None] = []
+
+    def __enter__(self) -> None:
+        self._prev.append(_mode.max_elements)
+        _mode.max_elements = self.max_elements
+
+    def __exit__(self, *exc: object) -> None:
+        _mode.max_elements = self._prev.pop()
+
+
+def check_numel(shape: Sequence[int]) -> None:
+    """Refuse a result shape above this thread's element limit, before allocating it."""
+    limit = _mode.max_elements
+    if limit is None:
+        return
+    n = 1
+    for s in shape:
+        n *= int(s)  # Python ints: no overflow
+    if n > limit:
+        raise TensorTooLargeError(
+            f"a tensor of shape {list(shape)} has {n} elements, above the limit of {limit}"
+        )
+
+
+# ------------------------------------------------------------------ saved values
+def _type_name(t: Tensor) -> str:
+    names = {
+        "float32": "FloatTensor",
+        "float64": "DoubleTensor",
+        "float16": "HalfTensor",
+        "int64": "LongTensor",
+        "int32": "IntTensor",
+        "bool": "BoolTensor",
+    }
+    return f"torch.{names[t.dtype.name]}"
+
+
+class SavedTensor:
+    """A tensor saved for backward, with its version at save time (torch's SavedVariable).
+
+    An input keeps the grad_fn it had when saved (a later in-place op may rebind the
+    tensor's own); an output keeps no reference to its node, avoiding a cycle: the
+    node rebuilds it on unpack.
+    """
+
+    __slots__ = ("array", "grad_fn", "is_output", "leaf", "requires_grad", "storage", "version")
+
+    def __init__(self, t: Tensor, is_output: bool) -> None:
+        self.array = t._st.array
+        self.storage = t._st
+        self.version = t._vc[0]
+        self.requires_grad = t.requires_grad
+        self.is_output = is_output
+        self.leaf = t if (t.grad_fn is None and not is_output) else None
+        self.grad_fn = None if is_output else t.grad_fn
+
+    def unpack(self, node: Node, vc: list[int]) -> Tensor:
+        """The saved tensor, or torch's error when it was modified in place since."""
+        from .tensor import Tensor
+
+        if vc[0] != self.version:
+            t = Tensor._make(self.array, False, None)
+            owner = (
+                f", which is output 0 of {node.fn_name}"
+                if self.is_output
+                else (f", which is output 0 of {self.grad_fn.fn_name}" if self.grad_fn else "")
+            )
+            raise ModifiedInplaceError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [{_type_name(t)} {list(self.array.shape)}]{owner}, is at "
+                f"version {vc[0]}; expected version {self.version} instead. Hint: enable anomaly "
+                "detection to find the operation that failed to compute its gradient, with "
+                "torch.autograd.set_detect_anomaly(True)."
+            )
+        if self.leaf is not None:
+            return self.leaf
+        grad_fn = node if self.is_output else self.grad_fn
+        t = Tensor._make(self.array, self.requires_grad, grad_fn)
+        t._st = self.storage
+        t._vc = vc
+        return t
+
+
+# ------------------------------------------------------------------------ nodes
+class Node:
+    """One recorded op: torch's ``grad_fn``. Data only, so a graph can be stored and rebuilt."""
+
+    __slots__ = (
+        "__weakref__",
+        "attrs",
+        "consts",
+        "fn_name",
+        "in_meta",
+        "next",
+        "op",
+        "retained",
+        "saved",
+        "vcs",
+    )
+
+    def __init__(
+        self,
+        op: Op,
+        name: str,
+        next_: tuple[Any, ...],
+        consts: tuple[Any, ...],
+        in_meta: tuple[Any, ...],
+        attrs: dict[str, Any],
+    ) -> None:
+        self.op = op
+        self.fn_name = name  # PyTorch's grad_fn class name for this call
+        self.next = next_  # per input: a Node, a leaf Tensor that requires grad, or None
+        self.consts = consts  # per input: the Python scalar, or None for a tensor
+        self.in_meta = in_meta  # per input: (shape, DType) of a tensor, or None
+        self.attrs = attrs
+        self.saved: dict[Any, SavedTensor] | None = {}
+        self.vcs: dict[Any, list[int]] = {}
+        self.retained: Any = None  # weakref to a non-leaf that called retain_grad()
+
+    def __repr__(self) -> str:
+        return f"<{self.fn_name} object at {hex(id(self))}>"
+
+    def name(self) -> str:
+        """PyTorch's class name of this grad_fn (``AddBackward0``)."""
+        return self.fn_name
+
+    # torch's grad_fn API
+    def __call__(self, *a: Any) -> Any:  # pragma: no cover - torch allows it; we do not
+        raise InvalidArgumentError("calling a grad_fn directly is not supported")
+
+    @property
+    def next_functions(self) -> tuple[tuple[Any, int], ...]:
+        """``(node, 0)`` per tensor input, like torch (leaves appear as AccumulateGrad)."""
+        out = []
+        for target in self.next:
+            if target is None or isinstance(target, Node):
+                out.append((target, 0))
+            else:
+                out.append((_AccumulateGrad(target), 0))
+        return tuple(out)
+
+    def save(self, key: Any, t: Tensor, is_output: bool = False) -> None:
+        assert self.saved is not None
+        self.saved[key] = SavedTensor(t, is_output)
+        self.vcs[key] = t._vc
+
+    def __getitem__(self, i: int) -> Any:
+        """Input ``i`` as saved (a Tensor), or the Python scalar it was."""
+        c = self.consts[i]
+        if c is not None:
+            return c
+        return self._unpack(i)
+
+    @property
+    def out(self) -> Tensor:
+        """The op's saved output."""
+        return self._unpack("out")
+
+    def _unpack(self, key: Any) -> Tensor:
+        if self.saved is None:
+            from .errors import GraphFreedError
+
+            raise GraphFreedError(GRAPH_FREED_MESSAGE)
+        return self.saved[key].unpack(self, self.vcs[key])
+
+    def release(self) -> None:
+        """Free saved values (after a backward without retain_graph)."""
+        if self.saved:
+            self.saved = None
+            self.vcs = {}
+        elif self.saved is not None:
+            self.saved = None
+
+
+class _AccumulateGrad:
+    """What torch shows for a leaf in ``next_functions``."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable: Tensor) -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+# ------------------------------------------------------------------------ apply
+def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
+    """Run ``op`` on tensors and Python scalars; record a node when grad is on."""
+    from .tensor import Tensor
+
+    tensors = [x for x in inputs if isinstance(x, Tensor)]
+    if not tensors:
+        raise InvalidArgumentError(f"{op.name}() needs at least one tensor argument")
+    xp = tensors[0]._xp
+    # dtype: PyTorch's promotion, applied by casting tensor inputs once
+    dt = None
+    if op.promote is not None:
+        idx = op.promote_args
+        dt = D.result_type(*(inputs if idx is None else [inputs[i] for i in idx]))
+        if op.promote == "float" and not dt.is_floating_point:
+            dt = D.default_float()
+        arrays = [
+            (
+                x._st.array
+                if x._dtype is dt or (idx is not None and i not in idx)
+                else x._st.array.astype(dt.np)
+            )
+            if isinstance(x, Tensor)
+            else x
+            for i, x in enumerate(inputs)
+        ]
+    else:
+        arrays = [x._st.array if isinstance(x, Tensor) else x for x in inputs]
+    if op.check is not None:
+        op.check(inputs, attrs)
+    if _mode.max_elements is not None and op.shape is not None:
+        check_numel(op.shape([getattr(x, "shape", ()) for x in inputs], attrs))
+    try:
+        with xp.errstate(all="ignore"):
+            out = op.forward(xp, *arrays, **attrs)
+    except ValueError as exc:
+        raise ShapeMismatchError(_shape_message(op, inputs, exc)) from None
+    if dt is not None and op.result is None and out.dtype != dt.np:
+        out = out.astype(dt.np)
+    requires = _mode.enabled and op.differentiable and any(t.requires_grad for t in tensors)
+    if not requires:
+        return Tensor._make(out, False, None)
+    node = record(op, inputs, attrs)
+    result = Tensor._make(out, True, node)
+    if op.saves_out:
+        node.save("out", result, is_output=True)
+    return result
+
+
+def record(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Node:
+    """Build the node of a differentiable call (its output is attached by the caller)."""
+    from .tensor import Tensor
+
+    next_: list[Any] = []
+    consts: list[Any] = []
+    meta: list[Any] = []
+    for x in inputs:
+        if isinstance(x, Tensor):
+            next_.append(x.grad_fn if x.grad_fn is not None else (x if x.requires_grad else None))
+            consts.append(None)
+            meta.append((x._st.array.shape, x._dtype))
+        else:
+            next_.append(None)
+            consts.append(x)
+            meta.append(None)
+    name = op.grad_fn if isinstance(op.grad_fn, str) else op.grad_fn(inputs, attrs)
+    node = Node(op, name, tuple(next_), tuple(consts), tuple(meta), attrs)
+    for i in op.saves:
+        if i == "all":
+            for j, x in enumerate(inputs):
+                if isinstance(x, Tensor):
+                    node.save(j, x)
+        elif i < len(inputs) and isinstance(inputs[i], Tensor):
+            node.save(i, inputs[i])
+    return node
+
+
+def _shape_message(op: Op, inputs: Sequence[Any], exc: Exception) -> str:
+    shapes = [list(x.shape) for x in inputs if hasattr(x, "shape")]
+    return f"{op.name}: shapes {shapes} are not compatible: {exc}"
+
+
+# --------------------------------------------------------------------- backward
+def _target(t: Tensor) -> Any:
+    return t.grad_fn if t.grad_fn is not None else t
+
+
+def _make_grads(
+    outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None, create_graph: bool
+) -> list[Tensor]:
+    from .tensor import Tensor, as_tensor
+
+    grads = []
+    for i, out in enumerate(outputs):
+        g = None if grad_outputs is None else grad_outputs[i]
+        if not out.requires_grad:
+            raise DoesNotRequireGradError(
+                f"element {i} of tensors does not require grad and does not have a grad_fn"
+            )
+        if g is None:
+            if out.numel() != 1:
+                raise GradRequiresScalarError(
+                    "grad can be implicitly created only for scalar outputs"
+                )
+            if not out.dtype.is_floating_point:
+                raise InvalidArgumentError(
+                    "grad can be implicitly created only for real scalar outputs but got "
+                    f"{out.dtype!r}"
+                )
+            g = Tensor._make(out._xp.ones_like(out._st.array), False, None)
+        else:
+            g = as_tensor(g, like=out)
+            if tuple(g.shape) != tuple(out.shape):
+                raise ShapeMismatchError(
+                    f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape} and "
+                    f"output[{i}] has a shape of {out.shape}."
+                )
+            if g.dtype is not out.dtype:
+                g = g.to(out.dtype)
+        grads.append(g)
+    return grads
+
+
+def _accumulate(acc: dict[Any, Any], key: Any, g: Tensor) -> None:
+    prev = acc.get(key)
+    acc[key] = g if prev is None else prev + g
+
+
+def run_backward(
+    outputs: Sequence[Tensor],
+    grad_outputs: Sequence[Any] | None,
+    retain_graph: bool | None,
+    create_graph: bool,
+    capture: Sequence[Tensor] | None,
+    accumulate_leaves: Iterable[Tensor] | None,
+) -> dict[int, Tensor]:
+    """The engine's one backward pass.
+
+    ``capture``: tensors whose total incoming gradient is returned (autograd.grad and
+    backward(inputs=...)). ``accumulate_leaves``: when given, only these leaves'
+    ``.grad`` are written; when None with ``capture`` None, every reached leaf is.
+    Returns ``{id(tensor): grad}`` for the captured tensors.
+    """
+    if retain_graph is None:
+        retain_graph = create_graph
+    grads0 = _make_grads(outputs, grad_outputs, create_graph)
+    roots = [_target(t) for t in outputs]
+
+    # Which targets we must capture (by node, or the leaf tensor itself).
+    capture_keys = {id(_target(t)): t for t in capture} if capture is not None else {}
+
+    # Dependency counts over the reachable graph, iteratively.
+    deps: dict[int, int] = {}
+    nodes: dict[int, Node] = {}
+    stack = [r for r in roots if isinstance(r, Node)]
+    for r in stack:
+        nodes[id(r)] = r
+    seen = set(nodes)
+    while stack:
+        n = stack.pop()
+        for nxt in n.next:
+            if isinstance(nxt, Node):
+                k = id(nxt)
+                deps[k] = deps.get(k, 0) + 1
+                if k not in seen:
+                    seen.add(k)
+                    nodes[k] = nxt
+                    stack.append(nxt)
+
+    # With explicit capture targets, run only nodes that lead to one of them.
+    needed: set[int] | None = None
+    if capture is not None and accumulate_leaves is None:
+        needed = _needed(nodes, capture_keys)
+
+    pending: dict[int, Any] = {}
+    leaf_grads: dict[int, Any] = {}
+    leaf_objs: dict[int, Tensor] = {}
+    captured: dict[int, Tensor] = {}
+    for r, g in zip(roots, grads0, strict=True):
+        if isinstance(r, Node):
+            _accumulate(pending, id(r), g)
+        else:
+            _accumulate(leaf_grads, id(r), g)
+            leaf_objs[id(r)] = r
+
+    ready = [r for r in roots if isinstance(r, Node) and deps.get(id(r), 0) == 0]
+    ready_ids = {id(r) for r in ready}
+    from .autograd import set_grad_enabled as _sge
+
+    with _sge(create_graph):
+        while ready:
+            node = ready.pop()
+            g = pending.pop(id(node), None)
+            if id(node) in capture_keys and g is not None:
+                captured[id(node)] = g
+            if node.retained is not None and g is not None:
+                t = node.retained()
+                if t is not None:
+                    _store_grad(t, g, create_graph)
+            run = g is not None and (needed is None or id(node) in needed)
+            if run:
+                in_grads = _call_vjps(node, g)
+                for nxt, gi in zip(node.next, in_grads, strict=True):
+                    if gi is None or nxt is None:
+                        continue
+                    if isinstance(nxt, Node):
+                        _accumulate(pending, id(nxt), gi)
+                    else:
+                        _accumulate(leaf_grads, id(nxt), gi)
+                        leaf_objs[id(nxt)] = nxt
+            if not retain_graph:
+                node.release()
+            for nxt in node.next:
+                if isinstance(nxt, Node):
+                    k = id(nxt)
+                    deps[k] -= 1
+                    if deps[k] == 0 and k not in ready_ids:
+                        ready_ids.add(k)
+                        ready.append(nxt)
+
+    for k, g in leaf_grads.items():
+        if k in capture_keys:
+            captured[k] = g
+    if capture is None or accumulate_leaves is not None:
+        allowed = None if accumulate_leaves is None else {id(t) for t in accumulate_leaves}
+        for k, g in leaf_grads.items():
+            if allowed is None or k in allowed:
+                _store_grad(leaf_objs[k], g, create_graph)
+    return {id(t): captured[id(_target(t))] for t in capture or () if id(_target(t)) in captured}
+
+
+def _needed(nodes: dict[int, Node], capture_keys: dict[int, Any]) -> set[int]:
+    """Nodes from which some capture target is reachable (iterative, memoized)."""
+    memo: dict[int, bool] = {}
+    for start in nodes.values():
+        if id(start) in memo:
+            continue
+        stack: list[tuple[Node, int]] = [(start, 0)]
+        while stack:
+            n, i = stack.pop()
+            k = id(n)
+            if i == 0 and k in memo:
+                continue
+            if i < len(n.next):
+                stack.append((n, i + 1))
+                nxt = n.next[i]
+                if isinstance(nxt, Node) and id(nxt) not in memo:
+                    stack.append((nxt, 0))
+                continue
+            hit = k in capture_keys or any(
+                (isinstance(x, Node) and memo.get(id(x), False))
+                or (x is not None and not isinstance(x, Node) and id(x) in capture_keys)
+                for x in n.next
+            )
+            memo[k] = hit
+    return {k for k, v in memo.items() if v}
+
+
+def _call_vjps(node: Node, g: Tensor) -> list[Tensor | None]:
+    """Each input's gradient, summed back to its shape and cast to its dtype."""
+    op = node.op
+    out: list[Tensor | None] = []
+    for i, nxt in enumerate(node.next):
+        if nxt is None:
+            out.append(None)
+            continue
+        vjp = op.vjps[i] if op.vjps_per_input else op.vjps
+        gi = vjp(g, node) if op.vjps_per_input else vjp(g, node, i)  # type: ignore[operator]
+        if gi is None:
+            out.append(None)
+            continue
+        shape, dt = node.in_meta[i]
+        if gi.shape != shape:
+            gi = gi.sum_to_size(shape)
+        if gi._dtype is not dt:
+            gi = gi.to(dt)
+        out.append(gi)
+    return out
+
+
+def _store_grad(t: Tensor, g: Tensor, create_graph: bool) -> None:
+    """AccumulateGrad: ``.grad`` is set the first time, then summed into (in place, as torch)."""
+    from .tensor import Tensor
+
+    acc = t._grad
+    if create_graph:
+        t._grad = g if acc is None else acc + g
+    elif acc is None or acc.requires_grad:
+        # A fresh storage: the same gradient array may reach several leaves.
+        t._grad = Tensor._make(g._st.array, False, None)
+    else:
+        acc._st.array = acc._st.array + g._st.array
+        acc._vc[0] += 1
+
+
+def backward(
+    tensors: Tensor | Sequence[Tensor],
+    grad_tensors: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    inputs: Tensor | Sequence[Tensor] | None = None,
+) -> None:
+    """``torch.autograd.backward``: accumulate gradients into leaves' ``.grad``."""
+    from .tensor import Tensor
+
+    outs = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    gs = None
+    if grad_tensors is not None:
+        gs = [grad_tensors] if isinstance(grad_tensors, Tensor) or len(outs) == 1 else grad_tensors
+        gs = list(gs)
+    if inputs is not None:
+        ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        if not ins:
+            raise InvalidArgumentError("'inputs' argument to backward() cannot be empty.")
+        leaves = [t for t in ins if t.grad_fn is None]
+        nonleaves = [t for t in ins if t.grad_fn is not None]
+        got = run_backward(outs, gs, retain_graph, create_graph, ins, leaves)
+        for t in nonleaves:
+            if id(t) in got:
+                _store_grad(t, got[id(t)], create_graph)
+        return
+    run_backward(outs, gs, retain_graph, create_graph, None, None)
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool | None = None,
+    materialize_grads: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """``torch.autograd.grad``: gradients of outputs w.r.t. inputs; ``.grad`` is untouched."""
+    from .tensor import Tensor
+
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    gs = None
+    if grad_outputs is not None:
+        gs = [grad_outputs] if isinstance(grad_outputs, Tensor) or len(outs) == 1 else grad_outputs
+        gs = list(gs)
+    for i, t in enumerate(ins):
+        if not t.requires_grad:
+            raise DoesNotRequireGradError("One of the differentiated Tensors does not require grad")
+        del i
+    got = run_backward(outs, gs, retain_graph, create_graph, ins, None)
+    result: list[Tensor | None] = []
+    for t in ins:
+        g = got.get(id(t))
+        if g is None:
+            if materialize_grads:
+                g = t.detach().zeros_like()
+            elif not allow_unused:
+                raise InvalidArgumentError(
+                    "One of the differentiated Tensors appears to not have been used in the "
+                    "graph. Set allow_unused=True if this is the desired behavior."
+                )
+        elif not create_graph:
+            g = g.detach()
+        result.append(g)
+    return tuple(result)
+
+
+def retain_grad(t: Tensor) -> None:
+    """Mark a non-leaf so backward stores its ``.grad`` (a leaf already does)."""
+    if t.grad_fn is not None:
+        t.grad_fn.retained = weakref.ref(t)

@@ -1,0 +1,146 @@
+"""Dtypes and PyTorch's type promotion (``torch.tensor`` inference, ``torch.result_type``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DType",
+    "bool_",
+    "float16",
+    "float32",
+    "float64",
+    "int32",
+    "int64",
+    "DTYPES",
+    "as_dtype",
+    "default_float",
+    "promote_types",
+    "result_type",
+]
+
+
+class DType:
+    """A tensor element type; prints as torch does (``torch.float32``)."""
+
+    __slots__ = ("name", "np", "is_floating_point", "itemsize", "_category")
+
+    def __init__(self, name: str, np_dtype: Any, category: int) -> None:
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.is_floating_point = category == 2
+        self.itemsize = self.np.itemsize
+        self._category = category  # 0 bool, 1 integer, 2 floating
+
+    def __repr__(self) -> str:
+        return f"torch.{self.name}"
+
+    def __reduce__(self) -> str:
+        return self.name
+
+
+bool_ = DType("bool", np.bool_, 0)
+int32 = DType("int32", np.int32, 1)
+int64 = DType("int64", np.int64, 1)
+float16 = DType("float16", np.float16, 2)
+float32 = DType("float32", np.float32, 2)
+float64 = DType("float64", np.float64, 2)
+
+DTYPES: dict[str, DType] = {d.name: d for d in (bool_, int32, int64, float16, float32, float64)}
+_BY_NP: dict[np.dtype[Any], DType] = {d.np: d for d in DTYPES.values()}
+# Aliases torch accepts for the same types.
+_ALIASES = {"float": float32, "double": float64, "half": float16, "int": int32, "long": int64}
+
+# The rank of each dtype inside its category: promotion picks the wider one.
+_RANK = {bool_: 0, int32: 1, int64: 2, float16: 1, float32: 2, float64: 3}
+
+
+def default_float() -> DType:
+    """The dtype of float literals and float fills (torch's default dtype)."""
+    return float32
+
+
+def as_dtype(value: Any) -> DType:
+    """Resolve a dtype given as a DType, a name (``"float32"``), or a NumPy dtype."""
+    if isinstance(value, DType):
+        return value
+    if isinstance(value, str):
+        name = value.removeprefix("torch.")
+        found = DTYPES.get(name) or _ALIASES.get(name)
+        if found is None:
+            from .errors import InvalidArgumentError
+
+            raise InvalidArgumentError(f"unsupported dtype {value!r}; use one of {sorted(DTYPES)}")
+        return found
+    if value is bool:
+        return bool_
+    if value is int:
+        return int64
+    if value is float:
+        return float32
+    try:
+        return _BY_NP[np.dtype(value)]
+    except (KeyError, TypeError):
+        from .errors import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            f"unsupported dtype {value!r}; use one of {sorted(DTYPES)}"
+        ) from None
+
+
+def from_numpy_dtype(np_dtype: np.dtype[Any]) -> DType:
+    """The DType of a NumPy dtype (unsupported ones raise invalid_argument)."""
+    found = _BY_NP.get(np_dtype)
+    return found if found is not None else as_dtype(np_dtype)
+
+
+def promote_types(a: DType, b: DType) -> DType:
+    """``torch.promote_types``: the smallest dtype both convert to without losing kind."""
+    if a is b:
+        return a
+    if a._category != b._category:
+        return a if a._category > b._category else b
+    return a if _RANK[a] >= _RANK[b] else b
+
+
+def scalar_dtype(value: Any) -> DType:
+    """The dtype a Python scalar takes as a wrapped number."""
+    if isinstance(value, bool | np.bool_):
+        return bool_
+    if isinstance(value, int | np.integer):
+        return int64
+    return default_float()
+
+
+def _combine(higher: DType | None, lower: DType | None) -> DType | None:
+    # c10's combine_categories: a lower-priority class only matters when it is of a
+    # higher category (float over integer, anything over bool).
+    if higher is None:
+        return lower
+    if lower is None or higher.is_floating_point:
+        return higher
+    if higher is bool_ or lower.is_floating_point:
+        return promote_types(higher, lower)
+    return higher
+
+
+def result_type(*operands: Any) -> DType:
+    """``torch.result_type`` over tensors (dimensioned, 0-d) and Python scalars."""
+    dim: DType | None = None
+    zero: DType | None = None
+    wrapped: DType | None = None
+    for x in operands:
+        dt = getattr(x, "dtype", None)
+        if isinstance(dt, DType):
+            if x.ndim:
+                dim = dt if dim is None else promote_types(dim, dt)
+            else:
+                zero = dt if zero is None else promote_types(zero, dt)
+        else:
+            s = scalar_dtype(x)
+            wrapped = s if wrapped is None else promote_types(wrapped, s)
+    out = _combine(dim, _combine(zero, wrapped))
+    assert out is not None, "result_type needs at least one operand"
+    return out

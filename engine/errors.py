@@ -1,0 +1,121 @@
+"""Engine exceptions: each carries the stable wire ``code`` (API.md section 7) and PyTorch's text.
+
+Each class also derives from the builtin PyTorch raises for the same mistake, so
+``except RuntimeError`` code written for torch keeps working::
+
+    EngineError
+    ├── InvalidArgumentError (RuntimeError)        invalid_argument
+    │   ├── IndexOutOfRangeError (IndexError)      invalid_argument
+    │   └── EngineTypeError (TypeError)            invalid_argument
+    ├── ShapeMismatchError (RuntimeError)          shape_mismatch
+    ├── DtypeMismatchError (RuntimeError)          dtype_mismatch
+    ├── UnknownOpError (ValueError)                unknown_op
+    ├── NotLeafError (RuntimeError)                not_leaf
+    ├── LeafInplaceError (RuntimeError)            leaf_inplace
+    ├── GradRequiresScalarError (RuntimeError)     grad_requires_scalar
+    ├── DoesNotRequireGradError (RuntimeError)     does_not_require_grad
+    ├── BackendUnavailableError (RuntimeError)     backend_unavailable
+    ├── GraphFreedError (RuntimeError)             graph_freed
+    ├── ModifiedInplaceError (RuntimeError)        modified_inplace
+    └── TensorTooLargeError (RuntimeError)         tensor_too_large
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendUnavailableError",
+    "DoesNotRequireGradError",
+    "DtypeMismatchError",
+    "EngineError",
+    "EngineTypeError",
+    "GradRequiresScalarError",
+    "GraphFreedError",
+    "IndexOutOfRangeError",
+    "InvalidArgumentError",
+    "LeafInplaceError",
+    "ModifiedInplaceError",
+    "NotLeafError",
+    "ShapeMismatchError",
+    "TensorTooLargeError",
+    "UnknownOpError",
+    "GRAPH_FREED_MESSAGE",
+]
+
+
+class EngineError(Exception):
+    """Base of every engine error; ``code`` and ``status`` are the wire contract's."""
+
+    code = "invalid_argument"
+    status = 400
+
+    @property
+    def detail(self) -> str:
+        return str(self.args[0]) if self.args else self.code
+
+
+class InvalidArgumentError(EngineError, RuntimeError):
+    code = "invalid_argument"
+
+
+class IndexOutOfRangeError(InvalidArgumentError, IndexError):
+    code = "invalid_argument"
+
+
+class EngineTypeError(InvalidArgumentError, TypeError):
+    code = "invalid_argument"
+
+
+class ShapeMismatchError(EngineError, RuntimeError):
+    code = "shape_mismatch"
+
+
+class DtypeMismatchError(EngineError, RuntimeError):
+    code = "dtype_mismatch"
+
+
+class UnknownOpError(EngineError, ValueError):
+    code = "unknown_op"
+
+
+class NotLeafError(EngineError, RuntimeError):
+    code = "not_leaf"
+
+
+class LeafInplaceError(EngineError, RuntimeError):
+    code = "leaf_inplace"
+
+
+class GradRequiresScalarError(EngineError, RuntimeError):
+    code = "grad_requires_scalar"
+
+
+class DoesNotRequireGradError(EngineError, RuntimeError):
+    code = "does_not_require_grad"
+
+
+class BackendUnavailableError(EngineError, RuntimeError):
+    code = "backend_unavailable"
+
+
+class GraphFreedError(EngineError, RuntimeError):
+    code = "graph_freed"
+    status = 409
+
+
+class ModifiedInplaceError(EngineError, RuntimeError):
+    code = "modified_inplace"
+    status = 409
+
+
+class TensorTooLargeError(EngineError, RuntimeError):
+    code = "tensor_too_large"
+    status = 413
+
+
+GRAPH_FREED_MESSAGE = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward."
+)

@@ -1,0 +1,31 @@
+"""``torch.nn.functional``: the activations and losses of the op table."""
+
+from __future__ import annotations
+
+from ..ops.nn import (
+    binary_cross_entropy,
+    cross_entropy,
+    gelu,
+    leaky_relu,
+    mse_loss,
+    nll_loss,
+    relu,
+    softplus,
+)
+from ..ops.pointwise import sigmoid, tanh
+from ..ops.reduction import log_softmax, softmax
+
+__all__ = [
+    "binary_cross_entropy",
+    "cross_entropy",
+    "gelu",
+    "leaky_relu",
+    "log_softmax",
+    "mse_loss",
+    "nll_loss",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "softplus",
+    "tanh",
+]

@@ -1,0 +1,525 @@
+"""Reductions: sum, mean, prod, max/min, amax/amin, logsumexp, softmax, norm, argmax."""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+from typing import Any
+
+from ..autograd import apply
+from ..errors import InvalidArgumentError
+from ..shapes import normalize_dim, normalize_dims, reduced_shape
+from ..tensor import Tensor
+from . import defop
+from .pointwise import where
+
+_TYPE = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int"}
+
+
+def _axis(attrs: dict[str, Any]) -> tuple[int, ...] | None:
+    d = attrs.get("dim")
+    return None if d is None else (tuple(d) if isinstance(d, list | tuple) else (d,))
+
+
+def _rshape(shapes: list[tuple[int, ...]], attrs: dict[str, Any]) -> tuple[int, ...]:
+    shape = shapes[0]
+    dims = normalize_dims(attrs.get("dim"), len(shape))
+    return reduced_shape(shape, dims, attrs.get("keepdim", False))
+
+
+def _restore(g: Tensor, n: Any) -> Tensor:
+    """Undo a reduction's shape on ``g``: put back reduced dims (size 1), then expand."""
+    shape, _ = n.in_meta[0]
+    axis = _axis(n.attrs)
+    if axis is not None and not n.attrs.get("keepdim", False):
+        kept = [1 if i in axis else s for i, s in enumerate(shape)]
+        g = g.reshape(kept)
+    elif axis is None and g.ndim != len(shape):
+        g = g.reshape([1] * len(shape))
+    return g.expand(shape)
+
+
+def _restore_out(t: Tensor, n: Any) -> Tensor:
+    """A reduced value reshaped so it broadcasts against the input."""
+    shape, _ = n.in_meta[0]
+    axis = _axis(n.attrs)
+    if axis is None:
+        return t.reshape([1] * len(shape))
+    if not n.attrs.get("keepdim", False):
+        return t.reshape([1 if i in axis else s for i, s in enumerate(shape)])
+    return t
+
+
+def _float_only(fname: str) -> Any:
+    def check(inputs: Any, attrs: dict[str, Any]) -> None:
+        dt = inputs[0].dtype
+        if not dt.is_floating_point:
+            raise InvalidArgumentError(
+                f"{fname}(): could not infer output dtype. Input dtype must be either a floating "
+                f"point or complex dtype. Got: {_TYPE.get(dt.name, dt.name.capitalize())}"
+            )
+
+    return check
+
+
+def _by_dim(name: str) -> Any:
+    return lambda ins, at: f"{name}Backward{0 if at.get('dim') is None else 1}"
+
+
+def _sum_fwd(xp: Any, a: Any, dim: Any = None, keepdim: bool = False) -> Any:
+    dtype = None if a.dtype.kind == "f" else "int64"
+    return xp.sum(a, axis=None if dim is None else tuple(dim), keepdims=keepdim, dtype=dtype)
+
+
+_RED = {"shape": _rshape, "kwargs": {"dim": None, "keepdim": False}, "result": "keep"}
+
+SUM = defop(
+    "sum",
+    _sum_fwd,
+    (lambda g, n: _restore(g, n),),
+    _by_dim("Sum"),
+    grad_fns=("SumBackward0", "SumBackward1"),
+    dtypes="any",
+    **_RED,
+)
+
+
+def _mean_vjp(g: Tensor, n: Any) -> Tensor:
+    shape, _ = n.in_meta[0]
+    axis = _axis(n.attrs)
+    count = math.prod(shape[i] for i in (range(len(shape)) if axis is None else axis))
+    return _restore(g, n) / count
+
+
+MEAN = defop(
+    "mean",
+    lambda xp, a, dim=None, keepdim=False: xp.mean(
+        a, axis=None if dim is None else tuple(dim), keepdims=keepdim
+    ),
+    (_mean_vjp,),
+    _by_dim("Mean"),
+    grad_fns=("MeanBackward0", "MeanBackward1"),
+    check=_float_only("mean"),
+    **_RED,
+)
+
+
+def _prod_except(xp: Any, a: Any, dim: Any = None) -> Any:
+    """For each element, the product of all the others along ``dim`` (all when None)."""
+    shape = a.shape
+    x = a.reshape(-1) if dim is None else xp.moveaxis(a, dim, -1)
+    ones = xp.ones(x.shape[:-1] + (1,), dtype=x.dtype)
+    left = xp.concatenate([ones, xp.cumprod(x, axis=-1)[..., :-1]], axis=-1)
+    right = xp.flip(
+        xp.concatenate([ones, xp.cumprod(xp.flip(x, -1), axis=-1)[..., :-1]], axis=-1), -1
+    )
+    out = left * right
+    return out.reshape(shape) if dim is None else xp.moveaxis(out, -1, dim)
+
+
+def _prod_except_vjp(g: Tensor, n: Any) -> Tensor:
+    # d(pe_i)/d(x_j) = pe_i / x_j for j != i (inputs without zeros; see README)
+    x, pe = n[0], n.out
+    dim = n.attrs.get("dim")
+    gp = g * pe
+    total = gp.sum() if dim is None else gp.sum(dim, keepdim=True)
+    return (total - gp) / x
+
+
+PROD_EXCEPT = defop(
+    "prod_except",
+    _prod_except,
+    (_prod_except_vjp,),
+    "ProdExceptBackward0",
+    saves=(0,),
+    saves_out=True,
+    kwargs={"dim": None},
+    public=False,
+)
+
+
+def _prod_fwd(xp: Any, a: Any, dim: Any = None, keepdim: bool = False) -> Any:
+    dtype = None if a.dtype.kind == "f" else "int64"
+    return xp.prod(a, axis=dim, keepdims=keepdim, dtype=dtype)
+
+
+def _prod_vjp(g: Tensor, n: Any) -> Tensor:
+    dim = n.attrs.get("dim")
+    return _restore(g, n) * apply(PROD_EXCEPT, (n[0],), {} if dim is None else {"dim": dim})
+
+
+PROD = defop(
+    "prod",
+    _prod_fwd,
+    (_prod_vjp,),
+    lambda ins, at: f"ProdBackward{0 if at.get('dim') is None else 1}",
+    saves=(0,),
+    grad_fns=("ProdBackward0", "ProdBackward1"),
+    dtypes="any",
+    **_RED,
+)
+
+
+def _onehot_arg(x: Tensor, dim: int, largest: bool) -> Tensor:
+    """A constant mask of the first arg-extreme along ``dim`` (keepdim shape broadcastable)."""
+    xp = x._xp
+    a = x._st.array
+    idx = xp.argmax(a, axis=dim) if largest else xp.argmin(a, axis=dim)
+    mask = xp.zeros(a.shape, dtype=bool)
+    xp.put_along_axis(mask, xp.expand_dims(idx, dim), True, axis=dim)
+    return Tensor._make(mask, False, None)
+
+
+def _extreme(name: str, largest: bool) -> Any:
+    fn = "max" if largest else "min"
+
+    def fwd(xp: Any, a: Any, dim: Any = None, keepdim: bool = False) -> Any:
+        if a.size == 0:
+            raise InvalidArgumentError(
+                f"{fn}(): Expected reduction dim to be specified for input.numel() == 0. "
+                "Specify the reduction dim with the 'dim' argument."
+            )
+        f = xp.max if largest else xp.min
+        return f(a, axis=dim, keepdims=keepdim)
+
+    def vjp(g: Tensor, n: Any) -> Tensor:
+        x = n[0]
+        dim = n.attrs.get("dim")
+        if dim is None:  # ties share the gradient evenly
+            mask = x == n.out
+            return g * mask / mask.sum()
+        return _restore(g, n) * _onehot_arg(x, dim, largest)
+
+    return defop(
+        name,
+        fwd,
+        (vjp,),
+        lambda ins, at: f"{fn.capitalize()}Backward{1 if at.get('dim') is None else 0}",
+        saves=(0,),
+        saves_out=True,
+        grad_fns=(f"{fn.capitalize()}Backward0", f"{fn.capitalize()}Backward1"),
+        dtypes="any",
+        **_RED,
+    )
+
+
+MAX = _extreme("max", True)
+MIN = _extreme("min", False)
+
+
+def _amax(largest: bool) -> Any:
+    name = "amax" if largest else "amin"
+
+    def fwd(xp: Any, a: Any, dim: Any = None, keepdim: bool = False) -> Any:
+        f = xp.amax if largest else xp.amin
+        return f(a, axis=None if dim is None else tuple(dim), keepdims=keepdim)
+
+    def vjp(g: Tensor, n: Any) -> Tensor:
+        mask = n[0] == _restore_out(n.out, n)
+        axis = _axis(n.attrs)
+        count = mask.sum() if axis is None else mask.sum(list(axis), keepdim=True)
+        return _restore(g, n) * mask / count
+
+    return defop(
+        name,
+        fwd,
+        (vjp,),
+        f"{name.capitalize()}Backward0",
+        saves=(0,),
+        saves_out=True,
+        dtypes="any",
+        **_RED,
+    )
+
+
+AMAX = _amax(True)
+AMIN = _amax(False)
+
+
+def _lse_fwd(xp: Any, a: Any, dim: Any, keepdim: bool = False) -> Any:
+    axis = tuple(dim)
+    m = xp.amax(a, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)
+    out = xp.log(xp.sum(xp.exp(a - m), axis=axis, keepdims=True)) + m
+    return out if keepdim else xp.squeeze(out, axis=axis)
+
+
+LOGSUMEXP = defop(
+    "logsumexp",
+    _lse_fwd,
+    (lambda g, n: _restore(g, n) * (n[0] - _restore_out(n.out, n)).exp(),),
+    "LogsumexpBackward0",
+    saves=(0,),
+    saves_out=True,
+    promote="float",
+    shape=_rshape,
+    kwargs={"dim": None, "keepdim": False},
+)
+
+
+def _softmax_fwd(xp: Any, a: Any, dim: int) -> Any:
+    e = xp.exp(a - xp.amax(a, axis=dim, keepdims=True))
+    return e / xp.sum(e, axis=dim, keepdims=True)
+
+
+def _log_softmax_fwd(xp: Any, a: Any, dim: int) -> Any:
+    s = a - xp.amax(a, axis=dim, keepdims=True)
+    return s - xp.log(xp.sum(xp.exp(s), axis=dim, keepdims=True))
+
+
+def _softmax_check(fname: str) -> Any:
+    def check(inputs: Any, attrs: dict[str, Any]) -> None:
+        dt = inputs[0].dtype
+        if not dt.is_floating_point:
+            raise InvalidArgumentError(f'"{fname}_lastdim_kernel_impl" not implemented for '
+                                       f"'{_TYPE.get(dt.name, dt.name)}'")
+
+    return check
+
+
+SOFTMAX = defop(
+    "softmax",
+    _softmax_fwd,
+    (lambda g, n: n.out * (g - (g * n.out).sum(n.attrs["dim"], keepdim=True)),),
+    "SoftmaxBackward0",
+    saves_out=True,
+    check=_softmax_check("softmax"),
+    kwargs={"dim": None},
+)
+LOG_SOFTMAX = defop(
+    "log_softmax",
+    _log_softmax_fwd,
+    (lambda g, n: g - n.out.exp() * g.sum(n.attrs["dim"], keepdim=True),),
+    "LogSoftmaxBackward0",
+    saves_out=True,
+    check=_softmax_check("log_softmax"),
+    kwargs={"dim": None},
+)
+
+
+def _norm_fwd(xp: Any, a: Any, p: float = 2.0, dim: Any = None, keepdim: bool = False) -> Any:
+    axis = None if dim is None else tuple(dim)
+    x = xp.abs(a)
+    if p == 2:
+        out = xp.sqrt(xp.sum(x * x, axis=axis, keepdims=keepdim))
+    elif p == 1:
+        out = xp.sum(x, axis=axis, keepdims=keepdim)
+    elif p == math.inf:
+        out = xp.amax(x, axis=axis, keepdims=keepdim)
+    elif p == -math.inf:
+        out = xp.amin(x, axis=axis, keepdims=keepdim)
+    elif p == 0:
+        out = xp.sum(x != 0, axis=axis, keepdims=keepdim).astype(a.dtype)
+    else:
+        out = xp.sum(x**p, axis=axis, keepdims=keepdim) ** (1.0 / p)
+    return out.astype(a.dtype, copy=False)
+
+
+def _norm_vjp(g: Tensor, n: Any) -> Tensor:
+    x, out, p = n[0], n.out, n.attrs.get("p", 2.0)
+    gr, outr = _restore(g, n), _restore_out(out, n)
+    if p == 0:
+        return g * 0.0
+    if p == 1:
+        return gr * x.sign()
+    if p == 2:
+        return where(outr == 0, 0.0, gr * x / outr)
+    if math.isinf(p):
+        mask = x.abs() == outr
+        axis = _axis(n.attrs)
+        count = mask.sum() if axis is None else mask.sum(list(axis), keepdim=True)
+        return gr * x.sign() * mask / count
+    return where(outr == 0, 0.0, gr * x * x.abs() ** (p - 2) / outr ** (p - 1))
+
+
+def _norm_check(inputs: Any, attrs: dict[str, Any]) -> None:
+    dt = inputs[0].dtype
+    if not dt.is_floating_point:
+        raise InvalidArgumentError(
+            "linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
+            f"{_TYPE.get(dt.name, dt.name)}"
+        )
+
+
+NORM = defop(
+    "norm",
+    _norm_fwd,
+    (_norm_vjp,),
+    "LinalgVectorNormBackward0",
+    saves=(0,),
+    saves_out=True,
+    check=_norm_check,
+    shape=_rshape,
+    kwargs={"p": 2.0, "dim": None, "keepdim": False},
+)
+
+
+def _arg(largest: bool) -> Any:
+    def fwd(xp: Any, a: Any, dim: Any = None, keepdim: bool = False) -> Any:
+        f = xp.argmax if largest else xp.argmin
+        if dim is None:
+            out = f(a.reshape(-1))
+            return out.reshape((1,) * a.ndim) if keepdim else out
+        return f(a, axis=dim, keepdims=keepdim)
+
+    return fwd
+
+
+ARGMAX = defop(
+    "argmax", _arg(True), None, "", differentiable=False, dtypes="any", **_RED
+)
+ARGMIN = defop(
+    "argmin", _arg(False), None, "", differentiable=False, dtypes="any", **_RED
+)
+
+
+# -------------------------------------------------------------- functional API
+def _dims_attr(x: Tensor, dim: Any) -> list[int] | None:
+    if dim is None:
+        return None
+    return list(normalize_dims(dim, x.ndim))
+
+
+def _red_attrs(x: Tensor, dim: Any, keepdim: bool) -> dict[str, Any]:
+    attrs: dict[str, Any] = {}
+    dims = _dims_attr(x, dim)
+    if dims is not None:
+        attrs["dim"] = dims
+    if keepdim:
+        attrs["keepdim"] = True
+    return attrs
+
+
+def sum(x: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:  # noqa: A001
+    if dtype is not None:
+        x = x.to(dtype)
+    return apply(SUM, (x,), _red_attrs(x, dim, keepdim))
+
+
+def mean(x: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    if dtype is not None:
+        x = x.to(dtype)
+    return apply(MEAN, (x,), _red_attrs(x, dim, keepdim))
+
+
+def prod(x: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    if dtype is not None:
+        x = x.to(dtype)
+    attrs: dict[str, Any] = {}
+    if dim is not None:
+        attrs["dim"] = normalize_dim(dim, x.ndim)
+        if keepdim:
+            attrs["keepdim"] = True
+    return apply(PROD, (x,), attrs)
+
+
+MinMax = namedtuple("MinMax", ["values", "indices"])
+
+
+def _minmax(op: Any, largest: bool, x: Tensor, dim: Any, keepdim: bool, other: Any) -> Any:
+    from .pointwise import maximum, minimum
+
+    if isinstance(dim, Tensor):  # torch.max(a, b)
+        other, dim = dim, None
+    if other is not None:
+        return maximum(x, other) if largest else minimum(x, other)
+    if dim is None:
+        return apply(op, (x,), {})
+    d = normalize_dim(dim, x.ndim)
+    attrs: dict[str, Any] = {"dim": d, **({"keepdim": True} if keepdim else {})}
+    values = apply(op, (x,), attrs)
+    indices = apply(ARGMAX if largest else ARGMIN, (x,), attrs)
+    return MinMax(values, indices)
+
+
+def max(x: Tensor, dim: Any = None, keepdim: bool = False, *, other: Any = None) -> Any:  # noqa: A001
+    return _minmax(MAX, True, x, dim, keepdim, other)
+
+
+def min(x: Tensor, dim: Any = None, keepdim: bool = False, *, other: Any = None) -> Any:  # noqa: A001
+    return _minmax(MIN, False, x, dim, keepdim, other)
+
+
+def _wire_minmax(largest: bool) -> Any:
+    def call(x: Tensor, other: Any = None, *, dim: Any = None, keepdim: bool = False) -> Tensor:
+        out = _minmax(MAX if largest else MIN, largest, x, dim, keepdim, other)
+        return out.values if isinstance(out, MinMax) else out
+
+    return call
+
+
+MAX.call = _wire_minmax(True)
+MIN.call = _wire_minmax(False)
+
+
+def amax(x: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
+    dims = None if dim in ((), []) else dim
+    return apply(AMAX, (x,), _red_attrs(x, dims, keepdim))
+
+
+def amin(x: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
+    dims = None if dim in ((), []) else dim
+    return apply(AMIN, (x,), _red_attrs(x, dims, keepdim))
+
+
+def logsumexp(x: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
+    dims = list(normalize_dims(dim, x.ndim)) if x.ndim else []
+    attrs: dict[str, Any] = {"dim": dims, **({"keepdim": True} if keepdim else {})}
+    return apply(LOGSUMEXP, (x,), attrs)
+
+
+def softmax(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
+    if dtype is not None:
+        x = x.to(dtype)
+    return apply(SOFTMAX, (x,), {"dim": normalize_dim(dim, x.ndim) if x.ndim else 0})
+
+
+def log_softmax(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
+    if dtype is not None:
+        x = x.to(dtype)
+    return apply(LOG_SOFTMAX, (x,), {"dim": normalize_dim(dim, x.ndim) if x.ndim else 0})
+
+
+def norm(x: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
+    if p in ("fro", None):
+        p = 2.0
+    if isinstance(p, str) or isinstance(p, bool):
+        raise InvalidArgumentError(f"norm: unsupported p={p!r}; use a number, inf or 'fro'")
+    attrs = _red_attrs(x, dim, keepdim)
+    if float(p) != 2.0:
+        attrs["p"] = float(p)
+    return apply(NORM, (x,), attrs)
+
+
+def argmax(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    attrs: dict[str, Any] = {}
+    if dim is not None:
+        attrs["dim"] = normalize_dim(dim, x.ndim)
+    if keepdim:
+        attrs["keepdim"] = True
+    return apply(ARGMAX, (x,), attrs)
+
+
+def argmin(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    attrs: dict[str, Any] = {}
+    if dim is not None:
+        attrs["dim"] = normalize_dim(dim, x.ndim)
+    if keepdim:
+        attrs["keepdim"] = True
+    return apply(ARGMIN, (x,), attrs)
+
+
+for _op, _fn in (
+    (SUM, sum),
+    (MEAN, mean),
+    (PROD, prod),
+    (AMAX, amax),
+    (AMIN, amin),
+    (LOGSUMEXP, logsumexp),
+    (SOFTMAX, softmax),
+    (LOG_SOFTMAX, log_softmax),
+    (NORM, norm),
+    (ARGMAX, argmax),
+    (ARGMIN, argmin),
+):
+    _op.call = _fn

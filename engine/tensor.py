@@ -1,0 +1,532 @@
+"""``Tensor``: a backend array with torch's autograd state, operators and methods.
+
+Arrays are never written in place: an in-place op computes a new array and
+rebinds the tensor's storage to it (bumping its version counter), so arrays that
+alias each other (NumPy views) can never change under a saved value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from . import autograd as A
+from . import dtypes as D
+from .backend import backend_of
+from .errors import (
+    EngineTypeError,
+    InvalidArgumentError,
+    LeafInplaceError,
+    NotLeafError,
+    ShapeMismatchError,
+)
+from .shapes import Size
+
+__all__ = ["Tensor", "as_tensor"]
+
+
+class Storage:
+    """The array a tensor and its aliases (``detach()``, ``.data``) share."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+
+
+class Tensor:
+    """A multi-dimensional array that records the ops applied to it."""
+
+    __slots__ = ("__weakref__", "_dtype", "_grad", "_rg", "_st", "_vc", "_xp", "grad_fn")
+    __array_priority__ = 1000  # numpy scalars defer to our reflected operators
+
+    # ------------------------------------------------------------ construction
+    @staticmethod
+    def _make(array: Any, requires_grad: bool, grad_fn: A.Node | None) -> Tensor:
+        t = Tensor.__new__(Tensor)
+        if isinstance(array, np.generic):
+            array = np.asarray(array)
+        t._st = Storage(array)
+        t._vc = [0]
+        t._dtype = D.from_numpy_dtype(array.dtype)
+        t._xp = np if type(array) is np.ndarray else backend_of(array).xp
+        t._rg = requires_grad
+        t._grad = None
+        t.grad_fn = grad_fn
+        return t
+
+    def __init__(self, data: Any = None, *, dtype: Any = None, requires_grad: bool = False) -> None:
+        from .factories import _array_from
+
+        array = _array_from([] if data is None else data, dtype)
+        src = Tensor._make(array, False, None)
+        self._st, self._vc, self._dtype, self._xp = src._st, src._vc, src._dtype, src._xp
+        self._rg = False
+        self._grad = None
+        self.grad_fn = None
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # -------------------------------------------------------------- properties
+    @property
+    def dtype(self) -> D.DType:
+        return self._dtype
+
+    @property
+    def shape(self) -> Size:
+        return Size(self._st.array.shape)
+
+    def size(self, dim: int | None = None) -> Any:
+        """``torch.Tensor.size``: the shape, or one dim's length."""
+        if dim is None:
+            return self.shape
+        from .shapes import normalize_dim
+
+        return self._st.array.shape[normalize_dim(dim, self.ndim)]
+
+    @property
+    def ndim(self) -> int:
+        return int(self._st.array.ndim)
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def numel(self) -> int:
+        return int(self._st.array.size)
+
+    nelement = numel
+
+    @property
+    def device(self) -> str:
+        return "cpu" if self._xp is np else "cuda:0"
+
+    @property
+    def is_cuda(self) -> bool:
+        return self._xp is not np
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    def is_floating_point(self) -> bool:
+        return self._dtype.is_floating_point
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if self.grad_fn is not None and not value:
+            raise NotLeafError(
+                "you can only change requires_grad flags of leaf variables. If you want to use a "
+                "computed variable in a subgraph that doesn't require differentiation use "
+                "var_no_grad = var.detach()."
+            )
+        if value and not self._dtype.is_floating_point:
+            raise InvalidArgumentError(
+                "only Tensors of floating point and complex dtype can require gradients"
+            )
+        if self.grad_fn is None:
+            self._rg = bool(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place (torch's leaf rules); returns self."""
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def grad(self) -> Tensor | None:
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise EngineTypeError(
+                    f"assigned grad expected to be a Tensor or None but got grad of {type(value)}"
+                )
+            if value.shape != self.shape:
+                raise ShapeMismatchError("assigned grad has data of a different size")
+            if value.dtype is not self.dtype:
+                raise InvalidArgumentError("assigned grad has data of a different type")
+        self._grad = value
+
+    @property
+    def data(self) -> Tensor:
+        """The same storage without autograd history (modifications are not tracked)."""
+        t = Tensor._make(self._st.array, False, None)
+        t._st = self._st
+        return t
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        self._st.array = value._st.array
+        self._dtype = value._dtype
+
+    @property
+    def _version(self) -> int:
+        return self._vc[0]
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - torch's name
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802
+        return self.transpose(-2, -1)
+
+    # ---------------------------------------------------------------- autograd
+    def backward(
+        self,
+        gradient: Any = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        inputs: Any = None,
+    ) -> None:
+        """Accumulate d(self)/d(leaf) into every reached leaf's ``.grad``."""
+        A.backward(self, gradient, retain_graph, create_graph, inputs)
+
+    def detach(self) -> Tensor:
+        """A new tensor sharing storage and version counter, outside the graph."""
+        t = Tensor._make(self._st.array, False, None)
+        t._st = self._st
+        t._vc = self._vc
+        return t
+
+    def detach_(self) -> Tensor:
+        """Detach in place: self becomes a leaf that does not require grad."""
+        self.grad_fn = None
+        self._rg = False
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf after backward."""
+        if not self._rg:
+            raise InvalidArgumentError("can't retain_grad on Tensor that has requires_grad=False")
+        A.retain_grad(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        return self.grad_fn is not None and self.grad_fn.retained is not None
+
+    def register_hook(self, hook: Any) -> Any:  # pragma: no cover - not part of the contract
+        raise InvalidArgumentError("hooks are not supported by this engine")
+
+    # ------------------------------------------------------------- conversion
+    def numpy(self, *, force: bool = False) -> np.ndarray[Any, Any]:
+        """The values as a NumPy array (a host copy on CuPy)."""
+        if self._rg and not force:
+            raise InvalidArgumentError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                "instead."
+            )
+        return backend_of(self._st.array).asnumpy(self._st.array)
+
+    def _host(self) -> np.ndarray[Any, Any]:
+        return backend_of(self._st.array).asnumpy(self._st.array)
+
+    def tolist(self) -> Any:
+        return self._host().tolist()
+
+    def item(self) -> Any:
+        if self.numel() != 1:
+            raise InvalidArgumentError(
+                f"a Tensor with {self.numel()} elements cannot be converted to Scalar"
+            )
+        return self._host().reshape(()).item()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self._dtype.is_floating_point or self.numel() != 1:
+            raise EngineTypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.numel() != 1:
+            raise InvalidArgumentError(
+                f"Boolean value of Tensor with more than one value is ambiguous"
+            )
+        return bool(self.item())
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise EngineTypeError("len() of a 0-d tensor")
+        return int(self._st.array.shape[0])
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self.ndim == 0:
+            raise EngineTypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self)))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
+        a = self._host()
+        return a.astype(dtype) if dtype is not None else a
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        from .formatting import format_tensor
+
+        return format_tensor(
+            self._host(),
+            dtype=self._dtype.name,
+            requires_grad=self._rg,
+            grad_fn=None if self.grad_fn is None else self.grad_fn.fn_name,
+            device=self.device,
+        )
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        if self.ndim == 0 and spec:
+            return format(self.item(), spec)
+        return repr(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
+        if self.grad_fn is not None:
+            raise InvalidArgumentError(
+                "Only Tensors created explicitly by the user (graph leaves) support the "
+                "deepcopy protocol at the moment."
+            )
+        t = Tensor._make(self._st.array.copy(), self._rg, None)
+        if self._grad is not None:
+            t._grad = self._grad.__deepcopy__(memo)
+        return t
+
+    # ------------------------------------------------------------------ dtype
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """``to(dtype)`` (a differentiable cast: ToCopyBackward0); devices are per session."""
+        dtype = kwargs.get("dtype")
+        for a in args:
+            if isinstance(a, D.DType | str) and dtype is None and a not in ("cpu", "cuda"):
+                dtype = a
+        if dtype is None:
+            return self
+        return F.to(self, D.as_dtype(dtype))
+
+    def type(self, dtype: Any = None) -> Any:
+        if dtype is None:
+            return A._type_name(self)
+        return self.to(dtype)
+
+    def float(self) -> Tensor:
+        return self.to(D.float32)
+
+    def double(self) -> Tensor:
+        return self.to(D.float64)
+
+    def half(self) -> Tensor:
+        return self.to(D.float16)
+
+    def long(self) -> Tensor:
+        return self.to(D.int64)
+
+    def int(self) -> Tensor:
+        return self.to(D.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(D.bool_)
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def contiguous(self) -> Tensor:
+        return self if self._st.array.flags.c_contiguous else F.clone(self)
+
+    def is_contiguous(self) -> bool:
+        return bool(self._st.array.flags.c_contiguous)
+
+    # ---------------------------------------------------------------- in place
+    def _inplace(self, fn: Any, *args: Any, **kwargs: Any) -> Tensor:
+        """Run ``fn`` out of place on a snapshot of self, then rebind self to the result."""
+        if A._mode.enabled and self.grad_fn is None and self._rg:
+            raise LeafInplaceError(
+                "a leaf Variable that requires grad is being used in an in-place operation."
+            )
+        snapshot = Tensor._make(self._st.array, self._rg, self.grad_fn)
+        out = fn(snapshot, *args, **kwargs)
+        if out.shape != self.shape:
+            raise ShapeMismatchError(
+                f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                f"{list(out.shape)}"
+            )
+        array = out._st.array
+        if out._dtype is not self._dtype:
+            if D.promote_types(out._dtype, self._dtype) is not self._dtype:
+                raise InvalidArgumentError(
+                    f"result type {_scalar_type(out._dtype)} can't be cast to the desired output "
+                    f"type {_scalar_type(self._dtype)}"
+                )
+            array = array.astype(self._dtype.np)
+        self._st.array = array
+        self._vc[0] += 1
+        if out.grad_fn is not None:
+            self.grad_fn = out.grad_fn
+            self._rg = True
+        return self
+
+    def add_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return self._inplace(F.add, other, alpha=alpha)
+
+    def sub_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return self._inplace(F.sub, other, alpha=alpha)
+
+    def mul_(self, other: Any) -> Tensor:
+        return self._inplace(F.mul, other)
+
+    def div_(self, other: Any) -> Tensor:
+        return self._inplace(F.div, other)
+
+    def zero_(self) -> Tensor:
+        return self._inplace(F.zero)
+
+    def fill_(self, value: Any) -> Tensor:
+        return self._inplace(F.fill, value)
+
+    def copy_(self, src: Any) -> Tensor:
+        return self._inplace(F.copy, as_tensor(src, like=self))
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+        return self._inplace(F.clamp, min, max)
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self.add_(other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self.sub_(other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self.mul_(other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self.div_(other)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._inplace(F.index_put, key, value)
+
+    # --------------------------------------------------------------- operators
+    def __add__(self, o: Any) -> Tensor:
+        return F.add(self, o)
+
+    def __radd__(self, o: Any) -> Tensor:
+        return F.add(self, o)
+
+    def __sub__(self, o: Any) -> Tensor:
+        return F.sub(self, o)
+
+    def __rsub__(self, o: Any) -> Tensor:
+        return F.sub(o, self)
+
+    def __mul__(self, o: Any) -> Tensor:
+        return F.mul(self, o)
+
+    def __rmul__(self, o: Any) -> Tensor:
+        return F.mul(self, o)
+
+    def __truediv__(self, o: Any) -> Tensor:
+        return F.div(self, o)
+
+    def __rtruediv__(self, o: Any) -> Tensor:
+        return F.div(o, self)
+
+    def __pow__(self, o: Any) -> Tensor:
+        return F.pow(self, o)
+
+    def __rpow__(self, o: Any) -> Tensor:
+        return F.pow(o, self)
+
+    def __matmul__(self, o: Any) -> Tensor:
+        return F.matmul(self, o)
+
+    def __rmatmul__(self, o: Any) -> Tensor:
+        return F.matmul(o, self)
+
+    def __neg__(self) -> Tensor:
+        return F.neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return F.abs(self)
+
+    def __eq__(self, o: Any) -> Tensor:  # type: ignore[override]
+        return F.eq(self, o)
+
+    def __ne__(self, o: Any) -> Tensor:  # type: ignore[override]
+        return F.ne(self, o)
+
+    def __lt__(self, o: Any) -> Tensor:
+        return F.lt(self, o)
+
+    def __le__(self, o: Any) -> Tensor:
+        return F.le(self, o)
+
+    def __gt__(self, o: Any) -> Tensor:
+        return F.gt(self, o)
+
+    def __ge__(self, o: Any) -> Tensor:
+        return F.ge(self, o)
+
+    def __and__(self, o: Any) -> Tensor:
+        return F.logical_and(self, o)
+
+    def __or__(self, o: Any) -> Tensor:
+        return F.logical_or(self, o)
+
+    def __invert__(self) -> Tensor:
+        return F.logical_not(self)
+
+    def __getitem__(self, key: Any) -> Tensor:
+        return F.index(self, key)
+
+    def all(self) -> Tensor:
+        """True where every element is non-zero (a 0-d bool tensor)."""
+        return Tensor._make(self._xp.asarray(self._st.array.all()), False, None)
+
+    def any(self) -> Tensor:
+        """True where some element is non-zero (a 0-d bool tensor)."""
+        return Tensor._make(self._xp.asarray(self._st.array.any()), False, None)
+
+    # The methods named as torch's are attached from ``functional`` below.
+
+
+def _scalar_type(dt: D.DType) -> str:
+    return {
+        "float32": "Float",
+        "float64": "Double",
+        "float16": "Half",
+        "int64": "Long",
+        "int32": "Int",
+        "bool": "Bool",
+    }[dt.name]
+
+
+def as_tensor(value: Any, like: Tensor | None = None, dtype: Any = None) -> Tensor:
+    """A Tensor from a Tensor (as is), an array, a list or a number."""
+    if isinstance(value, Tensor):
+        return value
+    from .factories import _array_from
+
+    xp = like._xp if like is not None else None
+    if dtype is None and like is not None and not isinstance(value, np.ndarray):
+        dtype = like.dtype if _is_number_tree(value) else None
+    return Tensor._make(_array_from(value, dtype, xp=xp), False, None)
+
+
+def _is_number_tree(value: Any) -> bool:
+    return isinstance(value, int | float | list | tuple)
+
+
+from . import functional as F  # noqa: E402  (functional needs Tensor defined first)
+
+F._attach_methods(Tensor)
