@@ -10,9 +10,7 @@
 
 from __future__ import annotations
 
-from .tensor import Tensor  # first: it wires the op table into Tensor's methods
-
-from . import autograd, nn  # noqa: I001
+from . import autograd, nn
 from .autograd import enable_grad, is_grad_enabled, limits, no_grad, set_grad_enabled
 from .backend import backends, get_backend, use_backend
 from .dtypes import (
@@ -53,13 +51,14 @@ from .functional import *  # noqa: F403
 from .functional import __all__ as _functional_all
 from .ops import OPS, Op, public_ops
 from .shapes import Size
+from .tensor import Tensor
 
-bool = bool_  # noqa: A001 - torch.bool
-float = float32  # noqa: A001 - torch.float
+bool = bool_
+float = float32
 double = float64
 half = float16
 long = int64
-int = int32  # noqa: A001 - torch.int
+int = int32
 
 __all__ = [
     "OPS",

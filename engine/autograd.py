@@ -8,6 +8,7 @@ running its VJPs, and frees saved values unless asked to retain them.
 
 from __future__ import annotations
 
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -56,7 +57,7 @@ def is_grad_enabled() -> bool:
     return _mode.enabled
 
 
-class set_grad_enabled:  # noqa: N801 - torch's name
+class set_grad_enabled:
     """Context manager and decorator that sets grad mode for this thread."""
 
     def __init__(self, mode: bool) -> None:
@@ -83,21 +84,21 @@ class set_grad_enabled:  # noqa: N801 - torch's name
         return wrapper
 
 
-class no_grad(set_grad_enabled):  # noqa: N801
+class no_grad(set_grad_enabled):
     """``torch.no_grad``: results do not require grad and record no graph."""
 
     def __init__(self) -> None:
         super().__init__(False)
 
 
-class enable_grad(set_grad_enabled):  # noqa: N801
+class enable_grad(set_grad_enabled):
     """``torch.enable_grad``: turn recording back on inside ``no_grad``."""
 
     def __init__(self) -> None:
         super().__init__(True)
 
 
-class limits:  # noqa: N801
+class limits:
     """Context manager: refuse any op whose result would exceed ``max_elements`` (this thread)."""
 
     def __init__(self, max_elements: int | None) -> None:
@@ -139,6 +140,9 @@ def _type_name(t: Tensor) -> str:
     return f"torch.{names[t.dtype.name]}"
 
 
+_BACKWARD_SUFFIX = re.compile(r"Backward\d*$")
+
+
 class SavedTensor:
     """A tensor saved for backward, with its version at save time (torch's SavedVariable).
 
@@ -147,7 +151,16 @@ class SavedTensor:
     node rebuilds it on unpack.
     """
 
-    __slots__ = ("array", "grad_fn", "is_output", "leaf", "requires_grad", "storage", "version")
+    __slots__ = (
+        "array",
+        "grad_fn",
+        "is_output",
+        "leaf",
+        "ref",
+        "requires_grad",
+        "storage",
+        "version",
+    )
 
     def __init__(self, t: Tensor, is_output: bool) -> None:
         self.array = t._st.array
@@ -157,6 +170,16 @@ class SavedTensor:
         self.is_output = is_output
         self.leaf = t if (t.grad_fn is None and not is_output) else None
         self.grad_fn = None if is_output else t.grad_fn
+        # only to name the op that modified it, in torch's error message
+        self.ref = weakref.ref(t) if self.grad_fn is not None else None
+
+    def _owner(self, node: Node) -> str:
+        """torch's ", which is output 0 of Add" for the op that last wrote the tensor."""
+        current = self.ref() if self.ref is not None else None
+        fn = node if self.is_output else (current.grad_fn if current is not None else self.grad_fn)
+        if fn is None:
+            return ""
+        return ", which is output 0 of " + _BACKWARD_SUFFIX.sub("", fn.fn_name)
 
     def unpack(self, node: Node, vc: list[int]) -> Tensor:
         """The saved tensor, or torch's error when it was modified in place since."""
@@ -164,17 +187,13 @@ class SavedTensor:
 
         if vc[0] != self.version:
             t = Tensor._make(self.array, False, None)
-            owner = (
-                f", which is output 0 of {node.fn_name}"
-                if self.is_output
-                else (f", which is output 0 of {self.grad_fn.fn_name}" if self.grad_fn else "")
-            )
+            owner = self._owner(node)
             raise ModifiedInplaceError(
                 "one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: [{_type_name(t)} {list(self.array.shape)}]{owner}, is at "
                 f"version {vc[0]}; expected version {self.version} instead. Hint: enable anomaly "
                 "detection to find the operation that failed to compute its gradient, with "
-                "torch.autograd.set_detect_anomaly(True)."
+                "torch.autograd.set_detect_anomaly(True, check_nan=False)."
             )
         if self.leaf is not None:
             return self.leaf
@@ -235,7 +254,7 @@ class Node:
     @property
     def next_functions(self) -> tuple[tuple[Any, int], ...]:
         """``(node, 0)`` per tensor input, like torch (leaves appear as AccumulateGrad)."""
-        out = []
+        out: list[tuple[Any, int]] = []
         for target in self.next:
             if target is None or isinstance(target, Node):
                 out.append((target, 0))
@@ -323,6 +342,7 @@ def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
         op.check(inputs, attrs)
     if _mode.max_elements is not None and op.shape is not None:
         check_numel(op.shape([getattr(x, "shape", ()) for x in inputs], attrs))
+    assert op.forward is not None, f"{op.name} is composed, not applied"
     try:
         with xp.errstate(all="ignore"):
             out = op.forward(xp, *arrays, **attrs)
@@ -557,8 +577,12 @@ def _call_vjps(node: Node, g: Tensor) -> list[Tensor | None]:
         if nxt is None:
             out.append(None)
             continue
-        vjp = op.vjps[i] if op.vjps_per_input else op.vjps
-        gi = vjp(g, node) if op.vjps_per_input else vjp(g, node, i)  # type: ignore[operator]
+        if isinstance(op.vjps, tuple):
+            vjp = op.vjps[i]
+            gi = None if vjp is None else vjp(g, node)
+        else:
+            assert op.vjps is not None
+            gi = op.vjps(g, node, i)
         if gi is None:
             out.append(None)
             continue
@@ -586,6 +610,17 @@ def _store_grad(t: Tensor, g: Tensor, create_graph: bool) -> None:
         acc._vc[0] += 1
 
 
+def _per_output(grads: Any, n: int) -> list[Any]:
+    """One gradient per output: a single one, or a sequence of them (``[g]`` for one output)."""
+    from .tensor import Tensor
+
+    if isinstance(grads, list | tuple) and (
+        n > 1 or (len(grads) == 1 and (grads[0] is None or isinstance(grads[0], Tensor)))
+    ):
+        return list(grads)
+    return [grads]
+
+
 def backward(
     tensors: Tensor | Sequence[Tensor],
     grad_tensors: Any = None,
@@ -599,8 +634,7 @@ def backward(
     outs = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     gs = None
     if grad_tensors is not None:
-        gs = [grad_tensors] if isinstance(grad_tensors, Tensor) or len(outs) == 1 else grad_tensors
-        gs = list(gs)
+        gs = _per_output(grad_tensors, len(outs))
     if inputs is not None:
         ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         if not ins:
@@ -631,8 +665,7 @@ def grad(
     ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     gs = None
     if grad_outputs is not None:
-        gs = [grad_outputs] if isinstance(grad_outputs, Tensor) or len(outs) == 1 else grad_outputs
-        gs = list(gs)
+        gs = _per_output(grad_outputs, len(outs))
     for i, t in enumerate(ins):
         if not t.requires_grad:
             raise DoesNotRequireGradError("One of the differentiated Tensors does not require grad")

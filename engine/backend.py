@@ -33,7 +33,7 @@ class Backend:
         """A host copy (or the array itself on numpy)."""
         if self.xp is np:
             return np.asarray(array)
-        return self.xp.asnumpy(array)  # type: ignore[no-any-return]
+        return self.xp.asnumpy(array)
 
 
 NUMPY = Backend("numpy", np, "cpu", {"device": "cpu", "numpy": np.__version__})
@@ -43,7 +43,7 @@ NUMPY = Backend("numpy", np, "cpu", {"device": "cpu", "numpy": np.__version__})
 def _probe_cupy() -> Backend | str:
     """Import CuPy and touch the device once; the reason as a string when it fails."""
     try:
-        import cupy  # type: ignore[import-not-found, unused-ignore]
+        import cupy
     except Exception as exc:  # ImportError, or a CUDA library failing to load
         return f"cupy is not importable: {exc}"
     try:
@@ -121,7 +121,7 @@ def default_backend() -> Backend:
     return _default.backend
 
 
-class use_backend:  # noqa: N801 - used like torch's lower-case context managers
+class use_backend:
     """Context manager: factories in this thread create arrays on ``name``'s backend."""
 
     def __init__(self, name: str | Backend) -> None:

@@ -25,7 +25,7 @@ __all__ = [
 class DType:
     """A tensor element type; prints as torch does (``torch.float32``)."""
 
-    __slots__ = ("name", "np", "is_floating_point", "itemsize", "_category")
+    __slots__ = ("_category", "is_floating_point", "itemsize", "name", "np")
 
     def __init__(self, name: str, np_dtype: Any, category: int) -> None:
         self.name = name

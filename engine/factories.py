@@ -83,7 +83,9 @@ def _array_from(data: Any, dtype: Any = None, xp: Any = None) -> Any:
     return host if xp is np else xp.asarray(host)
 
 
-def tensor(data: Any, *, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+def tensor(
+    data: Any, *, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """``torch.tensor``: a new leaf holding a copy of ``data``."""
     t = Tensor._make(_array_from(data, dtype), False, None)
     return t.requires_grad_(True) if requires_grad else t
@@ -124,7 +126,12 @@ def ones(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any
 
 
 def full(
-    size: Any, fill_value: Any, *, dtype: Any = None, requires_grad: bool = False, device: Any = None
+    size: Any,
+    fill_value: Any,
+    *,
+    dtype: Any = None,
+    requires_grad: bool = False,
+    device: Any = None,
 ) -> Tensor:
     if dtype is None:
         dtype = D.scalar_dtype(fill_value)
@@ -134,7 +141,11 @@ def full(
 
 
 def eye(
-    n: int, m: int | None = None, *, dtype: Any = None, requires_grad: bool = False,
+    n: int,
+    m: int | None = None,
+    *,
+    dtype: Any = None,
+    requires_grad: bool = False,
     device: Any = None,
 ) -> Tensor:
     m = n if m is None else m
@@ -142,17 +153,20 @@ def eye(
 
 
 def arange(
-    start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None,
-    requires_grad: bool = False, device: Any = None,
+    start: Any,
+    end: Any = None,
+    step: Any = 1,
+    *,
+    dtype: Any = None,
+    requires_grad: bool = False,
+    device: Any = None,
 ) -> Tensor:
     if end is None:
         start, end = 0, start
     if step == 0:
         raise InvalidArgumentError("step must be nonzero")
     if (end - start) * step < 0:
-        raise InvalidArgumentError(
-            "upper bound and larger bound inconsistent with step sign"
-        )
+        raise InvalidArgumentError("upper bound and larger bound inconsistent with step sign")
     if dtype is None:
         dtype = D.result_type(start, end, step)
     import math
@@ -167,7 +181,12 @@ def arange(
 
 
 def linspace(
-    start: float, end: float, steps: int, *, dtype: Any = None, requires_grad: bool = False,
+    start: float,
+    end: float,
+    steps: int,
+    *,
+    dtype: Any = None,
+    requires_grad: bool = False,
     device: Any = None,
 ) -> Tensor:
     dt = D.as_dtype(dtype) if dtype is not None else D.default_float()
@@ -227,14 +246,20 @@ def _random(
 
 
 def randn(
-    *size: Any, dtype: Any = None, requires_grad: bool = False, generator: Any = None,
+    *size: Any,
+    dtype: Any = None,
+    requires_grad: bool = False,
+    generator: Any = None,
     device: Any = None,
 ) -> Tensor:
     return _random(size, dtype, requires_grad, generator, True)
 
 
 def rand(
-    *size: Any, dtype: Any = None, requires_grad: bool = False, generator: Any = None,
+    *size: Any,
+    dtype: Any = None,
+    requires_grad: bool = False,
+    generator: Any = None,
     device: Any = None,
 ) -> Tensor:
     return _random(size, dtype, requires_grad, generator, False)
@@ -252,7 +277,9 @@ def ones_like(x: Tensor, *, dtype: Any = None, requires_grad: bool = False) -> T
     return ones(*x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
 
 
-def full_like(x: Tensor, fill_value: Any, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def full_like(
+    x: Tensor, fill_value: Any, *, dtype: Any = None, requires_grad: bool = False
+) -> Tensor:
     return full(x.shape, fill_value, dtype=_like(x, dtype), requires_grad=requires_grad)
 
 

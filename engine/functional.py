@@ -90,13 +90,86 @@ from .ops.shape import (
 )
 
 __all__ = [
-    "abs", "add", "amax", "amin", "argmax", "argmin", "binary_cross_entropy", "broadcast_to",
-    "cat", "clamp", "clip", "clone", "cos", "cross_entropy", "div", "dot", "eq", "erf", "exp",
-    "expand", "flatten", "ge", "gelu", "gt", "index", "le", "leaky_relu", "log", "log1p",
-    "log_softmax", "logsumexp", "lt", "matmul", "max", "maximum", "mean", "min", "minimum", "mm",
-    "mse_loss", "mul", "ne", "neg", "nll_loss", "norm", "permute", "pow", "prod", "reciprocal",
-    "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "square",
-    "squeeze", "stack", "sub", "sum", "t", "tan", "tanh", "transpose", "unsqueeze", "where",
+    "abs",
+    "add",
+    "amax",
+    "amin",
+    "argmax",
+    "argmin",
+    "binary_cross_entropy",
+    "broadcast_to",
+    "cat",
+    "clamp",
+    "clip",
+    "clone",
+    "copy",
+    "cos",
+    "cross_entropy",
+    "div",
+    "dot",
+    "eq",
+    "erf",
+    "exp",
+    "expand",
+    "expand_as",
+    "fill",
+    "flatten",
+    "ge",
+    "gelu",
+    "gt",
+    "index",
+    "index_put",
+    "le",
+    "leaky_relu",
+    "log",
+    "log1p",
+    "log_softmax",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logsumexp",
+    "lt",
+    "matmul",
+    "max",
+    "maximum",
+    "mean",
+    "min",
+    "minimum",
+    "mm",
+    "mse_loss",
+    "mul",
+    "ne",
+    "neg",
+    "nll_loss",
+    "norm",
+    "permute",
+    "pow",
+    "prod",
+    "reciprocal",
+    "relu",
+    "reshape",
+    "select",
+    "sigmoid",
+    "sign",
+    "sin",
+    "softmax",
+    "softplus",
+    "sqrt",
+    "square",
+    "squeeze",
+    "stack",
+    "sub",
+    "sum",
+    "sum_to_size",
+    "t",
+    "tan",
+    "tanh",
+    "to",
+    "transpose",
+    "unsqueeze",
+    "view",
+    "where",
+    "zero",
 ]
 
 clip = clamp
@@ -136,33 +209,14 @@ def _const_like(x: Any, value: Any) -> Any:
     return Tensor._make(x._xp.full(x.shape, value, dtype=x.dtype.np), False, None)
 
 
-def _method(fn: Any) -> Any:
-    def m(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return fn(self, *args, **kwargs)
+def _wire() -> None:
+    """Give Tensor's operators and methods this module (they are defined before it)."""
+    import sys
 
-    m.__name__ = fn.__name__
-    m.__doc__ = fn.__doc__
-    return m
+    # by sys.modules: the package attribute ``engine.tensor`` is the factory function
+    this = sys.modules[__name__]
+    for name in ("engine.tensor", "engine.methods"):
+        setattr(sys.modules[name], "F", this)  # noqa: B010
 
 
-def _attach_methods(cls: type) -> None:
-    """Give Tensor torch's method names, each calling the function of the same name."""
-    names = [
-        "abs", "add", "amax", "amin", "argmax", "argmin", "clamp", "clip", "clone", "cos",
-        "div", "eq", "erf", "exp", "expand_as", "flatten", "ge", "gt", "le", "log",
-        "log1p", "log_softmax", "logsumexp", "lt", "matmul", "max", "maximum", "mean", "min",
-        "minimum", "mm", "mul", "ne", "neg", "norm", "permute", "pow", "prod", "reciprocal",
-        "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "sqrt", "square", "squeeze",
-        "sub", "sum", "sum_to_size", "t", "tan", "tanh", "transpose", "unsqueeze", "view",
-        "select", "dot", "broadcast_to",
-    ]
-    g = globals()
-    for name in names:
-        setattr(cls, name, _method(g[name]))
-    cls.expand = lambda self, *size: expand(self, *size)  # type: ignore[attr-defined]
-    cls.negative = cls.neg  # type: ignore[attr-defined]
-    cls.multiply = cls.mul  # type: ignore[attr-defined]
-    cls.divide = cls.div  # type: ignore[attr-defined]
-    cls.subtract = cls.sub  # type: ignore[attr-defined]
-    cls.where = lambda self, cond, other: where(cond, self, other)  # type: ignore[attr-defined]
-    cls.zeros_like = lambda self: _const_like(self, 0)  # type: ignore[attr-defined]
+_wire()

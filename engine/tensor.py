@@ -7,6 +7,7 @@ alias each other (NumPy views) can never change under a saved value.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,9 +23,13 @@ from .errors import (
     NotLeafError,
     ShapeMismatchError,
 )
+from .methods import TensorMethods
 from .shapes import Size
 
 __all__ = ["Tensor", "as_tensor"]
+
+# ``engine.functional``, set when it is imported: it needs Tensor, and Tensor's operators need it.
+F: Any = None
 
 
 class Storage:
@@ -36,11 +41,19 @@ class Storage:
         self.array = array
 
 
-class Tensor:
+class Tensor(TensorMethods):
     """A multi-dimensional array that records the ops applied to it."""
 
     __slots__ = ("__weakref__", "_dtype", "_grad", "_rg", "_st", "_vc", "_xp", "grad_fn")
     __array_priority__ = 1000  # numpy scalars defer to our reflected operators
+
+    _st: Storage
+    _vc: list[int]
+    _dtype: D.DType
+    _xp: Any
+    _rg: bool
+    _grad: Tensor | None
+    grad_fn: A.Node | None
 
     # ------------------------------------------------------------ construction
     @staticmethod
@@ -171,11 +184,11 @@ class Tensor:
         return self._vc[0]
 
     @property
-    def T(self) -> Tensor:  # noqa: N802 - torch's name
+    def T(self) -> Tensor:
         return self.permute(*reversed(range(self.ndim)))
 
     @property
-    def mT(self) -> Tensor:  # noqa: N802
+    def mT(self) -> Tensor:
         return self.transpose(-2, -1)
 
     # ---------------------------------------------------------------- autograd
@@ -246,13 +259,15 @@ class Tensor:
 
     def __index__(self) -> int:
         if self._dtype.is_floating_point or self.numel() != 1:
-            raise EngineTypeError("only integer tensors of a single element can be converted to an index")
+            raise EngineTypeError(
+                "only integer tensors of a single element can be converted to an index"
+            )
         return int(self.item())
 
     def __bool__(self) -> bool:
         if self.numel() != 1:
             raise InvalidArgumentError(
-                f"Boolean value of Tensor with more than one value is ambiguous"
+                "Boolean value of Tensor with more than one value is ambiguous"
             )
         return bool(self.item())
 
@@ -342,7 +357,7 @@ class Tensor:
     def contiguous(self) -> Tensor:
         return self if self._st.array.flags.c_contiguous else F.clone(self)
 
-    def is_contiguous(self) -> bool:
+    def is_contiguous(self) -> builtins.bool:
         return bool(self._st.array.flags.c_contiguous)
 
     # ---------------------------------------------------------------- in place
@@ -523,10 +538,5 @@ def as_tensor(value: Any, like: Tensor | None = None, dtype: Any = None) -> Tens
     return Tensor._make(_array_from(value, dtype, xp=xp), False, None)
 
 
-def _is_number_tree(value: Any) -> bool:
+def _is_number_tree(value: Any) -> builtins.bool:
     return isinstance(value, int | float | list | tuple)
-
-
-from . import functional as F  # noqa: E402  (functional needs Tensor defined first)
-
-F._attach_methods(Tensor)

@@ -43,10 +43,8 @@ class Op:
     public: bool = True  # listed on the wire
     call: Callable[..., Any] | None = None
     doc: str = ""
-    vjps_per_input: bool = field(init=False, default=True)
 
     def __post_init__(self) -> None:
-        self.vjps_per_input = isinstance(self.vjps, tuple)
         if not self.grad_fns and isinstance(self.grad_fn, str) and self.differentiable:
             self.grad_fns = (self.grad_fn,)
 

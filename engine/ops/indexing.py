@@ -77,7 +77,8 @@ def to_key(items: list[Any], xp: Any) -> tuple[Any, ...]:
 def _check(shape: tuple[int, ...], items: list[Any]) -> None:
     """torch's IndexError messages, before indexing."""
     consumed = sum(
-        1 if (isinstance(it, int) or (isinstance(it, dict) and "slice" in it))
+        1
+        if (isinstance(it, int) or (isinstance(it, dict) and "slice" in it))
         else (it["array"].ndim if it["array"].dtype.kind == "b" else 1)
         for it in items
         if it is not None and it != "..."
@@ -141,12 +142,16 @@ def _grad_fn(ins: Any, attrs: dict[str, Any]) -> str:
         elif isinstance(it, int):
             name, dim = "SelectBackward0", dim + 1
         elif it == "...":
-            dim = len(shape) - sum(1 for i in items if i is not None and i != "...") if shape else dim
+            dim = (
+                len(shape) - sum(1 for i in items if i is not None and i != "...") if shape else dim
+            )
         else:
             start, stop, step = it["slice"]
             size = shape[dim] if shape is not None and dim < len(shape) else None
-            full = (start in (None, 0)) and (step in (None, 1)) and (
-                stop is None or (size is not None and stop >= size)
+            full = (
+                (start in (None, 0))
+                and (step in (None, 1))
+                and (stop is None or (size is not None and stop >= size))
             )
             if not full:
                 name = "SliceBackward0"
@@ -173,11 +178,14 @@ def _scatter_fwd(xp: Any, g: Any, index: list[Any], shape: list[int]) -> Any:
     return out
 
 
+def _index_vjp(g: Tensor, n: Any) -> Tensor:
+    return apply(INDEX_BACKWARD, (g,), {"index": n.attrs["index"], "shape": list(n.in_meta[0][0])})
+
+
 INDEX = defop(
     "index",
     _index_fwd,
-    (lambda g, n: apply(INDEX_BACKWARD, (g,), {"index": n.attrs["index"],
-                                                 "shape": list(n.in_meta[0][0])}),),
+    (_index_vjp,),
     _grad_fn,
     kwargs={"index": None},
     grad_fns=(
@@ -249,7 +257,7 @@ def _wire_key(items: Any) -> Any:
     """The wire's index list (API.md section 4) as a key; tensors arrive already resolved."""
     if not isinstance(items, list):
         raise InvalidArgumentError("index: 'index' must be a list of items")
-    key = []
+    key: list[Any] = []
     for it in items:
         if isinstance(it, dict) and "array" in it:
             arr = np.asarray(it["array"])

@@ -8,16 +8,26 @@ from typing import Any
 import numpy as np
 
 from ..autograd import apply
-from ..errors import DtypeMismatchError, IndexOutOfRangeError, InvalidArgumentError
-from ..errors import ShapeMismatchError
+from ..errors import (
+    DtypeMismatchError,
+    IndexOutOfRangeError,
+    InvalidArgumentError,
+    ShapeMismatchError,
+)
 from ..shapes import broadcast_shapes
 from ..tensor import Tensor
 from . import defop
 from .pointwise import where
 from .reduction import log_softmax
 
-_TYPE = {"float32": "float", "float64": "double", "float16": "c10::Half", "int64": "long int",
-         "int32": "int", "bool": "bool"}
+_TYPE = {
+    "float32": "float",
+    "float64": "double",
+    "float16": "c10::Half",
+    "int64": "long int",
+    "int32": "int",
+    "bool": "bool",
+}
 
 # ---------------------------------------------------------------------- matmul
 
@@ -36,8 +46,7 @@ def _matmul_shape(shapes: list[tuple[int, ...]], attrs: dict[str, Any]) -> tuple
     a, b = tuple(shapes[0]), tuple(shapes[1])
     if not a or not b:
         raise InvalidArgumentError(
-            f"both arguments to matmul need to be at least 1D, but they are {len(a)}D and "
-            f"{len(b)}D"
+            f"both arguments to matmul need to be at least 1D, but they are {len(a)}D and {len(b)}D"
         )
     if len(a) == 1 and len(b) == 1:
         if a[0] != b[0]:
@@ -187,7 +196,7 @@ def _gelu_vjp(g: Tensor, n: Any) -> Tensor:
 
 def _gelu_check(inputs: Any, attrs: dict[str, Any]) -> None:
     if attrs.get("approximate", "none") not in ("none", "tanh"):
-        raise InvalidArgumentError(f"approximate argument must be either none or tanh.")
+        raise InvalidArgumentError("approximate argument must be either none or tanh.")
 
 
 GELU = defop(
@@ -306,8 +315,9 @@ def _nll_parts(xp: Any, logp: Any, target: Any, ignore_index: int) -> tuple[Any,
     return lp, onehot, keep
 
 
-def _nll_fwd(xp: Any, logp: Any, target: Any, reduction: str = "mean",
-             ignore_index: int = -100) -> Any:
+def _nll_fwd(
+    xp: Any, logp: Any, target: Any, reduction: str = "mean", ignore_index: int = -100
+) -> Any:
     lp, onehot, keep = _nll_parts(xp, logp, target, ignore_index)
     loss = -xp.sum(xp.where(onehot, lp, 0), axis=-1).astype(logp.dtype)
     if reduction == "none":
@@ -379,8 +389,9 @@ NLL_LOSS = defop(
 )
 
 
-def nll_loss(logp: Tensor, target: Tensor, reduction: str = "mean",
-             ignore_index: int = -100) -> Tensor:
+def nll_loss(
+    logp: Tensor, target: Tensor, reduction: str = "mean", ignore_index: int = -100
+) -> Tensor:
     attrs: dict[str, Any] = {}
     if reduction != "mean":
         attrs["reduction"] = reduction
@@ -390,7 +401,7 @@ def nll_loss(logp: Tensor, target: Tensor, reduction: str = "mean",
 
 
 def cross_entropy(
-    input: Tensor,  # noqa: A002 - torch's name
+    input: Tensor,
     target: Tensor,
     reduction: str = "mean",
     ignore_index: int = -100,
@@ -414,8 +425,7 @@ def cross_entropy(
             return loss
         total = loss.sum()
         return total if reduction == "sum" else total / (input.numel() // input.shape[dim])
-    return nll_loss(log_softmax(input, 1 if input.ndim > 1 else 0), target, reduction,
-                    ignore_index)
+    return nll_loss(log_softmax(input, 1 if input.ndim > 1 else 0), target, reduction, ignore_index)
 
 
 CROSS_ENTROPY = defop(
@@ -475,11 +485,11 @@ BINARY_CROSS_ENTROPY = defop(
 )
 
 
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     return apply(MSE_LOSS, (input, target), {} if reduction == "mean" else {"reduction": reduction})
 
 
-def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     attrs = {} if reduction == "mean" else {"reduction": reduction}
     return apply(BINARY_CROSS_ENTROPY, (input, target), attrs)
 

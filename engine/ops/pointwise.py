@@ -173,7 +173,9 @@ SQRT = _unary(
     "SqrtBackward0",
     saves_out=True,
 )
-SIN = _unary("sin", lambda xp, a: xp.sin(a), lambda g, n: g * n[0].cos(), "SinBackward0", saves=(0,))
+SIN = _unary(
+    "sin", lambda xp, a: xp.sin(a), lambda g, n: g * n[0].cos(), "SinBackward0", saves=(0,)
+)
 COS = _unary(
     "cos", lambda xp, a: xp.cos(a), lambda g, n: -g * n[0].sin(), "CosBackward0", saves=(0,)
 )
@@ -252,9 +254,7 @@ LE = defop("le", lambda xp, a, b: a <= b, None, "", **_CMP)
 GT = defop("gt", lambda xp, a, b: a > b, None, "", **_CMP)
 GE = defop("ge", lambda xp, a, b: a >= b, None, "", **_CMP)
 _LOGIC = {**_CMP, "public": False}
-LOGICAL_AND = defop(
-    "logical_and", lambda xp, a, b: xp.logical_and(a, b), None, "", **_LOGIC
-)
+LOGICAL_AND = defop("logical_and", lambda xp, a, b: xp.logical_and(a, b), None, "", **_LOGIC)
 LOGICAL_OR = defop("logical_or", lambda xp, a, b: xp.logical_or(a, b), None, "", **_LOGIC)
 LOGICAL_NOT = defop(
     "logical_not",
@@ -449,7 +449,7 @@ def neg(a: Tensor) -> Tensor:
     return apply(NEG, (a,), {})
 
 
-def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - torch's name
+def pow(a: Any, b: Any) -> Tensor:
     return apply(POW, (_t(a), _t(b)), {})
 
 
@@ -501,7 +501,7 @@ def sign(a: Tensor) -> Tensor:
     return apply(SIGN, (a,), {})
 
 
-def abs(a: Tensor) -> Tensor:  # noqa: A001
+def abs(a: Tensor) -> Tensor:
     return apply(ABS, (a,), {})
 
 
@@ -545,7 +545,7 @@ def where(cond: Tensor, a: Any, b: Any) -> Tensor:
     return apply(WHERE, (cond, _t(a), _t(b)), {})
 
 
-def clamp(a: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+def clamp(a: Tensor, min: Any = None, max: Any = None) -> Tensor:
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         lo = -math.inf if min is None else min
         hi = math.inf if max is None else max

@@ -13,7 +13,13 @@ from ..tensor import Tensor
 from . import defop
 from .pointwise import where
 
-_TYPE = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int"}
+_TYPE = {
+    "float32": "Float",
+    "float64": "Double",
+    "float16": "Half",
+    "int64": "Long",
+    "int32": "Int",
+}
 
 
 def _axis(attrs: dict[str, Any]) -> tuple[int, ...] | None:
@@ -271,8 +277,10 @@ def _softmax_check(fname: str) -> Any:
     def check(inputs: Any, attrs: dict[str, Any]) -> None:
         dt = inputs[0].dtype
         if not dt.is_floating_point:
-            raise InvalidArgumentError(f'"{fname}_lastdim_kernel_impl" not implemented for '
-                                       f"'{_TYPE.get(dt.name, dt.name)}'")
+            raise InvalidArgumentError(
+                f'"{fname}_lastdim_kernel_impl" not implemented for '
+                f"'{_TYPE.get(dt.name, dt.name)}'"
+            )
 
     return check
 
@@ -318,8 +326,8 @@ def _norm_fwd(xp: Any, a: Any, p: float = 2.0, dim: Any = None, keepdim: bool = 
 def _norm_vjp(g: Tensor, n: Any) -> Tensor:
     x, out, p = n[0], n.out, n.attrs.get("p", 2.0)
     gr, outr = _restore(g, n), _restore_out(out, n)
-    if p == 0:
-        return g * 0.0
+    if p == 0:  # piecewise constant; gr (not g) has the input's shape
+        return gr * 0.0
     if p == 1:
         return gr * x.sign()
     if p == 2:
@@ -365,12 +373,8 @@ def _arg(largest: bool) -> Any:
     return fwd
 
 
-ARGMAX = defop(
-    "argmax", _arg(True), None, "", differentiable=False, dtypes="any", **_RED
-)
-ARGMIN = defop(
-    "argmin", _arg(False), None, "", differentiable=False, dtypes="any", **_RED
-)
+ARGMAX = defop("argmax", _arg(True), None, "", differentiable=False, dtypes="any", **_RED)
+ARGMIN = defop("argmin", _arg(False), None, "", differentiable=False, dtypes="any", **_RED)
 
 
 # -------------------------------------------------------------- functional API
@@ -390,7 +394,7 @@ def _red_attrs(x: Tensor, dim: Any, keepdim: bool) -> dict[str, Any]:
     return attrs
 
 
-def sum(x: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:  # noqa: A001
+def sum(x: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     if dtype is not None:
         x = x.to(dtype)
     return apply(SUM, (x,), _red_attrs(x, dim, keepdim))
@@ -432,11 +436,11 @@ def _minmax(op: Any, largest: bool, x: Tensor, dim: Any, keepdim: bool, other: A
     return MinMax(values, indices)
 
 
-def max(x: Tensor, dim: Any = None, keepdim: bool = False, *, other: Any = None) -> Any:  # noqa: A001
+def max(x: Tensor, dim: Any = None, keepdim: bool = False, *, other: Any = None) -> Any:
     return _minmax(MAX, True, x, dim, keepdim, other)
 
 
-def min(x: Tensor, dim: Any = None, keepdim: bool = False, *, other: Any = None) -> Any:  # noqa: A001
+def min(x: Tensor, dim: Any = None, keepdim: bool = False, *, other: Any = None) -> Any:
     return _minmax(MIN, False, x, dim, keepdim, other)
 
 
@@ -483,7 +487,7 @@ def log_softmax(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
 def norm(x: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
     if p in ("fro", None):
         p = 2.0
-    if isinstance(p, str) or isinstance(p, bool):
+    if isinstance(p, str | bool):
         raise InvalidArgumentError(f"norm: unsupported p={p!r}; use a number, inf or 'fro'")
     attrs = _red_attrs(x, dim, keepdim)
     if float(p) != 2.0:

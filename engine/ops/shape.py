@@ -72,7 +72,8 @@ PERMUTE = defop(
 )
 TRANSPOSE = defop(
     "transpose",
-    lambda xp, a, dim0, dim1, t=False: xp.swapaxes(a, dim0, dim1),
+    # a 0-d tensor transposes to itself (torch allows dims 0 and -1 there)
+    lambda xp, a, dim0, dim1, t=False: xp.swapaxes(a, dim0, dim1) if a.ndim else a,
     (lambda g, n: g.transpose(n.attrs["dim0"], n.attrs["dim1"]),),
     lambda ins, at: "TBackward0" if at.get("t") else "TransposeBackward0",
     kwargs={"dim0": 0, "dim1": 1},
@@ -294,7 +295,9 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     s = normalize_dim(start_dim, x.ndim)
     e = normalize_dim(end_dim, x.ndim)
     if s > e:
-        raise InvalidArgumentError("flatten() has invalid args: start_dim cannot come after end_dim")
+        raise InvalidArgumentError(
+            "flatten() has invalid args: start_dim cannot come after end_dim"
+        )
     shape = x._st.array.shape
     if s == e:
         return x
@@ -324,7 +327,9 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
 
 def t(x: Tensor) -> Tensor:
     if x.ndim > 2:
-        raise InvalidArgumentError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
+        raise InvalidArgumentError(
+            f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D"
+        )
     if x.ndim < 2:
         return apply(TRANSPOSE, (x,), {"dim0": 0, "dim1": 0, "t": True})
     return apply(TRANSPOSE, (x,), {"dim0": 0, "dim1": 1, "t": True})
