@@ -1,0 +1,74 @@
+"""Graph requests: define-by-run nodes, applied atomically."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .tensors import NAME_PATTERN, Encoding, TensorInfo
+
+__all__ = ["GraphNode", "GraphRequest", "GraphResponse", "OPS_DESCRIPTION"]
+
+# Filled in by the service at start-up from the engine's op table (it is documentation only:
+# an unknown op is still answered 400 unknown_op, never a schema error).
+OPS_DESCRIPTION = (
+    "The op's wire name; GET /v1/ops lists them with their kwargs and grad_fn names. An unknown "
+    "op is `400 unknown_op`."
+)
+
+
+class GraphNode(BaseModel):
+    """One op call. ``args``: a name (string), a Python scalar, ``{"value": TensorData}``, or
+    (for cat/stack) a list of those."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "y", "op": "add", "args": ["x", 2]}]},
+    )
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)] | None = Field(
+        None, description="Bind the result to this name; omitted: a temporary."
+    )
+    op: str = Field(description=OPS_DESCRIPTION, examples=["add"])
+    args: list[Any] = Field(default_factory=list)
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The op's attributes with PyTorch's names (dim, keepdim, shape, index, ...).",
+    )
+
+
+class GraphRequest(BaseModel):
+    """Nodes to run in order, atomically: a failing node changes nothing."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "nodes": [
+                        {"name": "y", "op": "add", "args": ["x", 2]},
+                        {"name": "z", "op": "mul", "args": ["y", "y"]},
+                        {"name": "z", "op": "mul", "args": ["z", 3]},
+                        {"name": "out", "op": "mean", "args": ["z"]},
+                    ],
+                    "return": ["out"],
+                    "include": ["data"],
+                }
+            ]
+        },
+    )
+
+    nodes: list[GraphNode] = Field(default_factory=list)
+    no_grad: bool = Field(False, description="`with torch.no_grad():` for the whole request.")
+    return_: list[str] | None = Field(
+        None, alias="return", description="Names to report; default: every node name."
+    )
+    include: list[Literal["data", "grad"]] = Field(default_factory=list)
+    encoding: Encoding = "json"
+    free: list[str] = Field(default_factory=list, description="Names to unbind afterwards.")
+
+
+class GraphResponse(BaseModel):
+    tensors: dict[str, TensorInfo]

@@ -1,0 +1,63 @@
+"""Problems (RFC 9457), ops and backends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["BackendInfo", "BackendsResponse", "OpInfo", "OpsResponse", "Problem"]
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem; ``code`` is stable (API.md section 7)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "https://gradserve.dev/problems/graph_freed",
+                    "title": "Conflict",
+                    "status": 409,
+                    "detail": "Trying to backward through the graph a second time ...",
+                    "code": "graph_freed",
+                }
+            ]
+        },
+    )
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    node: int | None = Field(None, description="The failing node's index, for graph requests.")
+    request_id: str | None = None
+
+
+class OpInfo(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str
+    arity: int | None = Field(description="Positional args; null: a list of tensors.")
+    kwargs_: dict[str, Any] = Field(alias="kwargs", description="Attributes and their defaults.")
+    dtypes: str
+    differentiable: bool
+    grad_fns: list[str]
+    doc: str = ""
+
+
+class OpsResponse(BaseModel):
+    ops: list[OpInfo]
+
+
+class BackendInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    available: bool
+
+
+class BackendsResponse(BaseModel):
+    backends: list[BackendInfo]

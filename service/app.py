@@ -1,0 +1,78 @@
+"""``create_app(settings)``: the FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+
+from api_schema import Problem
+from api_schema import graph as graph_schema
+from engine import public_ops
+
+from .errors import install_error_handlers
+from .executor import SPECIAL_OPS
+from .observability import Metrics, RequestMiddleware, configure_logging
+from .routes import grad, graph, meta, sessions, tensors
+from .sessions import SessionManager
+from .settings import Settings, get_settings
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """
+PyTorch's autograd over HTTP. Open a session, create tensors, send define-by-run graph
+requests, call backward, read `.grad`. Every error is `application/problem+json` with a
+stable `code`.
+"""
+
+
+def _ops_description() -> str:
+    names = sorted({op.name for op in public_ops()} | set(SPECIAL_OPS))
+    return (
+        "The op's wire name, one of: "
+        + ", ".join(f"`{n}`" for n in names)
+        + ". An unknown op is `400 unknown_op` (not a schema error); GET /v1/ops lists kwargs "
+        "and grad_fn names."
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service, configured by ``settings`` (default: the ``GRADSERVE_*`` environment)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    manager = SessionManager(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await manager.start()
+        try:
+            yield
+        finally:
+            await manager.stop()
+
+    graph_schema.GraphNode.model_fields["op"].description = _ops_description()
+    graph_schema.GraphNode.model_rebuild(force=True)
+
+    app = FastAPIOffline(
+        title="gradserve",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses={422: {"model": Problem, "description": "The body does not match the schema"}},
+    )
+    app.state.settings = settings
+    app.state.manager = manager
+    app.state.limiter = anyio.CapacityLimiter(settings.compute_threads)
+    app.state.metrics = Metrics(manager)
+    install_error_handlers(app)
+    for module in (sessions, tensors, graph, grad):
+        app.include_router(module.router)
+    app.include_router(meta.router)
+    app.include_router(meta.health)
+    app.add_middleware(
+        RequestMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes
+    )
+    return app

@@ -1,0 +1,99 @@
+"""Dependencies as named ``Annotated`` aliases (FastAPI's style)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar
+
+import anyio
+import orjson
+from fastapi import Depends, Header, Path, Request
+from fastapi.routing import APIRoute
+from starlette.responses import Response
+
+from api_schema.tensors import NAME_PATTERN
+
+from .codecs import dumps
+from .errors import ApiError
+from .sessions import Session, SessionManager
+from .settings import Settings
+
+__all__ = [
+    "ApiKeyDep",
+    "ManagerDep",
+    "NamePath",
+    "OrjsonRoute",
+    "SessionDep",
+    "SettingsDep",
+    "compute",
+    "json_response",
+]
+
+T = TypeVar("T")
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_manager(request: Request) -> SessionManager:
+    manager: SessionManager = request.app.state.manager
+    return manager
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+ManagerDep = Annotated[SessionManager, Depends(get_manager)]
+
+
+def get_session(
+    manager: ManagerDep,
+    session_id: Annotated[str, Path(description="The session id from POST /v1/sessions.")],
+    authorization: Annotated[str | None, Header(description="Bearer <token>")] = None,
+) -> Session:
+    return manager.authenticate(session_id, authorization)
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+NamePath = Annotated[str, Path(pattern=NAME_PATTERN, description="A tensor name.")]
+
+
+def require_api_key(
+    settings: SettingsDep, x_api_key: Annotated[str | None, Header()] = None
+) -> None:
+    """With GRADSERVE_API_KEYS set, the key must be one of them."""
+    if settings.api_keys and x_api_key not in settings.api_keys:
+        raise ApiError(401, "unauthorized", "missing or wrong X-API-Key")
+
+
+ApiKeyDep = Depends(require_api_key)
+
+
+async def compute(request: Request, fn: Callable[[], T]) -> T:
+    """Run CPU-heavy work on the compute threads, never on the event loop."""
+    limiter: anyio.CapacityLimiter = request.app.state.limiter
+    return await anyio.to_thread.run_sync(fn, limiter=limiter)
+
+
+def json_response(body: Any, status_code: int = 200) -> Response:
+    """A JSON response written by orjson (arrays natively), skipping FastAPI's encoder."""
+    return Response(dumps(body), status_code=status_code, media_type="application/json")
+
+
+class _OrjsonRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = orjson.loads(await self.body())
+        return self._json
+
+
+class OrjsonRoute(APIRoute):
+    """Parses JSON bodies with orjson (FastAPI's default is the stdlib parser)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handler(_OrjsonRequest(request.scope, request.receive))
+
+        return route

@@ -1,0 +1,200 @@
+"""Running a graph request against a namespace, atomically.
+
+Nodes bind into an overlay; the session sees the overlay only when every node
+succeeded. In-place ops rebind a tensor's storage: each target's state is saved
+before its first in-place op and restored if a later node fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
+
+import engine
+from api_schema import GraphNode
+from engine.errors import EngineError
+from engine.ops import OPS
+from engine.tensor import Tensor
+
+from .codecs import decode_tensor_data
+from .errors import ApiError
+
+__all__ = ["INPLACE_OPS", "Executor", "SPECIAL_OPS"]
+
+INPLACE_OPS = ("add_", "sub_", "mul_", "div_", "zero_", "copy_")
+SPECIAL_OPS = {
+    "grad_of": "the current .grad of a tensor itself (torch's w.grad); 400 when it is none",
+    **{name: f"in place: torch's Tensor.{name}" for name in INPLACE_OPS},
+}
+
+
+def unknown_name(name: Any, node: int | None = None) -> ApiError:
+    return ApiError(400, "unknown_name", f"name {name!r} is not bound", node=node)
+
+
+class _Snapshot:
+    """A tensor's mutable state before an in-place op, to undo it."""
+
+    __slots__ = ("array", "grad", "grad_fn", "rg", "t", "version")
+
+    def __init__(self, t: Tensor) -> None:
+        self.t = t
+        self.array = t._st.array
+        self.version = t._vc[0]
+        self.grad_fn = t.grad_fn
+        self.rg = t._rg
+        self.grad = t._grad
+
+    def restore(self) -> None:
+        t = self.t
+        t._st.array = self.array
+        t._vc[0] = self.version
+        t.grad_fn = self.grad_fn
+        t._rg = self.rg
+        t._grad = self.grad
+
+
+class Executor:
+    """Resolves names and runs nodes over ``names`` plus an overlay of new bindings."""
+
+    def __init__(self, names: dict[str, Tensor], max_elements: int, xp: Any) -> None:
+        self.names = names
+        self.local: dict[str, Tensor] = {}
+        self.max_elements = max_elements
+        self.xp = xp
+        self._snapshots: dict[int, _Snapshot] = {}
+        self.node: int | None = None
+
+    # ------------------------------------------------------------------ names
+    def lookup(self, name: Any) -> Tensor:
+        if not isinstance(name, str):
+            raise ApiError(400, "invalid_argument", f"a name must be a string, got {name!r}")
+        t = self.local.get(name)
+        if t is None:
+            t = self.names.get(name)
+        if t is None:
+            raise unknown_name(name, self.node)
+        return t
+
+    def bound(self, name: str) -> bool:
+        return name in self.local or name in self.names
+
+    def constant(self, value: Any) -> Tensor:
+        arr = decode_tensor_data(value, self.max_elements)
+        return Tensor._make(
+            arr if self.xp is __import__("numpy") else self.xp.asarray(arr), False, None
+        )
+
+    def arg(self, a: Any) -> Any:
+        """A wire argument as an engine argument: names, scalars, inline values, lists."""
+        if isinstance(a, str):
+            return self.lookup(a)
+        if isinstance(a, bool | int | float):
+            return a
+        if isinstance(a, dict):
+            if set(a) == {"value"}:
+                return self.constant(a["value"])
+            raise ApiError(
+                400,
+                "invalid_argument",
+                'an object argument must be {"value": TensorData}',
+                node=self.node,
+            )
+        if isinstance(a, list):
+            return [self.arg(x) for x in a]
+        if a is None:
+            return None
+        raise ApiError(400, "invalid_argument", f"unsupported argument {a!r}", node=self.node)
+
+    def kwargs(self, op: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        out = dict(kwargs)
+        if op == "index" and isinstance(out.get("index"), list):
+            # a string item names an int64 or bool index tensor
+            out["index"] = [
+                self.lookup(it) if isinstance(it, str) and it != "..." else it
+                for it in out["index"]
+            ]
+        return out
+
+    # -------------------------------------------------------------------- run
+    def run(self, nodes: list[GraphNode], no_grad: bool) -> None:
+        """Run every node; on any failure undo in-place changes and re-raise with the index."""
+        try:
+            with ExitStack() as stack:
+                stack.enter_context(engine.limits(self.max_elements))
+                if no_grad:
+                    stack.enter_context(engine.no_grad())
+                for i, node in enumerate(nodes):
+                    self.node = i
+                    out = self._call(node)
+                    if node.name is not None:
+                        self.local[node.name] = out
+        except EngineError as exc:
+            self.rollback()
+            exc.node = self.node  # type: ignore[attr-defined]
+            raise
+        except ApiError as exc:
+            self.rollback()
+            exc.extra.setdefault("node", self.node)
+            raise
+        except (TypeError, ValueError, IndexError, ArithmeticError) as exc:
+            # wrong kwargs or argument kinds for the op: the client's mistake
+            self.rollback()
+            raise ApiError(
+                400, "invalid_argument", f"{nodes[self.node or 0].op}: {exc}", node=self.node
+            ) from None
+        except MemoryError:
+            self.rollback()
+            raise ApiError(
+                413, "tensor_too_large", "the result does not fit in memory", node=self.node
+            ) from None
+        self.node = None
+
+    def _call(self, node: GraphNode) -> Tensor:
+        op = node.op
+        if op == "grad_of":
+            if len(node.args) != 1 or node.kwargs:
+                raise ApiError(400, "invalid_argument", "grad_of takes one name", node=self.node)
+            t = self.lookup(node.args[0])
+            if t.grad is None:
+                raise ApiError(
+                    400, "invalid_argument", f"{node.args[0]!r} has no .grad", node=self.node
+                )
+            return t.grad
+        if op in INPLACE_OPS:
+            if not node.args:
+                raise ApiError(400, "invalid_argument", f"{op} needs a target", node=self.node)
+            target = self.lookup(node.args[0])
+            rest = [self.arg(a) for a in node.args[1:]]
+            if id(target) not in self._snapshots:
+                self._snapshots[id(target)] = _Snapshot(target)
+            method: Callable[..., Tensor] = getattr(target, op)
+            return method(*rest, **node.kwargs)
+        spec = OPS.get(op)
+        if spec is None or not spec.public:
+            raise ApiError(
+                400,
+                "unknown_op",
+                f"unknown op {op!r}; GET /v1/ops lists the known ones",
+                node=self.node,
+            )
+        args = [self.arg(a) for a in node.args]
+        if spec.arity is not None and len(args) > max(spec.arity, 1) + (
+            1 if op in ("max", "min") else 0
+        ):
+            raise ApiError(
+                400, "invalid_argument", f"{op} takes {spec.arity} positional args", node=self.node
+            )
+        out = spec(*args, **self.kwargs(op, node.kwargs))
+        if not isinstance(out, Tensor):
+            raise ApiError(
+                400, "invalid_argument", f"{op} did not produce a tensor", node=self.node
+            )
+        return out
+
+    def rollback(self) -> None:
+        for snap in reversed(list(self._snapshots.values())):
+            snap.restore()
+        self._snapshots.clear()
+        self.local.clear()

@@ -1,0 +1,185 @@
+"""backward, autograd.grad and the stateless /v1/grad."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+import engine
+from api_schema import (
+    BackwardRequest,
+    GradRequest,
+    GradsResponse,
+    Problem,
+    StatelessGradRequest,
+    StatelessGradResponse,
+    StatelessInput,
+)
+from engine.autograd import Node
+from engine.tensor import Tensor
+
+from ..codecs import decode_tensor_data, encode_tensor_data
+from ..deps import ApiKeyDep, OrjsonRoute, SessionDep, SettingsDep, compute, json_response
+from ..errors import ApiError
+from ..executor import Executor, unknown_name
+from ..sessions import Session, session_bytes
+from ..settings import Settings
+
+router = APIRouter(tags=["gradients"], route_class=OrjsonRoute)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": Problem} for s in (400, 401, 404, 409, 413, 422)
+}
+
+
+def _tensor_arg(ex: Executor, value: Any, like: Tensor) -> Tensor:
+    """A gradient given as a session name or as TensorData (in the output's dtype)."""
+    if isinstance(value, str):
+        return ex.lookup(value)
+    arr = decode_tensor_data(value, ex.max_elements, like.dtype.name)
+    return Tensor._make(ex.xp.asarray(arr), False, None)
+
+
+def _reached_leaves(roots: list[Tensor]) -> set[int]:
+    """ids of the leaf tensors a backward from ``roots`` reaches (iteratively)."""
+    leaves: set[int] = set()
+    seen: set[int] = set()
+    stack: list[Any] = [r.grad_fn if r.grad_fn is not None else r for r in roots]
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if isinstance(n, Node):
+            stack.extend(x for x in n.next if x is not None)
+        else:
+            leaves.add(id(n))
+    return leaves
+
+
+def _grad_map(names: dict[str, Tensor], ids: set[int], encoding: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, t in names.items():
+        if id(t) in ids:
+            g = t.grad
+            out[name] = None if g is None else encode_tensor_data(g._host(), g.dtype, encoding)
+    return out
+
+
+def run_backward(session: Session, req: BackwardRequest, settings: Settings) -> dict[str, Any]:
+    ex = Executor(session.names, settings.max_tensor_elements, session.backend.xp)
+    out = ex.lookup(req.tensor)
+    gradient = None if req.gradient is None else _tensor_arg(ex, req.gradient, out)
+    inputs = None if req.inputs is None else [ex.lookup(n) for n in req.inputs]
+    with engine.limits(settings.max_tensor_elements):
+        out.backward(gradient, req.retain_graph, req.create_graph, inputs)
+    if inputs is not None:
+        grads = {
+            name: None
+            if t.grad is None
+            else encode_tensor_data(t.grad._host(), t.grad.dtype, req.encoding)
+            for name, t in zip(req.inputs or [], inputs, strict=True)
+        }
+    else:
+        grads = _grad_map(session.names, _reached_leaves([out]), req.encoding)
+    session.bytes = session_bytes(session.names)
+    return {"grads": grads}
+
+
+@router.post("/v1/sessions/{session_id}/backward", response_model=GradsResponse, responses=ERRORS)
+async def backward(
+    request: Request, session: SessionDep, settings: SettingsDep, body: BackwardRequest
+) -> Response:
+    """``tensor.backward()``: accumulate into leaves' ``.grad``; report the reached leaves'."""
+    async with session.lock:
+        return json_response(await compute(request, lambda: run_backward(session, body, settings)))
+
+
+def run_grad(session: Session, req: GradRequest, settings: Settings) -> dict[str, Any]:
+    ex = Executor(session.names, settings.max_tensor_elements, session.backend.xp)
+    outputs = [ex.lookup(n) for n in req.outputs]
+    inputs = [ex.lookup(n) for n in req.inputs]
+    if req.bind is not None and len(req.bind) != len(req.inputs):
+        raise ApiError(400, "invalid_argument", "'bind' needs one name per input")
+    gos = None
+    if req.grad_outputs is not None:
+        if len(req.grad_outputs) != len(outputs):
+            raise ApiError(400, "invalid_argument", "'grad_outputs' needs one entry per output")
+        gos = [
+            None if g is None else _tensor_arg(ex, g, o)
+            for g, o in zip(req.grad_outputs, outputs, strict=True)
+        ]
+    with engine.limits(settings.max_tensor_elements):
+        results = engine.autograd.grad(
+            outputs, inputs, gos, req.retain_graph, req.create_graph, req.allow_unused
+        )
+    grads: dict[str, Any] = {}
+    bind: dict[str, Tensor] = {}
+    for i, (name, g) in enumerate(zip(req.inputs, results, strict=True)):
+        grads[name] = None if g is None else encode_tensor_data(g._host(), g.dtype, req.encoding)
+        if req.bind is not None and g is not None:
+            bind[req.bind[i]] = g
+    if bind:
+        from .tensors import commit
+
+        commit(session, settings, bind)
+    return {"grads": grads}
+
+
+@router.post("/v1/sessions/{session_id}/grad", response_model=GradsResponse, responses=ERRORS)
+async def autograd_grad(
+    request: Request, session: SessionDep, settings: SettingsDep, body: GradRequest
+) -> Response:
+    """``torch.autograd.grad``: ``.grad`` is untouched; ``bind`` names the results."""
+    async with session.lock:
+        return json_response(await compute(request, lambda: run_grad(session, body, settings)))
+
+
+def run_stateless(req: StatelessGradRequest, settings: Settings) -> dict[str, Any]:
+    if len(req.nodes) > settings.max_nodes_per_request:
+        raise ApiError(
+            413,
+            "graph_too_large",
+            f"{len(req.nodes)} nodes is above the limit of {settings.max_nodes_per_request}",
+        )
+    import numpy as np
+
+    names: dict[str, Tensor] = {}
+    limit = settings.max_tensor_elements
+    for name, inp in req.inputs.items():
+        spec = inp if isinstance(inp, StatelessInput) else StatelessInput(value=inp)
+        t = Tensor._make(decode_tensor_data(spec.value, limit), False, None)
+        if spec.requires_grad or name in req.wrt:
+            t.requires_grad_(True)
+        names[name] = t
+    for name in req.wrt:
+        if name not in names:
+            raise unknown_name(name)
+    ex = Executor(names, limit, np)
+    ex.run(req.nodes, no_grad=False)
+    out = ex.lookup(req.output)
+    gradient = None if req.gradient is None else _tensor_arg(ex, req.gradient, out)
+    wrt = [names[n] for n in req.wrt]
+    grads: dict[str, Any] = {}
+    if wrt:
+        with engine.limits(limit):
+            results = engine.autograd.grad(out, wrt, gradient, allow_unused=True)
+        for name, g in zip(req.wrt, results, strict=True):
+            grads[name] = (
+                None if g is None else encode_tensor_data(g._host(), g.dtype, req.encoding)
+            )
+    return {"output": encode_tensor_data(out._host(), out.dtype, req.encoding), "grads": grads}
+
+
+@router.post(
+    "/v1/grad",
+    response_model=StatelessGradResponse,
+    dependencies=[ApiKeyDep],
+    responses={s: {"model": Problem} for s in (400, 401, 409, 413, 422)},
+)
+async def stateless_grad(
+    request: Request, settings: SettingsDep, body: StatelessGradRequest
+) -> Response:
+    """One request, no session: build the graph, differentiate the output, return both."""
+    return json_response(await compute(request, lambda: run_stateless(body, settings)))

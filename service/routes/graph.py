@@ -1,0 +1,62 @@
+"""POST /v1/sessions/{id}/graph: define-by-run nodes, applied atomically."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from api_schema import GraphRequest, GraphResponse, Problem
+
+from ..deps import OrjsonRoute, SessionDep, SettingsDep, compute, json_response
+from ..errors import ApiError
+from ..executor import Executor, unknown_name
+from ..sessions import Session
+from ..settings import Settings
+from ..views import tensor_info
+from .tensors import commit
+
+router = APIRouter(prefix="/v1/sessions/{session_id}", tags=["graph"], route_class=OrjsonRoute)
+
+
+def run_graph(session: Session, req: GraphRequest, settings: Settings) -> dict[str, Any]:
+    """Run the nodes, then bind, free and report; nothing changes if any step fails."""
+    if len(req.nodes) > settings.max_nodes_per_request:
+        raise ApiError(
+            413,
+            "graph_too_large",
+            f"{len(req.nodes)} nodes is above the limit of {settings.max_nodes_per_request}",
+        )
+    ex = Executor(session.names, settings.max_tensor_elements, session.backend.xp)
+    ex.run(req.nodes, req.no_grad)
+    try:
+        for name in req.free:
+            if not ex.bound(name):
+                raise unknown_name(name)
+        names = req.return_
+        if names is None:
+            names = list(dict.fromkeys(n.name for n in req.nodes if n.name is not None))
+        report = {}
+        for name in names:
+            t = ex.lookup(name)
+            report[name] = tensor_info(name, t, req.include, req.encoding)
+        commit(session, settings, ex.local, req.free)
+    except Exception:
+        ex.rollback()
+        raise
+    return {"tensors": report}
+
+
+@router.post(
+    "/graph",
+    response_model=GraphResponse,
+    responses={s: {"model": Problem} for s in (400, 401, 404, 409, 413, 422, 507)},
+)
+async def run_graph_request(
+    request: Request, session: SessionDep, settings: SettingsDep, body: GraphRequest
+) -> Response:
+    """Add nodes to the session's graph; report the ``return`` names."""
+    async with session.lock:
+        result = await compute(request, lambda: run_graph(session, body, settings))
+        return json_response(result)

@@ -1,0 +1,82 @@
+"""/v1/sessions: create, read, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from api_schema import Problem, SessionCreate, SessionCreated, SessionInfo
+
+from ..deps import (
+    ApiKeyDep,
+    ManagerDep,
+    OrjsonRoute,
+    SessionDep,
+    SettingsDep,
+    compute,
+    json_response,
+)
+from ..sessions import Session, session_bytes
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=OrjsonRoute)
+ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": Problem}, 404: {"model": Problem}}
+
+
+def session_info(session: Session, settings: object) -> dict[str, object]:
+    s = settings
+    return {
+        "session_id": session.id,
+        "backend": session.backend.name,
+        "device": session.backend.device,
+        "expires_at": session.expires_at_iso().isoformat(),
+        "tensor_count": len(session.names),
+        "bytes": session.bytes,
+        "limits": {
+            "max_tensor_elements": s.max_tensor_elements,  # type: ignore[attr-defined]
+            "max_session_bytes": s.max_session_bytes,  # type: ignore[attr-defined]
+            "max_nodes_per_request": s.max_nodes_per_request,  # type: ignore[attr-defined]
+            "max_body_bytes": s.max_body_bytes,  # type: ignore[attr-defined]
+            "ttl_seconds": session.ttl_seconds,
+        },
+    }
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SessionCreated,
+    dependencies=[ApiKeyDep],
+    responses={400: {"model": Problem}, 401: {"model": Problem}, 429: {"model": Problem}},
+)
+async def create_session(manager: ManagerDep, body: SessionCreate | None = None) -> Response:
+    """Open a session; keep the token: every call on the session needs it."""
+    body = body or SessionCreate()
+    session, token = manager.create(body.backend, body.ttl_seconds, body.seed)
+    return json_response(
+        {
+            "session_id": session.id,
+            "token": token,
+            "backend": session.backend.name,
+            "device": session.backend.device,
+            "expires_at": session.expires_at_iso().isoformat(),
+        },
+        201,
+    )
+
+
+@router.get("/{session_id}", response_model=SessionInfo, responses=ERRORS)
+async def read_session(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    """What the session holds and the limits it runs under."""
+    async with session.lock:
+        session.bytes = await compute(request, lambda: session_bytes(session.names))
+        return json_response(session_info(session, settings))
+
+
+@router.delete("/{session_id}", status_code=204, responses=ERRORS)
+async def delete_session(session: SessionDep, manager: ManagerDep) -> Response:
+    """Delete the session and free every byte of it."""
+    async with session.lock:
+        manager.delete(session)
+    return Response(status_code=204)

@@ -1,0 +1,53 @@
+"""Settings: one pydantic-settings class, ``GRADSERVE_*`` variables, never read at import time."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment, with safe defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="GRADSERVE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    log_level: str = "info"
+    store: str = Field("memory", description="'memory' (the default).")
+
+    api_keys: list[str] = Field(
+        default_factory=list,
+        description="When set, POST /v1/sessions and /v1/grad need one of them in X-API-Key.",
+    )
+
+    # limits
+    max_tensor_elements: int = Field(16 * 1024 * 1024, ge=1)
+    max_session_bytes: int = Field(1024 * 1024 * 1024, ge=1)
+    max_sessions: int = Field(1000, ge=1)
+    max_nodes_per_request: int = Field(10_000, ge=1)
+    max_body_bytes: int = Field(256 * 1024 * 1024, ge=1)
+    default_ttl_seconds: int = Field(3600, ge=1)
+    max_ttl_seconds: int = Field(24 * 3600, ge=1)
+    sweep_interval_seconds: float = Field(5.0, gt=0)
+    # worker threads for CPU-heavy work (the event loop never runs it)
+    compute_threads: int = Field(8, ge=1)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, v: object) -> object:
+        # GRADSERVE_API_KEYS="k1,k2" as well as a JSON list
+        if isinstance(v, str) and not v.strip().startswith("["):
+            return [k.strip() for k in v.split(",") if k.strip()]
+        return v
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once, on first use (tests override the dependency)."""
+    return Settings()

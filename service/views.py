@@ -1,0 +1,34 @@
+"""Tensors as the wire shows them (TensorInfo) and the request-level compute helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from engine.tensor import Tensor
+
+from .codecs import encode_tensor_data
+
+__all__ = ["tensor_info"]
+
+
+def tensor_info(
+    name: str, t: Tensor, include: Iterable[str] = (), encoding: str = "json"
+) -> dict[str, Any]:
+    """TensorInfo: every key always present; data/grad filled only when included."""
+    inc = set(include)
+    data = encode_tensor_data(t._host(), t.dtype, encoding) if "data" in inc else None
+    grad = None
+    if "grad" in inc and t.grad is not None:
+        grad = encode_tensor_data(t.grad._host(), t.grad.dtype, encoding)
+    return {
+        "name": name,
+        "shape": list(t.shape),
+        "dtype": t.dtype.name,
+        "requires_grad": t.requires_grad,
+        "is_leaf": t.is_leaf,
+        "grad_fn": None if t.grad_fn is None else t.grad_fn.name(),
+        "version": t._version,
+        "data": data,
+        "grad": grad,
+    }
