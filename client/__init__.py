@@ -1,0 +1,36 @@
+"""The gradserve Python client: PyTorch autograd code runs against a server.
+
+from client import connect
+
+torch = connect("http://127.0.0.1:8000")
+x = torch.ones(2, 2, requires_grad=True)
+out = ((x + 2) * (x + 2) * 3).mean()
+out.backward()
+print(x.grad)
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    AuthError,
+    LimitError,
+    RemoteIndexError,
+    RemoteRuntimeError,
+    ServerError,
+    UnknownNameError,
+)
+from .namespace import RemoteTorch, connect
+from .tensor import GradFn, RemoteTensor
+
+__all__ = [
+    "AuthError",
+    "GradFn",
+    "LimitError",
+    "RemoteIndexError",
+    "RemoteRuntimeError",
+    "RemoteTensor",
+    "RemoteTorch",
+    "ServerError",
+    "UnknownNameError",
+    "connect",
+]

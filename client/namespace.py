@@ -1,0 +1,455 @@
+"""``connect(url)``: a session namespace that reads like ``torch``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import SimpleNamespace, TracebackType
+from typing import Any
+
+import numpy as np
+
+import engine
+from engine import dtypes as D
+
+from .connection import Connection
+from .tensor import RemoteTensor, _conn_of, apply, decode
+
+__all__ = ["RemoteTorch", "connect"]
+
+
+class _NoGrad:
+    """``torch.no_grad()`` for this session: a context manager and a decorator."""
+
+    def __init__(self, conn: Connection, enabled: bool = False) -> None:
+        self.conn = conn
+        self.enabled = enabled
+        self._prev: list[bool] = []
+
+    def __enter__(self) -> None:
+        self._prev.append(self.conn.grad_enabled)
+        self.conn.grad_enabled = self.enabled
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.grad_enabled = self._prev.pop()
+
+    def __call__(self, fn: Any) -> Any:
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*a: Any, **k: Any) -> Any:
+            with self:
+                return fn(*a, **k)
+
+        return wrapper
+
+
+class RemoteTorch:
+    """The namespace ``connect`` returns: factories, dtypes, functions, autograd, nn.functional."""
+
+    Size = engine.Size
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.Tensor = RemoteTensor
+        self.autograd = SimpleNamespace(grad=self._grad, backward=self._backward)
+        self.nn = SimpleNamespace(
+            functional=SimpleNamespace(
+                relu=self.relu,
+                leaky_relu=self.leaky_relu,
+                gelu=self.gelu,
+                softplus=self.softplus,
+                sigmoid=self.sigmoid,
+                tanh=self.tanh,
+                softmax=self.softmax,
+                log_softmax=self.log_softmax,
+                mse_loss=self.mse_loss,
+                cross_entropy=self.cross_entropy,
+                binary_cross_entropy=self.binary_cross_entropy,
+            )
+        )
+
+    # ------------------------------------------------------------- session
+    @property
+    def connection(self) -> Connection:
+        return self._conn
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent so far (for measuring round trips)."""
+        return self._conn.requests
+
+    def close(self) -> None:
+        """Delete the session (every tensor of it) and close the connection."""
+        self._conn.close()
+
+    def __enter__(self) -> RemoteTorch:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def no_grad(self) -> _NoGrad:
+        return _NoGrad(self._conn, False)
+
+    def enable_grad(self) -> _NoGrad:
+        return _NoGrad(self._conn, True)
+
+    def is_grad_enabled(self) -> bool:
+        return self._conn.grad_enabled
+
+    def manual_seed(self, seed: int) -> None:
+        raise NotImplementedError("seed a remote session with connect(url, seed=...)")
+
+    # ------------------------------------------------------------ factories
+    def _leaf(self, info: dict[str, Any], name: str) -> RemoteTensor:
+        t = RemoteTensor(
+            self._conn,
+            name,
+            tuple(info["shape"]),
+            D.as_dtype(info["dtype"]),
+            info["requires_grad"],
+            True,
+        )
+        t._absorb(info)
+        return t
+
+    def _fill(
+        self, fill: str, shape: Sequence[int] | None, dtype: Any, requires_grad: bool, **extra: Any
+    ) -> RemoteTensor:
+        name = self._conn.new_name()
+        body: dict[str, Any] = {
+            "name": name,
+            "fill": fill,
+            "requires_grad": requires_grad,
+            **{k: v for k, v in extra.items() if v is not None},
+        }
+        if shape is not None:
+            body["shape"] = list(shape)
+        if dtype is not None:
+            body["dtype"] = D.as_dtype(dtype).name
+        return self._leaf(self._conn.create(body), name)
+
+    def tensor(
+        self, data: Any, *, dtype: Any = None, requires_grad: bool = False, device: Any = None
+    ) -> RemoteTensor:
+        """``torch.tensor``: torch's dtype inference, done locally; the values go to the server."""
+        if isinstance(data, RemoteTensor):
+            data = data._host()
+        arr = engine.tensor(data, dtype=dtype).numpy()
+        name = self._conn.new_name()
+        return self._leaf(self._conn.put_array(name, arr, requires_grad), name)
+
+    def from_numpy(self, array: np.ndarray[Any, Any]) -> RemoteTensor:
+        return self.tensor(array)
+
+    def as_tensor(self, data: Any, dtype: Any = None) -> RemoteTensor:
+        return data if isinstance(data, RemoteTensor) else self.tensor(data, dtype=dtype)
+
+    def zeros(
+        self, *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
+    ) -> RemoteTensor:
+        return self._fill("zeros", engine.shapes.as_size(size), dtype, requires_grad)
+
+    def ones(
+        self, *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
+    ) -> RemoteTensor:
+        return self._fill("ones", engine.shapes.as_size(size), dtype, requires_grad)
+
+    def full(
+        self,
+        size: Any,
+        fill_value: Any,
+        *,
+        dtype: Any = None,
+        requires_grad: bool = False,
+        device: Any = None,
+    ) -> RemoteTensor:
+        return self._fill(
+            "full", engine.shapes.as_size((size,)), dtype, requires_grad, fill_value=fill_value
+        )
+
+    def randn(
+        self, *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
+    ) -> RemoteTensor:
+        return self._fill("randn", engine.shapes.as_size(size), dtype, requires_grad)
+
+    def rand(
+        self, *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
+    ) -> RemoteTensor:
+        return self._fill("rand", engine.shapes.as_size(size), dtype, requires_grad)
+
+    def eye(
+        self,
+        n: int,
+        m: int | None = None,
+        *,
+        dtype: Any = None,
+        requires_grad: bool = False,
+        device: Any = None,
+    ) -> RemoteTensor:
+        return self._fill("eye", [n, n if m is None else m], dtype, requires_grad)
+
+    def arange(
+        self,
+        start: Any,
+        end: Any = None,
+        step: Any = 1,
+        *,
+        dtype: Any = None,
+        requires_grad: bool = False,
+        device: Any = None,
+    ) -> RemoteTensor:
+        if end is None:
+            start, end = 0, start
+        return self._fill("arange", None, dtype, requires_grad, start=start, end=end, step=step)
+
+    def zeros_like(self, t: RemoteTensor, **kw: Any) -> RemoteTensor:
+        return self.zeros(*t.shape, dtype=kw.pop("dtype", t.dtype), **kw)
+
+    def ones_like(self, t: RemoteTensor, **kw: Any) -> RemoteTensor:
+        return self.ones(*t.shape, dtype=kw.pop("dtype", t.dtype), **kw)
+
+    def randn_like(self, t: RemoteTensor, **kw: Any) -> RemoteTensor:
+        return self.randn(*t.shape, dtype=kw.pop("dtype", t.dtype), **kw)
+
+    # ------------------------------------------------------------ functions
+    def _f(self, op: str, args: list[Any], kwargs: dict[str, Any] | None = None) -> RemoteTensor:
+        return apply(_conn_of(*args), op, args, kwargs or {})
+
+    def add(self, a: Any, b: Any, *, alpha: Any = 1) -> RemoteTensor:
+        return self._f("add", [a, b], {} if alpha == 1 else {"alpha": alpha})
+
+    def sub(self, a: Any, b: Any, *, alpha: Any = 1) -> RemoteTensor:
+        return self._f("sub", [a, b], {} if alpha == 1 else {"alpha": alpha})
+
+    def mul(self, a: Any, b: Any) -> RemoteTensor:
+        return self._f("mul", [a, b])
+
+    def div(self, a: Any, b: Any) -> RemoteTensor:
+        return self._f("div", [a, b])
+
+    def pow(self, a: Any, b: Any) -> RemoteTensor:
+        return self._f("pow", [a, b])
+
+    def matmul(self, a: Any, b: Any) -> RemoteTensor:
+        return self._f("matmul", [a, b])
+
+    mm = matmul
+
+    def where(self, cond: Any, a: Any, b: Any) -> RemoteTensor:
+        return self._f("where", [cond, a, b])
+
+    def maximum(self, a: Any, b: Any) -> RemoteTensor:
+        return self._f("maximum", [a, b])
+
+    def minimum(self, a: Any, b: Any) -> RemoteTensor:
+        return self._f("minimum", [a, b])
+
+    def clamp(self, x: RemoteTensor, min: Any = None, max: Any = None) -> RemoteTensor:
+        return x.clamp(min, max)
+
+    def cat(self, tensors: Sequence[RemoteTensor], dim: int = 0) -> RemoteTensor:
+        return self._f("cat", [list(tensors)], {"dim": dim})
+
+    def stack(self, tensors: Sequence[RemoteTensor], dim: int = 0) -> RemoteTensor:
+        return self._f("stack", [list(tensors)], {"dim": dim})
+
+    def sum(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
+        return x.sum(dim, keepdim)
+
+    def mean(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
+        return x.mean(dim, keepdim)
+
+    def prod(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
+        return x.prod(dim, keepdim)
+
+    def max(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> Any:
+        return x.max(dim, keepdim)
+
+    def min(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> Any:
+        return x.min(dim, keepdim)
+
+    def norm(
+        self, x: RemoteTensor, p: Any = "fro", dim: Any = None, keepdim: bool = False
+    ) -> RemoteTensor:
+        return x.norm(p, dim, keepdim)
+
+    def softmax(self, x: RemoteTensor, dim: int) -> RemoteTensor:
+        return x.softmax(dim)
+
+    def log_softmax(self, x: RemoteTensor, dim: int) -> RemoteTensor:
+        return x.log_softmax(dim)
+
+    def logsumexp(self, x: RemoteTensor, dim: Any, keepdim: bool = False) -> RemoteTensor:
+        return x.logsumexp(dim, keepdim)
+
+    def reshape(self, x: RemoteTensor, shape: Sequence[int]) -> RemoteTensor:
+        return x.reshape(*shape)
+
+    def flatten(self, x: RemoteTensor, start_dim: int = 0, end_dim: int = -1) -> RemoteTensor:
+        return x.flatten(start_dim, end_dim)
+
+    def transpose(self, x: RemoteTensor, dim0: int, dim1: int) -> RemoteTensor:
+        return x.transpose(dim0, dim1)
+
+    def permute(self, x: RemoteTensor, dims: Sequence[int]) -> RemoteTensor:
+        return x.permute(*dims)
+
+    def squeeze(self, x: RemoteTensor, dim: Any = None) -> RemoteTensor:
+        return x.squeeze(dim)
+
+    def unsqueeze(self, x: RemoteTensor, dim: int) -> RemoteTensor:
+        return x.unsqueeze(dim)
+
+    def argmax(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
+        return x.argmax(dim, keepdim)
+
+    def argmin(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
+        return x.argmin(dim, keepdim)
+
+    def sigmoid(self, x: RemoteTensor) -> RemoteTensor:
+        return self._f("sigmoid", [x])
+
+    def tanh(self, x: RemoteTensor) -> RemoteTensor:
+        return self._f("tanh", [x])
+
+    def relu(self, x: RemoteTensor) -> RemoteTensor:
+        return self._f("relu", [x])
+
+    def leaky_relu(self, x: RemoteTensor, negative_slope: float = 0.01) -> RemoteTensor:
+        return self._f("leaky_relu", [x], {"negative_slope": negative_slope})
+
+    def gelu(self, x: RemoteTensor, approximate: str = "none") -> RemoteTensor:
+        return self._f("gelu", [x], {} if approximate == "none" else {"approximate": approximate})
+
+    def softplus(self, x: RemoteTensor, beta: float = 1.0, threshold: float = 20.0) -> RemoteTensor:
+        return self._f("softplus", [x], {"beta": beta, "threshold": threshold})
+
+    def mse_loss(self, input: RemoteTensor, target: Any, reduction: str = "mean") -> RemoteTensor:
+        return self._f("mse_loss", [input, target], {"reduction": reduction})
+
+    def cross_entropy(
+        self, input: RemoteTensor, target: Any, reduction: str = "mean", ignore_index: int = -100
+    ) -> RemoteTensor:
+        return self._f(
+            "cross_entropy", [input, target], {"reduction": reduction, "ignore_index": ignore_index}
+        )
+
+    def binary_cross_entropy(
+        self, input: RemoteTensor, target: Any, reduction: str = "mean"
+    ) -> RemoteTensor:
+        return self._f("binary_cross_entropy", [input, target], {"reduction": reduction})
+
+    # ------------------------------------------------------------- autograd
+    def _backward(
+        self,
+        tensors: RemoteTensor,
+        grad_tensors: Any = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+    ) -> None:
+        tensors.backward(grad_tensors, retain_graph, create_graph)
+
+    def _grad(
+        self,
+        outputs: RemoteTensor | Sequence[RemoteTensor],
+        inputs: RemoteTensor | Sequence[RemoteTensor],
+        grad_outputs: Any = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        allow_unused: bool = False,
+    ) -> tuple[RemoteTensor | None, ...]:
+        """``torch.autograd.grad``; the results stay on the server, bound to new names."""
+        outs = [outputs] if isinstance(outputs, RemoteTensor) else list(outputs)
+        ins = [inputs] if isinstance(inputs, RemoteTensor) else list(inputs)
+        conn = ins[0]._conn
+        names = [conn.new_name() for _ in ins]
+        body: dict[str, Any] = {
+            "outputs": [o.name for o in outs],
+            "inputs": [i.name for i in ins],
+            "retain_graph": retain_graph,
+            "create_graph": create_graph,
+            "allow_unused": allow_unused,
+            "bind": names,
+            "encoding": "b64",
+        }
+        if grad_outputs is not None:
+            gos = [grad_outputs] if not isinstance(grad_outputs, list | tuple) else grad_outputs
+            body["grad_outputs"] = [
+                None
+                if g is None
+                else (g.name if isinstance(g, RemoteTensor) else {"data": np.asarray(g).tolist()})
+                for g in gos
+            ]
+        result = conn.call("POST", "/grad", json=body)
+        conn.epoch += 1
+        out: list[RemoteTensor | None] = []
+        for name, inp in zip(names, ins, strict=True):
+            td = result["grads"].get(inp.name)
+            if td is None:
+                out.append(None)
+                continue
+            conn.bound.add(name)
+            g = RemoteTensor(conn, name, inp.shape, inp.dtype, create_graph, not create_graph)
+            value = decode(td)
+            assert value is not None
+            g._value = (conn.epoch, value)
+            out.append(g)
+        return tuple(out)
+
+
+def connect(
+    url: str = "http://127.0.0.1:8000",
+    api_key: str | None = None,
+    backend: str | None = None,
+    timeout: float = 60.0,
+    **kwargs: Any,
+) -> RemoteTorch:
+    """Open a new session on a gradserve server; use the result like ``torch``."""
+    return RemoteTorch(Connection(url, api_key, backend, timeout, **kwargs))
+
+
+def _unary_fn(op: str) -> Any:
+    def fn(self: RemoteTorch, x: RemoteTensor) -> RemoteTensor:
+        return apply(x._conn, op, [x], {})
+
+    fn.__name__ = op
+    fn.__doc__ = f"torch.{op}."
+    return fn
+
+
+for _op in (
+    "exp",
+    "log",
+    "sqrt",
+    "abs",
+    "sin",
+    "cos",
+    "tan",
+    "tanh",
+    "sigmoid",
+    "neg",
+    "clone",
+    "detach",
+):
+    setattr(RemoteTorch, _op, _unary_fn(_op))
+
+# torch's dtype names (set after the class so ``bool``/``float`` stay the builtins inside it)
+for _name, _dt in {
+    "float16": D.float16,
+    "float32": D.float32,
+    "float64": D.float64,
+    "int32": D.int32,
+    "int64": D.int64,
+    "bool": D.bool_,
+    "float": D.float32,
+    "double": D.float64,
+    "long": D.int64,
+    "half": D.float16,
+}.items():
+    setattr(RemoteTorch, _name, _dt)
