@@ -672,15 +672,15 @@ def grad(
         del i
     got = run_backward(outs, gs, retain_graph, create_graph, ins, None)
     result: list[Tensor | None] = []
-    for t in ins:
+    for k, t in enumerate(ins):
         g = got.get(id(t))
         if g is None:
             if materialize_grads:
                 g = t.detach().zeros_like()
             elif not allow_unused:
                 raise InvalidArgumentError(
-                    "One of the differentiated Tensors appears to not have been used in the "
-                    "graph. Set allow_unused=True if this is the desired behavior."
+                    f"The differentiated Tensor at index {k} appears to not have been used in "
+                    "the graph. Set allow_unused=True if this is the desired behavior."
                 )
         elif not create_graph:
             g = g.detach()

@@ -6,8 +6,10 @@ Each class also derives from the builtin PyTorch raises for the same mistake, so
     EngineError
     ├── InvalidArgumentError (RuntimeError)        invalid_argument
     │   ├── IndexOutOfRangeError (IndexError)      invalid_argument
-    │   └── EngineTypeError (TypeError)            invalid_argument
+    │   ├── EngineTypeError (TypeError)            invalid_argument
+    │   └── InvalidValueError (ValueError)         invalid_argument
     ├── ShapeMismatchError (RuntimeError)          shape_mismatch
+    │   └── ShapeValueError (ValueError)           shape_mismatch
     ├── DtypeMismatchError (RuntimeError)          dtype_mismatch
     ├── UnknownOpError (ValueError)                unknown_op
     ├── NotLeafError (RuntimeError)                not_leaf
@@ -32,10 +34,12 @@ __all__ = [
     "GraphFreedError",
     "IndexOutOfRangeError",
     "InvalidArgumentError",
+    "InvalidValueError",
     "LeafInplaceError",
     "ModifiedInplaceError",
     "NotLeafError",
     "ShapeMismatchError",
+    "ShapeValueError",
     "TensorTooLargeError",
     "UnknownOpError",
     "GRAPH_FREED_MESSAGE",
@@ -65,7 +69,15 @@ class EngineTypeError(InvalidArgumentError, TypeError):
     code = "invalid_argument"
 
 
+class InvalidValueError(InvalidArgumentError, ValueError):
+    code = "invalid_argument"
+
+
 class ShapeMismatchError(EngineError, RuntimeError):
+    code = "shape_mismatch"
+
+
+class ShapeValueError(ShapeMismatchError, ValueError):
     code = "shape_mismatch"
 
 

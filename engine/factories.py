@@ -10,7 +10,7 @@ import numpy as np
 from . import dtypes as D
 from .autograd import check_numel
 from .backend import default_backend
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, InvalidValueError
 from .shapes import as_size
 from .tensor import Tensor
 
@@ -76,6 +76,9 @@ def _array_from(data: Any, dtype: Any = None, xp: Any = None) -> Any:
     try:
         host = np.array(data, dtype=dt.np if dt is not D.bool_ else None)
     except (ValueError, TypeError, OverflowError) as exc:
+        ragged = _ragged(data)
+        if ragged is not None:
+            raise InvalidValueError(ragged) from None
         raise InvalidArgumentError(f"could not build a tensor from this data: {exc}") from None
     if host.dtype == object:
         raise InvalidArgumentError("could not build a tensor from ragged nested sequences")
@@ -83,12 +86,39 @@ def _array_from(data: Any, dtype: Any = None, xp: Any = None) -> Any:
     return host if xp is np else xp.asarray(host)
 
 
+def _ragged(data: Any) -> str | None:
+    """torch's message for nested sequences of unequal lengths (sizes from the first items)."""
+    sizes: list[int] = []
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        v, dim = stack.pop()
+        if not isinstance(v, list | tuple):
+            continue
+        if dim == len(sizes):
+            sizes.append(len(v))
+        elif sizes[dim] != len(v):
+            return f"expected sequence of length {sizes[dim]} at dim {dim} (got {len(v)})"
+        stack.extend((x, dim + 1) for x in reversed(v))
+    return None
+
+
+def _leaf(t: Tensor, requires_grad: bool) -> Tensor:
+    """A factory's result, made to require grad when asked (floating point only)."""
+    if not requires_grad:
+        return t
+    if not t.dtype.is_floating_point:
+        raise InvalidArgumentError(
+            "Only Tensors of floating point and complex dtype can require gradients"
+        )
+    return t.requires_grad_(True)
+
+
 def tensor(
     data: Any, *, dtype: Any = None, requires_grad: bool = False, device: Any = None
 ) -> Tensor:
     """``torch.tensor``: a new leaf holding a copy of ``data``."""
     t = Tensor._make(_array_from(data, dtype), False, None)
-    return t.requires_grad_(True) if requires_grad else t
+    return _leaf(t, requires_grad)
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
@@ -110,7 +140,7 @@ def _factory(shape: tuple[int, ...], dtype: Any, fill: Any, requires_grad: bool)
     check_numel(shape)
     xp = default_backend().xp
     t = Tensor._make(fill(xp, shape, dt.np), False, None)
-    return t.requires_grad_(True) if requires_grad else t
+    return _leaf(t, requires_grad)
 
 
 def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
@@ -177,7 +207,7 @@ def arange(
     xp = default_backend().xp
     arr = (xp.arange(n, dtype=np.float64) * step + start).astype(dt.np)
     t = Tensor._make(arr, False, None)
-    return t.requires_grad_(True) if requires_grad else t
+    return _leaf(t, requires_grad)
 
 
 def linspace(
@@ -193,7 +223,7 @@ def linspace(
     check_numel((steps,))
     xp = default_backend().xp
     t = Tensor._make(xp.linspace(start, end, steps).astype(dt.np), False, None)
-    return t.requires_grad_(True) if requires_grad else t
+    return _leaf(t, requires_grad)
 
 
 # ----------------------------------------------------------------------- random
@@ -242,7 +272,7 @@ def _random(
     xp = default_backend().xp
     arr = host.astype(dt.np, copy=False)
     t = Tensor._make(arr if xp is np else xp.asarray(arr), False, None)
-    return t.requires_grad_(True) if requires_grad else t
+    return _leaf(t, requires_grad)
 
 
 def randn(

@@ -43,19 +43,18 @@ def numel(shape: Iterable[int]) -> int:
 
 def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
     """The broadcast of ``shapes``; torch's shape_mismatch message when they do not fit."""
-    ndim = max((len(s) for s in shapes), default=0)
-    out = [1] * ndim
-    for s in shapes:
-        off = ndim - len(s)
-        for i, d in enumerate(s):
-            j = off + i
-            if out[j] == 1:
-                out[j] = int(d)
-            elif d != 1 and d != out[j]:
+    out: list[int] = []
+    for s in shapes:  # pairwise, from the last dim, as torch's infer_size reports it
+        ndim = max(len(out), len(s))
+        a = [1] * (ndim - len(out)) + out
+        b = [1] * (ndim - len(s)) + [int(d) for d in s]
+        for j in range(ndim - 1, -1, -1):
+            if a[j] != b[j] and a[j] != 1 and b[j] != 1:
                 raise ShapeMismatchError(
-                    f"The size of tensor a ({out[j]}) must match the size of tensor b ({d}) "
+                    f"The size of tensor a ({a[j]}) must match the size of tensor b ({b[j]}) "
                     f"at non-singleton dimension {j}"
                 )
+        out = [y if x == 1 else x for x, y in zip(a, b, strict=True)]
     return tuple(out)
 
 

@@ -147,6 +147,8 @@ class Tensor(TensorMethods):
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place (torch's leaf rules); returns self."""
+        if requires_grad and not self._dtype.is_floating_point:  # torch's text differs here
+            raise InvalidArgumentError("only Tensors of floating point dtype can require gradients")
         self.requires_grad = requires_grad
         return self
 
@@ -159,12 +161,24 @@ class Tensor(TensorMethods):
         if value is not None:
             if not isinstance(value, Tensor):
                 raise EngineTypeError(
-                    f"assigned grad expected to be a Tensor or None but got grad of {type(value)}"
+                    "assigned grad expected to be a Tensor or None but got grad of type "
+                    f"{type(value).__name__}"
                 )
             if value.shape != self.shape:
-                raise ShapeMismatchError("assigned grad has data of a different size")
+                raise ShapeMismatchError(
+                    f"attempting to assign a gradient of size '{list(value.shape)}' to a tensor "
+                    f"of size '{list(self.shape)}'. Please ensure that the gradient and the "
+                    "tensor are the same size"
+                )
             if value.dtype is not self.dtype:
-                raise InvalidArgumentError("assigned grad has data of a different type")
+                raise InvalidArgumentError(
+                    f"attempting to assign a gradient with dtype '{_cpp_type(value.dtype)}' to a "
+                    f"tensor with grad_dtype '{_scalar_type(self.dtype)}'. The gradient must "
+                    "match the tensor's grad_dtype (defaults to the tensor's dtype). You can set "
+                    "the tensor's grad_dtype attribute with a specific dtype, or None to allow "
+                    "any dtype. Set grad_dtype with caution. Diverging the dtypes of a tensor "
+                    "and its gradient may break downstream systems that assume they match."
+                )
         self._grad = value
 
     @property
@@ -426,6 +440,11 @@ class Tensor(TensorMethods):
         return self.div_(other)
 
     def __setitem__(self, key: Any, value: Any) -> None:
+        if A._mode.enabled and self.grad_fn is None and self._rg and _writes_a_view(key, self):
+            raise LeafInplaceError(
+                "a view of a leaf Variable that requires grad is being used in an in-place "
+                "operation."
+            )
         self._inplace(F.index_put, key, value)
 
     # --------------------------------------------------------------- operators
@@ -513,6 +532,44 @@ class Tensor(TensorMethods):
         return Tensor._make(self._xp.asarray(self._st.array.any()), False, None)
 
     # The methods named as torch's are attached from ``functional`` below.
+
+
+def _writes_a_view(key: Any, t: Tensor) -> bool:
+    """Whether torch's ``t[key] = v`` writes through a view: basic indexing that is no no-op."""
+    items = key if isinstance(key, tuple) else (key,)
+    dim: int | None = 0  # the dim an item indexes; unknown after an ellipsis
+
+    def default(v: Any, d: int) -> bool:
+        return v is None or (isinstance(v, int) and v == d)
+
+    for it in items:
+        if it is None or (isinstance(it, int) and not isinstance(it, bool)):
+            return True
+        if isinstance(it, Tensor) and it.ndim == 0 and it.dtype.name in ("int32", "int64"):
+            return True
+        if it is Ellipsis:
+            dim = None
+            continue
+        if isinstance(it, slice):
+            if not (default(it.start, 0) and default(it.step, 1)):
+                return True
+            full = dim is not None and dim < t.ndim and isinstance(it.stop, int)
+            if it.stop is not None and not (full and it.stop >= t.shape[dim]):  # type: ignore[index]
+                return True
+        if dim is not None:
+            dim += 1
+    return False
+
+
+def _cpp_type(dt: D.DType) -> str:
+    return {
+        "float32": "float",
+        "float64": "double",
+        "float16": "c10::Half",
+        "int64": "long int",
+        "int32": "int",
+        "bool": "bool",
+    }[dt.name]
 
 
 def _scalar_type(dt: D.DType) -> str:

@@ -12,12 +12,14 @@ from ..errors import (
     DtypeMismatchError,
     IndexOutOfRangeError,
     InvalidArgumentError,
+    InvalidValueError,
     ShapeMismatchError,
+    ShapeValueError,
 )
 from ..shapes import broadcast_shapes
 from ..tensor import Tensor
 from . import defop
-from .pointwise import where
+from .pointwise import DIV_SCALAR, _scalar_name, reject_bool, where
 from .reduction import log_softmax
 
 _TYPE = {
@@ -33,13 +35,25 @@ _TYPE = {
 
 
 def _matmul_grad_fn(ins: Any, attrs: dict[str, Any]) -> str:
-    a, b = ins[0].ndim, ins[1].ndim
-    return {
+    # torch's _matmul_impl: batched products end in _unsafe_view, except 2D @ ND with a
+    # 2D input that requires grad, folded as (b.mT @ a.t()).mT.contiguous() (a clone, or
+    # nothing but the transpose when the result is already contiguous)
+    x, y = ins
+    a, b = x.ndim, y.ndim
+    name = {
         (2, 2): "MmBackward0",
         (2, 1): "MvBackward0",
         (1, 1): "DotBackward0",
         (1, 2): "SqueezeBackward4",
-    }.get((a, b), "CloneBackward0" if (a == 2 and b >= 3) else "UnsafeViewBackward0")
+    }.get((a, b))
+    if name is not None:
+        return name
+    xs, ys = x.shape, y.shape
+    if a == 3 and b == 3 and xs[0] != ys[0] and xs[0] == 1 and x.requires_grad:
+        a, xs = 2, xs[1:]  # torch squeezes a batch of one and retries as 2D @ 3D
+    if a == 2 and b >= 3 and x.requires_grad:
+        return "TransposeBackward0" if 1 in (xs[0], ys[-1]) else "CloneBackward0"
+    return "UnsafeViewBackward0"
 
 
 def _matmul_shape(shapes: list[tuple[int, ...]], attrs: dict[str, Any]) -> tuple[int, ...]:
@@ -138,6 +152,7 @@ MATMUL = defop(
         "SqueezeBackward4",
         "UnsafeViewBackward0",
         "CloneBackward0",
+        "TransposeBackward0",
     ),
     dtypes="any",
 )
@@ -160,6 +175,7 @@ RELU = defop(
     (lambda g, n: g * (n.out > 0),),
     "ReluBackward0",
     saves_out=True,
+    check=reject_bool("Boolean inputs not supported for relu"),
     dtypes="any",
 )
 LEAKY_RELU = defop(
@@ -256,7 +272,7 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 def _check_reduction(reduction: Any) -> None:
     if reduction not in _REDUCTIONS:
-        raise InvalidArgumentError(f"{reduction} is not a valid value for reduction")
+        raise InvalidValueError(f"{reduction} is not a valid value for reduction")
 
 
 def _reduce(xp: Any, loss: Any, reduction: str) -> Any:
@@ -350,23 +366,29 @@ def _nll_check(inputs: Any, attrs: dict[str, Any]) -> None:
     logp, target = inputs
     if not isinstance(target, Tensor):
         raise InvalidArgumentError("nll_loss: target must be a tensor of class indices")
-    if target.dtype.name != "int64":
-        raise DtypeMismatchError(
-            f"expected scalar type Long but found {_TYPE[target.dtype.name].capitalize()}"
-        )
     ls, ts = logp._st.array.shape, target._st.array.shape
     if len(ls) == 0:
         raise InvalidArgumentError("input tensor should be 1D or more")
+    if len(ls) <= 2 and len(ts) > 1:
+        raise ShapeMismatchError("0D or 1D target tensor expected, multi-target not supported")
     if len(ls) == 1:
+        if ts == (1,):  # torch takes it; this engine wants the class as a 0-d tensor
+            raise ShapeMismatchError("for 1D input, give the target as a 0-d tensor")
         if ts != ():
-            raise ShapeMismatchError("0D or 1D target tensor expected, multi-target not supported")
+            raise ShapeValueError(
+                f"For 1D input, 1D target must have size 1, but got target size: {ts[0]}"
+            )
     elif ts[:1] != ls[:1]:
-        raise ShapeMismatchError(
+        raise ShapeValueError(
             f"Expected input batch_size ({ls[0]}) to match target batch_size "
             f"({ts[0] if ts else 0})."
         )
     elif tuple(ts[1:]) != tuple(ls[2:]):
-        raise ShapeMismatchError(f"expected target size {list(ls[:1] + ls[2:])}, got {list(ts)}")
+        raise ShapeMismatchError(f"Expected target size {list(ls[:1] + ls[2:])}, got {list(ts)}")
+    if target.dtype.name != "int64":
+        raise DtypeMismatchError(
+            f"expected target dtype to be Long or Byte, but got {_scalar_name(target.dtype.name)}"
+        )
     c = ls[0] if len(ls) == 1 else ls[1]
     t = target._st.array
     ignore = attrs.get("ignore_index", -100)
@@ -379,7 +401,7 @@ NLL_LOSS = defop(
     "nll_loss",
     _nll_fwd,
     (_nll_vjp, None),
-    "NllLossBackward0",
+    lambda ins, at: "NllLoss2DBackward0" if ins[0].ndim == 4 else "NllLossBackward0",
     saves=(1,),
     check=_nll_check,
     arity=2,
@@ -397,6 +419,12 @@ def nll_loss(
         attrs["reduction"] = reduction
     if ignore_index != -100:
         attrs["ignore_index"] = ignore_index
+    if (logp.ndim == 3 or logp.ndim > 4) and logp.numel():
+        # torch's nll_loss_nd: fold into the 4D nll_loss2d, then unfold an unreduced loss
+        _nll_check((logp, target), attrs)
+        n, c = logp.shape[:2]
+        out = apply(NLL_LOSS, (logp.reshape(n, c, 1, -1), target.reshape(n, 1, -1)), attrs)
+        return out.reshape(*target.shape) if reduction == "none" else out
     return apply(NLL_LOSS, (logp, target), attrs)
 
 
@@ -413,18 +441,21 @@ def cross_entropy(
             f'"log_softmax_lastdim_kernel_impl" not implemented for '
             f"'{_TYPE[input.dtype.name].capitalize()}'"
         )
-    if isinstance(target, Tensor) and target.dtype.is_floating_point:
+    if isinstance(target, Tensor) and target.shape == input.shape:
         # class probabilities, as torch composes them
-        if target.shape != input.shape:
-            raise ShapeMismatchError(
-                f"Expected target size {list(input.shape)}, got {list(target.shape)}"
+        if not target.dtype.is_floating_point:
+            raise DtypeMismatchError(
+                "Expected floating point type for target with class probabilities, got "
+                f"{_scalar_name(target.dtype.name)}"
             )
         dim = 1 if input.ndim > 1 else 0
-        loss = -(log_softmax(input, dim) * target).sum(dim)
+        picked = log_softmax(input, dim) * target
         if reduction == "none":
-            return loss
-        total = loss.sum()
-        return total if reduction == "sum" else total / (input.numel() // input.shape[dim])
+            return -picked.sum(dim)
+        total = -picked.sum()
+        if reduction == "sum":
+            return total
+        return apply(DIV_SCALAR, (total, input.numel() // input.shape[dim]), {})
     return nll_loss(log_softmax(input, 1 if input.ndim > 1 else 0), target, reduction, ignore_index)
 
 
@@ -436,7 +467,13 @@ CROSS_ENTROPY = defop(
     arity=2,
     kwargs={"reduction": "mean", "ignore_index": -100},
     call=cross_entropy,
-    grad_fns=("NllLossBackward0",),
+    grad_fns=(
+        "NllLossBackward0",
+        "NllLoss2DBackward0",
+        "ViewBackward0",
+        "NegBackward0",
+        "DivBackward1",
+    ),
     doc="logits and int64 class indices, as torch.nn.functional.cross_entropy",
 )
 
@@ -463,7 +500,7 @@ def _bce_check(inputs: Any, attrs: dict[str, Any]) -> None:
     _check_reduction(attrs.get("reduction", "mean"))
     x, t = inputs
     if not isinstance(t, Tensor) or x._st.array.shape != t._st.array.shape:
-        raise ShapeMismatchError(
+        raise ShapeValueError(
             f"Using a target size ({getattr(t, 'shape', ())!r}) that is different to the input "
             f"size ({x.shape!r}) is deprecated. Please ensure they have the same size."
         )

@@ -45,6 +45,26 @@ ADD = defop(
     kwargs={"alpha": 1},
     **_BIN,
 )
+
+
+def _sub_check(inputs: Any, attrs: dict[str, Any]) -> None:
+    # torch's sub_check: a Python bool counts as a bool tensor (a wrapped number)
+    bools = [
+        isinstance(x, bool) or (isinstance(x, Tensor) and x.dtype.name == "bool") for x in inputs
+    ]
+    if all(bools):
+        raise InvalidArgumentError(
+            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
+            "or `logical_xor()` operator instead."
+        )
+    if any(bools):
+        raise InvalidArgumentError(
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+            "trying to invert a mask, use the `~` or `logical_not()` operator instead."
+        )
+    _bcheck(inputs, attrs)
+
+
 SUB = defop(
     "sub",
     lambda xp, a, b, alpha=1: a - b if alpha == 1 else a - b * alpha,
@@ -53,7 +73,7 @@ SUB = defop(
     promote="common",
     kwargs={"alpha": 1},
     grad_fns=("SubBackward0", "RsubBackward1"),
-    **_BIN,
+    **{**_BIN, "check": _sub_check},
 )
 MUL = defop(
     "mul",
@@ -82,6 +102,15 @@ RECIPROCAL = defop(
     promote="float",
     public=False,
 )
+DIV_SCALAR = defop(  # torch's div.Scalar, which its C++ compositions call (Python's x / 2 is not)
+    "div_scalar",
+    lambda xp, a, b: a / b,
+    (lambda g, n: g / n[1], None),
+    "DivBackward1",
+    promote="float",
+    arity=2,
+    public=False,
+)
 
 
 def _neg_check(inputs: Any, attrs: dict[str, Any]) -> None:
@@ -101,7 +130,10 @@ def _pow_check(inputs: Any, attrs: dict[str, Any]) -> None:
     a, b = inputs
     from ..dtypes import result_type
 
-    if not result_type(a, b).is_floating_point:
+    dt = result_type(a, b)
+    if dt.name == "bool" and isinstance(b, Tensor):  # a scalar exponent is a copy or ones
+        raise InvalidArgumentError("\"pow\" not implemented for 'Bool'")
+    if not dt.is_floating_point:
         exps = b._st.array if isinstance(b, Tensor) else b
         if (exps < 0).any() if isinstance(b, Tensor) else exps < 0:
             raise InvalidArgumentError("Integers to negative integer powers are not allowed.")
@@ -228,12 +260,25 @@ SIGN = defop(
     public=False,
     dtypes="any",
 )
+
+
+def reject_bool(message: str) -> Any:
+    """A check that refuses a bool first input with torch's message."""
+
+    def check(inputs: Any, attrs: dict[str, Any]) -> None:
+        if inputs[0].dtype.name == "bool":
+            raise InvalidArgumentError(message)
+
+    return check
+
+
 ABS = defop(
     "abs",
     lambda xp, a: xp.abs(a),
     (lambda g, n: g * n[0].sign(),),
     "AbsBackward0",
     saves=(0,),
+    check=reject_bool("\"abs_cpu\" not implemented for 'Bool'"),
     dtypes="any",
 )
 
@@ -553,6 +598,14 @@ def clamp(a: Tensor, min: Any = None, max: Any = None) -> Tensor:
     attrs = {k: v for k, v in (("min", min), ("max", max)) if v is not None}
     if not attrs:
         _clamp_check((a,), attrs)
+    from ..dtypes import result_type
+
+    dt = result_type(a, *attrs.values())  # torch promotes over the bounds too
+    if dt.name == "bool":
+        kernel = "clamp" if len(attrs) == 2 else f"clamp_{next(iter(attrs))}"
+        raise InvalidArgumentError(f"\"{kernel}_scalar_cpu\" not implemented for 'Bool'")
+    if dt is not a.dtype:  # only non-float inputs, which never require grad
+        a = to(a, dt)
     return apply(CLAMP, (a,), attrs)
 
 

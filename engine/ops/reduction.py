@@ -11,7 +11,7 @@ from ..errors import InvalidArgumentError
 from ..shapes import normalize_dim, normalize_dims, reduced_shape
 from ..tensor import Tensor
 from . import defop
-from .pointwise import where
+from .pointwise import reject_bool, where
 
 _TYPE = {
     "float32": "Float",
@@ -373,8 +373,26 @@ def _arg(largest: bool) -> Any:
     return fwd
 
 
-ARGMAX = defop("argmax", _arg(True), None, "", differentiable=False, dtypes="any", **_RED)
-ARGMIN = defop("argmin", _arg(False), None, "", differentiable=False, dtypes="any", **_RED)
+ARGMAX = defop(
+    "argmax",
+    _arg(True),
+    None,
+    "",
+    differentiable=False,
+    check=reject_bool("argmax(): does not support bool input"),
+    dtypes="any",
+    **_RED,
+)
+ARGMIN = defop(
+    "argmin",
+    _arg(False),
+    None,
+    "",
+    differentiable=False,
+    check=reject_bool("argmin(): does not support bool input"),
+    dtypes="any",
+    **_RED,
+)
 
 
 # -------------------------------------------------------------- functional API
@@ -432,7 +450,9 @@ def _minmax(op: Any, largest: bool, x: Tensor, dim: Any, keepdim: bool, other: A
     d = normalize_dim(dim, x.ndim)
     attrs: dict[str, Any] = {"dim": d, **({"keepdim": True} if keepdim else {})}
     values = apply(op, (x,), attrs)
-    indices = apply(ARGMAX if largest else ARGMIN, (x,), attrs)
+    # max(dim) takes bools, argmax does not: the indices come from the same values as ints
+    idx_in = x.to("int32") if x.dtype.name == "bool" else x
+    indices = apply(ARGMAX if largest else ARGMIN, (idx_in,), attrs)
     return MinMax(values, indices)
 
 

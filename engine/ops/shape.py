@@ -116,10 +116,12 @@ UNSQUEEZE = defop(
 
 
 # ------------------------------------------------------ expand and sum_to
-def _expand_shape(shape: tuple[int, ...], size: list[int]) -> tuple[int, ...]:
+def _expand_shape(
+    shape: tuple[int, ...], size: list[int], type_name: str = "torch.FloatTensor"
+) -> tuple[int, ...]:
     if len(size) < len(shape):
         raise ShapeMismatchError(
-            f"expand(torch.FloatTensor{{{list(shape)}}}, size={size}): the number of sizes "
+            f"expand({type_name}{{{list(shape)}}}, size={size}): the number of sizes "
             f"provided ({len(size)}) must be greater or equal to the number of dimensions in "
             f"the tensor ({len(shape)})"
         )
@@ -348,7 +350,9 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
 
 
 def expand(x: Tensor, *size: Any) -> Tensor:
-    target = _expand_shape(x._st.array.shape, list(as_size(size)))
+    from ..autograd import _type_name
+
+    target = _expand_shape(x._st.array.shape, list(as_size(size)), _type_name(x))
     return apply(EXPAND, (x,), {"size": list(target)})
 
 

@@ -1,0 +1,597 @@
+"""Every differentiable op of the table against central finite differences, first and second
+order, in float64, as HIPS autograd's ``check_grads(f, x, order=2)``.
+
+Inputs stay away from the points where an op is not differentiable (kinks, ties,
+zeros of log/sqrt/div); ``gradcheck_util`` has the generators that do so.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from gradcheck_util import (
+    Case,
+    check_grads,
+    const,
+    distinct,
+    distinct_abs,
+    grid,
+    nonzero,
+    normal,
+    uniform,
+)
+
+import engine as torch
+from engine.autograd import apply
+from engine.ops.indexing import index_put, normalize_index
+
+OPS = torch.OPS
+F = torch.nn.functional
+CASES: list[Case] = []
+
+_fixed = np.random.default_rng(20240601)  # constants captured by closures (masks, targets)
+
+
+def case(id: str, fn: Any, *inputs: Any, **kw: Any) -> None:
+    CASES.append(Case(id, fn, tuple(inputs), **kw))
+
+
+def sname(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape)) if shape else "scalar"
+
+
+def long(value: Any) -> torch.Tensor:
+    return torch.tensor(np.asarray(value, dtype=np.int64))
+
+
+def mask(shape: tuple[int, ...]) -> torch.Tensor:
+    m = _fixed.random(shape) < 0.5
+    m.reshape(-1)[0] = True  # never empty
+    return torch.tensor(m)
+
+
+# ------------------------------------------------------------------ unary
+UNARY_SHAPES = [(), (5,), (2, 3)]
+UNARY: list[tuple[str, Any, Any]] = [
+    ("neg", lambda x: -x, normal),
+    ("exp", torch.exp, normal),
+    ("log", torch.log, lambda s: uniform(0.3, 2.0, s)),
+    ("log1p", torch.log1p, lambda s: uniform(-0.6, 2.0, s)),
+    ("sqrt", torch.sqrt, lambda s: uniform(0.3, 2.0, s)),
+    ("reciprocal", torch.reciprocal, nonzero),
+    ("sin", torch.sin, normal),
+    ("cos", torch.cos, normal),
+    ("tan", torch.tan, lambda s: uniform(-1.2, 1.2, s)),
+    ("tanh", torch.tanh, normal),
+    ("sigmoid", torch.sigmoid, lambda s: normal(s, 3.0)),
+    ("erf", torch.erf, normal),
+    ("sign", torch.sign, nonzero),
+    ("abs", torch.abs, nonzero),
+    ("relu", torch.relu, nonzero),
+    ("leaky_relu", F.leaky_relu, nonzero),
+    ("leaky_relu-slope0.2", lambda x: F.leaky_relu(x, 0.2), nonzero),
+    ("gelu", F.gelu, lambda s: normal(s, 2.0)),
+    ("gelu-tanh", lambda x: F.gelu(x, approximate="tanh"), lambda s: normal(s, 2.0)),
+    ("softplus", F.softplus, lambda s: normal(s, 3.0)),
+    ("clone", torch.clone, normal),
+]
+for _name, _fn, _gen in UNARY:
+    for _shape in UNARY_SHAPES:
+        case(f"{_name}-{sname(_shape)}", _fn, _gen(_shape))
+
+case("sigmoid-tails", torch.sigmoid, uniform(-12.0, 12.0, (8,)))
+case("abs-method", lambda x: abs(x), nonzero((2, 3)))
+case("exp-method", lambda x: x.exp().log1p(), normal((2, 3)))
+# softplus: z = beta * x on both sides of the threshold (grid keeps z 0.5 away from it)
+case(
+    "softplus-beta2-threshold1",
+    lambda x: F.softplus(x, beta=2.0, threshold=1.0),
+    grid((3, 4), 0.25),
+)
+case(
+    "softplus-beyond-default-threshold",
+    lambda x: F.softplus(x),
+    const(np.array([-3.0, -0.5, 0.7, 19.0, 20.6, 25.0])),
+)
+case(
+    "softplus-beta0.5-beyond",
+    lambda x: F.softplus(x, beta=0.5),
+    const(np.array([-2.0, 1.0, 38.0, 41.0, 50.0])),
+)
+
+
+# ------------------------------------------------------------- binary elementwise
+BIN_SHAPES = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (3,)), ((3, 1), ())]
+BINARY: list[tuple[str, Any, Any, Any]] = [
+    ("add", lambda a, b: a + b, normal, normal),
+    ("add-alpha", lambda a, b: torch.add(a, b, alpha=2.5), normal, normal),
+    ("sub", lambda a, b: a - b, normal, normal),
+    ("sub-alpha", lambda a, b: torch.sub(a, b, alpha=0.5), normal, normal),
+    ("mul", lambda a, b: a * b, normal, normal),
+    ("div", lambda a, b: a / b, normal, nonzero),
+    ("pow", lambda a, b: a**b, lambda s: uniform(0.4, 2.0, s), normal),
+    ("maximum", torch.maximum, grid, lambda s: grid(s, 0.25)),
+    ("minimum", torch.minimum, grid, lambda s: grid(s, 0.25)),
+    ("max-binary", torch.max, grid, lambda s: grid(s, 0.25)),
+    ("min-binary", torch.min, grid, lambda s: grid(s, 0.25)),
+    ("mse_loss-none", lambda a, b: F.mse_loss(a, b, reduction="none"), normal, normal),
+]
+for _name, _fn, _ga, _gb in BINARY:
+    for _sa, _sb in BIN_SHAPES:
+        case(f"{_name}-{sname(_sa)}-{sname(_sb)}", _fn, _ga(_sa), _gb(_sb))
+
+# scalar operands (Python numbers are constants, never differentiated)
+case("add-scalar", lambda x: x + 2.5, normal((3, 4)))
+case("radd-scalar", lambda x: 2.5 + x, normal((3, 4)))
+case("add-scalar-alpha", lambda x: torch.add(x, 2.0, alpha=3), normal((3,)))
+case("sub-scalar", lambda x: x - 1.5, normal((3, 4)))
+case("rsub-scalar-alpha", lambda x: torch.sub(2.0, x, alpha=2), normal((3, 4)))
+case("rsub-scalar", lambda x: 1.5 - x, normal((3, 4)))
+case("mul-scalar", lambda x: x * 3.0, normal((3, 4)))
+case("rmul-scalar", lambda x: -0.5 * x, normal((3, 4)))
+case("div-scalar", lambda x: x / 4.0, normal((3, 4)))
+case("rdiv-scalar", lambda x: 2.0 / x, nonzero((3, 4)))
+case("rdiv-scalar-0d", lambda x: 2.0 / x, nonzero(()))
+case(
+    "maximum-scalar",
+    lambda x: torch.maximum(x, torch.tensor(0.0, dtype=torch.float64)),
+    nonzero((3, 4)),
+)
+for _e, _gen in [
+    (2, normal),
+    (3, nonzero),
+    (2.5, lambda s: uniform(0.3, 2.0, s)),
+    (-1.5, lambda s: uniform(0.3, 2.0, s)),
+    (0.5, lambda s: uniform(0.3, 2.0, s)),
+    (-2, nonzero),
+    (1, normal),
+    (0, normal),
+]:
+    case(f"pow-scalar-exp{_e}", lambda x, e=_e: x**e, _gen((3, 4)))
+case("pow-square", torch.square, normal((3, 4)))
+case("pow-scalar-base2", lambda x: 2.0**x, normal((3, 4)))
+case("pow-scalar-base0.5", lambda x: torch.pow(0.5, x), normal((3, 4)))
+case("pow-tensor-0d-exp", lambda a, b: a**b, uniform(0.4, 2.0, (3, 4)), normal(()))
+
+# where: a bool condition, broadcast against both branches
+_C34, _C31 = mask((3, 4)), mask((3, 1))
+case("where-3x4", lambda a, b: torch.where(_C34, a, b), normal((3, 4)), normal((3, 4)))
+case("where-broadcast", lambda a, b: torch.where(_C31, a, b), normal((4,)), normal(()))
+case("where-broadcast-2", lambda a, b: torch.where(_C34, a, b), normal((3, 1)), normal((2, 1, 4)))
+case("where-scalar-other", lambda a: torch.where(_C34, a, 0.0), normal((3, 4)))
+case("where-scalar-self", lambda b: torch.where(_C31, 1.5, b), normal((3, 4)))
+case("where-method", lambda a, b: a.where(_C34, b), normal((3, 4)), normal((4,)))
+
+# clamp: inputs on the 0.25-offset grid, bounds on multiples of 0.5 (no ties)
+case("clamp-min", lambda x: torch.clamp(x, min=-0.5), grid((3, 4), 0.25))
+case("clamp-max", lambda x: torch.clamp(x, max=0.5), grid((3, 4), 0.25))
+case("clamp-both", lambda x: torch.clamp(x, -0.5, 1.0), grid((3, 4), 0.25))
+case("clamp-method-clip", lambda x: x.clip(min=-1.0, max=0.5), grid((2, 3), 0.25))
+_LO, _HI = grid((4,), 0.0, -3, -1), grid((3, 1), 0.0, 1, 3)
+case("clamp-tensor-both", lambda x, lo, hi: torch.clamp(x, lo, hi), grid((3, 4), 0.25), _LO, _HI)
+case("clamp-tensor-min", lambda x, lo: torch.clamp(x, min=lo), grid((3, 4), 0.25), _LO)
+case("clamp-tensor-max", lambda x, hi: torch.clamp(x, max=hi), grid((3, 4), 0.25), _HI)
+case("clamp-tensor-min-scalar-max", lambda x, lo: torch.clamp(x, lo, 1.0), grid((3, 4), 0.25), _LO)
+case(
+    "clamp-tensor-broadcast-x",
+    lambda x, lo, hi: torch.clamp(x, lo, hi),
+    grid((4,), 0.25),
+    grid((3, 1), 0.0, -3, -1),
+    grid((2, 1, 1), 0.0, 1, 3),
+)
+
+# dtype casts: through float32 and back, so eps and tolerance follow float32's precision
+case(
+    "to-float32-and-back",
+    lambda x: (x.to(torch.float32) * 3.0).to(torch.float64),
+    normal((2, 3)),
+    eps=1e-3,
+    tol=1e-3,
+)
+case("to-double-method", lambda x: x.float().double() * x, normal((4,)), eps=1e-3, tol=1e-3)
+
+
+# ------------------------------------------------------------------ reductions
+X3 = (2, 3, 4)
+RED_DIMS: list[tuple[str, dict[str, Any]]] = [
+    ("all", {}),
+    ("all-keepdim", {"keepdim": True}),
+    ("dim1", {"dim": 1}),
+    ("dim-1-keepdim", {"dim": -1, "keepdim": True}),
+    ("dims0,2", {"dim": [0, 2]}),
+    ("dims-1,-3-keepdim", {"dim": (-1, -3), "keepdim": True}),
+]
+for _dname, _kw in RED_DIMS:
+    case(f"sum-{_dname}", lambda x, kw=_kw: torch.sum(x, **kw), normal(X3))
+    case(f"mean-{_dname}", lambda x, kw=_kw: torch.mean(x, **kw), normal(X3))
+    case(f"amax-{_dname}", lambda x, kw=_kw: torch.amax(x, **kw), distinct(X3))
+    case(f"amin-{_dname}", lambda x, kw=_kw: torch.amin(x, **kw), distinct(X3))
+    for _p in (1, 2, 3, 1.5, math.inf, -math.inf, 0):
+        _gen = distinct_abs(X3) if math.isinf(_p) else nonzero(X3)
+        case(f"norm-p{_p}-{_dname}", lambda x, kw=_kw, p=_p: torch.norm(x, p, **kw), _gen)
+case("sum-0d", lambda x: x.sum(), normal(()))
+case("sum-dim0-0d", lambda x: x.sum(0), normal(()))
+case("mean-method-dim", lambda x: x.mean(-2), normal(X3))
+case("norm-fro-default", lambda x: torch.norm(x), nonzero((3, 4)))
+case("norm-method-dim", lambda x: x.norm(dim=0), nonzero((3, 4)))
+case("norm-1d", lambda x: torch.norm(x), nonzero((5,)))
+case("norm-0d", lambda x: torch.norm(x, 3), nonzero(()))
+case("mean-0d", lambda x: x.mean(), normal(()))
+
+for _dname, _kw in [
+    ("all", {}),
+    ("dim1", {"dim": 1}),
+    ("dim-1-keepdim", {"dim": -1, "keepdim": True}),
+    ("dim0", {"dim": 0}),
+]:
+    case(f"prod-{_dname}", lambda x, kw=_kw: torch.prod(x, **kw), nonzero(X3, 0.5, 1.5))
+case("prod-1d", lambda x: x.prod(), nonzero((5,), 0.5, 1.5))
+
+for _fname, _f in (("max", torch.max), ("min", torch.min)):
+    case(f"{_fname}-all", lambda x, f=_f: f(x), distinct(X3))
+    case(f"{_fname}-all-1d", lambda x, f=_f: f(x), distinct((5,)))
+    case(f"{_fname}-dim1", lambda x, f=_f: f(x, 1).values, distinct(X3))
+    case(f"{_fname}-dim-1-keepdim", lambda x, f=_f: f(x, -1, keepdim=True)[0], distinct(X3))
+    case(f"{_fname}-dim0-2d", lambda x, f=_f: f(x, dim=0).values, distinct((3, 4)))
+case("max-method", lambda x: x.max() - x.min(), distinct((3, 4)))
+case("max-dim0-1d", lambda x: torch.max(x, 0).values * torch.min(x, 0).values, distinct((5,)))
+
+for _dname, _kw in [
+    ("dim1", {"dim": 1}),
+    ("dim-1-keepdim", {"dim": -1, "keepdim": True}),
+    ("dims0,2", {"dim": [0, 2]}),
+    ("dims-1,-3-keepdim", {"dim": (-1, -3), "keepdim": True}),
+    ("all-dims", {"dim": (0, 1, 2)}),
+]:
+    case(f"logsumexp-{_dname}", lambda x, kw=_kw: torch.logsumexp(x, **kw), normal(X3, 2.0))
+case("logsumexp-1d", lambda x: torch.logsumexp(x, 0), normal((5,), 2.0))
+case("logsumexp-0d", lambda x: torch.logsumexp(x, 0), normal(()))
+
+for _dim in (0, 1, -1):
+    case(f"softmax-dim{_dim}", lambda x, d=_dim: torch.softmax(x, d), normal(X3, 2.0))
+    case(f"log_softmax-dim{_dim}", lambda x, d=_dim: torch.log_softmax(x, d), normal(X3, 2.0))
+case("softmax-1d", lambda x: x.softmax(0), normal((5,), 2.0))
+case("log_softmax-1d", lambda x: x.log_softmax(-1), normal((5,), 2.0))
+case("softmax-F", lambda x: F.softmax(x, dim=1), normal((3, 4)))
+case("softmax-0d", lambda x: torch.softmax(x, 0) + torch.log_softmax(x, -1), normal(()))
+case("softmax-large-logits", lambda x: torch.softmax(x, -1), normal((2, 5), 30.0))
+
+
+# ---------------------------------------------------------------------- matmul
+MATMUL_SHAPES = [
+    ((3,), (3,)),
+    ((2, 3), (3,)),
+    ((3,), (3, 4)),
+    ((2, 3), (3, 4)),
+    ((2, 2, 3), (3, 4)),
+    ((2, 3), (2, 3, 4)),
+    ((2, 2, 3), (3,)),
+    ((3,), (2, 3, 4)),
+    ((2, 2, 3), (2, 3, 4)),
+    ((2, 1, 2, 3), (3, 3, 2)),
+]
+for _sa, _sb in MATMUL_SHAPES:
+    case(f"matmul-{sname(_sa)}-{sname(_sb)}", lambda a, b: a @ b, normal(_sa), normal(_sb))
+case("matmul-mm", torch.mm, normal((2, 3)), normal((3, 2)))
+case("matmul-same-input", lambda a: a @ a.t(), normal((2, 3)))
+
+
+# ------------------------------------------------------------------ shape ops
+SHAPE_OPS: list[tuple[str, Any, tuple[int, ...]]] = [
+    ("reshape-6x4", lambda x: x.reshape(6, 4), X3),
+    ("reshape-flat", lambda x: x.reshape(-1), X3),
+    ("reshape-tuple-infer", lambda x: torch.reshape(x, (4, -1, 2)), X3),
+    ("reshape-noncontiguous", lambda x: x.transpose(0, 2).reshape(4, 6), X3),
+    ("reshape-0d", lambda x: x.reshape(1, 1), ()),
+    ("view", lambda x: x.view(4, 6), X3),
+    ("view-infer", lambda x: x.view(-1, 2), X3),
+    ("flatten", lambda x: x.flatten(), X3),
+    ("flatten-start1", lambda x: torch.flatten(x, 1), X3),
+    ("flatten-0-1", lambda x: x.flatten(0, 1), X3),
+    ("flatten-neg", lambda x: x.flatten(-2, -1), X3),
+    ("permute", lambda x: x.permute(2, 0, 1), X3),
+    ("permute-neg", lambda x: torch.permute(x, (-1, 0, 1)), X3),
+    ("transpose-0-2", lambda x: x.transpose(0, 2), X3),
+    ("transpose-neg", lambda x: torch.transpose(x, -1, -2), X3),
+    ("mT", lambda x: x.mT, X3),
+    ("T", lambda x: x.T, (3, 4)),
+    ("t-2d", lambda x: x.t(), (3, 4)),
+    ("t-1d", lambda x: torch.t(x), (5,)),
+    ("squeeze-all", lambda x: x.squeeze(), (2, 1, 3, 1)),
+    ("squeeze-dim1", lambda x: x.squeeze(1), (2, 1, 3, 1)),
+    ("squeeze-dim-1", lambda x: torch.squeeze(x, -1), (2, 1, 3, 1)),
+    ("squeeze-dims", lambda x: x.squeeze((1, 3)), (2, 1, 3, 1)),
+    ("squeeze-non-singleton", lambda x: x.squeeze(0), (2, 1, 3, 1)),
+    ("unsqueeze-0", lambda x: x.unsqueeze(0), X3),
+    ("unsqueeze-neg", lambda x: x.unsqueeze(-1), X3),
+    ("unsqueeze-mid", lambda x: torch.unsqueeze(x, 2), X3),
+    ("expand", lambda x: x.expand(2, 3, 4), (3, 1)),
+    ("expand-infer", lambda x: x.expand(-1, 4), (3, 1)),
+    ("expand-0d", lambda x: x.expand(3), ()),
+    ("broadcast_to", lambda x: torch.broadcast_to(x, (2, 3, 4)), (4,)),
+    ("expand_as", lambda x: x.expand_as(torch.zeros(2, 3)), (3,)),
+    ("sum_to_size-3x1", lambda x: x.sum_to_size(3, 1), X3),
+    ("sum_to_size-1x4", lambda x: x.sum_to_size((1, 4)), X3),
+    ("sum_to_size-4", lambda x: x.sum_to_size(4), X3),
+    ("select", lambda x: x.select(1, -1), X3),
+    ("contiguous", lambda x: x.t().contiguous(), (3, 4)),
+    ("unsqueeze-0d", lambda x: x.unsqueeze(0), ()),
+    ("transpose-0d", lambda x: x.transpose(0, -1), ()),
+    ("t-0d", lambda x: x.t(), ()),
+    ("permute-0d", lambda x: x.permute(), ()),
+    ("flatten-0d", lambda x: x.flatten(), ()),
+    ("squeeze-0d", lambda x: x.squeeze(), ()),
+]
+for _name, _fn, _shape in SHAPE_OPS:
+    # flatten is composed of reshape and leaves no node of its own
+    case(_name, _fn, normal(_shape), covers=("flatten",) if "flatten" in _name else ())
+
+for _dim, _shapes in [
+    (0, [(2, 3), (1, 3), (3, 3)]),
+    (1, [(2, 1), (2, 3)]),
+    (-1, [(2, 2, 1), (2, 2, 3)]),
+]:
+    case(
+        f"cat-dim{_dim}", lambda *xs, d=_dim: torch.cat(list(xs), d), *(normal(s) for s in _shapes)
+    )
+case("cat-same-tensor", lambda x: torch.cat([x, x * 2], 0), normal((2, 3)))
+for _dim in (0, 1, -1):
+    case(
+        f"stack-dim{_dim}",
+        lambda a, b, c, d=_dim: torch.stack([a, b, c], d),
+        *(normal((2, 3)) for _ in range(3)),
+    )
+case("stack-0d", lambda a, b: torch.stack((a, b)), normal(()), normal(()))
+case("cat-one", lambda x: torch.cat([x], -1), normal((2, 3)))
+case("stack-one", lambda x: torch.stack([x], 1), normal((2, 3)))
+
+
+# -------------------------------------------------------------------- indexing
+X_IDX = (4, 5, 3)
+_M45, _M4, _M5, _M453 = mask((4, 5)), mask((4,)), mask((5,)), mask(X_IDX)
+INDEX_KEYS: list[tuple[str, Any]] = [
+    ("int", lambda: 1),
+    ("int-neg-pair", lambda: (-1, 2)),
+    ("slice", lambda: slice(1, 3)),
+    ("slice-step", lambda: slice(None, None, 2)),
+    ("slices-steps", lambda: (slice(1, None, 2), slice(None, 4, 3))),
+    ("slice-full", lambda: slice(None)),
+    ("none", lambda: None),
+    ("none-mid", lambda: (slice(None), None, 1)),
+    ("ellipsis-int", lambda: (Ellipsis, 1)),
+    ("ellipsis-slice", lambda: (0, Ellipsis, slice(0, 2))),
+    ("array-repeated", lambda: [0, 2, 2, 0, 2]),
+    ("array-negative-repeated", lambda: [-1, 3, -4, 0, -1]),
+    ("array-2d-repeated", lambda: np.array([[1, 1], [3, 1]])),
+    ("arrays-pair-repeated", lambda: ([0, 0, 1, 0], [1, 1, 4, 1])),
+    ("long-tensor", lambda: long([3, 3, 0])),
+    ("long-tensor-0d", lambda: long(2)),
+    ("slice-array", lambda: (slice(1, None), [0, 2, 2])),
+    ("ellipsis-array", lambda: (Ellipsis, [1, 1, 0])),
+    ("arrays-split-by-slice", lambda: ([0, 1, 1], slice(None), [2, 2, 0])),
+    ("int-array", lambda: (2, [4, 4, 0])),
+    ("none-array-slice", lambda: (None, [1, 1], slice(None, None, 2))),
+    ("bool-mask-2d", lambda: _M45),
+    ("bool-mask-1d", lambda: _M4),
+    ("bool-mask-full", lambda: _M453),
+    ("ellipsis-only", lambda: Ellipsis),
+    ("bool-mask-mid", lambda: (slice(None), _M5)),
+    ("bool-mask-and-int", lambda: (_M4, 1)),
+    ("bool-mask-ellipsis", lambda: (Ellipsis, torch.tensor(np.array([True, False, True])))),
+]
+for _name, _key in INDEX_KEYS:
+    case(f"index-{_name}", lambda x, k=_key: x[k()], normal(X_IDX))
+case("index-twice", lambda x: x[1:][:, [0, 0]][..., ::2], normal(X_IDX))
+case(
+    "index-wire",
+    lambda x: OPS["index"](x, index=[{"slice": [None, None, 2]}, "...", {"array": [0, 0, 1]}]),
+    normal(X_IDX),
+)
+case(
+    "index-wire-none-int",
+    lambda x: OPS["index"](x, index=[None, 1, {"slice": [1, 4, 2]}]),
+    normal(X_IDX),
+)
+case("iterate-rows", lambda x: torch.stack([r * (i + 1) for i, r in enumerate(x)]), normal((3, 2)))
+
+
+def _scatter(key: Any) -> Any:
+    items = normalize_index(key, np)
+    return lambda g: OPS["index_backward"](g, index=items, shape=list(X_IDX))
+
+
+for _name, _key, _gshape in [
+    ("slice", (slice(1, 3), Ellipsis), (2, 5, 3)),
+    ("array-repeated", ([0, 2, 2, 0],), (4, 5, 3)),
+    ("arrays-pair-repeated", ([1, 1, 3], slice(None), [2, 2, 0]), (3, 5)),
+    ("bool-mask", (_M45,), (int(_M45.numpy().sum()), 3)),
+]:
+    case(f"index_backward-{_name}", _scatter(_key), normal(_gshape))
+
+
+def _setitem(key: Any) -> Any:
+    def fn(x: Any, v: Any) -> Any:
+        y = (x * 1.5).clone()
+        y[key] = v
+        return y * y
+
+    return fn
+
+
+for _name, _key, _vshape in [
+    ("slice", slice(1, 3), (5, 3)),
+    ("slice-step", (0, slice(1, 4, 2)), (2, 3)),
+    ("array", [0, 2], (2, 5, 3)),
+    ("array-broadcast", [3, 1], (3,)),
+    ("bool-mask", _M45, (3,)),
+    ("ellipsis-int", (Ellipsis, 1), (4, 5)),
+    ("0d-value", (1, 2), ()),
+]:
+    case(f"setitem-{_name}", _setitem(_key), normal(X_IDX), normal(_vshape))
+
+
+def _set_scalar(x: Any) -> Any:
+    y = x.clone()
+    y[:, 0] = -2.0
+    y[_M45] = 0.5
+    return y.exp()
+
+
+case("setitem-scalar", _set_scalar, normal(X_IDX))
+case(
+    "index_put-direct",
+    lambda x, v: index_put(x, ([1, 3], slice(None), 0), v),
+    normal(X_IDX),
+    normal((2, 5)),
+)
+
+
+# ---------------------------------------------------------------------- losses
+_T4 = long([1, 0, 4, 1])
+_T4_IGN = long([1, -100, 4, 1])
+_T23 = long(_fixed.integers(0, 4, (2, 3)))
+_T23_IGN = long([[0, 3, 3], [3, 1, 2]])
+for _red in ("mean", "sum", "none"):
+    case(
+        f"cross_entropy-{_red}",
+        lambda x, r=_red: F.cross_entropy(x, _T4, reduction=r),
+        normal((4, 5)),
+        covers=("cross_entropy",),
+    )
+    case(
+        f"cross_entropy-3d-{_red}",
+        lambda x, r=_red: F.cross_entropy(x, _T23, reduction=r),
+        normal((2, 4, 3)),
+        covers=("cross_entropy",),
+    )
+    case(
+        f"cross_entropy-ignore-default-{_red}",
+        lambda x, r=_red: F.cross_entropy(x, _T4_IGN, reduction=r),
+        normal((4, 5)),
+        covers=("cross_entropy",),
+    )
+    case(
+        f"cross_entropy-ignore3-3d-{_red}",
+        lambda x, r=_red: F.cross_entropy(x, _T23_IGN, reduction=r, ignore_index=3),
+        normal((2, 4, 3)),
+        covers=("cross_entropy",),
+    )
+    case(
+        f"cross_entropy-1d-{_red}",
+        lambda x, r=_red: F.cross_entropy(x, long(3), reduction=r),
+        normal((5,)),
+        covers=("cross_entropy",),
+    )
+    case(
+        f"cross_entropy-probs-{_red}",
+        lambda x, p, r=_red: F.cross_entropy(x, p.softmax(1), reduction=r),
+        normal((4, 5)),
+        normal((4, 5)),
+        covers=("cross_entropy",),
+    )
+    case(f"nll_loss-{_red}", lambda x, r=_red: F.nll_loss(x, _T4, reduction=r), normal((4, 5)))
+    case(
+        f"nll_loss-3d-ignore-{_red}",
+        lambda x, r=_red: F.nll_loss(x, _T23_IGN, reduction=r, ignore_index=3),
+        normal((2, 4, 3)),
+    )
+    case(
+        f"binary_cross_entropy-{_red}",
+        lambda x, t, r=_red: F.binary_cross_entropy(x, t, reduction=r),
+        uniform(0.05, 0.95, (2, 3)),
+        uniform(0.0, 1.0, (2, 3)),
+    )
+    case(
+        f"mse_loss-{_red}",
+        lambda a, b, r=_red: F.mse_loss(a, b, reduction=r),
+        normal((3, 4)),
+        normal((3, 4)),
+    )
+    case(
+        f"mse_loss-broadcast-{_red}",
+        lambda a, b, r=_red: F.mse_loss(a, b, reduction=r),
+        normal((2, 1, 4)),
+        normal((3, 1)),
+    )
+case(
+    "cross_entropy-wire",
+    lambda x: OPS["cross_entropy"](x, _T4),
+    normal((4, 5)),
+    covers=("cross_entropy",),
+)
+case(
+    "binary_cross_entropy-0d",
+    F.binary_cross_entropy,
+    uniform(0.05, 0.95, ()),
+    uniform(0.0, 1.0, ()),
+)
+
+# internal ops called through the table, as the engine calls them
+case("prod_except-all", lambda x: OPS["prod_except"](x), nonzero((2, 3), 0.5, 1.5))
+case("prod_except-dim1", lambda x: OPS["prod_except"](x, dim=1), nonzero((2, 3, 2), 0.5, 1.5))
+case("to-table", lambda x: OPS["to"](x, dtype="float32").double(), normal((3,)), eps=1e-3, tol=1e-3)
+
+# a small network: several ops sharing inputs
+case(
+    "mlp",
+    lambda x, w1, w2: F.cross_entropy(F.gelu(x @ w1).tanh() @ w2, _T4),
+    normal((4, 3)),
+    normal((3, 6)),
+    normal((6, 5)),
+    covers=("cross_entropy",),
+)
+
+CASE_IDS = [c.id for c in CASES]
+
+
+# ------------------------------------------------------- the harness can fail
+def _cube(vjp: Any) -> Any:
+    """x**3 as an unregistered op with the given VJP."""
+    op = torch.Op("cube_under_test", lambda xp, a: a**3, (vjp,), "CubeBackward0", saves=(0,))
+    return lambda x: apply(op, (x,), {})
+
+
+BROKEN_VJPS = {
+    # wrong derivative: caught at first order
+    "wrong-first-order": (lambda g, n: g * 3 * n[0], "first order VJP"),
+    # right value, but the saved input is detached: the Hessian is lost
+    "detached-input": (lambda g, n: g * 3 * n[0].detach() ** 2, "second order"),
+    # right value, but not differentiable in the upstream gradient
+    "detached-upstream": (lambda g, n: g.detach() * 3 * n[0] ** 2, "second order"),
+}
+
+
+@pytest.mark.parametrize("name", list(BROKEN_VJPS))
+def test_harness_catches_a_broken_vjp(name: str) -> None:
+    vjp, where = BROKEN_VJPS[name]
+    with pytest.raises(AssertionError, match=where):
+        check_grads(_cube(vjp), [np.array([0.5, -1.2, 2.0])])
+
+
+def test_harness_passes_a_correct_vjp() -> None:
+    check_grads(_cube(lambda g, n: g * 3 * n[0] ** 2), [np.array([0.5, -1.2, 2.0])])
+
+
+def test_case_ids_are_unique() -> None:
+    assert len(set(CASE_IDS)) == len(CASE_IDS), sorted(i for i in CASE_IDS if CASE_IDS.count(i) > 1)
+
+
+@pytest.mark.parametrize("c", CASES, ids=CASE_IDS)
+def test_gradcheck(c: Case) -> None:
+    c.check()
+
+
+def test_every_differentiable_op_has_a_case() -> None:
+    covered: set[str] = set()
+    for c in CASES:
+        covered |= c.ops()
+    wanted = {name for name, op in OPS.items() if op.differentiable}
+    assert wanted <= set(OPS)
+    assert {op.name for op in torch.public_ops() if op.differentiable} <= wanted
+    missing = sorted(wanted - covered)
+    assert not missing, f"differentiable ops without a gradcheck case: {missing}"
+    unknown = sorted(n for c in CASES for n in c.covers if n not in OPS)
+    assert not unknown, f"cases claim ops that are not in the table: {unknown}"
