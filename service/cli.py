@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 import uvicorn
@@ -46,11 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     from .app import create_app
 
     app = create_app(settings)
+    # uvicorn re-raises the SIGTERM it handled once its graceful shutdown is done; under the
+    # default handler that kills the process (status 143), so a clean stop would read as a crash.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     uvicorn.run(
         app,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
         timeout_graceful_shutdown=10,
+        access_log=False,  # the service writes its own JSON access log with request ids
     )
     return 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
+from typing import Annotated
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
 
@@ -21,7 +24,8 @@ class Settings(BaseSettings):
     log_level: str = "info"
     store: str = Field("memory", description="'memory' (the default).")
 
-    api_keys: list[str] = Field(
+    # NoDecode: the raw variable reaches _split_keys (the env source would parse it as JSON)
+    api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="When set, POST /v1/sessions and /v1/grad need one of them in X-API-Key.",
     )
@@ -42,7 +46,9 @@ class Settings(BaseSettings):
     @classmethod
     def _split_keys(cls, v: object) -> object:
         # GRADSERVE_API_KEYS="k1,k2" as well as a JSON list
-        if isinstance(v, str) and not v.strip().startswith("["):
+        if isinstance(v, str):
+            if v.strip().startswith("["):
+                return json.loads(v)
             return [k.strip() for k in v.split(",") if k.strip()]
         return v
 
