@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from .graph import GraphNode
-from .tensors import Encoding, TensorB64, TensorData, TensorJSON
+from .tensors import Encoding, Name, TensorB64, TensorData, TensorJSON
 
 __all__ = [
     "BackwardRequest",
@@ -48,7 +48,7 @@ class GradRequest(BaseModel):
     retain_graph: bool | None = None
     create_graph: bool = False
     allow_unused: bool = False
-    bind: list[str] | None = None
+    bind: list[Name] | None = Field(None, description="Names to bind the results to, per input.")
     encoding: Encoding = "json"
 
 

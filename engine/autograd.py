@@ -351,7 +351,7 @@ def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
     if dt is not None and op.result is None and out.dtype != dt.np:
         out = out.astype(dt.np)
     requires = _mode.enabled and op.differentiable and any(t.requires_grad for t in tensors)
-    if not requires:
+    if not requires or out.dtype.kind != "f":  # as torch: only floating results get a grad_fn
         return Tensor._make(out, False, None)
     node = record(op, inputs, attrs)
     result = Tensor._make(out, True, node)

@@ -10,6 +10,7 @@ survive the round trip, so torch's errors (graph_freed, modified_inplace) do too
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from .autograd import Node, SavedTensor
@@ -23,7 +24,8 @@ FORMAT = 1
 
 
 class _Dumper:
-    def __init__(self) -> None:
+    def __init__(self, array_id: Callable[[Any], str] | None = None) -> None:
+        self.array_id = array_id
         self.arrays: dict[str, Any] = {}
         self.array_ids: dict[int, str] = {}
         self.storages: dict[str, str] = {}
@@ -40,7 +42,8 @@ class _Dumper:
     def array(self, a: Any) -> str:
         k = self.array_ids.get(id(a))
         if k is None:
-            k = self.array_ids[id(a)] = f"a{len(self.array_ids)}"
+            k = self.array_id(a) if self.array_id is not None else f"a{len(self.array_ids)}"
+            self.array_ids[id(a)] = k
             self.arrays[k] = a
             self.keep.append(a)
         return k
@@ -148,9 +151,15 @@ class _Dumper:
         }
 
 
-def dump(named: dict[str, Tensor]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Named tensors and everything their graphs reach, as (JSON doc, arrays by id)."""
-    d = _Dumper()
+def dump(
+    named: dict[str, Tensor], array_id: Callable[[Any], str] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Named tensors and everything their graphs reach, as (JSON doc, arrays by id).
+
+    ``array_id`` names each distinct array (default: a0, a1, ... in traversal order); a
+    store passes stable ids so an array saved once is never sent again.
+    """
+    d = _Dumper(array_id)
     doc = d.run(named)
     return doc, d.arrays
 

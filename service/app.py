@@ -9,7 +9,7 @@ import anyio
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from api_schema import Problem
+from api_schema import Problem, StatelessGradRequest
 from api_schema import graph as graph_schema
 from engine import public_ops
 
@@ -54,7 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await manager.stop()
 
     graph_schema.GraphNode.model_fields["op"].description = _ops_description()
-    graph_schema.GraphNode.model_rebuild(force=True)
+    # the models that embed GraphNode copied its schema when built: rebuild them too
+    for model in (graph_schema.GraphNode, graph_schema.GraphRequest, StatelessGradRequest):
+        model.model_rebuild(force=True)
 
     app = FastAPIOffline(
         title="gradserve",

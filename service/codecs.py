@@ -201,4 +201,5 @@ def decode_npy(body: bytes, max_elements: int) -> np.ndarray[Any, Any]:
         )
     arr = np.frombuffer(body, dtype=dtype, count=n, offset=offset)
     arr = arr.reshape(shape, order="F" if fortran else "C")
-    return np.ascontiguousarray(arr).astype(dt.np, copy=False)
+    # asarray, not ascontiguousarray: that one turns a 0-d array into shape (1,)
+    return np.asarray(arr, dtype=dt.np, order="C")

@@ -32,12 +32,13 @@ __all__ = [
 T = TypeVar("T")
 
 
-def get_app_settings(request: Request) -> Settings:
+# Dependencies are ``async def``: they are trivial, and a sync one costs a thread hop per call.
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_manager(request: Request) -> SessionManager:
+async def get_manager(request: Request) -> SessionManager:
     manager: SessionManager = request.app.state.manager
     return manager
 
@@ -46,7 +47,7 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ManagerDep = Annotated[SessionManager, Depends(get_manager)]
 
 
-def get_session(
+async def get_session(
     manager: ManagerDep,
     session_id: Annotated[str, Path(description="The session id from POST /v1/sessions.")],
     authorization: Annotated[str | None, Header(description="Bearer <token>")] = None,
@@ -58,7 +59,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 NamePath = Annotated[str, Path(pattern=NAME_PATTERN, description="A tensor name.")]
 
 
-def require_api_key(
+async def require_api_key(
     settings: SettingsDep, x_api_key: Annotated[str | None, Header()] = None
 ) -> None:
     """With GRADSERVE_API_KEYS set, the key must be one of them."""

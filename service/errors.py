@@ -110,7 +110,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return problem_response(exc.status_code, code, detail, request)
+        response = problem_response(exc.status_code, code, detail, request)
+        if exc.headers:  # e.g. the Allow header a 405 must carry (RFC 9110)
+            response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

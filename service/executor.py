@@ -28,6 +28,9 @@ SPECIAL_OPS = {
     **{name: f"in place: torch's Tensor.{name}" for name in INPLACE_OPS},
 }
 
+# every positional argument is a tensor (unary ops check their first; the rest take scalars)
+_TENSOR_ONLY_OPS = ("mse_loss", "cross_entropy", "binary_cross_entropy")
+
 
 def unknown_name(name: Any, node: int | None = None) -> ApiError:
     return ApiError(400, "unknown_name", f"name {name!r} is not bound", node=node)
@@ -186,6 +189,16 @@ class Executor:
             raise ApiError(
                 400, "invalid_argument", f"{op} takes {spec.arity} positional args", node=self.node
             )
+        # torch's TypeError for a Python scalar where a tensor must be (the engine assumes one)
+        tensor_args = args if op in _TENSOR_ONLY_OPS else args[:1] if spec.arity == 1 else []
+        for i, a in enumerate(tensor_args):
+            if not isinstance(a, Tensor):
+                raise ApiError(
+                    400,
+                    "invalid_argument",
+                    f"{op}(): argument {i + 1} must be Tensor, not {type(a).__name__}",
+                    node=self.node,
+                )
         out = spec(*args, **self.kwargs(op, node.kwargs))
         if not isinstance(out, Tensor):
             raise ApiError(

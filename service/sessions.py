@@ -98,7 +98,11 @@ class MemoryStore:
             s.expires_at = expires_at
 
     def expire(self, now: float) -> list[str]:
-        gone = [sid for sid, s in self._sessions.items() if s.expires_at <= now]
+        # a session whose lock is held is mid-request (its worker thread may be iterating
+        # its names): it is swept on a later pass, never cleared under that thread
+        gone = [
+            sid for sid, s in self._sessions.items() if s.expires_at <= now and not s.lock.locked()
+        ]
         for sid in gone:
             self.delete(sid)
         return gone

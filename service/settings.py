@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from typing import Annotated
-from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict

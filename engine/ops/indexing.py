@@ -6,11 +6,13 @@ An index is kept as data: a list of items, each an int, ``None`` (new axis),
 
 from __future__ import annotations
 
+import contextlib
+import math
 from typing import Any
 
 import numpy as np
 
-from ..autograd import apply
+from ..autograd import apply, check_numel
 from ..errors import EngineTypeError, IndexOutOfRangeError, InvalidArgumentError
 from ..tensor import Tensor
 from . import defop
@@ -127,6 +129,41 @@ def _check(shape: tuple[int, ...], items: list[Any]) -> None:
                 dim += 1
 
 
+def _result_numel(shape: tuple[int, ...], items: list[Any]) -> int:
+    """How many elements ``x[items]`` has (items as _check passed them), computing nothing."""
+    consumed = sum(
+        1
+        if (isinstance(it, int) or (isinstance(it, dict) and "slice" in it))
+        else (it["array"].ndim if it["array"].dtype.kind == "b" else 1)
+        for it in items
+        if it is not None and it != "..."
+    )
+    n, dim = 1, 0
+    advanced: list[tuple[int, ...]] = []
+    for it in items:
+        if it is None:
+            continue
+        if it == "...":
+            n *= math.prod(shape[dim : dim + len(shape) - consumed])
+            dim += len(shape) - consumed
+        elif isinstance(it, int):
+            dim += 1
+        elif "slice" in it:
+            n *= len(range(*slice(*it["slice"]).indices(shape[dim])))
+            dim += 1
+        elif it["array"].dtype.kind == "b":
+            advanced.append((int(it["array"].sum()),))
+            dim += it["array"].ndim
+        else:
+            advanced.append(tuple(it["array"].shape))
+            dim += 1
+    n *= math.prod(shape[dim:])
+    if advanced:
+        with contextlib.suppress(ValueError):  # indexing itself raises torch's error next
+            n *= math.prod(np.broadcast_shapes(*advanced))
+    return n
+
+
 def _grad_fn(ins: Any, attrs: dict[str, Any]) -> str:
     items = attrs["index"]
     if any(isinstance(it, dict) and "array" in it for it in items):
@@ -237,6 +274,7 @@ def index(x: Tensor, key: Any) -> Tensor:
     """``x[key]``."""
     items = normalize_index(key, x._xp)
     _check(x._st.array.shape, items)
+    check_numel((_result_numel(x._st.array.shape, items),))
     return apply(INDEX, (x,), {"index": items})
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import apply
+from ..autograd import apply, check_numel
 from ..errors import (
     DtypeMismatchError,
     IndexOutOfRangeError,
@@ -304,7 +304,8 @@ def _mse_check(inputs: Any, attrs: dict[str, Any]) -> None:
     _check_reduction(attrs.get("reduction", "mean"))
     a, b = inputs
     if a._st.array.shape != b._st.array.shape:
-        broadcast_shapes(a._st.array.shape, b._st.array.shape)
+        # the broadcast difference is materialized even when the loss is reduced
+        check_numel(broadcast_shapes(a._st.array.shape, b._st.array.shape))
 
 
 MSE_LOSS = defop(

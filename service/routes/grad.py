@@ -18,6 +18,7 @@ from api_schema import (
     StatelessInput,
 )
 from engine.autograd import Node
+from engine.errors import DoesNotRequireGradError
 from engine.tensor import Tensor
 
 from ..codecs import decode_tensor_data, encode_tensor_data
@@ -70,6 +71,10 @@ def _grad_map(names: dict[str, Tensor], ids: set[int], encoding: str) -> dict[st
 def run_backward(session: Session, req: BackwardRequest, settings: Settings) -> dict[str, Any]:
     ex = Executor(session.names, settings.max_tensor_elements, session.backend.xp)
     out = ex.lookup(req.tensor)
+    if not out.requires_grad:  # checked first, before the gradient is even resolved
+        raise DoesNotRequireGradError(
+            "element 0 of tensors does not require grad and does not have a grad_fn"
+        )
     gradient = None if req.gradient is None else _tensor_arg(ex, req.gradient, out)
     inputs = None if req.inputs is None else [ex.lookup(n) for n in req.inputs]
     with engine.limits(settings.max_tensor_elements):
@@ -149,8 +154,14 @@ def run_stateless(req: StatelessGradRequest, settings: Settings) -> dict[str, An
     limit = settings.max_tensor_elements
     for name, inp in req.inputs.items():
         spec = inp if isinstance(inp, StatelessInput) else StatelessInput(value=inp)
-        t = Tensor._make(decode_tensor_data(spec.value, limit), False, None)
-        if spec.requires_grad or name in req.wrt:
+        needs_grad = spec.requires_grad or name in req.wrt
+        arr = decode_tensor_data(spec.value, limit)
+        if needs_grad and arr.dtype.kind in "iub" and getattr(spec.value, "dtype", None) is None:
+            # JSON cannot tell 1 from 1.0 (API.md section 6's own example sends [[1, 1], ...]):
+            # an input that must require grad and names no dtype is the default float
+            arr = decode_tensor_data(spec.value, limit, engine.dtypes.default_float().name)
+        t = Tensor._make(arr, False, None)
+        if needs_grad:
             t.requires_grad_(True)
         names[name] = t
     for name in req.wrt:
@@ -163,8 +174,10 @@ def run_stateless(req: StatelessGradRequest, settings: Settings) -> dict[str, An
     wrt = [names[n] for n in req.wrt]
     grads: dict[str, Any] = {}
     if wrt:
-        with engine.limits(limit):
-            results = engine.autograd.grad(out, wrt, gradient, allow_unused=True)
+        results: tuple[Tensor | None, ...] = (None,) * len(wrt)
+        if out.requires_grad:  # else the output depends on no wrt input: every grad is null
+            with engine.limits(limit):
+                results = engine.autograd.grad(out, wrt, gradient, allow_unused=True)
         for name, g in zip(req.wrt, results, strict=True):
             grads[name] = (
                 None if g is None else encode_tensor_data(g._host(), g.dtype, req.encoding)

@@ -19,6 +19,7 @@ from api_schema import (
     ZeroGradRequest,
 )
 from engine import dtypes as D
+from engine.errors import EngineError
 from engine.shapes import numel
 from engine.tensor import Tensor
 
@@ -90,7 +91,10 @@ def _fill(session: Session, body: TensorCreate, limit: int) -> Tensor:
         step = 1 if body.step is None else body.step
         if step == 0:
             raise ApiError(400, "invalid_argument", "step must be nonzero")
-        n = max(0, math.ceil((end - start) / step))
+        span = (end - start) / step  # inf for huge bounds, nan for non-finite ones
+        if math.isnan(span):
+            raise ApiError(400, "invalid_argument", "arange needs finite start, end and step")
+        n = max(0, math.ceil(span)) if math.isfinite(span) else (math.inf if span > 0 else 0)
         if n > limit:
             raise ApiError(413, "tensor_too_large", f"arange of {n} elements is above {limit}")
         return engine.arange(start, end, step, dtype=dtype)
@@ -126,16 +130,26 @@ def create_leaf(session: Session, body: TensorCreate, settings: Settings) -> tup
     if (body.value is None) == (body.fill is None):
         raise ApiError(400, "invalid_argument", "give exactly one of 'value' or 'fill'")
     limit = settings.max_tensor_elements
-    with engine.use_backend(session.backend), engine.limits(limit):
-        if body.value is not None:
-            arr = decode_tensor_data(body.value, limit, body.dtype)
-            if body.dtype is not None:
-                arr = arr.astype(D.as_dtype(body.dtype).np, copy=False)
-            t = engine.tensor(arr) if session.backend.name != "numpy" else engine.from_numpy(arr)
-        else:
-            t = _fill(session, body, limit)
-        if body.requires_grad:
-            t.requires_grad_(True)
+    try:
+        with engine.use_backend(session.backend), engine.limits(limit):
+            if body.value is not None:
+                arr = decode_tensor_data(body.value, limit, body.dtype)
+                if body.dtype is not None:
+                    arr = arr.astype(D.as_dtype(body.dtype).np, copy=False)
+                t = (
+                    engine.tensor(arr)
+                    if session.backend.name != "numpy"
+                    else engine.from_numpy(arr)
+                )
+            else:
+                t = _fill(session, body, limit)
+            if body.requires_grad:
+                t.requires_grad_(True)
+    except EngineError:
+        raise
+    except (TypeError, ValueError, IndexError, ArithmeticError) as exc:
+        # e.g. zeros of shape [0, 2**63] or full(2**70): the client's values, not a server bug
+        raise ApiError(400, "invalid_argument", f"{body.fill or 'value'}: {exc}") from None
     name = body.name or session.new_name()
     commit(session, settings, {name: t})
     return name, t

@@ -1,0 +1,346 @@
+"""Every op of API.md section 4 over HTTP: values, grad_fn names and gradients against PyTorch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from service_testkit import Sess, assert_problem, open_session
+
+pytestmark = pytest.mark.anyio
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+rng = np.random.default_rng(0)
+X = rng.standard_normal((2, 3))
+Y = rng.standard_normal((2, 3))
+P = rng.uniform(0.5, 2.0, (2, 3))  # positive, for log/sqrt/pow
+V = rng.standard_normal(3)
+M = rng.standard_normal((3, 2))
+ROW = rng.standard_normal((1, 3))
+PROB = rng.uniform(0.1, 0.9, (2, 3))
+LOGITS = rng.standard_normal((4, 3))
+
+
+@dataclass
+class Case:
+    """One op call: float64 inputs that require grad, the wire node, and torch's own call."""
+
+    id: str
+    args: list[Any]
+    ref: Callable[[dict[str, Any]], Any]
+    op: str = ""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=lambda: {"x": X})
+    consts: dict[str, Any] = field(default_factory=dict)  # inputs that do not require grad
+
+    def __post_init__(self) -> None:
+        self.op = self.op or self.id.split("-")[0]
+
+
+CASES = [
+    Case("add", ["x", "y"], lambda t: t["x"] + t["y"], inputs={"x": X, "y": Y}),
+    Case("add-scalar", ["x", 2], lambda t: t["x"] + 2),
+    Case(
+        "add-alpha",
+        ["x", "y"],
+        lambda t: torch.add(t["x"], t["y"], alpha=3),
+        kwargs={"alpha": 3},
+        inputs={"x": X, "y": Y},
+    ),
+    Case("add-broadcast", ["x", "row"], lambda t: t["x"] + t["row"], inputs={"x": X, "row": ROW}),
+    Case("sub", ["x", "y"], lambda t: t["x"] - t["y"], inputs={"x": X, "y": Y}),
+    Case("sub-rsub", [1.5, "x"], lambda t: 1.5 - t["x"]),
+    Case(
+        "sub-alpha",
+        ["x", "v"],
+        lambda t: torch.sub(t["x"], t["v"], alpha=2),
+        kwargs={"alpha": 2},
+        inputs={"x": X, "v": V},
+    ),
+    Case("mul", ["x", "y"], lambda t: t["x"] * t["y"], inputs={"x": X, "y": Y}),
+    Case("mul-broadcast", ["x", "v"], lambda t: t["x"] * t["v"], inputs={"x": X, "v": V}),
+    Case("div", ["x", "p"], lambda t: t["x"] / t["p"], inputs={"x": X, "p": P}),
+    Case("div-scalar", [2, "p"], lambda t: 2 / t["p"], inputs={"p": P}),
+    Case("neg", ["x"], lambda t: -t["x"]),
+    Case("pow-scalar", ["x", 2], lambda t: t["x"] ** 2),
+    Case("pow-tensor", ["p", "y"], lambda t: t["p"] ** t["y"], inputs={"p": P, "y": Y}),
+    Case("pow-base", [2.0, "x"], lambda t: 2.0 ** t["x"]),
+    Case("exp", ["x"], lambda t: t["x"].exp()),
+    Case("log", ["p"], lambda t: t["p"].log(), inputs={"p": P}),
+    Case("sqrt", ["p"], lambda t: t["p"].sqrt(), inputs={"p": P}),
+    Case("abs", ["x"], lambda t: t["x"].abs()),
+    Case("sin", ["x"], lambda t: t["x"].sin()),
+    Case("cos", ["x"], lambda t: t["x"].cos()),
+    Case("tan", ["x"], lambda t: t["x"].tan()),
+    Case("tanh", ["x"], lambda t: t["x"].tanh()),
+    Case("sigmoid", ["x"], lambda t: t["x"].sigmoid()),
+    Case("relu", ["x"], lambda t: F.relu(t["x"])),
+    Case("leaky_relu", ["x"], lambda t: F.leaky_relu(t["x"], 0.2), kwargs={"negative_slope": 0.2}),
+    Case("gelu", ["x"], lambda t: F.gelu(t["x"])),
+    Case(
+        "gelu-tanh",
+        ["x"],
+        lambda t: F.gelu(t["x"], approximate="tanh"),
+        kwargs={"approximate": "tanh"},
+    ),
+    Case("softplus", ["x"], lambda t: F.softplus(t["x"], beta=2.0), kwargs={"beta": 2.0}),
+    Case(
+        "clamp", ["x"], lambda t: t["x"].clamp(min=-0.5, max=0.5), kwargs={"min": -0.5, "max": 0.5}
+    ),
+    Case("clamp-min", ["x"], lambda t: t["x"].clamp(min=0), kwargs={"min": 0}),
+    Case("maximum", ["x", "y"], lambda t: torch.maximum(t["x"], t["y"]), inputs={"x": X, "y": Y}),
+    Case("minimum", ["x", "y"], lambda t: torch.minimum(t["x"], t["y"]), inputs={"x": X, "y": Y}),
+    Case(
+        "max-binary",
+        ["x", "y"],
+        lambda t: torch.max(t["x"], t["y"]),
+        op="max",
+        inputs={"x": X, "y": Y},
+    ),
+    Case(
+        "min-binary",
+        ["x", "y"],
+        lambda t: torch.min(t["x"], t["y"]),
+        op="min",
+        inputs={"x": X, "y": Y},
+    ),
+    Case(
+        "where",
+        ["c", "x", "y"],
+        lambda t: torch.where(t["c"], t["x"], t["y"]),
+        inputs={"x": X, "y": Y},
+        consts={"c": X > 0},
+    ),
+    Case("matmul-mm", ["x", "m"], lambda t: t["x"] @ t["m"], inputs={"x": X, "m": M}),
+    Case("matmul-mv", ["x", "v"], lambda t: t["x"] @ t["v"], inputs={"x": X, "v": V}),
+    Case("matmul-dot", ["v", "w"], lambda t: t["v"] @ t["w"], inputs={"v": V, "w": V * 2}),
+    Case("sum", ["x"], lambda t: t["x"].sum()),
+    Case("sum-dim", ["x"], lambda t: t["x"].sum(dim=1), kwargs={"dim": 1}),
+    Case(
+        "sum-dims-keepdim",
+        ["x"],
+        lambda t: t["x"].sum(dim=[0, 1], keepdim=True),
+        kwargs={"dim": [0, 1], "keepdim": True},
+    ),
+    Case("mean", ["x"], lambda t: t["x"].mean()),
+    Case(
+        "mean-dim",
+        ["x"],
+        lambda t: t["x"].mean(dim=0, keepdim=True),
+        kwargs={"dim": 0, "keepdim": True},
+    ),
+    Case("prod", ["x"], lambda t: t["x"].prod()),
+    Case("prod-dim", ["x"], lambda t: t["x"].prod(dim=1), kwargs={"dim": 1}),
+    Case("max", ["x"], lambda t: t["x"].max()),
+    Case("max-dim", ["x"], lambda t: t["x"].max(dim=1).values, kwargs={"dim": 1}),
+    Case("min", ["x"], lambda t: t["x"].min()),
+    Case(
+        "min-dim",
+        ["x"],
+        lambda t: t["x"].min(dim=0, keepdim=True).values,
+        kwargs={"dim": 0, "keepdim": True},
+    ),
+    Case("amax", ["x"], lambda t: t["x"].amax(dim=1), kwargs={"dim": 1}),
+    Case("amin", ["x"], lambda t: t["x"].amin(dim=0), kwargs={"dim": 0}),
+    Case("logsumexp", ["x"], lambda t: t["x"].logsumexp(dim=1), kwargs={"dim": 1}),
+    Case("softmax", ["x"], lambda t: t["x"].softmax(dim=1), kwargs={"dim": 1}),
+    Case("log_softmax", ["x"], lambda t: t["x"].log_softmax(dim=0), kwargs={"dim": 0}),
+    Case("norm", ["x"], lambda t: t["x"].norm()),
+    Case("norm-p1-dim", ["x"], lambda t: t["x"].norm(p=1, dim=1), kwargs={"p": 1, "dim": 1}),
+    Case("reshape", ["x"], lambda t: t["x"].reshape(3, 2), kwargs={"shape": [3, 2]}),
+    Case("reshape-infer", ["x"], lambda t: t["x"].reshape(-1), kwargs={"shape": [-1]}),
+    Case("transpose", ["x"], lambda t: t["x"].transpose(0, 1), kwargs={"dim0": 0, "dim1": 1}),
+    Case("permute", ["x"], lambda t: t["x"].permute(1, 0), kwargs={"dims": [1, 0]}),
+    Case("squeeze", ["row"], lambda t: t["row"].squeeze(), inputs={"row": ROW}),
+    Case(
+        "squeeze-dim",
+        ["row"],
+        lambda t: t["row"].squeeze(0),
+        kwargs={"dim": 0},
+        inputs={"row": ROW},
+    ),
+    Case("unsqueeze", ["x"], lambda t: t["x"].unsqueeze(1), kwargs={"dim": 1}),
+    Case(
+        "expand",
+        ["row"],
+        lambda t: t["row"].expand(4, 3),
+        kwargs={"size": [4, 3]},
+        inputs={"row": ROW},
+    ),
+    Case("flatten", ["x"], lambda t: t["x"].flatten()),
+    Case("clone", ["x"], lambda t: t["x"].clone()),
+    Case("mse_loss", ["x", "y"], lambda t: F.mse_loss(t["x"], t["y"]), inputs={"x": X, "y": Y}),
+    Case(
+        "mse_loss-none",
+        ["x", "y"],
+        lambda t: F.mse_loss(t["x"], t["y"], reduction="none"),
+        kwargs={"reduction": "none"},
+        inputs={"x": X, "y": Y},
+    ),
+    Case(
+        "binary_cross_entropy",
+        ["q", "t"],
+        lambda t: F.binary_cross_entropy(t["q"], t["t"]),
+        inputs={"q": PROB},
+        consts={"t": (X > 0).astype(np.float64)},
+    ),
+    Case(
+        "cross_entropy",
+        ["l", "k"],
+        lambda t: F.cross_entropy(t["l"], t["k"]),
+        inputs={"l": LOGITS},
+        consts={"k": np.array([0, 2, 1, 1])},
+    ),
+    Case(
+        "cross_entropy-sum",
+        ["l", "k"],
+        lambda t: F.cross_entropy(t["l"], t["k"], reduction="sum"),
+        kwargs={"reduction": "sum"},
+        inputs={"l": LOGITS},
+        consts={"k": np.array([0, 2, 1, 1])},
+    ),
+    Case(
+        "cross_entropy-none",
+        ["l", "k"],
+        lambda t: F.cross_entropy(t["l"], t["k"], reduction="none"),
+        kwargs={"reduction": "none"},
+        inputs={"l": LOGITS},
+        consts={"k": np.array([0, 2, 1, 1])},
+    ),
+    Case(
+        "index", ["x"], lambda t: t["x"][1, 1:], kwargs={"index": [1, {"slice": [1, None, None]}]}
+    ),
+]
+
+NON_DIFFERENTIABLE = [
+    Case("eq", ["x", "y"], lambda t: t["x"] == t["y"], inputs={"x": X, "y": X * (X > 0)}),
+    Case("ne", ["x", 0.0], lambda t: t["x"] != 0.0),
+    Case("lt", ["x", "y"], lambda t: t["x"] < t["y"], inputs={"x": X, "y": Y}),
+    Case("le", ["x", "y"], lambda t: t["x"] <= t["y"], inputs={"x": X, "y": Y}),
+    Case("gt", ["x", 0], lambda t: t["x"] > 0),
+    Case("ge", ["x", "y"], lambda t: t["x"] >= t["y"], inputs={"x": X, "y": Y}),
+    Case("argmax", ["x"], lambda t: t["x"].argmax()),
+    Case("argmax-dim", ["x"], lambda t: t["x"].argmax(dim=1), kwargs={"dim": 1}),
+    Case(
+        "argmin",
+        ["x"],
+        lambda t: t["x"].argmin(dim=0, keepdim=True),
+        kwargs={"dim": 0, "keepdim": True},
+    ),
+    Case("detach", ["x"], lambda t: t["x"].detach()),
+]
+
+
+def wire(a: np.ndarray[Any, Any]) -> dict[str, Any]:
+    dtype = {"f": "float64", "i": "int64", "b": "bool"}[a.dtype.kind]
+    return {"data": a.tolist(), "dtype": dtype}
+
+
+async def _setup(client: httpx.AsyncClient, case: Case) -> tuple[Sess, dict[str, Any]]:
+    s = await open_session(client)
+    ref: dict[str, Any] = {}
+    for name, a in case.inputs.items():
+        await s.tensor(name, value=wire(a), requires_grad=True)
+        ref[name] = torch.tensor(a, requires_grad=True)
+    for name, a in case.consts.items():
+        await s.tensor(name, value=wire(np.asarray(a)))
+        ref[name] = torch.tensor(a)
+    return s, ref
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+async def test_op_matches_torch(client: httpx.AsyncClient, case: Case) -> None:
+    s, ref = await _setup(client, case)
+    expected = case.ref(ref)
+    t = await s.run(
+        [{"name": "r", "op": case.op, "args": case.args, "kwargs": case.kwargs}], include=["data"]
+    )
+    info = t["r"]
+    assert info["shape"] == list(expected.shape)
+    assert info["dtype"] == str(expected.dtype).removeprefix("torch.")
+    assert info["requires_grad"] is True and info["is_leaf"] is False
+    assert info["grad_fn"] == type(expected.grad_fn).__name__
+    got = np.array(info["data"]["data"])
+    np.testing.assert_allclose(got, expected.detach().numpy(), rtol=1e-9, atol=1e-12)
+    # backward with an explicit gradient, as TensorData
+    gout = rng.standard_normal(tuple(expected.shape))
+    expected.backward(torch.tensor(gout))
+    r = await s.backward("r", gradient=wire(np.asarray(gout)))
+    assert r.status_code == 200, r.text
+    grads = r.json()["grads"]
+    assert set(grads) == set(case.inputs)
+    for name in case.inputs:
+        np.testing.assert_allclose(
+            np.array(grads[name]["data"]), ref[name].grad.numpy(), rtol=1e-7, atol=1e-10
+        )
+        assert grads[name]["dtype"] == "float64"
+
+
+@pytest.mark.parametrize("case", NON_DIFFERENTIABLE, ids=[c.id for c in NON_DIFFERENTIABLE])
+async def test_non_differentiable_op_matches_torch(client: httpx.AsyncClient, case: Case) -> None:
+    s, ref = await _setup(client, case)
+    expected = case.ref(ref)
+    t = await s.run(
+        [{"name": "r", "op": case.op, "args": case.args, "kwargs": case.kwargs}], include=["data"]
+    )
+    info = t["r"]
+    assert info["shape"] == list(expected.shape)
+    assert info["dtype"] == str(expected.dtype).removeprefix("torch.")
+    assert info["requires_grad"] is False and info["grad_fn"] is None
+    assert info["data"]["data"] == expected.numpy().tolist()
+    assert_problem(await s.backward("r"), 400, "does_not_require_grad")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+async def test_ops_keep_lower_float_precision(client: httpx.AsyncClient, dtype: str) -> None:
+    s = await open_session(client)
+    await s.tensor("x", value={"data": X.tolist(), "dtype": dtype}, requires_grad=True)
+    t = await s.run(
+        [
+            {"name": "e", "op": "exp", "args": ["x"]},
+            {"name": "m", "op": "mean", "args": ["e"]},
+        ],
+        include=["data"],
+    )
+    assert t["e"]["dtype"] == dtype and t["m"]["dtype"] == dtype
+    xt = torch.tensor(X, dtype=getattr(torch, dtype))
+    np.testing.assert_allclose(
+        np.array(t["e"]["data"]["data"], dtype=np.float64),
+        xt.exp().double().numpy(),
+        rtol=1e-6 if dtype == "float32" else 2e-3,
+    )
+    g = (await s.backward("m")).json()["grads"]["x"]
+    assert g["dtype"] == dtype
+
+
+async def test_wrong_kwargs_and_arity_are_400(client: httpx.AsyncClient) -> None:
+    s = await open_session(client)
+    await s.tensor("x", value=X.tolist(), requires_grad=True)
+    bad = [
+        {"op": "exp", "args": ["x", "x"]},
+        {"op": "add", "args": ["x"]},
+        {"op": "add", "args": []},
+        {"op": "sum", "args": ["x"], "kwargs": {"dim": "one"}},
+        {"op": "reshape", "args": ["x"], "kwargs": {"shape": [4, 4]}},
+        {"op": "softmax", "args": ["x"], "kwargs": {"dim": 7}},
+        {"op": "transpose", "args": ["x"], "kwargs": {"dim0": 0, "dim1": 9}},
+        {"op": "cat", "args": ["x"]},
+        {"op": "where", "args": ["x", "x", "x"]},
+        {"op": "matmul", "args": [2, 3]},
+        {"op": "clamp", "args": ["x"], "kwargs": {"min": "low"}},
+        {"op": "index", "args": ["x"]},
+        {"op": "permute", "args": ["x"], "kwargs": {"dims": [0, 0]}},
+        {"op": "expand", "args": ["x"], "kwargs": {"size": [5, 5]}},
+    ]
+    for node in bad:
+        r = await s.graph([node])
+        assert r.status_code == 400, (node, r.text)
+        body = r.json()
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert body["node"] == 0, node
+        assert body["code"] in ("invalid_argument", "shape_mismatch", "dtype_mismatch"), body
