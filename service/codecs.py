@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,7 @@ from engine.shapes import numel
 from .errors import ApiError
 
 __all__ = [
+    "check_numel",
     "decode_npy",
     "decode_tensor_data",
     "dumps",
@@ -45,6 +48,21 @@ def _too_large(n: int, limit: int) -> ApiError:
     return ApiError(
         413, "tensor_too_large", f"a tensor of {n} elements is above the limit of {limit}"
     )
+
+
+def check_numel(shape: Sequence[int], limit: int) -> int:
+    """The elements of ``shape``; 413 above ``limit``. A zero dim does not excuse the others:
+    NumPy still indexes them, and ``[0, 10**10, 10**10]`` overflows it."""
+    n = numel(shape)
+    if n > limit:
+        raise _too_large(n, limit)
+    if n == 0 and math.prod(max(d, 1) for d in shape) > limit:
+        raise ApiError(
+            413,
+            "tensor_too_large",
+            f"shape {list(shape)} has dimensions above the limit of {limit}",
+        )
+    return n
 
 
 def _dtype(name: Any) -> D.DType | None:
@@ -107,9 +125,7 @@ def _from_b64(value: dict[str, Any], max_elements: int) -> np.ndarray[Any, Any]:
         or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
     ):
         raise _bad("b64 TensorData needs 'dtype' and 'shape' (a list of non-negative ints)")
-    n = numel(shape)
-    if n > max_elements:
-        raise _too_large(n, max_elements)
+    n = check_numel(shape, max_elements)
     text = value.get("b64")
     if not isinstance(text, str):
         raise _bad("'b64' must be a base64 string")
@@ -191,9 +207,7 @@ def decode_npy(body: bytes, max_elements: int) -> np.ndarray[Any, Any]:
         raise _bad(".npy files with Python objects are refused")
     dt = _dtype(dtype.newbyteorder("=") if dtype.byteorder not in "=|" else dtype)
     assert dt is not None
-    n = numel(shape)
-    if n > max_elements:
-        raise _too_large(n, max_elements)
+    n = check_numel(shape, max_elements)
     offset = f.tell()
     if len(body) - offset != n * dtype.itemsize:
         raise _bad(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -51,8 +51,11 @@ async def get_session(
     manager: ManagerDep,
     session_id: Annotated[str, Path(description="The session id from POST /v1/sessions.")],
     authorization: Annotated[str | None, Header(description="Bearer <token>")] = None,
-) -> Session:
-    return manager.authenticate(session_id, authorization)
+) -> AsyncIterator[Session]:
+    """The session, held exclusively for the whole request (its lock; with Redis, its lease),
+    and written back when the request succeeds."""
+    async with manager.open(session_id, authorization) as session:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -50,7 +50,7 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         live = Gauge("gradserve_sessions_live", "Live sessions", registry=self.registry)
-        live.set_function(lambda: manager.store.count())
+        live.set_function(lambda: manager.live_sessions())
         held = Gauge("gradserve_session_bytes", "Bytes held by sessions", registry=self.registry)
         held.set_function(lambda: manager.total_bytes())
 

@@ -14,7 +14,7 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -47,6 +47,7 @@ class Session:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     bytes: int = 0
     _auto: int = 0
+    deleted: bool = False
 
     def new_name(self) -> str:
         """A name no tensor has yet (for tensors created without one)."""
@@ -139,12 +140,31 @@ def session_bytes(names: dict[str, Tensor]) -> int:
 
 
 class SessionManager:
-    """Creates, authenticates, renews and sweeps sessions."""
+    """Creates, authenticates, opens (lock + load + save), renews and sweeps sessions.
 
-    def __init__(self, settings: Settings, store: SessionStore | None = None) -> None:
+    With the memory store a session is a live object guarded by an asyncio lock; with
+    the Redis store (``GRADSERVE_STORE=redis://...``) each request takes the session's
+    lease lock, loads it, and writes it back when the request succeeded.
+    """
+
+    def __init__(self, settings: Settings, store: Any = None) -> None:
         self.settings = settings
-        self.store: SessionStore = store if store is not None else MemoryStore()
+        if store is None:
+            if settings.store == "memory":
+                store = MemoryStore()
+            elif settings.store.startswith(("redis://", "rediss://", "unix://")):
+                from .redis_store import RedisStore
+
+                store = RedisStore(settings.store)
+            else:
+                raise ValueError(
+                    f"GRADSERVE_STORE must be 'memory' or a redis:// URL, not {settings.store!r}"
+                )
+        self.store = store
+        self.shared = not isinstance(store, MemoryStore)
         self._sweeper: asyncio.Task[None] | None = None
+        self._live = 0
+        self._bytes = 0
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -155,26 +175,48 @@ class SessionManager:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
+        if self.shared:
+            await self.store.close()
 
     async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(self.settings.sweep_interval_seconds)
-            self.sweep()
+            try:
+                await self.sweep()
+                if self.shared:
+                    self._live = await self.store.count()
+                    self._bytes = await self.store.total_bytes()
+            except Exception:  # a store outage must not kill the sweeper
+                log.exception("session sweep failed")
 
-    def sweep(self) -> list[str]:
+    async def sweep(self) -> list[str]:
         """Free every expired session now."""
-        gone = self.store.expire(time.time())
+        now = time.time()
+        gone: list[str] = await self.store.expire(now) if self.shared else self.store.expire(now)
         if gone:
             log.info("expired sessions freed", extra={"count": len(gone)})
         return gone
 
+    async def ready(self) -> bool:
+        return bool(await self.store.ping()) if self.shared else bool(self.store.ping())
+
+    def live_sessions(self) -> int:
+        """Live sessions (the Redis figure is refreshed by the sweeper)."""
+        return self._live if self.shared else int(self.store.count())
+
+    def total_bytes(self) -> int:
+        if self.shared:
+            return self._bytes
+        return sum(s.bytes for s in self.store.sessions())
+
     # ------------------------------------------------------------------ sessions
-    def create(
+    async def create(
         self, backend: str = "numpy", ttl_seconds: int | None = None, seed: int | None = None
     ) -> tuple[Session, str]:
         """A new session and its bearer token (only ever returned here)."""
-        self.sweep()
-        if self.store.count() >= self.settings.max_sessions:
+        await self.sweep()
+        count = await self.store.count() if self.shared else self.store.count()
+        if count >= self.settings.max_sessions:
             raise ApiError(
                 429,
                 "too_many_sessions",
@@ -191,32 +233,92 @@ class SessionManager:
             expires_at=time.time() + ttl,
             generator=np.random.default_rng(seed),
         )
-        self.store.create(session)
+        if self.shared:
+            await self.store.create(session.id, _meta_of(session), ttl * 1000)
+        else:
+            self.store.create(session)
         return session, token
 
-    def authenticate(self, session_id: str, authorization: str | None) -> Session:
-        """The session for a bearer token; renews its TTL. 401 without a token, else 404."""
+    @staticmethod
+    def _token(authorization: str | None) -> str:
         if not authorization:
             raise ApiError(401, "unauthorized", "missing Authorization: Bearer <token> header")
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "unauthorized", "the Authorization header must be 'Bearer <token>'")
+        return token.strip()
+
+    @staticmethod
+    def _not_found(session_id: str) -> ApiError:
+        # one session's token never reveals another's existence
+        return ApiError(404, "session_not_found", f"no session {session_id!r} for this token")
+
+    def authenticate(self, session_id: str, authorization: str | None) -> Session:
+        """The in-memory session for a bearer token; renews its TTL. 401 without a token."""
+        token = self._token(authorization)
         session = self.store.get(session_id)
         now = time.time()
-        ok = session is not None and hmac.compare_digest(
-            session.token_digest, _digest(token.strip())
-        )
+        ok = session is not None and hmac.compare_digest(session.token_digest, _digest(token))
         if not ok or session is None or session.expires_at <= now:
             if session is not None and session.expires_at <= now:
                 self.store.delete(session_id)
-            # one session's token never reveals another's existence
-            raise ApiError(404, "session_not_found", f"no session {session_id!r} for this token")
+            raise self._not_found(session_id)
         session.expires_at = now + session.ttl_seconds
         self.store.touch(session.id, session.expires_at)
         return session
 
-    def delete(self, session: Session) -> None:
-        self.store.delete(session.id)
+    @contextlib.asynccontextmanager
+    async def open(self, session_id: str, authorization: str | None) -> AsyncIterator[Session]:
+        """The session, exclusively, for one request; saved back if the request succeeds."""
+        if not self.shared:
+            session = self.authenticate(session_id, authorization)
+            async with session.lock:
+                yield session
+            return
+        token = self._token(authorization)
+        meta = await self.store.meta(session_id)
+        if meta is None or not hmac.compare_digest(
+            bytes.fromhex(meta.get("token", "")), _digest(token)
+        ):
+            raise self._not_found(session_id)
+        ttl = int(meta["ttl"])
+        async with self.store.locked(session_id) as lease:
+            names, doc, raw = await self.store.load(session_id)
+            generator = np.random.default_rng()
+            generator.bit_generator.state = meta["rng"]
+            session = Session(
+                id=session_id,
+                token_digest=bytes.fromhex(meta["token"]),
+                backend=engine.get_backend(meta["backend"]),
+                ttl_seconds=ttl,
+                expires_at=time.time() + ttl,
+                generator=generator,
+                names=names,
+                bytes=int(meta.get("bytes", 0)),
+                _auto=int(meta.get("auto", 0)),
+            )
+            yield session
+            if not session.deleted:
+                session.bytes = await self.store.save(
+                    session_id, lease, session.names, _meta_of(session), doc, raw, ttl * 1000
+                )
 
-    def total_bytes(self) -> int:
-        return sum(s.bytes for s in self.store.sessions())
+    async def delete(self, session: Session) -> None:
+        """Delete the session and free every byte of it (call it inside ``open``)."""
+        session.deleted = True
+        if self.shared:
+            await self.store.delete(session.id)
+        else:
+            self.store.delete(session.id)
+
+
+def _meta_of(session: Session) -> dict[str, Any]:
+    """What the Redis store keeps beside the graph."""
+    return {
+        "token": session.token_digest.hex(),
+        "backend": session.backend.name,
+        "ttl": session.ttl_seconds,
+        "auto": session._auto,
+        "rng": session.generator.bit_generator.state,
+        "bytes": session.bytes,
+    }

@@ -97,8 +97,7 @@ async def backward(
     request: Request, session: SessionDep, settings: SettingsDep, body: BackwardRequest
 ) -> Response:
     """``tensor.backward()``: accumulate into leaves' ``.grad``; report the reached leaves'."""
-    async with session.lock:
-        return json_response(await compute(request, lambda: run_backward(session, body, settings)))
+    return json_response(await compute(request, lambda: run_backward(session, body, settings)))
 
 
 def run_grad(session: Session, req: GradRequest, settings: Settings) -> dict[str, Any]:
@@ -137,8 +136,7 @@ async def autograd_grad(
     request: Request, session: SessionDep, settings: SettingsDep, body: GradRequest
 ) -> Response:
     """``torch.autograd.grad``: ``.grad`` is untouched; ``bind`` names the results."""
-    async with session.lock:
-        return json_response(await compute(request, lambda: run_grad(session, body, settings)))
+    return json_response(await compute(request, lambda: run_grad(session, body, settings)))
 
 
 def run_stateless(req: StatelessGradRequest, settings: Settings) -> dict[str, Any]:

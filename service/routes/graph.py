@@ -57,6 +57,5 @@ async def run_graph_request(
     request: Request, session: SessionDep, settings: SettingsDep, body: GraphRequest
 ) -> Response:
     """Add nodes to the session's graph; report the ``return`` names."""
-    async with session.lock:
-        result = await compute(request, lambda: run_graph(session, body, settings))
-        return json_response(result)
+    result = await compute(request, lambda: run_graph(session, body, settings))
+    return json_response(result)

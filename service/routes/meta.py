@@ -68,7 +68,7 @@ async def healthz() -> dict[str, str]:
 @health.get("/readyz")
 async def readyz(request: Request) -> Response:
     """Ready: the session store answers."""
-    ok = request.app.state.manager.store.ping()
+    ok = await request.app.state.manager.ready()
     return json_response({"status": "ready" if ok else "unavailable"}, 200 if ok else 503)
 
 

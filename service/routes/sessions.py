@@ -53,7 +53,7 @@ def session_info(session: Session, settings: object) -> dict[str, object]:
 async def create_session(manager: ManagerDep, body: SessionCreate | None = None) -> Response:
     """Open a session; keep the token: every call on the session needs it."""
     body = body or SessionCreate()
-    session, token = manager.create(body.backend, body.ttl_seconds, body.seed)
+    session, token = await manager.create(body.backend, body.ttl_seconds, body.seed)
     return json_response(
         {
             "session_id": session.id,
@@ -69,14 +69,12 @@ async def create_session(manager: ManagerDep, body: SessionCreate | None = None)
 @router.get("/{session_id}", response_model=SessionInfo, responses=ERRORS)
 async def read_session(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """What the session holds and the limits it runs under."""
-    async with session.lock:
-        session.bytes = await compute(request, lambda: session_bytes(session.names))
-        return json_response(session_info(session, settings))
+    session.bytes = await compute(request, lambda: session_bytes(session.names))
+    return json_response(session_info(session, settings))
 
 
 @router.delete("/{session_id}", status_code=204, responses=ERRORS)
 async def delete_session(session: SessionDep, manager: ManagerDep) -> Response:
     """Delete the session and free every byte of it."""
-    async with session.lock:
-        manager.delete(session)
+    await manager.delete(session)
     return Response(status_code=204)

@@ -20,10 +20,16 @@ from api_schema import (
 )
 from engine import dtypes as D
 from engine.errors import EngineError
-from engine.shapes import numel
 from engine.tensor import Tensor
 
-from ..codecs import NPY_MEDIA_TYPE, decode_npy, decode_tensor_data, encode_npy, encode_tensor_data
+from ..codecs import (
+    NPY_MEDIA_TYPE,
+    check_numel,
+    decode_npy,
+    decode_tensor_data,
+    encode_npy,
+    encode_tensor_data,
+)
 from ..deps import NamePath, OrjsonRoute, SessionDep, SettingsDep, compute, json_response
 from ..errors import ApiError
 from ..sessions import Session, session_bytes
@@ -105,11 +111,7 @@ def _fill(session: Session, body: TensorCreate, limit: int) -> Tensor:
         if len(shape) not in (1, 2):
             raise ApiError(400, "invalid_argument", "eye takes shape [n] or [n, m]")
         shape = [shape[0], shape[-1]]
-    n = numel(shape)
-    if n > limit:
-        raise ApiError(
-            413, "tensor_too_large", f"a tensor of shape {shape} has {n} elements, above {limit}"
-        )
+    check_numel(shape, limit)
     if kind == "zeros":
         return engine.zeros(*shape, dtype=dtype)
     if kind == "ones":
@@ -160,16 +162,14 @@ async def create_tensor(
     request: Request, session: SessionDep, settings: SettingsDep, body: TensorCreate
 ) -> Response:
     """Create a leaf from a value or a fill (zeros, ones, full, randn, rand, arange, eye)."""
-    async with session.lock:
-        name, t = await compute(request, lambda: create_leaf(session, body, settings))
-        return json_response(tensor_info(name, t), 201)
+    name, t = await compute(request, lambda: create_leaf(session, body, settings))
+    return json_response(tensor_info(name, t), 201)
 
 
 @router.get("/tensors", response_model=TensorList, responses=ERRORS)
 async def list_tensors(session: SessionDep) -> Response:
     """Every bound name, without values."""
-    async with session.lock:
-        return json_response({"tensors": [tensor_info(n, t) for n, t in session.names.items()]})
+    return json_response({"tensors": [tensor_info(n, t) for n, t in session.names.items()]})
 
 
 @router.get("/tensors/{name}", response_model=TensorInfo, responses=ERRORS)
@@ -182,10 +182,9 @@ async def read_tensor(
 ) -> Response:
     """A tensor's metadata, with its values and .grad when included."""
     inc = parse_include(include)
-    async with session.lock:
-        t = lookup(session, name)
-        info = await compute(request, lambda: tensor_info(name, t, inc, encoding))
-        return json_response(info)
+    t = lookup(session, name)
+    info = await compute(request, lambda: tensor_info(name, t, inc, encoding))
+    return json_response(info)
 
 
 def _wants_npy(request: Request) -> bool:
@@ -218,9 +217,8 @@ async def read_tensor_data(
     request: Request, session: SessionDep, name: NamePath, encoding: Encoding = "json"
 ) -> Response:
     """The values: TensorData (JSON) or ``.npy`` by the Accept header."""
-    async with session.lock:
-        t = lookup(session, name)
-        return await compute(request, lambda: _value_response(request, t, encoding, "data", name))
+    t = lookup(session, name)
+    return await compute(request, lambda: _value_response(request, t, encoding, "data", name))
 
 
 @router.get("/tensors/{name}/grad", responses=_VALUE_RESPONSES)
@@ -228,11 +226,8 @@ async def read_tensor_grad(
     request: Request, session: SessionDep, name: NamePath, encoding: Encoding = "json"
 ) -> Response:
     """The ``.grad``: TensorData or null (JSON), or ``.npy`` (404 grad_not_found when none)."""
-    async with session.lock:
-        t = lookup(session, name)
-        return await compute(
-            request, lambda: _value_response(request, t.grad, encoding, "grad", name)
-        )
+    t = lookup(session, name)
+    return await compute(request, lambda: _value_response(request, t.grad, encoding, "grad", name))
 
 
 @router.put(
@@ -262,37 +257,34 @@ async def put_tensor(
             f"PUT takes Content-Type: {NPY_MEDIA_TYPE}, not {ctype!r}",
         )
     body = await request.body()
-    async with session.lock:
 
-        def work() -> tuple[bool, Tensor]:
-            arr = decode_npy(body, settings.max_tensor_elements)
-            t = engine.from_numpy(arr) if session.backend.name == "numpy" else engine.tensor(arr)
-            if requires_grad:
-                t.requires_grad_(True)
-            created = name not in session.names
-            commit(session, settings, {name: t})
-            return created, t
+    def work() -> tuple[bool, Tensor]:
+        arr = decode_npy(body, settings.max_tensor_elements)
+        t = engine.from_numpy(arr) if session.backend.name == "numpy" else engine.tensor(arr)
+        if requires_grad:
+            t.requires_grad_(True)
+        created = name not in session.names
+        commit(session, settings, {name: t})
+        return created, t
 
-        created, t = await compute(request, work)
-        return json_response(tensor_info(name, t), 201 if created else 200)
+    created, t = await compute(request, work)
+    return json_response(tensor_info(name, t), 201 if created else 200)
 
 
 @router.patch("/tensors/{name}", response_model=TensorInfo, responses=ERRORS)
 async def patch_tensor(session: SessionDep, name: NamePath, body: TensorPatch) -> Response:
     """``requires_grad_()``: false on a non-leaf is 400 not_leaf; true there changes nothing."""
-    async with session.lock:
-        t = lookup(session, name)
-        t.requires_grad_(body.requires_grad)
-        return json_response(tensor_info(name, t))
+    t = lookup(session, name)
+    t.requires_grad_(body.requires_grad)
+    return json_response(tensor_info(name, t))
 
 
 @router.delete("/tensors/{name}", status_code=204, responses=ERRORS)
 async def delete_tensor(request: Request, session: SessionDep, name: NamePath) -> Response:
     """Unbind the name (the tensor lives on while a graph still needs it)."""
-    async with session.lock:
-        lookup(session, name)
-        del session.names[name]
-        session.bytes = await compute(request, lambda: session_bytes(session.names))
+    lookup(session, name)
+    del session.names[name]
+    session.bytes = await compute(request, lambda: session_bytes(session.names))
     return Response(status_code=204)
 
 
@@ -301,12 +293,11 @@ async def zero_grad(
     request: Request, session: SessionDep, body: ZeroGradRequest | None = None
 ) -> Response:
     """Set ``.grad`` to none (``set_to_none=True``) for the names, or for every tensor."""
-    async with session.lock:
-        names = body.names if body is not None and body.names is not None else list(session.names)
-        missing = [n for n in names if n not in session.names]
-        if missing:
-            raise ApiError(400, "unknown_name", f"names not bound: {missing}")
-        for n in names:
-            session.names[n].grad = None
-        session.bytes = await compute(request, lambda: session_bytes(session.names))
+    names = body.names if body is not None and body.names is not None else list(session.names)
+    missing = [n for n in names if n not in session.names]
+    if missing:
+        raise ApiError(400, "unknown_name", f"names not bound: {missing}")
+    for n in names:
+        session.names[n].grad = None
+    session.bytes = await compute(request, lambda: session_bytes(session.names))
     return Response(status_code=204)
