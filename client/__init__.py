@@ -2,11 +2,15 @@
 
 from client import connect
 
-torch = connect("http://127.0.0.1:8000")
-x = torch.ones(2, 2, requires_grad=True)
-out = ((x + 2) * (x + 2) * 3).mean()
-out.backward()
-print(x.grad)
+with connect("http://127.0.0.1:8000") as torch:   # a session, deleted at the end
+    x = torch.ones(2, 2, requires_grad=True)
+    out = ((x + 2) * (x + 2) * 3).mean()
+    out.backward()
+    print(x.grad)
+
+Modules: ``namespace`` (``connect`` and the torch-like namespace), ``tensor``
+(``RemoteTensor``), ``connection`` (HTTP, the pending batch, frees, caches),
+``inference`` (local shapes and dtypes), ``errors``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from .errors import (
     RemoteIndexError,
     RemoteRuntimeError,
     ServerError,
+    SessionClosedError,
     UnknownNameError,
 )
 from .namespace import RemoteTorch, connect
@@ -31,6 +36,7 @@ __all__ = [
     "RemoteTensor",
     "RemoteTorch",
     "ServerError",
+    "SessionClosedError",
     "UnknownNameError",
     "connect",
 ]

@@ -5,10 +5,15 @@ becomes a subclass of that builtin, so code written for torch catches it::
 
     ServerError
     ├── RemoteRuntimeError (RuntimeError)   graph_freed, modified_inplace, shape_mismatch, ...
-    ├── RemoteIndexError (IndexError)       index out of range
+    │   ├── RemoteIndexError (IndexError)   index or target out of bounds
+    │   └── LimitError                      payload_too_large, tensor_too_large, ...
     ├── UnknownNameError (NameError)        unknown_name
-    ├── AuthError                           unauthorized, session_not_found
-    └── LimitError                          payload_too_large, tensor_too_large, ...
+    └── AuthError                           unauthorized, session_not_found
+    SessionClosedError (RuntimeError)       a call after ``close()``
+
+Errors found locally (a shape mismatch, an index out of range, an in-place op on a
+leaf that requires grad) are the engine's own exceptions, raised at the call with
+PyTorch's message; they carry ``code`` and ``status`` as well.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ __all__ = [
     "RemoteIndexError",
     "RemoteRuntimeError",
     "ServerError",
+    "SessionClosedError",
     "UnknownNameError",
     "error_from_problem",
+    "lost_tensor_error",
 ]
 
 
@@ -41,7 +48,7 @@ class RemoteRuntimeError(ServerError, RuntimeError):
     pass
 
 
-class RemoteIndexError(ServerError, IndexError):
+class RemoteIndexError(RemoteRuntimeError, IndexError):
     pass
 
 
@@ -53,8 +60,12 @@ class AuthError(ServerError):
     pass
 
 
-class LimitError(ServerError):
+class LimitError(RemoteRuntimeError):
     pass
+
+
+class SessionClosedError(RuntimeError):
+    """The session was closed (``torch.close()`` or the end of a ``with`` block)."""
 
 
 _RUNTIME = {
@@ -85,11 +96,8 @@ def error_from_problem(status: int, problem: dict[str, Any]) -> ServerError:
     detail = str(problem.get("detail", f"HTTP {status}"))
     cls: type[ServerError]
     if code in _RUNTIME:
-        cls = (
-            RemoteIndexError
-            if "out of bounds" in detail or "too many indices" in detail
-            else (RemoteRuntimeError)
-        )
+        indexing = "out of bounds" in detail or "too many indices" in detail
+        cls = RemoteIndexError if indexing else RemoteRuntimeError
     elif code == "unknown_name":
         cls = UnknownNameError
     elif code in ("unauthorized", "session_not_found"):
@@ -99,3 +107,18 @@ def error_from_problem(status: int, problem: dict[str, Any]) -> ServerError:
     else:
         cls = ServerError
     return cls(detail, code, status, problem)
+
+
+_LOST = "this tensor was never computed: the request that computed it failed: "
+
+
+def lost_tensor_error(why: BaseException) -> Exception:
+    """The error for using a tensor whose batch failed: the batch's own error, restated.
+
+    Always a new exception (no traceback, so no frames and tensors kept alive).
+    """
+    if isinstance(why, ServerError):
+        detail = why.detail if why.detail.startswith(_LOST) else _LOST + why.detail
+        return type(why)(detail, why.code, why.status, why.problem)
+    text = str(why) or type(why).__name__
+    return RuntimeError(text if text.startswith(_LOST) else _LOST + text)

@@ -12,7 +12,8 @@ import engine
 from engine import dtypes as D
 
 from .connection import Connection
-from .tensor import RemoteTensor, _conn_of, apply, decode
+from .tensor import MaxResult, MinResult, RemoteTensor, apply, conn_of, wire_value
+from .wire import decode
 
 __all__ = ["RemoteTorch", "connect"]
 
@@ -43,7 +44,19 @@ class _NoGrad:
         return wrapper
 
 
-class RemoteTorch:
+class _DtypeNames:
+    """torch's dtype names (a base class, so ``bool`` and ``float`` stay the builtins in
+    ``RemoteTorch``'s own body)."""
+
+    float16 = half = D.float16
+    float32 = float = D.float32
+    float64 = double = D.float64
+    int32 = int = D.int32
+    int64 = long = D.int64
+    bool = D.bool_
+
+
+class RemoteTorch(_DtypeNames):
     """The namespace ``connect`` returns: factories, dtypes, functions, autograd, nn.functional."""
 
     Size = engine.Size
@@ -52,6 +65,7 @@ class RemoteTorch:
         self._conn = conn
         self.Tensor = RemoteTensor
         self.autograd = SimpleNamespace(grad=self._grad, backward=self._backward)
+        self.return_types = SimpleNamespace(max=MaxResult, min=MinResult)
         self.nn = SimpleNamespace(
             functional=SimpleNamespace(
                 relu=self.relu,
@@ -98,6 +112,9 @@ class RemoteTorch:
 
     def enable_grad(self) -> _NoGrad:
         return _NoGrad(self._conn, True)
+
+    def set_grad_enabled(self, mode: bool) -> _NoGrad:
+        return _NoGrad(self._conn, mode)
 
     def is_grad_enabled(self) -> bool:
         return self._conn.grad_enabled
@@ -217,9 +234,21 @@ class RemoteTorch:
     def randn_like(self, t: RemoteTensor, **kw: Any) -> RemoteTensor:
         return self.randn(*t.shape, dtype=kw.pop("dtype", t.dtype), **kw)
 
+    def rand_like(self, t: RemoteTensor, **kw: Any) -> RemoteTensor:
+        return self.rand(*t.shape, dtype=kw.pop("dtype", t.dtype), **kw)
+
+    def full_like(self, t: RemoteTensor, fill_value: Any, **kw: Any) -> RemoteTensor:
+        return self.full(t.shape, fill_value, dtype=kw.pop("dtype", t.dtype), **kw)
+
+    def is_tensor(self, obj: Any) -> bool:
+        return isinstance(obj, RemoteTensor)
+
+    def numel(self, t: RemoteTensor) -> int:
+        return t.numel()
+
     # ------------------------------------------------------------ functions
     def _f(self, op: str, args: list[Any], kwargs: dict[str, Any] | None = None) -> RemoteTensor:
-        return apply(_conn_of(*args), op, args, kwargs or {})
+        return apply(conn_of(*args), op, args, kwargs or {})
 
     def add(self, a: Any, b: Any, *, alpha: Any = 1) -> RemoteTensor:
         return self._f("add", [a, b], {} if alpha == 1 else {"alpha": alpha})
@@ -306,11 +335,53 @@ class RemoteTorch:
     def unsqueeze(self, x: RemoteTensor, dim: int) -> RemoteTensor:
         return x.unsqueeze(dim)
 
+    def all(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
+        return x.all(dim, keepdim)
+
+    def any(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
+        return x.any(dim, keepdim)
+
+    def square(self, x: RemoteTensor) -> RemoteTensor:
+        return x.square()
+
+    def t(self, x: RemoteTensor) -> RemoteTensor:
+        return x.t()
+
     def argmax(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
         return x.argmax(dim, keepdim)
 
     def argmin(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
         return x.argmin(dim, keepdim)
+
+    def exp(self, x: RemoteTensor) -> RemoteTensor:
+        return self._f("exp", [x])
+
+    def log(self, x: RemoteTensor) -> RemoteTensor:
+        return self._f("log", [x])
+
+    def sqrt(self, x: RemoteTensor) -> RemoteTensor:
+        return self._f("sqrt", [x])
+
+    def abs(self, x: RemoteTensor) -> RemoteTensor:
+        return self._f("abs", [x])
+
+    def neg(self, x: RemoteTensor) -> RemoteTensor:
+        return self._f("neg", [x])
+
+    def sin(self, x: RemoteTensor) -> RemoteTensor:
+        return self._f("sin", [x])
+
+    def cos(self, x: RemoteTensor) -> RemoteTensor:
+        return self._f("cos", [x])
+
+    def tan(self, x: RemoteTensor) -> RemoteTensor:
+        return self._f("tan", [x])
+
+    def clone(self, x: RemoteTensor) -> RemoteTensor:
+        return x.clone()
+
+    def detach(self, x: RemoteTensor) -> RemoteTensor:
+        return x.detach()
 
     def sigmoid(self, x: RemoteTensor) -> RemoteTensor:
         return self._f("sigmoid", [x])
@@ -348,12 +419,21 @@ class RemoteTorch:
     # ------------------------------------------------------------- autograd
     def _backward(
         self,
-        tensors: RemoteTensor,
+        tensors: RemoteTensor | Sequence[RemoteTensor],
         grad_tensors: Any = None,
         retain_graph: bool | None = None,
         create_graph: bool = False,
+        inputs: Sequence[RemoteTensor] | None = None,
     ) -> None:
-        tensors.backward(grad_tensors, retain_graph, create_graph)
+        """``torch.autograd.backward``: one ``backward`` per output, in order."""
+        outs = [tensors] if isinstance(tensors, RemoteTensor) else list(tensors)
+        if grad_tensors is None or isinstance(grad_tensors, RemoteTensor):
+            grads = [grad_tensors] * len(outs)
+        else:
+            grads = list(grad_tensors)
+        for i, (t, g) in enumerate(zip(outs, grads, strict=True)):
+            keep = retain_graph if i == len(outs) - 1 else True
+            t.backward(g, keep, create_graph, inputs)
 
     def _grad(
         self,
@@ -379,15 +459,10 @@ class RemoteTorch:
             "encoding": "b64",
         }
         if grad_outputs is not None:
-            gos = [grad_outputs] if not isinstance(grad_outputs, list | tuple) else grad_outputs
-            body["grad_outputs"] = [
-                None
-                if g is None
-                else (g.name if isinstance(g, RemoteTensor) else {"data": np.asarray(g).tolist()})
-                for g in gos
-            ]
+            gos = grad_outputs if isinstance(grad_outputs, list | tuple) else [grad_outputs]
+            body["grad_outputs"] = [None if g is None else wire_value(g) for g in gos]
+        conn.check([*body["outputs"], *body["inputs"]])
         result = conn.call("POST", "/grad", json=body)
-        conn.epoch += 1
         out: list[RemoteTensor | None] = []
         for name, inp in zip(names, ins, strict=True):
             td = result["grads"].get(inp.name)
@@ -398,7 +473,7 @@ class RemoteTorch:
             g = RemoteTensor(conn, name, inp.shape, inp.dtype, create_graph, not create_graph)
             value = decode(td)
             assert value is not None
-            g._value = (conn.epoch, value)
+            g._value = (conn.data_epoch, value)
             out.append(g)
         return tuple(out)
 
@@ -412,44 +487,3 @@ def connect(
 ) -> RemoteTorch:
     """Open a new session on a gradserve server; use the result like ``torch``."""
     return RemoteTorch(Connection(url, api_key, backend, timeout, **kwargs))
-
-
-def _unary_fn(op: str) -> Any:
-    def fn(self: RemoteTorch, x: RemoteTensor) -> RemoteTensor:
-        return apply(x._conn, op, [x], {})
-
-    fn.__name__ = op
-    fn.__doc__ = f"torch.{op}."
-    return fn
-
-
-for _op in (
-    "exp",
-    "log",
-    "sqrt",
-    "abs",
-    "sin",
-    "cos",
-    "tan",
-    "tanh",
-    "sigmoid",
-    "neg",
-    "clone",
-    "detach",
-):
-    setattr(RemoteTorch, _op, _unary_fn(_op))
-
-# torch's dtype names (set after the class so ``bool``/``float`` stay the builtins inside it)
-for _name, _dt in {
-    "float16": D.float16,
-    "float32": D.float32,
-    "float64": D.float64,
-    "int32": D.int32,
-    "int64": D.int64,
-    "bool": D.bool_,
-    "float": D.float32,
-    "double": D.float64,
-    "long": D.int64,
-    "half": D.float16,
-}.items():
-    setattr(RemoteTorch, _name, _dt)

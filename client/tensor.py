@@ -7,11 +7,11 @@ call right there). Values are fetched when needed, together with the pending nod
 
 from __future__ import annotations
 
-import base64
+import operator
+import warnings
 import weakref
-from collections import namedtuple
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,11 +23,19 @@ from engine.ops import OPS
 from engine.shapes import Size, as_size, normalize_dim
 
 from .connection import Connection
+from .inference import remembered
+from .wire import decode, encode_b64
 
-__all__ = ["GradFn", "RemoteTensor", "apply", "decode"]
+__all__ = ["GradFn", "MaxResult", "MinResult", "RemoteTensor", "apply", "conn_of", "wire_value"]
 
-MinMax = namedtuple("MinMax", ["values", "indices"])
-_UNKNOWN = object()
+_UNKNOWN: Any = object()
+_NON_LEAF_GRAD = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+    "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
+    "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. "
+    "If you access the non-leaf Tensor by mistake, make sure you access the leaf Tensor "
+    "instead. See github.com/pytorch/pytorch/pull/30531 for more information."
+)
 
 
 class GradFn:
@@ -45,16 +53,36 @@ class GradFn:
         return f"<{self._name} object at {hex(id(self))}>"
 
 
-def decode(td: dict[str, Any] | None) -> np.ndarray[Any, Any] | None:
-    """A host array from TensorData (json or b64)."""
-    if td is None:
-        return None
-    dt = D.as_dtype(td["dtype"])
-    if "b64" in td:
-        raw = base64.b64decode(td["b64"])
-        arr = np.frombuffer(raw, dtype=dt.np.newbyteorder("<")).astype(dt.np)
-        return arr.reshape(td["shape"])
-    return np.asarray(np.array(td["data"], dtype=dt.np))
+class _ValuesIndices(NamedTuple):
+    values: RemoteTensor
+    indices: RemoteTensor
+
+
+class MaxResult(_ValuesIndices):
+    """``torch.return_types.max``: ``(values, indices)``, printed as torch prints it."""
+
+    def __repr__(self) -> str:
+        kind = type(self).__name__.removesuffix("Result").lower()
+        return f"torch.return_types.{kind}(\nvalues={self.values!r},\nindices={self.indices!r})"
+
+
+class MinResult(MaxResult):
+    """``torch.return_types.min``."""
+
+
+# ------------------------------------------------------------------ wire values
+def _host_array(a: Any) -> np.ndarray[Any, Any]:
+    """A non-remote value as torch.tensor would type it (float64 NumPy arrays stay float64)."""
+    from engine import tensor as etensor
+
+    return etensor(a).numpy()
+
+
+def wire_value(a: Any) -> Any:
+    """A gradient or grad_output as the wire takes it: a name or TensorData."""
+    if isinstance(a, RemoteTensor):
+        return a.name
+    return encode_b64(_host_array(a))
 
 
 def _flat(args: Sequence[Any]) -> Iterator[Any]:
@@ -65,50 +93,45 @@ def _flat(args: Sequence[Any]) -> Iterator[Any]:
             yield a
 
 
+def _scalar(a: Any) -> Any:
+    """NumPy scalars as Python's, so they promote as torch's Python numbers do."""
+    return a.item() if isinstance(a, np.generic) and a.ndim == 0 else a
+
+
 def _wire(a: Any) -> Any:
     """An argument as the wire takes it: a name, a scalar, a list, or an inline value."""
+    a = _scalar(a)
     if isinstance(a, RemoteTensor):
         return a.name
     if isinstance(a, bool | int | float) or a is None:
         return a
     if isinstance(a, list | tuple) and any(isinstance(x, RemoteTensor) for x in _flat(a)):
         return [_wire(x) for x in a]
-    arr = np.asarray(a)
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        arr = arr.astype(np.float64) if arr.dtype == np.float64 else arr
-    value = D.as_dtype(_local_dtype(arr))
-    return {"value": {"data": arr.astype(value.np).tolist(), "dtype": value.name}}
-
-
-def _local_dtype(arr: np.ndarray[Any, Any]) -> str:
-    kind = arr.dtype.kind
-    if kind == "f":
-        return "float64" if arr.dtype == np.float64 else "float32"
-    if kind in "iu":
-        return "int64" if arr.dtype.itemsize == 8 else "int32"
-    return "bool"
+    return {"value": encode_b64(_host_array(a))}
 
 
 def _meta(a: Any) -> Any:
     """An argument as the engine's inference takes it: stand-ins for remote tensors."""
+    a = _scalar(a)
     if isinstance(a, RemoteTensor):
         return stand_in(a.shape, a.dtype)
-    if isinstance(a, list | tuple):
+    if isinstance(a, list | tuple) and any(isinstance(x, RemoteTensor) for x in _flat(a)):
         return [_meta(x) for x in a]
     if isinstance(a, bool | int | float) or a is None:
         return a
     from engine import tensor as etensor
 
-    return etensor(np.asarray(a))
+    return etensor(_host_array(a))
 
 
-def _wire_index(key: Any) -> tuple[list[Any], list[Any], bool]:
+def _index_items(key: Any) -> tuple[list[Any], list[Any], bool]:
     """An index key as wire items, as stand-in items, and whether its result shape is known."""
     items = list(key) if isinstance(key, tuple) else [key]
     wire: list[Any] = []
     meta: list[Any] = []
     known = True
     for it in items:
+        it = _scalar(it)
         if it is None or (isinstance(it, int) and not isinstance(it, bool)):
             wire.append(it)
             meta.append(it)
@@ -116,42 +139,65 @@ def _wire_index(key: Any) -> tuple[list[Any], list[Any], bool]:
             wire.append("...")
             meta.append(Ellipsis)
         elif isinstance(it, slice):
-            wire.append({"slice": [it.start, it.stop, it.step]})
-            meta.append(it)
+            ends = (it.start, it.stop, it.step)
+            bounds = [None if b is None else operator.index(b) for b in ends]
+            wire.append({"slice": bounds})
+            meta.append(slice(*bounds))
         elif isinstance(it, RemoteTensor):
             wire.append(it.name)
             meta.append(stand_in(it.shape, it.dtype))
-            known = known and it.dtype is not D.bool_
+            known = known and it.dtype is not D.bool_  # a mask's result size is in its values
         else:
             arr = np.asarray(it)
+            if arr.dtype.kind not in "biu":
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
             wire.append({"array": arr.tolist()})
             meta.append(arr)
     return wire, meta, known
 
 
-def apply(conn: Connection, op: str, args: Sequence[Any], kwargs: dict[str, Any]) -> RemoteTensor:
+def apply(
+    conn: Connection,
+    op: str,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    *,
+    wire_kwargs: dict[str, Any] | None = None,
+    shape_known: bool = True,
+) -> RemoteTensor:
     """Record ``op`` on the connection and return its (lazy) result."""
-    shape, dtype = infer(op, [_meta(a) for a in args], kwargs)
-    spec = OPS[op]
+    shape, dtype = remembered(
+        (op, args, kwargs), lambda: infer(op, [_meta(a) for a in args], kwargs)
+    )
     rg = (
         conn.grad_enabled
-        and spec.differentiable
+        and OPS[op].differentiable
+        and dtype.is_floating_point
         and any(isinstance(a, RemoteTensor) and a.requires_grad for a in _flat(args))
     )
-    out = RemoteTensor(conn, conn.new_name(), shape, dtype, rg, not rg)
-    conn.record({"name": out.name, "op": op, "args": [_wire(a) for a in args], "kwargs": kwargs})
+    out = RemoteTensor(conn, conn.new_name(), shape if shape_known else None, dtype, rg, not rg)
+    node = {
+        "name": out.name,
+        "op": op,
+        "args": [_wire(a) for a in args],
+        "kwargs": kwargs if wire_kwargs is None else wire_kwargs,
+    }
+    conn.record(node)
     return out
 
 
-def _conn_of(*args: Any) -> Connection:
+def conn_of(*args: Any) -> Connection:
+    """The session of the first remote tensor among ``args``."""
     for a in _flat(args):
         if isinstance(a, RemoteTensor):
             return a._conn
-    raise InvalidArgumentError("expected at least one remote tensor argument")
+    raise TypeError("expected at least one remote tensor argument")
 
 
 class RemoteTensor:
     """A tensor living in a server session."""
+
+    __array_priority__ = 1000  # NumPy defers to our operators (``np.float32(2) * t``)
 
     __slots__ = (
         "__weakref__",
@@ -180,29 +226,33 @@ class RemoteTensor:
         self.dtype = dtype
         self._rg = requires_grad
         self._leaf = is_leaf
-        self._grad_fn: Any = None if is_leaf else _UNKNOWN
-        self._value: tuple[int, np.ndarray[Any, Any]] | None = None
+        self._grad_fn: Any = None if is_leaf else _UNKNOWN  # GradFn once known
+        self._value: tuple[int, np.ndarray[Any, Any]] | None = None  # (data_epoch, values)
         weakref.finalize(self, conn.release, name)
 
     # ------------------------------------------------------------- metadata
-    def _info(self, include: tuple[str, ...] = ()) -> dict[str, Any]:
-        info: dict[str, Any] = self._conn.flush([self.name], include)[self.name]
-        self._absorb(info)
-        return info
+    def _signature(self) -> tuple[str, tuple[int, ...], str]:
+        """What inference depends on (see ``client.inference``)."""
+        return ("tensor", tuple(self.shape), self.dtype.name)
 
-    def _absorb(self, info: dict[str, Any]) -> None:
+    def _absorb(self, info: dict[str, Any], values: np.ndarray[Any, Any] | None = None) -> None:
         self._shape = tuple(info["shape"])
         self._rg = info["requires_grad"]
         self._leaf = info["is_leaf"]
-        self._grad_fn = info["grad_fn"]
-        data = decode(info.get("data"))
-        if data is not None:
-            self._value = (self._conn.epoch, data)
+        name = info["grad_fn"]
+        old = self._grad_fn
+        keep = isinstance(old, GradFn) and old.name() == name
+        self._grad_fn = old if keep else (None if name is None else GradFn(name))
+        if values is not None:
+            self._value = (self._conn.data_epoch, values)
+
+    def _refresh(self) -> None:
+        self._absorb(self._conn.info(self.name))
 
     @property
     def shape(self) -> Size:
         if self._shape is None:
-            self._info()
+            self._refresh()
         assert self._shape is not None
         return Size(self._shape)
 
@@ -217,7 +267,12 @@ class RemoteTensor:
         return self.ndim
 
     def numel(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return Size(self.shape).numel()
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self.dtype.itemsize
 
     @property
     def device(self) -> str:
@@ -237,11 +292,11 @@ class RemoteTensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> RemoteTensor:
         """torch's leaf rules, applied by the server (PATCH)."""
+        self._conn.check([self.name])
         info = self._conn.call(
             "PATCH", f"/tensors/{self.name}", json={"requires_grad": requires_grad}
         )
-        self._rg = info["requires_grad"]
-        self._leaf = info["is_leaf"]
+        self._absorb(info)
         return self
 
     @property
@@ -249,8 +304,9 @@ class RemoteTensor:
         if self._leaf or not self._rg:
             return None
         if self._grad_fn is _UNKNOWN:
-            self._info()
-        return None if self._grad_fn is None else GradFn(self._grad_fn)
+            self._refresh()
+        grad_fn: GradFn | None = self._grad_fn
+        return grad_fn
 
     def is_floating_point(self) -> bool:
         return self.dtype.is_floating_point
@@ -258,10 +314,10 @@ class RemoteTensor:
     # --------------------------------------------------------------- values
     def _host(self) -> np.ndarray[Any, Any]:
         conn = self._conn
-        if self._value is not None and self._value[0] == conn.epoch:
+        if self._value is not None and self._value[0] == conn.data_epoch:
             return self._value[1]
-        info = conn.fetch(self.name, self.numel() if self._shape is not None else 0)
-        self._absorb(info)
+        info, values = conn.read(self.name, "data", None if self._shape is None else self.numel())
+        self._absorb(info, values)
         assert self._value is not None
         return self._value[1]
 
@@ -289,6 +345,11 @@ class RemoteTensor:
     def __int__(self) -> int:
         return int(self.item())
 
+    def __index__(self) -> int:
+        if self.dtype.is_floating_point or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
     def __bool__(self) -> bool:
         if self.numel() != 1:
             raise InvalidArgumentError(
@@ -313,19 +374,19 @@ class RemoteTensor:
 
     def __repr__(self) -> str:
         values = self._host()
-        grad_fn = None if (self._leaf or not self._rg) else self.grad_fn
+        grad_fn = self.grad_fn
         return format_tensor(
             values,
             dtype=self.dtype.name,
             requires_grad=self._rg,
             grad_fn=None if grad_fn is None else grad_fn.name(),
-            device="cpu" if self._conn.device == "cpu" else "cuda:0",
+            device=self.device,
         )
 
     __str__ = __repr__
 
     def __format__(self, spec: str) -> str:
-        if not self.shape and spec:
+        if spec and not self.shape:
             return format(self.item(), spec)
         return repr(self)
 
@@ -338,6 +399,8 @@ class RemoteTensor:
         inputs: Sequence[RemoteTensor] | None = None,
     ) -> None:
         """``tensor.backward``: gradients accumulate into the leaves' ``.grad`` on the server."""
+        conn = self._conn
+        conn.check([self.name])
         body: dict[str, Any] = {
             "tensor": self.name,
             "retain_graph": retain_graph,
@@ -345,52 +408,46 @@ class RemoteTensor:
             "encoding": "b64",
         }
         if gradient is not None:
-            body["gradient"] = (
-                gradient.name if isinstance(gradient, RemoteTensor) else (_wire(gradient)["value"])
-            )
+            body["gradient"] = wire_value(gradient)
         if inputs is not None:
             body["inputs"] = [t.name for t in inputs]
-        result = self._conn.call("POST", "/backward", json=body)
-        self._conn.epoch += 1
-        self._conn.grads.update(
-            {k: (self._conn.epoch, decode(v)) for k, v in result["grads"].items()}
-        )
+        result = conn.call("POST", "/backward", json=body)
+        conn.grad_epoch += 1
+        conn.grads.update({k: (conn.grad_epoch, decode(v)) for k, v in result["grads"].items()})
 
     @property
     def grad(self) -> RemoteTensor | None:
         if not self._leaf:
+            if self._rg:
+                warnings.warn(_NON_LEAF_GRAD, UserWarning, stacklevel=2)
             return None
         conn = self._conn
         cached = conn.grads.get(self.name)
-        if cached is None or cached[0] != conn.epoch:
-            info = self._info(("grad",))
-            cached = (conn.epoch, decode(info.get("grad")))
+        if cached is None or cached[0] != conn.grad_epoch:
+            info, values = conn.read(self.name, "grad", self.numel())
+            self._absorb(info)
+            cached = (conn.grad_epoch, values)
             conn.grads[self.name] = cached
         if cached[1] is None:
             return None
+        # the server's own .grad tensor, bound to a new name by the next request
         g = RemoteTensor(conn, conn.new_name(), self._shape, self.dtype, False, True)
         conn.record({"name": g.name, "op": "grad_of", "args": [self.name], "kwargs": {}})
-        g._value = (conn.epoch, cached[1])
+        g._value = (conn.data_epoch, cached[1])
         return g
 
     @grad.setter
     def grad(self, value: Any) -> None:
         if value is not None:
-            raise InvalidArgumentError(
-                "only `tensor.grad = None` (zero_grad) is supported remotely"
-            )
-        self._conn.call("POST", "/zero_grad", json={"names": [self.name]})
-        self._conn.epoch += 1
-        self._conn.grads[self.name] = (self._conn.epoch, None)
-
-    def zero_grad_(self) -> None:
-        self.grad = None
+            raise TypeError("only `tensor.grad = None` (zero_grad) is supported remotely")
+        self._conn.zero_grad(self.name)
 
     def detach(self) -> RemoteTensor:
         return apply(self._conn, "detach", [self], {})
 
     @property
     def data(self) -> RemoteTensor:
+        """The values without autograd history (shares storage with this tensor)."""
         return self.detach()
 
     # ------------------------------------------------------------- in place
@@ -400,20 +457,18 @@ class RemoteTensor:
             raise LeafInplaceError(
                 "a leaf Variable that requires grad is being used in an in-place operation."
             )
-        from engine.autograd import no_grad
 
-        with no_grad():  # torch's shape and dtype checks, locally
-            getattr(stand_in(self.shape, self.dtype), op)(*[_meta(a) for a in args], **kwargs)
-        conn.record(
-            {
-                "name": None,
-                "op": op,
-                "args": [self.name, *(_wire(a) for a in args)],
-                "kwargs": kwargs,
-            }
-        )
-        conn.epoch += 1
-        if conn.grad_enabled and any(isinstance(a, RemoteTensor) and a._rg for a in args):
+        def check() -> bool:  # torch's shape and dtype checks, locally
+            from engine.autograd import no_grad
+
+            with no_grad():
+                getattr(stand_in(self.shape, self.dtype), op)(*map(_meta, args), **kwargs)
+            return True
+
+        remembered((op, self, args, kwargs), check)
+        node = {"name": None, "op": op, "args": [self.name, *map(_wire, args)], "kwargs": kwargs}
+        conn.record(node)
+        if conn.grad_enabled and any(isinstance(a, RemoteTensor) and a.requires_grad for a in args):
             self._rg, self._leaf = True, False
         if not self._leaf:
             self._grad_fn = _UNKNOWN
@@ -437,50 +492,60 @@ class RemoteTensor:
     def copy_(self, src: Any) -> RemoteTensor:
         return self._inplace("copy_", src)
 
-    __iadd__ = add_
-    __isub__ = sub_
-    __imul__ = mul_
-    __itruediv__ = div_
+    def __iadd__(self, other: Any) -> RemoteTensor:
+        return self.add_(other)
+
+    def __isub__(self, other: Any) -> RemoteTensor:
+        return self.sub_(other)
+
+    def __imul__(self, other: Any) -> RemoteTensor:
+        return self.mul_(other)
+
+    def __itruediv__(self, other: Any) -> RemoteTensor:
+        return self.div_(other)
 
     # ------------------------------------------------------------- operators
     def _op(self, op: str, *args: Any, **kwargs: Any) -> RemoteTensor:
         return apply(self._conn, op, [self, *args], kwargs)
 
+    def _rop(self, op: str, other: Any) -> RemoteTensor:
+        return apply(self._conn, op, [other, self], {})
+
     def __add__(self, o: Any) -> RemoteTensor:
         return self._op("add", o)
 
     def __radd__(self, o: Any) -> RemoteTensor:
-        return self._op("add", o)
+        return self._rop("add", o)
 
     def __sub__(self, o: Any) -> RemoteTensor:
         return self._op("sub", o)
 
     def __rsub__(self, o: Any) -> RemoteTensor:
-        return apply(self._conn, "sub", [o, self], {})
+        return self._rop("sub", o)
 
     def __mul__(self, o: Any) -> RemoteTensor:
         return self._op("mul", o)
 
     def __rmul__(self, o: Any) -> RemoteTensor:
-        return self._op("mul", o)
+        return self._rop("mul", o)
 
     def __truediv__(self, o: Any) -> RemoteTensor:
         return self._op("div", o)
 
     def __rtruediv__(self, o: Any) -> RemoteTensor:
-        return apply(self._conn, "div", [o, self], {})
+        return self._rop("div", o)
 
     def __pow__(self, o: Any) -> RemoteTensor:
         return self._op("pow", o)
 
     def __rpow__(self, o: Any) -> RemoteTensor:
-        return apply(self._conn, "pow", [o, self], {})
+        return self._rop("pow", o)
 
     def __matmul__(self, o: Any) -> RemoteTensor:
         return self._op("matmul", o)
 
     def __rmatmul__(self, o: Any) -> RemoteTensor:
-        return apply(self._conn, "matmul", [o, self], {})
+        return self._rop("matmul", o)
 
     def __neg__(self) -> RemoteTensor:
         return self._op("neg")
@@ -509,17 +574,38 @@ class RemoteTensor:
     def __ge__(self, o: Any) -> RemoteTensor:
         return self._op("ge", o)
 
+    def _logical(self, what: str) -> None:
+        if self.dtype is not D.bool_:
+            raise TypeError(f"{what} is supported remotely for bool tensors only")
+
+    def __invert__(self) -> RemoteTensor:
+        self._logical("~")
+        return self._op("eq", False)
+
+    def logical_not(self) -> RemoteTensor:
+        return self._op("eq", 0)
+
+    def __and__(self, o: Any) -> RemoteTensor:
+        self._logical("&")
+        return self._op("mul", o)  # on bools: logical and
+
+    def __or__(self, o: Any) -> RemoteTensor:
+        self._logical("|")
+        return self._op("add", o)  # on bools: logical or
+
+    __rand__ = __and__
+    __ror__ = __or__
+
     def __getitem__(self, key: Any) -> RemoteTensor:
-        wire, meta, known = _wire_index(key)
-        shape, dtype = infer("index", [stand_in(self.shape, self.dtype)], {"index": meta})
-        rg = self._conn.grad_enabled and self._rg
-        out = RemoteTensor(
-            self._conn, self._conn.new_name(), shape if known else None, dtype, rg, not rg
+        wire, meta, known = _index_items(key)
+        return apply(
+            self._conn,
+            "index",
+            [self],
+            {"index": meta},
+            wire_kwargs={"index": wire},
+            shape_known=known,
         )
-        self._conn.record(
-            {"name": out.name, "op": "index", "args": [self.name], "kwargs": {"index": wire}}
-        )
-        return out
 
     def __setitem__(self, key: Any, value: Any) -> None:
         raise TypeError("item assignment is not part of the gradserve wire API; use where()")
@@ -540,10 +626,64 @@ class RemoteTensor:
     def pow(self, o: Any) -> RemoteTensor:
         return self._op("pow", o)
 
+    def square(self) -> RemoteTensor:
+        return self._op("pow", 2)
+
+    def exp(self) -> RemoteTensor:
+        return self._op("exp")
+
+    def log(self) -> RemoteTensor:
+        return self._op("log")
+
+    def sqrt(self) -> RemoteTensor:
+        return self._op("sqrt")
+
+    def abs(self) -> RemoteTensor:
+        return self._op("abs")
+
+    def neg(self) -> RemoteTensor:
+        return self._op("neg")
+
+    def sin(self) -> RemoteTensor:
+        return self._op("sin")
+
+    def cos(self) -> RemoteTensor:
+        return self._op("cos")
+
+    def tan(self) -> RemoteTensor:
+        return self._op("tan")
+
+    def tanh(self) -> RemoteTensor:
+        return self._op("tanh")
+
+    def sigmoid(self) -> RemoteTensor:
+        return self._op("sigmoid")
+
+    def relu(self) -> RemoteTensor:
+        return self._op("relu")
+
     def matmul(self, o: Any) -> RemoteTensor:
         return self._op("matmul", o)
 
     mm = matmul
+
+    def eq(self, o: Any) -> RemoteTensor:
+        return self._op("eq", o)
+
+    def ne(self, o: Any) -> RemoteTensor:
+        return self._op("ne", o)
+
+    def lt(self, o: Any) -> RemoteTensor:
+        return self._op("lt", o)
+
+    def le(self, o: Any) -> RemoteTensor:
+        return self._op("le", o)
+
+    def gt(self, o: Any) -> RemoteTensor:
+        return self._op("gt", o)
+
+    def ge(self, o: Any) -> RemoteTensor:
+        return self._op("ge", o)
 
     def maximum(self, o: Any) -> RemoteTensor:
         return self._op("maximum", o)
@@ -593,19 +733,29 @@ class RemoteTensor:
     def argmin(self, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
         return self._reduce("argmin", dim, keepdim)
 
-    def _extreme(self, op: str, arg: str, dim: Any, keepdim: bool) -> Any:
-        if isinstance(dim, RemoteTensor):
-            return self._op(op, dim)
-        if dim is None:
-            return self._op(op)
-        values = self._reduce(op, dim, keepdim)
-        return MinMax(values, self._reduce(arg, dim, keepdim))
+    def all(self, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
+        """True where no element is zero (composed: the wire has no logical reductions)."""
+        return (self == 0).sum(dim, keepdim) == 0
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
+        """True where some element is nonzero."""
+        return (self != 0).sum(dim, keepdim) > 0
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Any:
-        return self._extreme("max", "argmax", dim, keepdim)
+        """All elements' max, ``(values, indices)`` along ``dim``, or ``maximum`` with a tensor."""
+        if isinstance(dim, RemoteTensor):
+            return self._op("max", dim)
+        if dim is None:
+            return self._op("max")
+        return MaxResult(self._reduce("max", dim, keepdim), self._reduce("argmax", dim, keepdim))
 
     def min(self, dim: Any = None, keepdim: bool = False) -> Any:
-        return self._extreme("min", "argmin", dim, keepdim)
+        """All elements' min, ``(values, indices)`` along ``dim``, or ``minimum`` with a tensor."""
+        if isinstance(dim, RemoteTensor):
+            return self._op("min", dim)
+        if dim is None:
+            return self._op("min")
+        return MinResult(self._reduce("min", dim, keepdim), self._reduce("argmin", dim, keepdim))
 
     def softmax(self, dim: int) -> RemoteTensor:
         return self._op("softmax", dim=dim)
@@ -618,6 +768,11 @@ class RemoteTensor:
 
     view = reshape
 
+    def view_as(self, other: RemoteTensor) -> RemoteTensor:
+        return self.reshape(*other.shape)
+
+    reshape_as = view_as
+
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> RemoteTensor:
         return self._op("flatten", start_dim=start_dim, end_dim=end_dim)
 
@@ -629,7 +784,7 @@ class RemoteTensor:
 
     @property
     def T(self) -> RemoteTensor:
-        return self.permute(*reversed(range(self.ndim)))
+        return self if self.ndim < 2 else self.permute(*reversed(range(self.ndim)))
 
     @property
     def mT(self) -> RemoteTensor:
@@ -653,9 +808,27 @@ class RemoteTensor:
     def clone(self) -> RemoteTensor:
         return self._op("clone")
 
-    def to(self, dtype: Any) -> RemoteTensor:
-        dt = D.as_dtype(dtype)
+    def contiguous(self) -> RemoteTensor:
+        return self
+
+    def cpu(self) -> RemoteTensor:
+        return self
+
+    def to(self, *args: Any, **kwargs: Any) -> RemoteTensor:
+        """``to(dtype)``, ``to(other)``; a device is accepted and ignored (the session's)."""
+        target = kwargs.get("dtype")
+        for a in args:
+            if isinstance(a, RemoteTensor):
+                target = a.dtype
+            elif isinstance(a, D.DType) or a in (bool, int, float):
+                target = a
+        if target is None:
+            return self
+        dt = D.as_dtype(target)
         return self if dt is self.dtype else self._op("to", dtype=dt.name)
+
+    def type_as(self, other: RemoteTensor) -> RemoteTensor:
+        return self.to(other.dtype)
 
     def float(self) -> RemoteTensor:
         return self.to(D.float32)
@@ -663,21 +836,17 @@ class RemoteTensor:
     def double(self) -> RemoteTensor:
         return self.to(D.float64)
 
+    def half(self) -> RemoteTensor:
+        return self.to(D.float16)
+
     def long(self) -> RemoteTensor:
         return self.to(D.int64)
 
+    def int(self) -> RemoteTensor:
+        return self.to(D.int32)
+
+    def bool(self) -> RemoteTensor:
+        return self.to(D.bool_)
+
     def where(self, condition: Any, other: Any) -> RemoteTensor:
         return apply(self._conn, "where", [condition, self, other], {})
-
-
-def _unary(op: str) -> Any:
-    def method(self: RemoteTensor) -> RemoteTensor:
-        return self._op(op)
-
-    method.__name__ = op
-    method.__doc__ = f"torch's Tensor.{op}."
-    return method
-
-
-for _name in ("exp", "log", "sqrt", "abs", "sin", "cos", "tan", "tanh", "sigmoid", "relu", "neg"):
-    setattr(RemoteTensor, _name, _unary(_name))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -23,13 +24,21 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=env.port)
     serve.add_argument("--workers", type=int, default=env.workers)
     serve.add_argument(
+        "--store",
+        default=env.store,
+        help="'memory' (one process) or redis://host:port/db (shared by workers and replicas)",
+    )
+    serve.add_argument(
         "--log-level",
         default=env.log_level,
         choices=["critical", "error", "warning", "info", "debug"],
     )
     args = parser.parse_args(argv)
 
-    if args.workers > 1 and env.store == "memory":
+    if args.workers < 1:
+        print("gradserve: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1 and args.store == "memory":
         print(
             "gradserve: --workers > 1 needs a shared session store; with the memory store each "
             "worker would hold its own sessions. Run one worker.",
@@ -42,20 +51,26 @@ def main(argv: list[str] | None = None) -> int:
             "port": args.port,
             "log_level": args.log_level,
             "workers": args.workers,
+            "store": args.store,
         }
     )
-    from .app import create_app
-
-    app = create_app(settings)
     # uvicorn re-raises the SIGTERM it handled once its graceful shutdown is done; under the
     # default handler that kills the process (status 143), so a clean stop would read as a crash.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        timeout_graceful_shutdown=10,
-        access_log=False,  # the service writes its own JSON access log with request ids
-    )
+    common = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "timeout_graceful_shutdown": 10,
+        "access_log": False,  # the service writes its own JSON access log with request ids
+    }
+    if args.workers > 1:
+        # worker processes build their own app from the environment: hand the options over
+        os.environ["GRADSERVE_STORE"] = settings.store
+        os.environ["GRADSERVE_LOG_LEVEL"] = settings.log_level
+        uvicorn.run("service.app:create_app", factory=True, workers=args.workers, **common)
+        return 0
+    from .app import create_app
+
+    uvicorn.run(create_app(settings), **common)
     return 0

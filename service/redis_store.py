@@ -68,7 +68,8 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _encode_meta(meta: dict[str, Any]) -> dict[str, str]:
+def _encode_meta(meta: dict[str, Any]) -> Any:
+    """Meta as Redis hash fields (stdlib json: the generator's state has 128-bit ints)."""
     return {k: json.dumps(v) for k, v in meta.items()}
 
 
