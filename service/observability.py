@@ -53,6 +53,15 @@ class Metrics:
         live.set_function(lambda: manager.live_sessions())
         held = Gauge("gradserve_session_bytes", "Bytes held by sessions", registry=self.registry)
         held.set_function(lambda: manager.total_bytes())
+        moved = getattr(manager.store, "moved", None)
+        if moved is not None:  # the Redis store: payload bytes to and from Redis
+            for direction in ("to_redis", "from_redis"):
+                g = Gauge(
+                    f"gradserve_store_bytes_{direction}",
+                    f"Payload bytes moved {direction.replace('_', ' ')} by this process",
+                    registry=self.registry,
+                )
+                g.set_function(lambda d=direction: moved[d])
 
 
 def _route_of(scope: Scope) -> str:

@@ -155,7 +155,11 @@ class SessionManager:
             elif settings.store.startswith(("redis://", "rediss://", "unix://")):
                 from .redis_store import RedisStore
 
-                store = RedisStore(settings.store)
+                store = RedisStore(
+                    settings.store,
+                    lease_ms=settings.redis_lease_ms,
+                    cache_bytes=settings.redis_cache_bytes,
+                )
             else:
                 raise ValueError(
                     f"GRADSERVE_STORE must be 'memory' or a redis:// URL, not {settings.store!r}"

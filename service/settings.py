@@ -21,7 +21,13 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = 1
     log_level: str = "info"
-    store: str = Field("memory", description="'memory' (the default).")
+    store: str = Field(
+        "memory", description="'memory' (the default), or redis://host:port/db to share sessions"
+    )
+    redis_cache_bytes: int = Field(
+        256 * 1024 * 1024, ge=0, description="Per-replica cache of immutable arrays (Redis store)."
+    )
+    redis_lease_ms: int = Field(30_000, ge=100, description="Lease of a session's Redis lock.")
 
     # NoDecode: the raw variable reaches _split_keys (the env source would parse it as JSON)
     api_keys: Annotated[list[str], NoDecode] = Field(
