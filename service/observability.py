@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -61,7 +62,7 @@ class Metrics:
                     f"Payload bytes moved {direction.replace('_', ' ')} by this process",
                     registry=self.registry,
                 )
-                g.set_function(lambda d=direction: moved[d])
+                g.set_function(functools.partial(moved.__getitem__, direction))
 
 
 def _route_of(scope: Scope) -> str:
