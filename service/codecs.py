@@ -76,8 +76,10 @@ def _dtype(name: Any) -> D.DType | None:
 
 def decode_tensor_data(value: Any, max_elements: int, dtype: Any = None) -> np.ndarray[Any, Any]:
     """A host array from TensorData (model or plain JSON), within ``max_elements``."""
-    if hasattr(value, "model_dump"):
-        value = value.model_dump(exclude_none=True)
+    if hasattr(value, "model_fields_set"):  # a TensorJSON/TensorB64 model: no deep copy
+        value = {
+            k: getattr(value, k) for k in type(value).model_fields if getattr(value, k) is not None
+        }
     if isinstance(value, dict):
         if "b64" in value:
             return _from_b64(value, max_elements)

@@ -87,7 +87,13 @@ def json_response(body: Any, status_code: int = 200) -> Response:
 class _OrjsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = orjson.loads(await self.body())
+            body = await self.body()
+            # a large body is parsed on a worker thread: the event loop keeps serving
+            self._json = (
+                await anyio.to_thread.run_sync(orjson.loads, body)
+                if len(body) > 1 << 20
+                else orjson.loads(body)
+            )
         return self._json
 
 
