@@ -1,0 +1,818 @@
+#!/usr/bin/env python
+"""Benchmark the engine against PyTorch (CPU), HIPS autograd and hand-written NumPy.
+
+Run from the repository root::
+
+    python bench/engine.py            # full run (well under 3 minutes on 2 cores)
+    python bench/engine.py --quick    # a smoke run of a few seconds (small sizes)
+
+It prints the machine, the exact command, then ONE table, every number measured
+side by side in this same run:
+
+(a) a chain of 1000 elementwise ops on a (2, 2) float64 tensor, cycling through
+    ``y + x``, ``y * x``, ``tanh(y)``, ``y * 0.5``, then ``.sum()`` and backward;
+    microseconds per chain op (forward + backward) for the engine, torch and HIPS
+    autograd (``autograd.grad``). Targets: engine <= 1.0x torch, <= 0.5x autograd.
+(b) an MLP step: input 256x512, two 512x512 layers (``tanh(x @ W + b)`` each), MSE
+    loss against a fixed target, float32, forward + backward (gradients of both
+    weights and both biases); engine, torch and a hand-written NumPy forward +
+    backward. Target: engine <= 1.1x NumPy.
+(c) ``(x * x * 3).mean()`` forward + backward on 4M (2**22) float32 elements; engine,
+    torch, hand-written NumPy (``loss = (x*x*3).mean(); grad = x * (6/n)``).
+    Target: engine <= 1.2x NumPy.
+(d) the peak memory of one step of (b), by tracemalloc, for the engine and NumPy
+    (NumPy reports its allocations to tracemalloc). torch's CPU allocator does not,
+    so torch shows n/a.
+
+Methodology: every case first checks the engine's gradients against the references
+(and raises when they disagree), then warms up, then times interleaved rounds with
+``time.perf_counter`` (so drift hits all alike): in each round every implementation
+runs untimed for 0.25 s (so the previous library's spinning thread pool has gone
+quiet), then a block of timed calls; the table shows each one's median. The garbage
+collector stays on (it is part of a Python engine's real cost), after a
+``gc.collect()`` per case. Threads: NumPy's BLAS thread count is read with
+threadpoolctl when installed, else through OpenBLAS's own ``*_get_num_threads`` via
+ctypes, and ``torch`` is set to the same count with ``torch.set_num_threads``
+(``--threads N`` sets both). NumPy's elementwise ops are single-threaded whatever that
+count; torch's may use its pool. The CPU time other processes took during the run is
+printed: on a shared machine, ``--threads 1 --clock cpu`` (``time.process_time``, this
+process's CPU time) gives steadier numbers than the wall clock.
+
+``main(argv)`` runs it in-process (``tests/bench/test_bench_smoke.py`` calls
+``main(["--quick"])``); a reference that cannot be imported is skipped with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import dataclasses
+import gc
+import importlib
+import math
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_HERE = Path(__file__).resolve().parent
+_ROOT = _HERE.parent
+# ``python bench/engine.py`` puts bench/ first on sys.path, where this very file would
+# shadow the ``engine`` package: drop it and make sure the repository root is there.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+import numpy as np  # noqa: E402
+
+import engine  # noqa: E402
+import engine.nn.functional as EF  # noqa: E402
+
+__all__ = ["main"]
+
+
+# ------------------------------------------------------------------ configuration
+@dataclass(frozen=True)
+class Config:
+    chain_ops: int
+    mlp: tuple[int, int, int]  # (batch, in features, hidden = out features)
+    big_n: int
+    warmup: int
+    rounds: int  # interleaved rounds per case
+    block: int  # timed calls of each implementation per round
+    settle_s: float  # untimed calls for at least this long before each block
+    clock: str = "wall"  # "wall": time.perf_counter; "cpu": time.process_time
+
+
+FULL = Config(
+    chain_ops=1000,
+    mlp=(256, 512, 512),
+    big_n=4 * 1024 * 1024,
+    warmup=3,
+    rounds=5,
+    block=5,
+    settle_s=0.25,
+)
+QUICK = Config(
+    chain_ops=100,
+    mlp=(32, 64, 64),
+    big_n=64 * 1024,
+    warmup=1,
+    rounds=1,
+    block=3,
+    settle_s=0.0,
+)
+
+
+# ------------------------------------------------------------------ optional deps
+def _try_import(name: str) -> tuple[Any, str | None]:
+    try:
+        return importlib.import_module(name), None
+    except Exception as exc:  # ImportError, or a broken install
+        return None, f"{name} is not importable ({type(exc).__name__}: {exc}); skipped"
+
+
+# ------------------------------------------------------------------------ threads
+class _Blas:
+    """NumPy's BLAS thread count: threadpoolctl when installed, else OpenBLAS via ctypes."""
+
+    _GET = (
+        "scipy_openblas_get_num_threads64_",
+        "scipy_openblas_get_num_threads",
+        "openblas_get_num_threads64_",
+        "openblas_get_num_threads",
+    )
+
+    def __init__(self) -> None:
+        self.how = "undetected"
+        self._tpc: Any = None
+        self._lib: Any = None
+        self._get: str | None = None
+        tpc, _ = _try_import("threadpoolctl")
+        if tpc is not None:
+            self._tpc = tpc
+            self.how = "threadpoolctl"
+            return
+        for path in self._loaded_openblas():
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for sym in self._GET:
+                if hasattr(lib, sym):
+                    self._lib, self._get = lib, sym
+                    self.how = f"ctypes {sym}() (threadpoolctl not installed)"
+                    return
+
+    @staticmethod
+    def _loaded_openblas() -> list[str]:
+        try:
+            with open("/proc/self/maps") as f:
+                libs = {line.split()[-1] for line in f if "openblas" in line.lower()}
+        except OSError:
+            return []
+        np_dir = str(Path(np.__file__).resolve().parent.parent)
+        return sorted(libs, key=lambda p: not p.startswith(np_dir))  # NumPy's own first
+
+    def _numpy_entries(self) -> list[dict[str, Any]]:
+        info = self._tpc.threadpool_info()
+        blas = [i for i in info if i.get("user_api") == "blas"]
+        mine = [i for i in blas if "numpy" in str(i.get("filepath", ""))]
+        return mine or blas
+
+    def get(self) -> int | None:
+        if self._tpc is not None:
+            entries = self._numpy_entries()
+            return int(entries[0]["num_threads"]) if entries else None
+        if self._lib is not None and self._get is not None:
+            return int(getattr(self._lib, self._get)())
+        return None
+
+    @contextlib.contextmanager
+    def limit(self, n: int) -> Iterator[bool]:
+        """Set the count for the block; yields whether it could be set."""
+        if self._tpc is not None:
+            with self._tpc.threadpool_limits(limits=n, user_api="blas"):
+                yield True
+            return
+        setter = self._get.replace("get_", "set_") if self._get else None
+        if self._lib is not None and setter and hasattr(self._lib, setter):
+            old = self.get()
+            getattr(self._lib, setter)(ctypes.c_int(n))
+            try:
+                yield True
+            finally:
+                getattr(self._lib, setter)(ctypes.c_int(old or n))
+            return
+        yield False
+
+
+# ------------------------------------------------------------------------ timing
+@dataclass
+class Timed:
+    name: str
+    fn: Callable[[], Any]
+    times: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+
+def _time_side_by_side(impls: Sequence[Timed], cfg: Config) -> None:
+    """Warm each up, then ``cfg.rounds`` interleaved rounds of ``cfg.block`` timed calls each.
+
+    Before its block, each implementation runs untimed for at least ``cfg.settle_s``:
+    NumPy's OpenBLAS workers keep spinning for up to ~0.1 s (2**28 cycles) after their
+    last job, torch's OpenMP workers for a while too, and on a 2-core machine the
+    spinning pool of one library would otherwise be charged to the next one's timings.
+    """
+    for t in impls:
+        for _ in range(cfg.warmup):
+            t.fn()
+    gc.collect()
+    wall = time.perf_counter
+    clock = time.process_time if cfg.clock == "cpu" else wall
+    for _ in range(cfg.rounds):
+        for t in impls:
+            t0 = wall()
+            t.fn()
+            while wall() - t0 < cfg.settle_s:
+                t.fn()
+            for _ in range(cfg.block):
+                t0 = clock()
+                t.fn()
+                t.times.append(clock() - t0)
+
+
+def _peak_mb(fn: Callable[[], Any], setup: Callable[[], None] | None = None) -> float:
+    """Peak traced memory (MB) above the level at the call, while ``fn`` runs and its
+    result (gradients) is still alive."""
+    if setup is not None:
+        setup()
+    gc.collect()
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        result = fn()
+        peak = tracemalloc.get_traced_memory()[1]
+        del result
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
+    return (peak - base) / 1e6
+
+
+# ---------------------------------------------------------------- correctness
+def _check_close(name: str, got: Any, want: Any, rtol: float) -> None:
+    """Raise unless ``got`` is close to ``want`` (atol scaled to ``want``'s magnitude)."""
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        raise AssertionError(f"{name}: shape {got.shape} != {want.shape}")
+    atol = rtol * max(float(np.max(np.abs(want))) if want.size else 0.0, 1e-30)
+    if not np.allclose(got, want, rtol=rtol, atol=atol):
+        err = float(np.max(np.abs(got - want)))
+        raise AssertionError(f"{name}: gradients differ (max abs err {err:.3g}, atol {atol:.3g})")
+
+
+def _np(t: Any) -> np.ndarray:
+    """A host array from an engine or torch tensor (or an array)."""
+    if hasattr(t, "detach"):
+        t = t.detach()
+    if hasattr(t, "numpy"):
+        return np.asarray(t.numpy())
+    return np.asarray(t)
+
+
+# ---------------------------------------------------------------- results
+@dataclass
+class Case:
+    key: str
+    label: str
+    unit: str
+    engine: float
+    torch: float | None
+    ref_name: str  # "autograd" / "numpy"
+    ref: float | None
+    checks: list[tuple[str, float | None, float | None]]  # (ratio name, value, target)
+    digits: int = 2
+
+
+# -------------------------------------------------------------- (a) the chain
+def _chain_ops(lib: str, mod: Any) -> list[Callable[[Any, Any], Any]]:
+    tanh = mod.numpy.tanh if lib == "autograd" else mod.tanh
+    return [
+        lambda y, x: y + x,
+        lambda y, x: y * x,
+        lambda y, x: tanh(y),
+        lambda y, x: y * 0.5,
+    ]
+
+
+def case_chain(cfg: Config, torch: Any, ag: Any) -> Case:
+    n = cfg.chain_ops
+    x0 = np.random.default_rng(0).uniform(-0.9, 0.9, (2, 2))
+
+    def run_chain(ops: list[Callable[[Any, Any], Any]], x: Any) -> Any:
+        y = x
+        for i in range(n):
+            y = ops[i & 3](y, x)
+        return y
+
+    ex = engine.tensor(x0, dtype=engine.float64, requires_grad=True)
+    e_ops = _chain_ops("engine", engine)
+
+    def eng() -> Any:
+        ex.grad = None
+        run_chain(e_ops, ex).sum().backward()
+        return ex.grad
+
+    impls = [Timed("engine", eng)]
+    want: dict[str, np.ndarray] = {}
+    if torch is not None:
+        tx = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
+        t_ops = _chain_ops("torch", torch)
+
+        def tor() -> Any:
+            tx.grad = None
+            run_chain(t_ops, tx).sum().backward()
+            return tx.grad
+
+        impls.append(Timed("torch", tor))
+        want["torch"] = _np(tor())
+    if ag is not None:
+        anp = ag.numpy
+        a_ops = _chain_ops("autograd", ag)
+        grad_fn = ag.grad(lambda x: anp.sum(run_chain(a_ops, x)))
+
+        def hips() -> Any:
+            return grad_fn(x0)
+
+        impls.append(Timed("autograd", hips))
+        want["autograd"] = np.asarray(hips())
+
+    got = _np(eng())
+    for ref, w in want.items():
+        _check_close(f"(a) engine vs {ref}", got, w, rtol=1e-9)
+
+    _time_side_by_side(impls, cfg)
+    us = {t.name: t.median / n * 1e6 for t in impls}
+    e, t_, a = us["engine"], us.get("torch"), us.get("autograd")
+    return Case(
+        "a",
+        f"(a) {n}-op chain (2,2) f64 fwd+bwd",
+        "µs/op",
+        e,
+        t_,
+        "autograd",
+        a,
+        [
+            ("engine/torch", None if t_ is None else e / t_, 1.0),
+            ("engine/autograd", None if a is None else e / a, 0.5),
+        ],
+    )
+
+
+# ---------------------------------------------------------------- (b) the MLP
+def _mlp_data(cfg: Config) -> dict[str, np.ndarray]:
+    batch, fin, hidden = cfg.mlp
+    rng = np.random.default_rng(1)
+    f32 = np.float32
+    return {
+        "X": rng.standard_normal((batch, fin), dtype=f32),
+        "T": (0.5 * rng.standard_normal((batch, hidden))).astype(f32),
+        "W1": (rng.standard_normal((fin, hidden)) / math.sqrt(fin)).astype(f32),
+        "b1": (0.1 * rng.standard_normal(hidden)).astype(f32),
+        "W2": (rng.standard_normal((hidden, hidden)) / math.sqrt(hidden)).astype(f32),
+        "b2": (0.1 * rng.standard_normal(hidden)).astype(f32),
+    }
+
+
+_PARAMS = ("W1", "b1", "W2", "b2")
+
+
+def numpy_mlp_step(
+    X: np.ndarray, T: np.ndarray, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray
+) -> tuple[Any, ...]:
+    """Hand-written forward + backward: loss, dW1, db1, dW2, db2."""
+    h1 = np.tanh(X @ W1 + b1)
+    h2 = np.tanh(h1 @ W2 + b2)
+    d = h2 - T
+    loss = np.mean(d * d)
+    dz2 = d * (2.0 / d.size) * (1 - h2 * h2)  # d loss / d (h1 @ W2 + b2)
+    dW2 = h1.T @ dz2
+    db2 = dz2.sum(axis=0)
+    dz1 = (dz2 @ W2.T) * (1 - h1 * h1)
+    dW1 = X.T @ dz1
+    db1 = dz1.sum(axis=0)
+    return loss, dW1, db1, dW2, db2
+
+
+def _mlp_setup(cfg: Config, torch: Any) -> dict[str, Any]:
+    data = _mlp_data(cfg)
+    ep = {k: engine.tensor(data[k], requires_grad=True) for k in _PARAMS}
+    eX, eT = engine.tensor(data["X"]), engine.tensor(data["T"])
+
+    def eng_clear() -> None:
+        for p in ep.values():
+            p.grad = None
+
+    def eng() -> Any:
+        eng_clear()
+        h1 = engine.tanh(eX @ ep["W1"] + ep["b1"])
+        h2 = engine.tanh(h1 @ ep["W2"] + ep["b2"])
+        loss = EF.mse_loss(h2, eT)
+        loss.backward()
+        return loss
+
+    def num() -> Any:
+        return numpy_mlp_step(*(data[k] for k in ("X", "T", *_PARAMS)))
+
+    out: dict[str, Any] = {"data": data, "ep": ep, "eng": eng, "eng_clear": eng_clear, "num": num}
+    if torch is not None:
+        tp = {k: torch.tensor(data[k], requires_grad=True) for k in _PARAMS}
+        tX, tT = torch.tensor(data["X"]), torch.tensor(data["T"])
+        tF = torch.nn.functional
+
+        def tor() -> Any:
+            for p in tp.values():
+                p.grad = None
+            h1 = torch.tanh(tX @ tp["W1"] + tp["b1"])
+            h2 = torch.tanh(h1 @ tp["W2"] + tp["b2"])
+            loss = tF.mse_loss(h2, tT)
+            loss.backward()
+            return loss
+
+        out["tp"], out["tor"] = tp, tor
+    return out
+
+
+def case_mlp(cfg: Config, torch: Any, s: dict[str, Any]) -> Case:
+    loss_e = float(_np(s["eng"]()))
+    ref = s["num"]()
+    _check_close("(b) loss engine vs numpy", loss_e, ref[0], rtol=1e-4)
+    for k, g in zip(_PARAMS, ref[1:], strict=True):
+        _check_close(f"(b) d{k} engine vs numpy", _np(s["ep"][k].grad), g, rtol=1e-3)
+    impls = [Timed("engine", s["eng"])]
+    if torch is not None:
+        s["tor"]()
+        for k in _PARAMS:
+            _check_close(
+                f"(b) d{k} engine vs torch", _np(s["ep"][k].grad), _np(s["tp"][k].grad), rtol=1e-3
+            )
+        impls.append(Timed("torch", s["tor"]))
+    impls.append(Timed("numpy", s["num"]))
+
+    _time_side_by_side(impls, cfg)
+    ms = {t.name: t.median * 1e3 for t in impls}
+    e, t_, r = ms["engine"], ms.get("torch"), ms["numpy"]
+    b, fin, hid = cfg.mlp
+    return Case(
+        "b",
+        f"(b) MLP {b}x{fin}, 2x{hid}x{hid} tanh, MSE, f32 fwd+bwd",
+        "ms",
+        e,
+        t_,
+        "numpy",
+        r,
+        [("engine/numpy", e / r, 1.1), ("engine/torch", None if t_ is None else e / t_, None)],
+    )
+
+
+# ----------------------------------------------------------- (c) a big reduction
+def case_big(cfg: Config, torch: Any) -> Case:
+    n = cfg.big_n
+    x0 = np.random.default_rng(2).standard_normal(n, dtype=np.float32)
+    ex = engine.tensor(x0, requires_grad=True)
+
+    def eng() -> Any:
+        ex.grad = None
+        loss = (ex * ex * 3).mean()
+        loss.backward()
+        return loss
+
+    def num() -> Any:
+        loss = (x0 * x0 * 3).mean()
+        grad = x0 * np.float32(6.0 / n)
+        return loss, grad
+
+    loss_e = float(_np(eng()))
+    loss_n, grad_n = num()
+    _check_close("(c) loss engine vs numpy", loss_e, loss_n, rtol=1e-4)
+    _check_close("(c) grad engine vs numpy", _np(ex.grad), grad_n, rtol=1e-5)
+    impls = [Timed("engine", eng)]
+    if torch is not None:
+        tx = torch.tensor(x0, requires_grad=True)
+
+        def tor() -> Any:
+            tx.grad = None
+            loss = (tx * tx * 3).mean()
+            loss.backward()
+            return loss
+
+        tor()
+        _check_close("(c) grad engine vs torch", _np(ex.grad), _np(tx.grad), rtol=1e-5)
+        impls.append(Timed("torch", tor))
+    impls.append(Timed("numpy", num))
+
+    _time_side_by_side(impls, cfg)
+    ms = {t.name: t.median * 1e3 for t in impls}
+    e, t_, r = ms["engine"], ms.get("torch"), ms["numpy"]
+    size = f"{n // (1024 * 1024)}M" if n >= 1024 * 1024 else f"{n // 1024}K"
+    return Case(
+        "c",
+        f"(c) (x*x*3).mean() {size} f32 fwd+bwd",
+        "ms",
+        e,
+        t_,
+        "numpy",
+        r,
+        [("engine/numpy", e / r, 1.2), ("engine/torch", None if t_ is None else e / t_, None)],
+    )
+
+
+# ------------------------------------------------------------ (d) MLP memory
+def case_memory(cfg: Config, s: dict[str, Any]) -> Case:
+    def eng() -> Any:
+        loss = s["eng"]()
+        return loss, [p.grad for p in s["ep"].values()]
+
+    e = min(_peak_mb(eng, s["eng_clear"]) for _ in range(2))
+    r = min(_peak_mb(s["num"]) for _ in range(2))
+    return Case(
+        "d",
+        "(d) peak memory of one (b) step (tracemalloc)",
+        "MB",
+        e,
+        None,
+        "numpy",
+        r,
+        [("engine/numpy", e / r if r else None, None)],
+        digits=1,
+    )
+
+
+# ------------------------------------------------------------------ the report
+def _fmt(v: float | None, digits: int, missing: str) -> str:
+    return missing if v is None else f"{v:.{digits}f}"
+
+
+def format_table(cases: Sequence[Case], torch_ok: bool, ag_ok: bool) -> str:
+    header = ["case", "unit", "engine", "torch", "reference", "ratio", "target", "met?"]
+    rows: list[list[str]] = []
+    for c in cases:
+        if c.key == "d":
+            tcell = "n/a"
+        else:
+            tcell = _fmt(c.torch, c.digits, "skipped" if not torch_ok else "n/a")
+        ref_ok = ag_ok if c.ref_name == "autograd" else True
+        ref_cell = f"{c.ref_name} " + _fmt(c.ref, c.digits, "skipped" if not ref_ok else "n/a")
+        for i, (rname, rv, target) in enumerate(c.checks):
+            ratio = f"{rname} " + ("n/a" if rv is None else f"{rv:.2f}x")
+            tgt = "-" if target is None else f"<= {target:.2f}x"
+            if target is None:
+                met = "-"
+            elif rv is None:
+                met = "n/a"
+            else:
+                met = "yes" if rv <= target else "NO"
+            if i == 0:
+                rows.append(
+                    [
+                        c.label,
+                        c.unit,
+                        _fmt(c.engine, c.digits, "n/a"),
+                        tcell,
+                        ref_cell,
+                        ratio,
+                        tgt,
+                        met,
+                    ]
+                )
+            else:
+                rows.append(["", "", "", "", "", ratio, tgt, met])
+    widths = [max(len(r[j]) for r in [header, *rows]) for j in range(len(header))]
+    right = {2, 3}  # numeric columns
+
+    def line(cells: list[str]) -> str:
+        out = []
+        for j, cell in enumerate(cells):
+            out.append(cell.rjust(widths[j]) if j in right else cell.ljust(widths[j]))
+        return "  ".join(out).rstrip()
+
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), sep, *(line(r) for r in rows)])
+
+
+class _OtherCpu:
+    """CPU time the rest of the machine used since construction (Linux /proc/stat)."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.busy0 = self._busy()
+        self.own0 = self._own()
+
+    @staticmethod
+    def _busy() -> float | None:
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(v) for v in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        # user nice system idle iowait irq softirq steal ...: all but idle and iowait
+        busy = sum(fields[:8]) - fields[3] - fields[4]
+        return busy / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _own() -> float:
+        t = os.times()
+        return t.user + t.system
+
+    def cpus(self) -> float | None:
+        """Average number of CPUs other processes kept busy (None where unknown)."""
+        busy1 = self._busy()
+        if self.busy0 is None or busy1 is None:
+            return None
+        wall = time.perf_counter() - self.t0
+        other = (busy1 - self.busy0) - (self._own() - self.own0)
+        return max(other, 0.0) / wall if wall > 0 else None
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for ln in f:
+                if ln.startswith("model name"):
+                    return ln.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _blas_name() -> str:
+    try:
+        cfg = np.show_config(mode="dicts")
+        blas = cfg["Build Dependencies"]["blas"]
+        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except Exception:
+        return "unknown"
+
+
+def _command(argv: Sequence[str]) -> str:
+    try:
+        script = os.path.relpath(__file__)
+    except ValueError:
+        script = __file__
+    return shlex.join(["python", script, *argv])
+
+
+# -------------------------------------------------------------------- main
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench/engine.py", description=(__doc__ or "").split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="small sizes, few repeats (seconds)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS threads for NumPy and torch (default: NumPy's current count)",
+    )
+    p.add_argument("--skip", default="", help="comma-separated references to skip: torch,autograd")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds per case")
+    p.add_argument("--block", type=int, default=None, help="timed calls per round and library")
+    p.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall: time.perf_counter (default); cpu: time.process_time, this process's CPU "
+        "time, steadier on a busy machine but only meaningful with --threads 1",
+    )
+    return p.parse_args(list(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parse(argv)
+    cfg = QUICK if args.quick else FULL
+    if args.rounds is not None:
+        cfg = dataclasses.replace(cfg, rounds=max(1, args.rounds))
+    if args.block is not None:
+        cfg = dataclasses.replace(cfg, block=max(1, args.block))
+    cfg = dataclasses.replace(cfg, clock=args.clock)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    notes: list[str] = []
+
+    torch, ag = None, None
+    if "torch" in skip:
+        notes.append("torch skipped (--skip)")
+    else:
+        torch, why = _try_import("torch")
+        if why:
+            notes.append(why)
+    if "autograd" in skip:
+        notes.append("HIPS autograd skipped (--skip)")
+    else:
+        ag, why = _try_import("autograd")
+        if why:
+            notes.append(why)
+
+    blas = _Blas()
+    blas_threads = blas.get()
+    threads = args.threads if args.threads is not None else blas_threads
+    if threads is None:
+        threads = os.cpu_count() or 1
+        notes.append(
+            f"NumPy's BLAS thread count is undetected (no threadpoolctl, no OpenBLAS symbol): "
+            f"assumed OpenBLAS's default of one per CPU ({threads}); torch set to match"
+        )
+
+    print(
+        "gradserve engine benchmark"
+        + (" (--quick: small sizes, smoke run only)" if args.quick else "")
+    )
+    print(f"command : {_command(argv)}")
+    print(f"python  : {platform.python_version()} ({sys.executable})")
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = None
+    print(
+        f"machine : {platform.system()} {platform.machine()}, {_cpu_model()}, "
+        f"os.cpu_count()={os.cpu_count()}, usable={affinity}"
+    )
+    try:
+        load = os.getloadavg()
+        print(f"load    : {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1/5/15 min, before the run)")
+    except OSError:
+        pass
+    others = _OtherCpu()
+    print(f"numpy   : {np.__version__}, BLAS {_blas_name()}")
+    print(f"torch   : {torch.__version__ if torch is not None else 'not used'}")
+    ag_ver = "not used"
+    if ag is not None:
+        try:
+            from importlib.metadata import version
+
+            ag_ver = version("autograd")
+        except Exception:
+            ag_ver = "installed"
+    print(f"autograd: {ag_ver}")
+
+    if cfg.clock == "cpu" and threads != 1:
+        notes.append(
+            f"--clock cpu with {threads} threads sums the CPU time of all threads (spinning "
+            "workers included): use it with --threads 1"
+        )
+    torch_threads_before = torch.get_num_threads() if torch is not None else None
+    cases: list[Case] = []
+    try:
+        with blas.limit(threads) if args.threads is not None else contextlib.nullcontext(True):
+            if torch is not None:
+                torch.set_num_threads(threads)
+            print(
+                f"threads : NumPy BLAS {blas.get() if blas.get() is not None else threads} "
+                f"(read by {blas.how}), torch intra-op {torch.get_num_threads() if torch else '-'}"
+                " (torch.set_num_threads); NumPy elementwise ops are single-threaded"
+            )
+            print(
+                f"method  : correctness checked first; warm-up {cfg.warmup}; median of "
+                f"{cfg.rounds} interleaved rounds x {cfg.block} timed calls, each block after "
+                f">= {cfg.settle_s:g} s untimed; "
+                f"{'time.process_time (CPU)' if cfg.clock == 'cpu' else 'time.perf_counter'}; "
+                "gc enabled"
+            )
+            print()
+            gc.collect()
+            cases.append(case_chain(cfg, torch, ag))
+            gc.collect()
+            mlp = _mlp_setup(cfg, torch)
+            cases.append(case_mlp(cfg, torch, mlp))
+            gc.collect()
+            cases.append(case_big(cfg, torch))
+            gc.collect()
+            cases.append(case_memory(cfg, mlp))
+    finally:
+        if torch is not None and torch_threads_before is not None:
+            torch.set_num_threads(torch_threads_before)
+
+    print(format_table(cases, torch is not None, ag is not None))
+    print()
+    print(
+        "notes   : (a) is total forward+backward time / chain length; (c) NumPy reference is "
+        "loss=(x*x*3).mean(), grad=x*(6/n);"
+    )
+    print(
+        "          (d) torch n/a: its CPU allocator does not report to tracemalloc; "
+        "MB = peak above the step's start, gradients included."
+    )
+    busy = others.cpus()
+    if busy is not None:
+        print(f"          other processes used {busy:.2f} CPUs on average during the run.")
+        if busy > 0.2:
+            if cfg.clock == "cpu":
+                advice = "CPU-time clock in use: steadier, though cache sharing still counts"
+            else:
+                advice = "rerun on an idle machine, or compare with --threads 1 --clock cpu"
+            notes.append(
+                f"the machine was busy ({busy:.2f} of {affinity or os.cpu_count()} CPUs taken by "
+                f"other processes): wall timings are noisy, multi-threaded torch's the most; "
+                f"{advice}"
+            )
+    for n in notes:
+        print(f"note    : {n}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
