@@ -14,6 +14,8 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from . import dtypes as D
 from .errors import (
     GRAPH_FREED_MESSAGE,
@@ -47,6 +49,7 @@ __all__ = [
 class _Mode(threading.local):
     enabled: bool = True
     max_elements: int | None = None
+    quiet: bool = False  # inside np.errstate(all="ignore") already (a backward pass)
 
 
 _mode = _Mode()
@@ -111,6 +114,17 @@ class limits:
 
     def __exit__(self, *exc: object) -> None:
         _mode.max_elements = self._prev.pop()
+
+
+class _quiet:  # noqa: N801
+    """Mark this thread as already inside errstate(all="ignore") (apply skips its own)."""
+
+    def __enter__(self) -> None:
+        self._prev = _mode.quiet
+        _mode.quiet = True
+
+    def __exit__(self, *exc: object) -> None:
+        _mode.quiet = self._prev
 
 
 def check_numel(shape: Sequence[int]) -> None:
@@ -311,19 +325,59 @@ class _AccumulateGrad:
 
 
 # ------------------------------------------------------------------------ apply
+# engine.tensor sets this once Tensor exists (it imports this module first)
+_Tensor: Any = None
+
+
+def _common_dtype(inputs: Sequence[Any], idx: tuple[int, ...] | None) -> D.DType:
+    """torch.result_type, with a fast answer for the usual case: one tensor dtype."""
+    T = _Tensor
+    first: D.DType | None = None
+    for i, x in enumerate(inputs):
+        if idx is not None and i not in idx:
+            continue
+        if isinstance(x, T):
+            if first is None:
+                first = x._dtype
+            elif x._dtype is not first:
+                break
+        elif isinstance(x, float) and (first is None or not first.is_floating_point):
+            break
+        elif not isinstance(x, bool | int | float):
+            break
+    else:
+        if (
+            first is not None
+            and (
+                first.is_floating_point
+                or all(isinstance(x, T) or isinstance(x, int) for x in inputs)
+            )
+            and (
+                first is not D.bool_ or all(isinstance(x, T) or isinstance(x, bool) for x in inputs)
+            )
+        ):
+            return first
+    return D.result_type(*(inputs if idx is None else [inputs[i] for i in idx]))
+
+
 def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
     """Run ``op`` on tensors and Python scalars; record a node when grad is on."""
-    from .tensor import Tensor
-
-    tensors = [x for x in inputs if isinstance(x, Tensor)]
-    if not tensors:
+    T = _Tensor
+    xp = None
+    requires = False
+    for x in inputs:
+        if isinstance(x, T):
+            if xp is None:
+                xp = x._xp
+            if x._rg:
+                requires = True
+    if xp is None:
         raise InvalidArgumentError(f"{op.name}() needs at least one tensor argument")
-    xp = tensors[0]._xp
     # dtype: PyTorch's promotion, applied by casting tensor inputs once
     dt = None
     if op.promote is not None:
         idx = op.promote_args
-        dt = D.result_type(*(inputs if idx is None else [inputs[i] for i in idx]))
+        dt = _common_dtype(inputs, idx)
         if op.promote == "float" and not dt.is_floating_point:
             dt = D.default_float()
         arrays = [
@@ -332,29 +386,35 @@ def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
                 if x._dtype is dt or (idx is not None and i not in idx)
                 else x._st.array.astype(dt.np)
             )
-            if isinstance(x, Tensor)
+            if isinstance(x, T)
             else x
             for i, x in enumerate(inputs)
         ]
     else:
-        arrays = [x._st.array if isinstance(x, Tensor) else x for x in inputs]
+        arrays = [x._st.array if isinstance(x, T) else x for x in inputs]
     if op.check is not None:
         op.check(inputs, attrs)
     if _mode.max_elements is not None and op.shape is not None:
         check_numel(op.shape([getattr(x, "shape", ()) for x in inputs], attrs))
     assert op.forward is not None, f"{op.name} is composed, not applied"
     try:
-        with xp.errstate(all="ignore"):
+        if _mode.quiet:
             out = op.forward(xp, *arrays, **attrs)
+        else:
+            with xp.errstate(all="ignore"):  # torch does not warn on 1/0 or overflow
+                out = op.forward(xp, *arrays, **attrs)
     except ValueError as exc:
         raise ShapeMismatchError(_shape_message(op, inputs, exc)) from None
+    if type(out) is not np.ndarray and isinstance(out, np.generic):
+        out = np.asarray(out)
     if dt is not None and op.result is None and out.dtype != dt.np:
         out = out.astype(dt.np)
-    requires = _mode.enabled and op.differentiable and any(t.requires_grad for t in tensors)
-    if not requires or out.dtype.kind != "f":  # as torch: only floating results get a grad_fn
-        return Tensor._make(out, False, None)
+    out_dt = dt if dt is not None and op.result is None else None
+    if not (requires and _mode.enabled and op.differentiable) or out.dtype.kind != "f":
+        # as torch: only floating results of differentiable calls get a grad_fn
+        return T._make(out, False, None, out_dt)
     node = record(op, inputs, attrs)
-    result = Tensor._make(out, True, node)
+    result = T._make(out, True, node, out_dt)
     if op.saves_out:
         node.save("out", result, is_output=True)
     return result
@@ -362,28 +422,23 @@ def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
 
 def record(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Node:
     """Build the node of a differentiable call (its output is attached by the caller)."""
-    from .tensor import Tensor
-
-    next_: list[Any] = []
-    consts: list[Any] = []
-    meta: list[Any] = []
-    for x in inputs:
-        if isinstance(x, Tensor):
-            next_.append(x.grad_fn if x.grad_fn is not None else (x if x.requires_grad else None))
-            consts.append(None)
-            meta.append((x._st.array.shape, x._dtype))
-        else:
-            next_.append(None)
-            consts.append(x)
-            meta.append(None)
+    T = _Tensor
+    next_ = tuple(
+        (x.grad_fn if x.grad_fn is not None else (x if x._rg else None))
+        if isinstance(x, T)
+        else None
+        for x in inputs
+    )
+    consts = tuple(None if isinstance(x, T) else x for x in inputs)
+    meta = tuple((x._st.array.shape, x._dtype) if isinstance(x, T) else None for x in inputs)
     name = op.grad_fn if isinstance(op.grad_fn, str) else op.grad_fn(inputs, attrs)
-    node = Node(op, name, tuple(next_), tuple(consts), tuple(meta), attrs)
+    node = Node(op, name, next_, consts, meta, attrs)
     for i in op.saves:
         if i == "all":
             for j, x in enumerate(inputs):
-                if isinstance(x, Tensor):
+                if isinstance(x, T):
                     node.save(j, x)
-        elif i < len(inputs) and isinstance(inputs[i], Tensor):
+        elif i < len(inputs) and isinstance(inputs[i], T):
             node.save(i, inputs[i])
     return node
 
@@ -500,7 +555,7 @@ def run_backward(
     ready_ids = {id(r) for r in ready}
     from .autograd import set_grad_enabled as _sge
 
-    with _sge(create_graph):
+    with _sge(create_graph), np.errstate(all="ignore"), _quiet():
         while ready:
             node = ready.pop()
             g = pending.pop(id(node), None)

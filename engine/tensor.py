@@ -57,13 +57,15 @@ class Tensor(TensorMethods):
 
     # ------------------------------------------------------------ construction
     @staticmethod
-    def _make(array: Any, requires_grad: bool, grad_fn: A.Node | None) -> Tensor:
+    def _make(
+        array: Any, requires_grad: bool, grad_fn: A.Node | None, dtype: D.DType | None = None
+    ) -> Tensor:
         t = Tensor.__new__(Tensor)
         if isinstance(array, np.generic):
             array = np.asarray(array)
         t._st = Storage(array)
         t._vc = [0]
-        t._dtype = D.from_numpy_dtype(array.dtype)
+        t._dtype = dtype if dtype is not None else D.from_numpy_dtype(array.dtype)
         t._xp = np if type(array) is np.ndarray else backend_of(array).xp
         t._rg = requires_grad
         t._grad = None
@@ -597,3 +599,6 @@ def as_tensor(value: Any, like: Tensor | None = None, dtype: Any = None) -> Tens
 
 def _is_number_tree(value: Any) -> builtins.bool:
     return isinstance(value, int | float | list | tuple)
+
+
+A._Tensor = Tensor

@@ -94,7 +94,7 @@ def _mean_vjp(g: Tensor, n: Any) -> Tensor:
     shape, _ = n.in_meta[0]
     axis = _axis(n.attrs)
     count = math.prod(shape[i] for i in (range(len(shape)) if axis is None else axis))
-    return _restore(g, n) / count
+    return _restore(g / count, n)  # divide the small gradient, then expand it
 
 
 MEAN = defop(
