@@ -116,7 +116,7 @@ class limits:
         _mode.max_elements = self._prev.pop()
 
 
-class _quiet:  # noqa: N801
+class _quiet:
     """Mark this thread as already inside errstate(all="ignore") (apply skips its own)."""
 
     def __enter__(self) -> None:
@@ -333,6 +333,7 @@ def _common_dtype(inputs: Sequence[Any], idx: tuple[int, ...] | None) -> D.DType
     """torch.result_type, with a fast answer for the usual case: one tensor dtype."""
     T = _Tensor
     first: D.DType | None = None
+    widest = 0  # of the Python scalars: 0 bool, 1 int, 2 float
     for i, x in enumerate(inputs):
         if idx is not None and i not in idx:
             continue
@@ -340,24 +341,20 @@ def _common_dtype(inputs: Sequence[Any], idx: tuple[int, ...] | None) -> D.DType
             if first is None:
                 first = x._dtype
             elif x._dtype is not first:
+                first = None
                 break
-        elif isinstance(x, float) and (first is None or not first.is_floating_point):
-            break
-        elif not isinstance(x, bool | int | float):
-            break
-    else:
-        if (
-            first is not None
-            and (
-                first.is_floating_point
-                or all(isinstance(x, T) or isinstance(x, int) for x in inputs)
-            )
-            and (
-                first is not D.bool_ or all(isinstance(x, T) or isinstance(x, bool) for x in inputs)
-            )
-        ):
-            return first
+        else:
+            kind = _SCALAR_KIND.get(type(x))
+            if kind is None:
+                first = None
+                break
+            widest = max(widest, kind)
+    if first is not None and widest <= (2 if first.is_floating_point else first._category):
+        return first  # a Python scalar of the same or a lower category never widens
     return D.result_type(*(inputs if idx is None else [inputs[i] for i in idx]))
+
+
+_SCALAR_KIND = {bool: 0, int: 1, float: 2}
 
 
 def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
