@@ -95,11 +95,21 @@ def steps() -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def compose_service() -> dict[str, Any]:
+def compose_doc() -> dict[str, Any]:
     doc = yaml.safe_load(COMPOSE.read_text())
-    assert isinstance(doc, dict) and "gradserve" in doc.get("services", {})
-    service: dict[str, Any] = doc["services"]["gradserve"]
-    return service
+    assert isinstance(doc, dict) and isinstance(doc.get("services"), dict)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def compose_service(compose_doc: dict[str, Any]) -> dict[str, Any]:
+    """A gradserve replica: the first service built from this Dockerfile (the compose file
+    runs three identical ones behind nginx; tests/deploy/test_compose_scale.py checks the
+    topology)."""
+    for service in compose_doc["services"].values():
+        if service.get("build") is not None:
+            return dict(service)
+    raise AssertionError("no service in docker-compose.yml builds the gradserve image")
 
 
 @pytest.fixture(scope="module")
@@ -323,9 +333,12 @@ def test_compose_builds_from_the_dockerfile(compose_service: dict[str, Any]) -> 
     assert (context / build.get("dockerfile", "Dockerfile")).resolve() == DOCKERFILE
 
 
-def test_compose_maps_port_8000(compose_service: dict[str, Any]) -> None:
+def test_compose_maps_port_8000(compose_doc: dict[str, Any]) -> None:
+    # the load balancer in front of the replicas publishes 8000; nothing else publishes
+    publishing = [s for s in compose_doc["services"].values() if s.get("ports")]
+    assert len(publishing) == 1, "one service (the load balancer) publishes the port"
     targets = set()
-    for port in compose_service["ports"]:
+    for port in publishing[0]["ports"]:
         if isinstance(port, dict):
             targets.add(int(port["target"]))
         else:
@@ -362,6 +375,9 @@ def test_compose_environment_is_settings_with_their_defaults(
     for key in env:
         assert key.startswith("GRADSERVE_"), key
         assert key.removeprefix("GRADSERVE_").lower() in fields, f"{key} is not a setting"
+    # the replicas share the compose file's Redis: the one value that is not a default
+    # (test_compose_scale.py checks it names the redis service)
+    assert env.pop("GRADSERVE_STORE", "memory").startswith("redis://")
     main = {
         "log_level",
         "max_tensor_elements",

@@ -1,0 +1,727 @@
+#!/usr/bin/env python
+"""Benchmark the Redis session store against the memory store, over real loopback HTTP.
+
+Run from the repository root::
+
+    python bench/scale.py            # full run (about a minute and a half)
+    python bench/scale.py --quick    # a smoke run of a few seconds (small sizes)
+
+In one run it starts a ``redis-server`` on a free 127.0.0.1 port (a temporary directory,
+no RDB snapshots, no append-only file) and real ``gradserve serve`` processes (the CLI,
+each on its own free port, the caller's ``GRADSERVE_*`` variables dropped so the
+defaults apply), and prints the machine, the exact command and ONE table:
+
+(a) req/s of small graph requests: the tutorial's four nodes (``y=x+2, z=y*y, z=z*3,
+    out=mean(z)``, ``return: [out]``, ``include: [data]``), each of 16 concurrent
+    clients on its own session holding ``x=ones(2,2)`` with requires_grad, for a fixed
+    duration after a warm-up, against (i) the memory store, 1 worker, (ii) the Redis
+    store, 1 worker and (iii) the Redis store, 2 workers (``--workers 2``). Ratio
+    Redis/memory, target >= 0.5x. One server at a time, each measured alone.
+(b) bytes moved between a replica and Redis per request, in a session holding 100 MB of
+    tensors (25 x 1M float32, ``fill: randn``), for a request that touches one small
+    tensor (``s2 = s * 2`` on a 4-element ``s``): read from the replica's /metrics
+    gauges (``gradserve_store_bytes_to_redis`` + ``..._from_redis``, payload bytes)
+    before and after, and from Redis ``INFO stats`` (``total_net_input_bytes`` +
+    ``total_net_output_bytes``, everything on the wire, every client of this Redis).
+    Three replicas share the Redis: the one that built the session (its array cache
+    warm), a fresh one with the default cache (its first request: cold), and one with
+    ``GRADSERVE_REDIS_CACHE_BYTES=0`` (no cache). Target: < 1 MB on the warm replica.
+
+Load generator: ``httpx.AsyncClient`` (HTTP/1.1 keep-alive, at most 16 connections),
+one coroutine per client with one request in flight each. httpx costs a few hundred
+microseconds of client CPU a request: the notes give the client's and the servers' CPU
+use per cell, so a client-bound cell shows as such.
+
+``main(argv)`` runs it in-process (``tests/bench/test_scale_bench_smoke.py`` calls
+``main(["--quick"])``). Every subprocess is started in its own process group, then
+terminated (and killed after 15 s) and waited for on the way out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import platform
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HOST = "127.0.0.1"
+_ROOT = Path(__file__).resolve().parents[1]
+MB = 1_000_000
+
+TUTORIAL_GRAPH = {
+    "nodes": [
+        {"name": "y", "op": "add", "args": ["x", 2]},
+        {"name": "z", "op": "mul", "args": ["y", "y"]},
+        {"name": "z", "op": "mul", "args": ["z", 3]},
+        {"name": "out", "op": "mean", "args": ["z"]},
+    ],
+    "return": ["out"],
+    "include": ["data"],
+}
+SMALL_GRAPH = {
+    "nodes": [{"name": "s2", "op": "mul", "args": ["s", 2]}],
+    "return": ["s2"],
+    "include": ["data"],
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    duration: float  # seconds measured per load cell
+    warmup: float
+    clients: int
+    big_tensors: int  # (b): tensors of big_elements float32 each
+    big_elements: int
+    byte_requests: int  # (b): requests measured per replica
+    startup_timeout: float = 60.0
+
+
+FULL = Config(duration=10.0, warmup=2.0, clients=16, big_tensors=25, big_elements=1 << 20,
+              byte_requests=10)  # fmt: skip
+QUICK = Config(duration=1.0, warmup=0.3, clients=16, big_tensors=4, big_elements=1 << 18,
+               byte_requests=2)  # fmt: skip
+
+
+# ------------------------------------------------------------------ processes
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def _child_setup() -> None:  # pragma: no cover - runs in the child
+    os.setpgrp()  # its own process group: uvicorn's worker processes join it
+    # Linux: the child gets SIGTERM if this benchmark dies without its finally blocks.
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _gradserve_head() -> list[str]:
+    exe = Path(sys.executable).parent / "gradserve"
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("gradserve")
+    return [found] if found else [sys.executable, "-m", "service"]
+
+
+class Proc:
+    """A subprocess on a free loopback port, in its own process group; output to a temp file."""
+
+    def __init__(self, name: str, cmd: list[str], port: int, env: dict[str, str]) -> None:
+        self.name = name
+        self.cmd = cmd
+        self.port = port
+        self.env = env
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+            cmd,
+            cwd=str(_ROOT),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_child_setup if sys.platform.startswith("linux") else None,
+        )
+        self.pid = self.proc.pid
+
+    def log_tail(self, n: int = 3000) -> str:
+        with contextlib.suppress(Exception):
+            self._log.seek(0, os.SEEK_END)
+            self._log.seek(max(0, self._log.tell() - n))
+            return self._log.read().decode("utf-8", "replace")
+        return ""
+
+    def check_alive(self) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(
+                f"{self.name} exited with {self.proc.returncode} "
+                f"({shlex.join(self.cmd)}):\n{self.log_tail()}"
+            )
+
+    def wait_until(self, probe: Any, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:  # bounded by the deadline
+            self.check_alive()
+            try:
+                if probe():
+                    return
+            except (OSError, httpx.HTTPError) as exc:
+                last = str(exc)
+            time.sleep(0.05)
+        raise RuntimeError(
+            f"{self.name} not ready after {timeout:.0f}s ({last}):\n{self.log_tail()}"
+        )
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=15)
+            # worker processes of `--workers N` left behind in the group we created
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+        self._log.close()
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the process and every live descendant (uvicorn's workers)."""
+        return sum(_cpu_of(p) for p in _tree_pids(self.pid))
+
+
+def _cpu_of(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_pids(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with (
+                contextlib.suppress(OSError, IndexError, ValueError),
+                open(f"/proc/{entry}/stat") as f,
+            ):
+                parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+    out, frontier = [root], [root]
+    while frontier:
+        frontier = [p for p, pp in parents.items() if pp in frontier]
+        out += frontier
+    return out
+
+
+def start_redis(tmp: str) -> Proc:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise SystemExit("bench/scale.py needs redis-server (Debian: apt-get install redis-server)")
+    port = _free_port()
+    cmd = [exe, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"]
+    cmd += ["--dir", tmp, "--protected-mode", "yes"]
+    r = Proc("redis-server", cmd, port, dict(os.environ))
+
+    def pong() -> bool:
+        with socket.create_connection((HOST, port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+
+    r.wait_until(pong, 30)
+    return r
+
+
+def start_gradserve(
+    name: str, store: str, workers: int, timeout: float, extra: dict[str, str] | None = None
+) -> Proc:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADSERVE_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(_ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    env.update(extra or {})
+    cmd = [*_gradserve_head(), "serve", "--host", HOST, "--port", str(port)]
+    cmd += ["--store", store, "--log-level", "warning"]
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
+    p = Proc(name, cmd, port, env)
+    url = f"http://{HOST}:{port}"
+    p.wait_until(lambda: httpx.get(f"{url}/readyz", timeout=2).status_code == 200, timeout)
+    return p
+
+
+def redis_info(port: int) -> dict[str, int]:
+    """``INFO stats`` counters, over a raw socket (RESP), so no client library is needed."""
+    with socket.create_connection((HOST, port), timeout=5) as s:
+        s.sendall(b"INFO stats\r\n")
+        buf = b""
+        while b"\r\n" not in buf:
+            buf += s.recv(65536)
+        head, _, rest = buf.partition(b"\r\n")
+        size = int(head[1:])
+        while len(rest) < size + 2:
+            rest += s.recv(65536)
+    out = {}
+    for line in rest[:size].decode().splitlines():
+        key, _, value = line.partition(":")
+        if value.isdigit():
+            out[key] = int(value)
+    return out
+
+
+def redis_command(port: int, *words: str) -> bytes:
+    with socket.create_connection((HOST, port), timeout=10) as s:
+        s.sendall(f"*{len(words)}\r\n".encode())
+        for w in words:
+            s.sendall(f"${len(w.encode())}\r\n{w}\r\n".encode())
+        return s.recv(4096)
+
+
+# ------------------------------------------------------------------ HTTP
+@dataclass
+class GsSession:
+    path: str
+    auth: dict[str, str]
+
+
+async def new_session(c: httpx.AsyncClient) -> GsSession:
+    r = await c.post("/v1/sessions")
+    r.raise_for_status()
+    body = r.json()
+    return GsSession(
+        f"/v1/sessions/{body['session_id']}", {"Authorization": f"Bearer {body['token']}"}
+    )
+
+
+async def add_tensor(c: httpx.AsyncClient, s: GsSession, body: dict[str, Any]) -> None:
+    r = await c.post(f"{s.path}/tensors", json=body, headers=s.auth, timeout=120)
+    if r.status_code >= 300:
+        raise RuntimeError(f"creating {body.get('name')}: {r.status_code} {r.text}")
+
+
+async def graph(c: httpx.AsyncClient, s: GsSession, body: dict[str, Any]) -> httpx.Response:
+    r = await c.post(f"{s.path}/graph", json=body, headers=s.auth, timeout=120)
+    if r.status_code != 200:
+        raise RuntimeError(f"graph: {r.status_code} {r.text}")
+    return r
+
+
+async def metrics(c: httpx.AsyncClient) -> dict[str, float]:
+    r = await c.get("/metrics")
+    out = {}
+    for line in r.text.splitlines():
+        if line.startswith("gradserve_store_bytes_"):
+            key, _, value = line.partition(" ")
+            out[key] = float(value)
+    return out
+
+
+# ------------------------------------------------------------------ (a) throughput
+def _machine_busy_seconds() -> float | None:
+    """CPU seconds every process on the machine has used (the first line of /proc/stat)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
+    return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Load:
+    label: str
+    requests: int
+    seconds: float
+    latencies: list[float]
+    server_cpu: float  # cores, the server's process tree
+    client_cpu: float  # cores, this process (the httpx clients)
+    redis_cpu: float  # cores, redis-server
+    others_cpu: float  # cores, every other process on the machine (nan: unknown)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, q: float) -> float:
+        if not self.latencies:
+            return math.nan
+        xs = sorted(self.latencies)
+        return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000
+
+
+async def measure_load(cfg: Config, server: Proc, redis: Proc, label: str) -> Load:
+    url = f"http://{HOST}:{server.port}"
+    limits = httpx.Limits(max_connections=cfg.clients, max_keepalive_connections=cfg.clients)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as c:
+        sessions = [await new_session(c) for _ in range(cfg.clients)]
+        for s in sessions:
+            await add_tensor(
+                c, s, {"name": "x", "fill": "ones", "shape": [2, 2], "requires_grad": True}
+            )
+        latencies: list[float] = []
+        count = 0
+        t_start = time.perf_counter()
+        t_warm = t_start + cfg.warmup
+        t_end = t_warm + cfg.duration
+
+        async def client(s: GsSession) -> None:
+            nonlocal count
+            while True:  # bounded: stops at t_end
+                t0 = time.perf_counter()
+                if t0 >= t_end:
+                    return
+                r = await c.post(f"{s.path}/graph", json=TUTORIAL_GRAPH, headers=s.auth)
+                t1 = time.perf_counter()
+                if r.status_code != 200:
+                    raise RuntimeError(f"{label}: graph answered {r.status_code}: {r.text}")
+                if t0 >= t_warm:
+                    count += 1
+                    latencies.append(t1 - t0)
+
+        def cpu() -> tuple[float, float, float, float]:
+            busy = _machine_busy_seconds()
+            return (
+                server.cpu_seconds(),
+                time.process_time(),
+                redis.cpu_seconds(),
+                math.nan if busy is None else busy,
+            )
+
+        async def mark() -> tuple[float, float, float, float]:
+            await asyncio.sleep(max(0.0, t_warm - time.perf_counter()))
+            return cpu()
+
+        marker = asyncio.create_task(mark())
+        await asyncio.gather(*(client(s) for s in sessions))
+        before = await marker
+        elapsed = time.perf_counter() - t_warm
+        after = cpu()
+        for s in sessions:
+            await c.delete(s.path, headers=s.auth)
+    srv, own, red, busy = ((a - b) / elapsed for a, b in zip(after, before, strict=True))
+    return Load(label, count, elapsed, latencies, srv, own, red, max(0.0, busy - srv - own - red))
+
+
+# ------------------------------------------------------------------ (b) bytes moved
+@dataclass
+class Moved:
+    label: str
+    payload: float  # bytes per request, /metrics gauges
+    wire: float  # bytes per request, Redis INFO (both directions)
+    requests: int
+
+
+async def measure_moved(replica: Proc, redis_port: int, s: GsSession, n: int, label: str) -> Moved:
+    async with httpx.AsyncClient(base_url=f"http://{HOST}:{replica.port}", timeout=120) as c:
+        m0, i0 = await metrics(c), redis_info(redis_port)
+        for _ in range(n):
+            await graph(c, s, SMALL_GRAPH)
+        m1, i1 = await metrics(c), redis_info(redis_port)
+    payload = sum(m1[k] - m0.get(k, 0.0) for k in m1)
+    wire = sum(i1[k] - i0[k] for k in ("total_net_input_bytes", "total_net_output_bytes"))
+    return Moved(label, payload / n, wire / n, n)
+
+
+async def build_big_session(cfg: Config, replica: Proc) -> GsSession:
+    async with httpx.AsyncClient(base_url=f"http://{HOST}:{replica.port}", timeout=120) as c:
+        s = await new_session(c)
+        for i in range(cfg.big_tensors):
+            await add_tensor(c, s, {"name": f"w{i}", "fill": "randn", "shape": [cfg.big_elements]})
+        await add_tensor(c, s, {"name": "s", "fill": "ones", "shape": [4]})
+        await graph(c, s, SMALL_GRAPH)  # s2 exists: the measured requests only replace it
+        r = await c.get(s.path, headers=s.auth)
+        r.raise_for_status()
+    return s
+
+
+# ------------------------------------------------------------------ table
+@dataclass
+class Row:
+    case: str
+    value: str
+    unit: str
+    ratio: str
+    target: str
+    met: str
+
+
+def _met(ok: bool | None) -> str:
+    return "-" if ok is None else ("yes" if ok else "NO")
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    header = ["case", "value", "unit", "ratio", "target", "met?"]
+    cells = [[r.case, r.value, r.unit, r.ratio, r.target, r.met] for r in rows]
+    widths = [max(len(c[j]) for c in [header, *cells]) for j in range(len(header))]
+    right = {1, 3}
+
+    def line(cs: list[str]) -> str:
+        return "  ".join(
+            c.rjust(widths[j]) if j in right else c.ljust(widths[j]) for j, c in enumerate(cs)
+        ).rstrip()
+
+    return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, cells)])
+
+
+def _human(n: float) -> str:
+    if not math.isfinite(n):
+        return "n/a"
+    return f"{n / MB:.3f} MB" if n >= 10_000 else f"{n:.0f} B"
+
+
+# ------------------------------------------------------------------ main
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for ln in f:
+            if ln.startswith("model name"):
+                return ln.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _command(argv: Sequence[str]) -> str:
+    try:
+        script = os.path.relpath(__file__)
+    except ValueError:
+        script = __file__
+    return shlex.join(["python", script, *argv])
+
+
+def _version(name: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(name)
+    except Exception:
+        return "not installed"
+
+
+def _redis_version() -> str:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        return "not installed"
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10).stdout
+    return next((w[2:] for w in out.split() if w.startswith("v=")), out.strip())
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench/scale.py", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="short cells, small sizes (seconds)")
+    p.add_argument("--duration", type=float, default=None, help="seconds measured per load cell")
+    return p.parse_args(list(argv))
+
+
+@contextlib.contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so the servers are stopped by the finally blocks."""
+
+    def _exit(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, _exit)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(cfg: Config, notes: list[str], started: list[str]) -> list[Row]:
+    rows: list[Row] = []
+    procs: list[Proc] = []
+    with tempfile.TemporaryDirectory(prefix="gradserve-scale-") as tmp:
+        try:
+            redis = start_redis(tmp)
+            procs.append(redis)
+            started.append(
+                f"redis-server pid {redis.pid} port {redis.port}: {shlex.join(redis.cmd)}"
+            )
+            store = f"redis://{HOST}:{redis.port}/0"
+
+            # (a) one server at a time
+            loads: list[Load] = []
+            for label, st, workers in (
+                ("memory, 1 worker", "memory", 1),
+                ("redis, 1 worker", store, 1),
+                ("redis, 2 workers", store, 2),
+            ):
+                server = start_gradserve(f"gradserve ({label})", st, workers, cfg.startup_timeout)
+                procs.append(server)
+                started.append(
+                    f"gradserve pid {server.pid} port {server.port}: {shlex.join(server.cmd)}"
+                )
+                try:
+                    loads.append(asyncio.run(measure_load(cfg, server, redis, label)))
+                    server.check_alive()
+                finally:
+                    server.stop()
+                redis_command(redis.port, "FLUSHALL")
+            mem = loads[0]
+            for load in loads:
+                ratio = load.rps / mem.rps if mem.rps else math.nan
+                is_redis = load is not mem
+                rows.append(
+                    Row(
+                        f"(a) graph req/s, {load.label}",
+                        f"{load.rps:.0f}",
+                        "req/s",
+                        f"{ratio:.2f}x",
+                        ">= 0.50x memory" if load.label == "redis, 1 worker" else "-",
+                        _met(ratio >= 0.5 if load.label == "redis, 1 worker" else None),
+                    )
+                )
+                cpus = os.cpu_count() or 1
+                notes.append(
+                    f"(a) {load.label}: {load.requests} requests in {load.seconds:.1f}s, "
+                    f"p50 {load.pct(0.5):.1f} ms, p99 {load.pct(0.99):.1f} ms; CPU in cores: "
+                    f"server {load.server_cpu:.2f} "
+                    f"({1000 * load.server_cpu / max(load.rps, 1e-9):.2f} ms/request), "
+                    f"client (httpx) {load.client_cpu:.2f}"
+                    + (f", redis-server {load.redis_cpu:.2f}" if is_redis else "")
+                    + f", other processes {load.others_cpu:.2f} of {cpus}"
+                    + (
+                        " (the machine was busy: timings are noisy, rerun on an idle machine)"
+                        if load.others_cpu > 0.1 * cpus
+                        else ""
+                    )
+                )
+
+            # (b) three replicas on one Redis, one session of big tensors
+            mb = cfg.big_tensors * cfg.big_elements * 4 / MB
+            warm = start_gradserve("gradserve (cache, warm)", store, 1, cfg.startup_timeout)
+            procs.append(warm)
+            cold = start_gradserve("gradserve (cache, cold)", store, 1, cfg.startup_timeout)
+            procs.append(cold)
+            nocache = start_gradserve(
+                "gradserve (no cache)",
+                store,
+                1,
+                cfg.startup_timeout,
+                {"GRADSERVE_REDIS_CACHE_BYTES": "0"},
+            )
+            procs.append(nocache)
+            for p in (warm, cold, nocache):
+                started.append(
+                    f"gradserve pid {p.pid} port {p.port}: "
+                    + ("GRADSERVE_REDIS_CACHE_BYTES=0 " if p is nocache else "")
+                    + shlex.join(p.cmd)
+                )
+            t0 = time.perf_counter()
+            session = asyncio.run(build_big_session(cfg, warm))
+            notes.append(
+                f"(b) session: {cfg.big_tensors} x {cfg.big_elements} float32 "
+                f"({mb:.1f} MB) + s (4 floats), built on the warm replica in "
+                f"{time.perf_counter() - t0:.1f}s; request: {SMALL_GRAPH['nodes']}"
+            )
+            n = cfg.byte_requests
+            moved = [
+                asyncio.run(measure_moved(warm, redis.port, session, n, "cache on, warm replica")),
+                asyncio.run(
+                    measure_moved(cold, redis.port, session, 1, "cache on, cold replica, 1st req")
+                ),
+                asyncio.run(
+                    measure_moved(cold, redis.port, session, n, "cache on, cold replica, then")
+                ),
+                asyncio.run(
+                    measure_moved(nocache, redis.port, session, n, "cache off (CACHE_BYTES=0)")
+                ),
+            ]
+            for m in moved:
+                target = m.label == "cache on, warm replica"
+                rows.append(
+                    Row(
+                        f"(b) bytes/req, {m.label}",
+                        f"{m.payload / MB:.3f}",
+                        "MB payload",
+                        "-",
+                        "< 1 MB" if target else "-",
+                        _met(m.payload < MB if target else None),
+                    )
+                )
+                rows.append(
+                    Row(
+                        f"(b) wire/req,  {m.label}",
+                        f"{m.wire / MB:.3f}",
+                        "MB Redis net",
+                        "-",
+                        "< 1 MB" if target else "-",
+                        _met(m.wire < MB if target else None),
+                    )
+                )
+                notes.append(
+                    f"(b) {m.label}: {m.requests} request(s); per request "
+                    f"{_human(m.payload)} payload (/metrics), {_human(m.wire)} on Redis' wire "
+                    "(INFO total_net_input+output_bytes)"
+                )
+            for p in (warm, cold, nocache):
+                p.check_alive()
+        finally:
+            for p in procs[::-1]:
+                p.stop()
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parse(argv)
+    cfg = QUICK if args.quick else FULL
+    if args.duration is not None:
+        cfg = Config(
+            args.duration,
+            cfg.warmup,
+            cfg.clients,
+            cfg.big_tensors,
+            cfg.big_elements,
+            cfg.byte_requests,
+        )
+    print(
+        "gradserve scale-out benchmark: Redis store vs memory store"
+        + (" (--quick: short cells, small sizes, smoke run only)" if args.quick else "")
+    )
+    print(f"command : {_command(argv)}")
+    print(f"python  : {platform.python_version()} ({sys.executable})")
+    try:
+        affinity: int | None = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = None
+    print(
+        f"machine : {platform.system()} {platform.release()} {platform.machine()}, "
+        f"{_cpu_model()}, os.cpu_count()={os.cpu_count()}, usable={affinity}"
+    )
+    with contextlib.suppress(OSError):
+        la = os.getloadavg()
+        print(f"load    : {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} (1/5/15 min, before the run)")
+    print(
+        "versions: redis-server "
+        + _redis_version()
+        + ", "
+        + ", ".join(f"{p} {_version(p)}" for p in ("redis", "httpx", "uvicorn", "numpy", "orjson"))
+    )
+    print(
+        f"method  : (a) {cfg.clients} clients (httpx.AsyncClient), one session each, "
+        f"{cfg.warmup:g}s warm-up + {cfg.duration:g}s per server, servers one at a time; "
+        f"(b) {cfg.byte_requests} request(s) per replica, deltas of /metrics and Redis INFO"
+    )
+    notes: list[str] = []
+    started: list[str] = []
+    try:
+        with _sigterm_exits():
+            rows = _run(cfg, notes, started)
+    finally:
+        for s in started:
+            print(f"started : {s}")
+    print()
+    print(format_table(rows))
+    print()
+    for n in notes:
+        print(f"note    : {n}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
