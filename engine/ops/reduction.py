@@ -113,6 +113,8 @@ MEAN = defop(
 def _prod_except(xp: Any, a: Any, dim: Any = None) -> Any:
     """For each element, the product of all the others along ``dim`` (all when None)."""
     shape = a.shape
+    if a.ndim == 0:  # the product of no other elements
+        return xp.ones_like(a)
     x = a.reshape(-1) if dim is None else xp.moveaxis(a, dim, -1)
     ones = xp.ones(x.shape[:-1] + (1,), dtype=x.dtype)
     left = xp.concatenate([ones, xp.cumprod(x, axis=-1)[..., :-1]], axis=-1)
@@ -191,6 +193,8 @@ def _extreme(name: str, largest: bool) -> Any:
     def vjp(g: Tensor, n: Any) -> Tensor:
         x = n[0]
         dim = n.attrs.get("dim")
+        if x.ndim == 0:  # max(scalar, dim=0) is the scalar itself
+            return g
         if dim is None:  # ties share the gradient evenly
             mask = x == n.out
             return g * mask / mask.sum()

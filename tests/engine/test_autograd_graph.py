@@ -173,3 +173,13 @@ def test_backends_report() -> None:
         with pytest.raises(RuntimeError) as e:
             torch.get_backend("cupy")
         assert e.value.code == "backend_unavailable"
+
+
+@pytest.mark.parametrize("op", ["max", "min", "prod", "sum", "amax"])
+def test_reducing_dim_0_of_a_0d_tensor(op: str) -> None:
+    # torch treats a 0-d tensor as having one dim of size 1 for dim=0 and -1
+    s = torch.tensor(2.0, requires_grad=True)
+    out = torch.OPS[op](s, dim=0)
+    assert out.shape == () and out.item() == 2.0
+    out.backward()
+    assert s.grad is not None and s.grad.item() == 1.0
