@@ -59,7 +59,7 @@ class Connection:
         ttl_seconds: int | None = None,
         seed: int | None = None,
         npy_threshold: int = 1 << 16,
-        max_pending: int = 1000,
+        max_pending: int = 4096,  # the server takes 10,000 nodes a request by default
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         headers = {"X-API-Key": api_key} if api_key else {}

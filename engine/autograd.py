@@ -50,6 +50,7 @@ class _Mode(threading.local):
     enabled: bool = True
     max_elements: int | None = None
     quiet: bool = False  # inside np.errstate(all="ignore") already (a backward pass)
+    allocated: int = 0  # bytes of op results in this thread since reset_allocated()
 
 
 _mode = _Mode()
@@ -125,6 +126,16 @@ class _quiet:
 
     def __exit__(self, *exc: object) -> None:
         _mode.quiet = self._prev
+
+
+def allocated_bytes() -> int:
+    """Bytes of op results computed in this thread since ``reset_allocated()`` (an upper
+    bound on the memory they hold: views and freed temporaries count too)."""
+    return _mode.allocated
+
+
+def reset_allocated() -> None:
+    _mode.allocated = 0
 
 
 def check_numel(shape: Sequence[int]) -> None:
@@ -391,8 +402,15 @@ def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
         arrays = [x._st.array if isinstance(x, T) else x for x in inputs]
     if op.check is not None:
         op.check(inputs, attrs)
-    if _mode.max_elements is not None and op.shape is not None:
-        check_numel(op.shape([getattr(x, "shape", ()) for x in inputs], attrs))
+    limit = _mode.max_elements
+    if limit is not None and op.shape is not None:
+        product = 1
+        if op.bounded:
+            for x in inputs:
+                if isinstance(x, T):
+                    product *= x._st.array.size or 1
+        if not op.bounded or product > limit:
+            check_numel(op.shape([getattr(x, "shape", ()) for x in inputs], attrs))
     assert op.forward is not None, f"{op.name} is composed, not applied"
     try:
         if _mode.quiet:
@@ -407,6 +425,7 @@ def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
     if dt is not None and op.result is None and out.dtype != dt.np:
         out = out.astype(dt.np)
     out_dt = dt if dt is not None and op.result is None else None
+    _mode.allocated += out.nbytes
     if not (requires and _mode.enabled and op.differentiable) or out.dtype.kind != "f":
         # as torch: only floating results of differentiable calls get a grad_fn
         return T._make(out, False, None, out_dt)

@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from api_schema.tensors import NAME_PATTERN
+from engine.autograd import reset_allocated
 
 from .codecs import dumps
 from .errors import ApiError
@@ -58,7 +59,10 @@ async def get_session(
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the session is written back (and its lock released) when the handler
+# returns, before the response goes out; with the default ("request") FastAPI runs the exit
+# code after sending, so a client could be told 201 for a write a crash then loses.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 NamePath = Annotated[str, Path(pattern=NAME_PATTERN, description="A tensor name.")]
 
 
@@ -76,7 +80,12 @@ ApiKeyDep = Depends(require_api_key)
 async def compute(request: Request, fn: Callable[[], T]) -> T:
     """Run CPU-heavy work on the compute threads, never on the event loop."""
     limiter: anyio.CapacityLimiter = request.app.state.limiter
-    return await anyio.to_thread.run_sync(fn, limiter=limiter)
+
+    def run() -> T:
+        reset_allocated()  # session byte accounting counts what this request allocates
+        return fn()
+
+    return await anyio.to_thread.run_sync(run, limiter=limiter)
 
 
 def json_response(body: Any, status_code: int = 200) -> Response:

@@ -35,6 +35,9 @@ class Op:
     result: str | None = None  # None: the output takes the promoted dtype; "keep": forward's
     differentiable: bool = True
     shape: Callable[[list[tuple[int, ...]], dict[str, Any]], Sequence[int]] | None = None
+    # a broadcast: the result has at most as many elements as the product of the inputs'
+    # sizes, so an element limit need not infer the shape when that product is within it
+    bounded: bool = False
     check: Callable[[Sequence[Any], dict[str, Any]], None] | None = None
     arity: int | None = 1  # tensor/scalar positional args; None: a list of tensors
     kwargs: dict[str, Any] = field(default_factory=dict)  # wire attributes and defaults

@@ -33,7 +33,7 @@ def _is_scalar(x: Any) -> bool:
     return not isinstance(x, Tensor)
 
 
-_BIN = {"shape": _bshape, "check": _bcheck, "arity": 2, "dtypes": "any"}
+_BIN = {"shape": _bshape, "check": _bcheck, "arity": 2, "dtypes": "any", "bounded": True}
 
 # ------------------------------------------------------------------ arithmetic
 ADD = defop(
@@ -284,6 +284,7 @@ ABS = defop(
 
 # --------------------------------------------------------------- comparisons
 _CMP = {
+    "bounded": True,
     "promote": "common",
     "differentiable": False,
     "shape": _bshape,

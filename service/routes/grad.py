@@ -17,7 +17,7 @@ from api_schema import (
     StatelessGradResponse,
     StatelessInput,
 )
-from engine.autograd import Node
+from engine.autograd import Node, allocated_bytes
 from engine.errors import DoesNotRequireGradError
 from engine.tensor import Tensor
 
@@ -25,7 +25,7 @@ from ..codecs import decode_tensor_data, encode_tensor_data
 from ..deps import ApiKeyDep, OrjsonRoute, SessionDep, SettingsDep, compute, json_response
 from ..errors import ApiError
 from ..executor import Executor, unknown_name
-from ..sessions import Session, session_bytes
+from ..sessions import Session, account
 from ..settings import Settings
 
 router = APIRouter(tags=["gradients"], route_class=OrjsonRoute)
@@ -88,7 +88,7 @@ def run_backward(session: Session, req: BackwardRequest, settings: Settings) -> 
         }
     else:
         grads = _grad_map(session.names, _reached_leaves([out]), req.encoding)
-    session.bytes = session_bytes(session.names)
+    session.bytes = account(session, settings, allocated_bytes())
     return {"grads": grads}
 
 

@@ -69,7 +69,9 @@ async def create_session(manager: ManagerDep, body: SessionCreate | None = None)
 @router.get("/{session_id}", response_model=SessionInfo, responses=ERRORS)
 async def read_session(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """What the session holds and the limits it runs under."""
-    session.bytes = await compute(request, lambda: session_bytes(session.names))
+    session.bytes = session.exact_bytes = await compute(
+        request, lambda: session_bytes(session.names)
+    )
     return json_response(session_info(session, settings))
 
 

@@ -19,6 +19,7 @@ from api_schema import (
     ZeroGradRequest,
 )
 from engine import dtypes as D
+from engine.autograd import allocated_bytes
 from engine.errors import EngineError
 from engine.tensor import Tensor
 
@@ -32,7 +33,7 @@ from ..codecs import (
 )
 from ..deps import NamePath, OrjsonRoute, SessionDep, SettingsDep, compute, json_response
 from ..errors import ApiError
-from ..sessions import Session, session_bytes
+from ..sessions import Session, account, session_bytes
 from ..settings import Settings
 from ..views import tensor_info
 
@@ -70,7 +71,8 @@ def commit(session: Session, settings: Settings, bind: dict[str, Tensor], unbind
     trial.update(bind)
     for name in unbind:
         trial.pop(name, None)
-    size = session_bytes(trial)
+    added = allocated_bytes() + sum(t._st.array.nbytes for t in bind.values())
+    size = account(session, settings, added, trial)
     if size > settings.max_session_bytes and size > session.bytes:
         raise ApiError(
             507,
@@ -298,6 +300,5 @@ async def zero_grad(
     if missing:
         raise ApiError(400, "unknown_name", f"names not bound: {missing}")
     for n in names:
-        session.names[n].grad = None
-    session.bytes = await compute(request, lambda: session_bytes(session.names))
+        session.names[n].grad = None  # bytes only shrink: session.bytes stays a bound
     return Response(status_code=204)
