@@ -9,6 +9,7 @@ import sys
 
 import uvicorn
 
+from .sessions import REDIS_SCHEMES
 from .settings import Settings
 
 __all__ = ["main"]
@@ -38,10 +39,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1:
         print("gradserve: --workers must be at least 1", file=sys.stderr)
         return 2
+    if args.store != "memory" and not args.store.startswith(REDIS_SCHEMES):
+        print(
+            f"gradserve: --store must be 'memory' or a redis:// URL (redis://host:port/db), "
+            f"not {args.store!r}",
+            file=sys.stderr,
+        )
+        return 2
     if args.workers > 1 and args.store == "memory":
         print(
             "gradserve: --workers > 1 needs a shared session store; with the memory store each "
-            "worker would hold its own sessions. Run one worker.",
+            "worker would hold its own sessions. Run one worker, or share the sessions through "
+            "Redis: --store redis://host:port/db.",
             file=sys.stderr,
         )
         return 2

@@ -4,16 +4,20 @@ Keys of a session (one hash tag, so a cluster keeps them together), each with th
 session's TTL, renewed on every use:
 
     gs:{sid}:meta    hash: token digest, backend, ttl, name counter, generator state, bytes
-    gs:{sid}:graph   the graph as data (engine.serialize's JSON): names, tensors, nodes
-    gs:{sid}:a:<id>  one array's raw bytes; its dtype and shape are in the graph document
+    gs:{sid}:graph   the graph as data (engine.serialize's JSON): names, tensors, nodes,
+                     and the layout of every array (dtype, shape, strides, buffer, offset)
+    gs:{sid}:a:<id>  one buffer's raw bytes (the memory of an array that owns its data)
     gs:{sid}:lock    the lease lock
 
-Arrays are immutable (the engine never writes one in place), so an array id names
-the same bytes forever: each replica caches arrays by id and a request moves only
-the arrays it has not seen, plus the ones it creates. Mutual exclusion is a lease
-lock (SET NX PX with a random token) that a crashed holder cannot keep past its
-lease; a save is fenced by WATCHing the lock, so a holder whose lease was taken
-over cannot overwrite the new holder's state.
+Arrays are stored as NumPy lays them out: a buffer (the array that owns the memory) and
+views on it, so ``x.reshape(...)``, ``x[0]`` or ``x.expand(...)`` cost no bytes and a
+session's size in Redis is what the memory store counts. Arrays are immutable (the engine
+rebinds a storage, it never writes into an array), so a buffer id names the same bytes
+forever: each replica caches buffers by id and a request moves only the buffers that
+replica has not seen, plus the ones it creates. Mutual exclusion is a lease lock (SET NX
+PX with a random token) that a crashed holder cannot keep past its lease; a save is
+fenced by WATCHing the lock, so a holder whose lease was taken over cannot overwrite the
+new holder's state.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import secrets
+import threading
 import time
 import uuid
 import weakref
@@ -37,11 +43,13 @@ from redis.exceptions import WatchError
 
 import engine
 from engine import serialize
-from engine.dtypes import as_dtype
+from engine.backend import Backend, backend_of
 
 from .errors import ApiError
 
 __all__ = ["ArrayCache", "RedisStore"]
+
+log = logging.getLogger("gradserve.redis")
 
 SESSIONS = "gs:sessions"  # sorted set: session id -> expiry time
 EMPTY_GRAPH = {
@@ -52,6 +60,7 @@ EMPTY_GRAPH = {
     "storages": {},
     "vcs": {},
     "arrays": {},
+    "buffers": {},
 }
 
 _RELEASE = """
@@ -61,6 +70,14 @@ return 0
 _EXTEND = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
+"""
+# Admission: drop expired sessions, then add this one unless the server is full (atomic,
+# so replicas creating sessions at once cannot go past max_sessions together).
+_ADMIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+return 1
 """
 
 
@@ -81,8 +98,31 @@ def _key(sid: str, part: str) -> str:
     return f"gs:{{{sid}}}:{part}"
 
 
+def _address(a: np.ndarray[Any, Any]) -> int:
+    address: int = a.__array_interface__["data"][0]
+    return address
+
+
+def _owner(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The array whose memory ``a`` views (``a`` itself when it owns its data)."""
+    root = a
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    return root
+
+
+def _flat(root: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """A contiguous array's memory as one uint8 row, in memory order (no copy)."""
+    return root.reshape(-1, order="A").view(np.uint8)
+
+
 class ArrayCache:
-    """Arrays by id, least recently used first out, within a byte budget (per replica)."""
+    """Buffers by id, least recently used first out, within a byte budget (per replica).
+
+    It also remembers the id each live array was loaded or saved under, so a session
+    saved again names its unchanged arrays as before. Thread-safe: loads and saves
+    run on worker threads while other requests use the cache from the event loop.
+    """
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -90,36 +130,40 @@ class ArrayCache:
         self._items: OrderedDict[str, np.ndarray[Any, Any]] = OrderedDict()
         # the id this replica gave (or read for) a live array object
         self._ids: dict[int, tuple[weakref.ref[Any], str]] = {}
+        self._lock = threading.Lock()
 
-    def get(self, aid: str) -> np.ndarray[Any, Any] | None:
-        a = self._items.get(aid)
-        if a is not None:
-            self._items.move_to_end(aid)
-        return a
+    def get(self, bid: str) -> np.ndarray[Any, Any] | None:
+        with self._lock:
+            a = self._items.get(bid)
+            if a is not None:
+                self._items.move_to_end(bid)
+            return a
 
-    def put(self, aid: str, a: np.ndarray[Any, Any]) -> None:
-        self.remember(a, aid)
-        if aid in self._items or a.nbytes > self.max_bytes:
-            return
-        self._items[aid] = a
-        self.bytes += a.nbytes
-        while self.bytes > self.max_bytes and self._items:
-            _, old = self._items.popitem(last=False)
-            self.bytes -= old.nbytes
+    def put(self, bid: str, a: np.ndarray[Any, Any]) -> None:
+        with self._lock:
+            if bid in self._items or a.nbytes > self.max_bytes:
+                return
+            self._items[bid] = a
+            self.bytes += a.nbytes
+            while self.bytes > self.max_bytes and self._items:
+                _, old = self._items.popitem(last=False)
+                self.bytes -= old.nbytes
 
     def remember(self, a: Any, aid: str) -> None:
-        self._ids[id(a)] = (weakref.ref(a), aid)
+        with self._lock:
+            self._ids[id(a)] = (weakref.ref(a), aid)
 
     def id_of(self, a: Any) -> str:
         """The array's id: the one it was loaded or saved under, or a new one."""
-        known = self._ids.get(id(a))
-        if known is not None and known[0]() is a:
-            return known[1]
-        aid = uuid.uuid4().hex
-        self.remember(a, aid)
-        if len(self._ids) > 4 * max(len(self._items), 1024):
-            self._ids = {k: v for k, v in self._ids.items() if v[0]() is not None}
-        return aid
+        with self._lock:
+            known = self._ids.get(id(a))
+            if known is not None and known[0]() is a:
+                return known[1]
+            aid = uuid.uuid4().hex
+            self._ids[id(a)] = (weakref.ref(a), aid)
+            if len(self._ids) > 4 * max(len(self._items), 1024):
+                self._ids = {k: v for k, v in self._ids.items() if v[0]() is not None}
+            return aid
 
 
 class RedisStore:
@@ -135,6 +179,7 @@ class RedisStore:
         self.moved = {"to_redis": 0, "from_redis": 0}  # payload bytes, for benchmarks
         self._release = self.redis.register_script(_RELEASE)
         self._extend = self.redis.register_script(_EXTEND)
+        self._admit = self.redis.register_script(_ADMIT)
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -146,14 +191,23 @@ class RedisStore:
             return False
 
     # ------------------------------------------------------------------ meta
-    async def create(self, sid: str, meta: dict[str, Any], ttl_ms: int) -> None:
+    async def create(
+        self, sid: str, meta: dict[str, Any], ttl_ms: int, max_sessions: int | None = None
+    ) -> bool:
+        """Store a new, empty session; False (and nothing stored) when the server is full."""
+        now = time.time()
+        admitted = await self._admit(
+            keys=[SESSIONS], args=[now, max_sessions or 2**62, now + ttl_ms / 1000, sid]
+        )
+        if not admitted:
+            return False
         doc = orjson.dumps(EMPTY_GRAPH)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(_key(sid, "meta"), mapping=_encode_meta(meta))
             pipe.pexpire(_key(sid, "meta"), ttl_ms)
             pipe.set(_key(sid, "graph"), doc, px=ttl_ms)
-            pipe.zadd(SESSIONS, {sid: time.time() + ttl_ms / 1000})
             await pipe.execute()
+        return True
 
     async def meta(self, sid: str) -> dict[str, Any] | None:
         raw = await self.redis.hgetall(_key(sid, "meta"))
@@ -163,30 +217,40 @@ class RedisStore:
         return {_text(k): json.loads(v) for k, v in raw.items()}
 
     async def count(self) -> int:
-        now = time.time()
-        await self.redis.zremrangebyscore(SESSIONS, "-inf", now)
-        return int(await self.redis.zcard(SESSIONS))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(SESSIONS, "-inf", time.time())
+            pipe.zcard(SESSIONS)
+            _, n = await pipe.execute()
+        return int(n)
 
     async def expire(self, now: float) -> list[str]:
-        gone = [_text(s) for s in await self.redis.zrangebyscore(SESSIONS, "-inf", now)]
-        if gone:
-            await self.redis.zrem(SESSIONS, *gone)
-        return gone
+        """Forget sessions whose time is up (Redis has dropped their keys by their TTL)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            # one transaction: a session renewed between the read and the removal stays
+            pipe.zrangebyscore(SESSIONS, "-inf", now)
+            pipe.zremrangebyscore(SESSIONS, "-inf", now)
+            gone, _ = await pipe.execute()
+        return [_text(s) for s in gone]
 
     async def total_bytes(self) -> int:
-        total = 0
-        for sid in await self.redis.zrange(SESSIONS, 0, -1):
-            b = await self.redis.hget(_key(_text(sid), "meta"), "bytes")
-            total += int(json.loads(b)) if b else 0
-        return total
+        sids = [_text(s) for s in await self.redis.zrange(SESSIONS, 0, -1)]
+        if not sids:
+            return 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid in sids:
+                pipe.hget(_key(sid, "meta"), "bytes")
+            sizes = await pipe.execute()
+        return sum(int(json.loads(b)) for b in sizes if b)
 
     # ------------------------------------------------------------------ lock
     @contextlib.asynccontextmanager
-    async def locked(self, sid: str, wait_s: float = 60.0) -> AsyncIterator[str]:
+    async def locked(self, sid: str, wait_s: float | None = None) -> AsyncIterator[str]:
         """Hold the session's lease lock; renewed while held; released on exit."""
         token = secrets.token_hex(16)
         key = _key(sid, "lock")
-        deadline = time.monotonic() + wait_s
+        # wait long enough for a crashed holder's lease to run out
+        wait = wait_s if wait_s is not None else max(60.0, 2 * self.lease_ms / 1000)
+        deadline = time.monotonic() + wait
         delay = 0.001
         while not await self.redis.set(key, token, nx=True, px=self.lease_ms):
             if time.monotonic() > deadline:
@@ -205,40 +269,113 @@ class RedisStore:
     async def _renew(self, key: str, token: str) -> None:
         while True:
             await asyncio.sleep(self.lease_ms / 3000)
-            await self._extend(keys=[key], args=[token, self.lease_ms])
+            try:
+                if not await self._extend(keys=[key], args=[token, self.lease_ms]):
+                    return  # lost: the save's fence will refuse to write
+            except Exception:  # a blip: try again next period (the lease has slack)
+                log.warning("lease renewal failed", exc_info=True)
 
     # ------------------------------------------------------------- load/save
-    async def load(self, sid: str) -> tuple[dict[str, engine.Tensor], dict[str, Any], bytes]:
-        """The session's named tensors (with their graph), its raw doc, and the doc bytes."""
-        raw = await self.redis.get(_key(sid, "graph"))
+    async def load(
+        self, sid: str, ttl_ms: int, backend: Backend | None = None
+    ) -> tuple[dict[str, engine.Tensor], dict[str, Any], bytes]:
+        """The session's named tensors (with their graph), its raw doc, and the doc bytes.
+
+        Renews the TTL of every key of the session first: a request that fails (and so
+        saves nothing) still counts as use, and no key expires under a long request.
+        """
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(_key(sid, "graph"))
+            pipe.pexpire(_key(sid, "meta"), ttl_ms)
+            pipe.pexpire(_key(sid, "graph"), ttl_ms)
+            pipe.zadd(SESSIONS, {sid: time.time() + ttl_ms / 1000}, xx=True)
+            raw, *_ = await pipe.execute()
         if raw is None:
             raise ApiError(404, "session_not_found", f"no session {sid!r}")
         doc = orjson.loads(raw)
-        arrays_meta: dict[str, list[Any]] = doc.get("arrays", {})
-        arrays: dict[str, Any] = {}
+        buffer_ids = list(doc.get("buffers", {}))
+        buffers: dict[str, np.ndarray[Any, Any]] = {}
         missing = []
-        for aid in arrays_meta:
-            a = self.cache.get(aid)
-            if a is None:
-                missing.append(aid)
+        for bid in buffer_ids:
+            b = self.cache.get(bid)
+            if b is None:
+                missing.append(bid)
             else:
-                arrays[aid] = a
+                buffers[bid] = b
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for bid in buffer_ids:
+                pipe.pexpire(_key(sid, f"a:{bid}"), ttl_ms)
+            if missing:
+                pipe.mget([_key(sid, f"a:{bid}") for bid in missing])
+            replies = await pipe.execute()
         if missing:
-            blobs = await self.redis.mget([_key(sid, f"a:{aid}") for aid in missing])
-            for aid, blob in zip(missing, blobs, strict=True):
+            for bid, blob in zip(missing, replies[-1], strict=True):
                 if blob is None:
-                    raise ApiError(404, "session_not_found", f"session {sid!r} lost array {aid}")
-                dtype, shape = arrays_meta[aid]
-                a = np.frombuffer(_raw(blob), dtype=as_dtype(dtype).np).reshape(shape)
-                self.moved["from_redis"] += len(blob)
-                self.cache.put(aid, a)
-                arrays[aid] = a
+                    raise ApiError(404, "session_not_found", f"session {sid!r} lost buffer {bid}")
+                flat = np.frombuffer(_raw(blob), dtype=np.uint8)
+                self.moved["from_redis"] += flat.nbytes
+                self.cache.put(bid, flat)
+                self.cache.remember(flat, bid)
+                buffers[bid] = flat
 
         def rebuild() -> dict[str, engine.Tensor]:
+            arrays: dict[str, Any] = {}
+            for aid, (dtype, shape, strides, bid, offset) in doc["arrays"].items():
+                a: Any = np.ndarray(
+                    tuple(shape),
+                    np.dtype(dtype),
+                    buffer=buffers[bid],
+                    offset=offset,
+                    strides=tuple(strides),
+                )
+                if backend is not None and backend.xp is not np:
+                    a = backend.xp.asarray(a)
+                self.cache.remember(a, aid)
+                arrays[aid] = a
             return serialize.load(doc, arrays)
 
         names = await anyio.to_thread.run_sync(rebuild)
         return names, doc, _raw(raw)
+
+    def _layout(
+        self, arrays: dict[str, Any], old_buffers: dict[str, Any]
+    ) -> tuple[dict[str, list[Any]], dict[str, int], dict[str, np.ndarray[Any, Any]]]:
+        """Each array as (dtype, shape, strides, buffer id, offset); the buffers' sizes;
+        and the buffers not stored yet, as flat bytes."""
+        layout: dict[str, list[Any]] = {}
+        sizes: dict[str, int] = {}
+        new: dict[str, np.ndarray[Any, Any]] = {}
+        for aid, a in arrays.items():
+            if not isinstance(a, np.ndarray | np.generic):
+                # a device array: its own buffer, named after it, copied to the host only
+                # when new (views on the device are not shared in Redis)
+                dt = np.dtype(a.dtype)
+                layout[aid] = [dt.str, list(a.shape), _c_strides(a.shape, dt.itemsize), aid, 0]
+                sizes[aid] = int(a.nbytes)
+                if aid not in old_buffers:
+                    new[aid] = _flat(np.ascontiguousarray(backend_of(a).asnumpy(a)))
+                continue
+            a = np.asarray(a)
+            root = _owner(a)
+            if (
+                isinstance(arrays[aid], np.generic)
+                or a.size == 0
+                or not (root.flags.c_contiguous or root.flags.f_contiguous)
+            ):
+                # a scalar, an empty array or an odd owner: the array is its own buffer
+                layout[aid] = [a.dtype.str, list(a.shape), _c_strides(a.shape, a.itemsize), aid, 0]
+                sizes[aid] = int(a.nbytes)
+                if aid not in old_buffers:
+                    new[aid] = _flat(np.ascontiguousarray(a))
+                continue
+            bid = self.cache.id_of(root)
+            offset = _address(a) - _address(root)
+            layout[aid] = [a.dtype.str, list(a.shape), list(a.strides), bid, offset]
+            if bid not in sizes:
+                sizes[bid] = int(root.nbytes)
+                if bid not in old_buffers:
+                    new[bid] = _flat(root)
+        return layout, sizes, new
 
     async def save(
         self,
@@ -250,59 +387,65 @@ class RedisStore:
         old_raw: bytes,
         ttl_ms: int,
     ) -> int:
-        """Write the session back (new arrays, the graph, meta), fenced by the lease."""
+        """Write the session back (new buffers, the graph, meta), fenced by the lease.
+
+        Returns the session's size: the bytes of its buffers, each counted once.
+        """
+        old_buffers: dict[str, Any] = old_doc.get("buffers", {})
 
         def encode() -> tuple[bytes, dict[str, Any], dict[str, bytes], int]:
             doc, arrays = serialize.dump(names, array_id=self.cache.id_of)
-            old = old_doc.get("arrays", {})
-            doc["arrays"] = {aid: [str(a.dtype), list(a.shape)] for aid, a in arrays.items()}
-            new_blobs = {
-                aid: np.ascontiguousarray(a).tobytes()
-                for aid, a in arrays.items()
-                if aid not in old
-            }
-            for aid, a in arrays.items():
-                self.cache.put(aid, np.asarray(a))
-            size = sum(int(np.asarray(a).nbytes) for a in arrays.values())
-            return orjson.dumps(doc), doc, new_blobs, size
+            layout, sizes, new = self._layout(arrays, old_buffers)
+            doc["arrays"] = layout
+            doc["buffers"] = sizes
+            blobs = {}
+            for bid, flat in new.items():
+                blobs[bid] = flat.tobytes()
+                self.cache.put(bid, flat)
+            return orjson.dumps(doc), doc, blobs, sum(sizes.values())
 
         raw, doc, blobs, size = await anyio.to_thread.run_sync(encode)
         meta = {**meta, "bytes": size}
-        old_ids = set(old_doc.get("arrays", {}))
-        new_ids = set(doc["arrays"])
+        old_ids = set(old_buffers)
+        new_ids = set(doc["buffers"])
         lock = _key(sid, "lock")
-        async with self.redis.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(lock)
-                if (await pipe.get(lock)) != token.encode():
-                    raise ApiError(409, "session_busy", "the session's lease was lost; retry")
-                pipe.multi()
-                for aid, blob in blobs.items():
-                    pipe.set(_key(sid, f"a:{aid}"), blob, px=ttl_ms)
-                    self.moved["to_redis"] += len(blob)
-                if raw != old_raw:
-                    pipe.set(_key(sid, "graph"), raw, px=ttl_ms)
-                    self.moved["to_redis"] += len(raw)
-                else:
-                    pipe.pexpire(_key(sid, "graph"), ttl_ms)
-                gone = old_ids - new_ids
-                if gone:
-                    pipe.delete(*[_key(sid, f"a:{aid}") for aid in gone])
-                for aid in new_ids - set(blobs):
-                    pipe.pexpire(_key(sid, f"a:{aid}"), ttl_ms)
-                pipe.hset(_key(sid, "meta"), mapping=_encode_meta(meta))
-                pipe.pexpire(_key(sid, "meta"), ttl_ms)
-                pipe.zadd(SESSIONS, {sid: time.time() + ttl_ms / 1000})
-                await pipe.execute()
-            except WatchError:
-                raise ApiError(409, "session_busy", "the session's lease was lost; retry") from None
-        return size
+        for _ in range(10):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(lock)
+                    if (await pipe.get(lock)) != token.encode():
+                        raise ApiError(409, "session_busy", "the session's lease was lost; retry")
+                    pipe.multi()
+                    for bid, blob in blobs.items():
+                        pipe.set(_key(sid, f"a:{bid}"), blob, px=ttl_ms)
+                    if raw != old_raw:
+                        pipe.set(_key(sid, "graph"), raw, px=ttl_ms)
+                    else:
+                        pipe.pexpire(_key(sid, "graph"), ttl_ms)
+                    gone = old_ids - new_ids
+                    if gone:
+                        pipe.delete(*[_key(sid, f"a:{bid}") for bid in gone])
+                    for bid in new_ids - set(blobs):
+                        pipe.pexpire(_key(sid, f"a:{bid}"), ttl_ms)
+                    pipe.hset(_key(sid, "meta"), mapping=_encode_meta(meta))
+                    pipe.pexpire(_key(sid, "meta"), ttl_ms)
+                    pipe.zadd(SESSIONS, {sid: time.time() + ttl_ms / 1000})
+                    await pipe.execute()
+                except WatchError:
+                    # our own renewal (PEXPIRE) touches the watched lock too: retry while
+                    # the lease is still ours; the GET above refuses once it is not
+                    continue
+            self.moved["to_redis"] += sum(len(b) for b in blobs.values())
+            if raw != old_raw:
+                self.moved["to_redis"] += len(raw)
+            return size
+        raise ApiError(409, "session_busy", "the session's lease kept changing; retry")
 
     async def delete(self, sid: str) -> None:
         raw = await self.redis.get(_key(sid, "graph"))
         keys = [_key(sid, "meta"), _key(sid, "graph")]
         if raw is not None:
-            keys += [_key(sid, f"a:{aid}") for aid in orjson.loads(raw).get("arrays", {})]
+            keys += [_key(sid, f"a:{bid}") for bid in orjson.loads(raw).get("buffers", {})]
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(*keys)
             pipe.zrem(SESSIONS, sid)
@@ -311,3 +454,12 @@ class RedisStore:
     async def keys_of(self, sid: str) -> list[str]:
         """Every key a session holds (for tests of expiry and deletion)."""
         return [_text(k) async for k in self.redis.scan_iter(match=f"gs:{{{sid}}}:*")]
+
+
+def _c_strides(shape: Any, itemsize: int) -> list[int]:
+    strides = []
+    step = itemsize
+    for n in reversed(list(shape)):
+        strides.append(step)
+        step *= max(int(n), 1)
+    return strides[::-1]

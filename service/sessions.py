@@ -28,9 +28,18 @@ from engine.tensor import Tensor
 from .errors import ApiError
 from .settings import Settings
 
-__all__ = ["MemoryStore", "Session", "SessionManager", "SessionStore", "session_bytes"]
+__all__ = [
+    "REDIS_SCHEMES",
+    "MemoryStore",
+    "Session",
+    "SessionManager",
+    "SessionStore",
+    "session_bytes",
+]
 
 log = logging.getLogger("gradserve.sessions")
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # GRADSERVE_STORE values for Redis
 
 
 @dataclass(eq=False)
@@ -48,6 +57,7 @@ class Session:
     bytes: int = 0
     _auto: int = 0
     deleted: bool = False
+    exact_bytes: int = 0  # ``bytes`` as last measured; ``bytes`` itself may be an upper bound
 
     def new_name(self) -> str:
         """A name no tensor has yet (for tensors created without one)."""
@@ -122,16 +132,30 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+def account(session: Session, settings: Settings, added: int, trial: Any = None) -> int:
+    """The session's bytes after a request added at most ``added`` bytes.
+
+    Walking a large graph costs milliseconds, so while ``bytes + added`` stays within the
+    quota and within twice the last measurement, the upper bound stands in for the
+    measurement; otherwise the session (or ``trial``, the names it would hold) is walked.
+    """
+    upper = session.bytes + added
+    if upper <= settings.max_session_bytes and upper <= 2 * session.exact_bytes + (1 << 20):
+        return upper
+    exact = session_bytes(session.names if trial is None else trial)
+    session.exact_bytes = exact
+    return exact
+
+
 def session_bytes(names: dict[str, Tensor]) -> int:
     """Bytes of every array the session keeps alive: tensors, grads and saved graph values.
 
     Views count once, through the array that owns the memory.
     """
-    from engine.serialize import dump
+    from engine.serialize import arrays
 
-    _, arrays = dump(names)
     owners: dict[int, Any] = {}
-    for a in arrays.values():
+    for a in arrays(names):
         root = a
         while getattr(root, "base", None) is not None and hasattr(root.base, "nbytes"):
             root = root.base
@@ -152,7 +176,7 @@ class SessionManager:
         if store is None:
             if settings.store == "memory":
                 store = MemoryStore()
-            elif settings.store.startswith(("redis://", "rediss://", "unix://")):
+            elif settings.store.startswith(REDIS_SCHEMES):
                 from .redis_store import RedisStore
 
                 store = RedisStore(
@@ -219,13 +243,13 @@ class SessionManager:
     ) -> tuple[Session, str]:
         """A new session and its bearer token (only ever returned here)."""
         await self.sweep()
-        count = await self.store.count() if self.shared else self.store.count()
-        if count >= self.settings.max_sessions:
-            raise ApiError(
-                429,
-                "too_many_sessions",
-                f"the server holds its maximum of {self.settings.max_sessions} sessions",
-            )
+        full = ApiError(
+            429,
+            "too_many_sessions",
+            f"the server holds its maximum of {self.settings.max_sessions} sessions",
+        )
+        if not self.shared and self.store.count() >= self.settings.max_sessions:
+            raise full
         be = engine.get_backend(backend)
         ttl = min(ttl_seconds or self.settings.default_ttl_seconds, self.settings.max_ttl_seconds)
         token = secrets.token_urlsafe(32)  # 256 bits
@@ -238,7 +262,11 @@ class SessionManager:
             generator=np.random.default_rng(seed),
         )
         if self.shared:
-            await self.store.create(session.id, _meta_of(session), ttl * 1000)
+            # admission and the count are one step in Redis: replicas cannot overshoot together
+            if not await self.store.create(
+                session.id, _meta_of(session), ttl * 1000, self.settings.max_sessions
+            ):
+                raise full
         else:
             self.store.create(session)
         return session, token
@@ -280,20 +308,27 @@ class SessionManager:
                 yield session
             return
         token = self._token(authorization)
+        # authenticate before queueing for the lease: a stranger never holds a session's lock
         meta = await self.store.meta(session_id)
         if meta is None or not hmac.compare_digest(
             bytes.fromhex(meta.get("token", "")), _digest(token)
         ):
             raise self._not_found(session_id)
-        ttl = int(meta["ttl"])
         async with self.store.locked(session_id) as lease:
-            names, doc, raw = await self.store.load(session_id)
+            # read again under the lease: the generator, the name counter and the byte count
+            # the previous holder saved, not the ones from before the wait
+            meta = await self.store.meta(session_id)
+            if meta is None:
+                raise self._not_found(session_id)
+            ttl = int(meta["ttl"])
+            backend = engine.get_backend(meta["backend"])
+            names, doc, raw = await self.store.load(session_id, ttl * 1000, backend)
             generator = np.random.default_rng()
             generator.bit_generator.state = meta["rng"]
             session = Session(
                 id=session_id,
                 token_digest=bytes.fromhex(meta["token"]),
-                backend=engine.get_backend(meta["backend"]),
+                backend=backend,
                 ttl_seconds=ttl,
                 expires_at=time.time() + ttl,
                 generator=generator,
