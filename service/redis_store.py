@@ -46,6 +46,7 @@ from engine import serialize
 from engine.backend import Backend, backend_of
 
 from .errors import ApiError
+from .sessions import wait_set
 
 __all__ = ["ArrayCache", "RedisStore"]
 
@@ -173,7 +174,9 @@ class RedisStore:
 
     def __init__(self, url: str, *, lease_ms: int = 30_000, cache_bytes: int = 256 << 20) -> None:
         self.url = url
-        self.redis: aioredis.Redis = aioredis.from_url(url)
+        # a session's buffers travel in one command: allow for a large one (redis-py's
+        # default socket timeout is 5 s); options in the URL still win
+        self.redis: aioredis.Redis = aioredis.from_url(url, socket_timeout=60)
         self.lease_ms = lease_ms
         self.cache = ArrayCache(cache_bytes)
         self.moved = {"to_redis": 0, "from_redis": 0}  # payload bytes, for benchmarks
@@ -257,18 +260,21 @@ class RedisStore:
                 raise ApiError(503, "session_busy", "the session stayed locked; try again")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
-        renew = asyncio.create_task(self._renew(key, token))
+        done = asyncio.Event()
+        renew = asyncio.create_task(self._renew(key, token, done))
         try:
             yield token
         finally:
+            # the event as well as the cancel: on Python 3.11 a cancel that lands as a Redis
+            # call completes can be swallowed (asyncio.wait_for, gh-86296), and a renewer
+            # that missed it would keep the lease alive forever
+            done.set()
             renew.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renew
+            await asyncio.wait({renew})  # never suppresses a cancel of this task itself
             await self._release(keys=[key], args=[token])
 
-    async def _renew(self, key: str, token: str) -> None:
-        while True:
-            await asyncio.sleep(self.lease_ms / 3000)
+    async def _renew(self, key: str, token: str, done: asyncio.Event) -> None:
+        while not await wait_set(done, self.lease_ms / 3000):
             try:
                 if not await self._extend(keys=[key], args=[token, self.lease_ms]):
                     return  # lost: the save's fence will refuse to write

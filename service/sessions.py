@@ -35,6 +35,7 @@ __all__ = [
     "SessionManager",
     "SessionStore",
     "session_bytes",
+    "wait_set",
 ]
 
 log = logging.getLogger("gradserve.sessions")
@@ -191,6 +192,7 @@ class SessionManager:
         self.store = store
         self.shared = not isinstance(store, MemoryStore)
         self._sweeper: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._live = 0
         self._bytes = 0
 
@@ -200,15 +202,18 @@ class SessionManager:
 
     async def stop(self) -> None:
         if self._sweeper is not None:
+            # the flag as well as the cancel: on Python 3.11 a cancel that lands as a Redis
+            # call completes can be swallowed (asyncio.wait_for, gh-86296), and the loop
+            # would sleep on; it sees the flag instead. asyncio.wait: stop itself may be
+            # cancelled, and that must not be suppressed here.
+            self._stopping.set()
             self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+            await asyncio.wait({self._sweeper}, timeout=30)
         if self.shared:
             await self.store.close()
 
     async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.sweep_interval_seconds)
+        while not await wait_set(self._stopping, self.settings.sweep_interval_seconds):
             try:
                 await self.sweep()
                 if self.shared:
@@ -333,7 +338,9 @@ class SessionManager:
                 expires_at=time.time() + ttl,
                 generator=generator,
                 names=names,
+                # the store measured it when it saved: exact, and so the upper bound's base
                 bytes=int(meta.get("bytes", 0)),
+                exact_bytes=int(meta.get("bytes", 0)),
                 _auto=int(meta.get("auto", 0)),
             )
             yield session
@@ -349,6 +356,14 @@ class SessionManager:
             await self.store.delete(session.id)
         else:
             self.store.delete(session.id)
+
+
+async def wait_set(event: asyncio.Event, seconds: float) -> bool:
+    """Sleep until the event is set or the time is up; whether it is set."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    return event.is_set()
 
 
 def _meta_of(session: Session) -> dict[str, Any]:
