@@ -21,6 +21,7 @@ from engine.formatting import format_tensor
 from engine.meta import infer, stand_in
 from engine.ops import OPS
 from engine.shapes import Size, as_size, normalize_dim
+from engine.values import HostValues
 
 from .connection import Connection
 from .inference import remembered
@@ -194,7 +195,7 @@ def conn_of(*args: Any) -> Connection:
     raise TypeError("expected at least one remote tensor argument")
 
 
-class RemoteTensor:
+class RemoteTensor(HostValues):
     """A tensor living in a server session."""
 
     __array_priority__ = 1000  # NumPy defers to our operators (``np.float32(2) * t``)
@@ -329,49 +330,6 @@ class RemoteTensor:
             )
         return self._host().copy()
 
-    def tolist(self) -> Any:
-        return self._host().tolist()
-
-    def item(self) -> Any:
-        if self.numel() != 1:
-            raise InvalidArgumentError(
-                f"a Tensor with {self.numel()} elements cannot be converted to Scalar"
-            )
-        return self._host().reshape(()).item()
-
-    def __float__(self) -> float:
-        return float(self.item())
-
-    def __int__(self) -> int:
-        return int(self.item())
-
-    def __index__(self) -> int:
-        if self.dtype.is_floating_point or self.numel() != 1:
-            raise TypeError("only integer tensors of a single element can be converted to an index")
-        return int(self.item())
-
-    def __bool__(self) -> bool:
-        if self.numel() != 1:
-            raise InvalidArgumentError(
-                "Boolean value of Tensor with more than one value is ambiguous"
-            )
-        return bool(self.item())
-
-    def __len__(self) -> int:
-        if not self.shape:
-            raise TypeError("len() of a 0-d tensor")
-        return self.shape[0]
-
-    def __iter__(self) -> Iterator[RemoteTensor]:
-        return (self[i] for i in range(len(self)))
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
-        a = self._host()
-        return a.astype(dtype) if dtype is not None else a
-
-    def __hash__(self) -> int:
-        return id(self)
-
     def __repr__(self) -> str:
         values = self._host()
         grad_fn = self.grad_fn
@@ -384,11 +342,6 @@ class RemoteTensor:
         )
 
     __str__ = __repr__
-
-    def __format__(self, spec: str) -> str:
-        if spec and not self.shape:
-            return format(self.item(), spec)
-        return repr(self)
 
     # ------------------------------------------------------------- autograd
     def backward(
@@ -555,6 +508,8 @@ class RemoteTensor:
 
     def __abs__(self) -> RemoteTensor:
         return self._op("abs")
+
+    __hash__ = HostValues.__hash__  # defining __eq__ would otherwise unset it
 
     def __eq__(self, o: Any) -> RemoteTensor:  # type: ignore[override]
         return self._op("eq", o)

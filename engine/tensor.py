@@ -8,7 +8,6 @@ alias each other (NumPy views) can never change under a saved value.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ from .errors import (
 )
 from .methods import TensorMethods
 from .shapes import Size
+from .values import HostValues
 
 __all__ = ["Tensor", "as_tensor"]
 
@@ -41,7 +41,7 @@ class Storage:
         self.array = array
 
 
-class Tensor(TensorMethods):
+class Tensor(HostValues, TensorMethods):
     """A multi-dimensional array that records the ops applied to it."""
 
     __slots__ = ("__weakref__", "_dtype", "_grad", "_rg", "_st", "_vc", "_xp", "grad_fn")
@@ -257,53 +257,6 @@ class Tensor(TensorMethods):
     def _host(self) -> np.ndarray[Any, Any]:
         return backend_of(self._st.array).asnumpy(self._st.array)
 
-    def tolist(self) -> Any:
-        return self._host().tolist()
-
-    def item(self) -> Any:
-        if self.numel() != 1:
-            raise InvalidArgumentError(
-                f"a Tensor with {self.numel()} elements cannot be converted to Scalar"
-            )
-        return self._host().reshape(()).item()
-
-    def __float__(self) -> float:
-        return float(self.item())
-
-    def __int__(self) -> int:
-        return int(self.item())
-
-    def __index__(self) -> int:
-        if self._dtype.is_floating_point or self.numel() != 1:
-            raise EngineTypeError(
-                "only integer tensors of a single element can be converted to an index"
-            )
-        return int(self.item())
-
-    def __bool__(self) -> bool:
-        if self.numel() != 1:
-            raise InvalidArgumentError(
-                "Boolean value of Tensor with more than one value is ambiguous"
-            )
-        return bool(self.item())
-
-    def __len__(self) -> int:
-        if self.ndim == 0:
-            raise EngineTypeError("len() of a 0-d tensor")
-        return int(self._st.array.shape[0])
-
-    def __iter__(self) -> Iterator[Tensor]:
-        if self.ndim == 0:
-            raise EngineTypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(len(self)))
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
-        a = self._host()
-        return a.astype(dtype) if dtype is not None else a
-
-    def __hash__(self) -> int:
-        return id(self)
-
     def __repr__(self) -> str:
         from .formatting import format_tensor
 
@@ -316,11 +269,6 @@ class Tensor(TensorMethods):
         )
 
     __str__ = __repr__
-
-    def __format__(self, spec: str) -> str:
-        if self.ndim == 0 and spec:
-            return format(self.item(), spec)
-        return repr(self)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
         if self.grad_fn is not None:
@@ -494,6 +442,8 @@ class Tensor(TensorMethods):
 
     def __abs__(self) -> Tensor:
         return F.abs(self)
+
+    __hash__ = HostValues.__hash__  # defining __eq__ would otherwise unset it
 
     def __eq__(self, o: Any) -> Tensor:  # type: ignore[override]
         return F.eq(self, o)
