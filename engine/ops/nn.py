@@ -295,7 +295,8 @@ def _mse_vjp(sign: float) -> Any:
     def vjp(g: Tensor, n: Any) -> Tensor:
         x, t = n[0], n[1]
         shape = broadcast_shapes(n.in_meta[0][0], n.in_meta[1][0])
-        return _loss_scale(g, n, shape) * (2 * sign) * (x - t)
+        # scale the (usually 0-d) upstream gradient first: two passes over the data, not three
+        return (_loss_scale(g, n, shape) * (2 * sign)) * (x - t)
 
     return vjp
 
@@ -310,7 +311,7 @@ def _mse_check(inputs: Any, attrs: dict[str, Any]) -> None:
 
 MSE_LOSS = defop(
     "mse_loss",
-    lambda xp, a, b, reduction="mean": _reduce(xp, (a - b) * (a - b), reduction),
+    lambda xp, a, b, reduction="mean": _reduce(xp, xp.square(a - b), reduction),
     (_mse_vjp(1.0), _mse_vjp(-1.0)),
     "MseLossBackward0",
     saves=(0, 1),
