@@ -39,7 +39,6 @@ import anyio
 import numpy as np
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import WatchError
 
 import engine
 from engine import serialize
@@ -67,6 +66,43 @@ EMPTY_GRAPH = {
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+# The fenced write-back, in one round trip: nothing is written unless the lease is ours.
+# KEYS: lock, graph, meta, sessions, then the buffers to set, to delete, to keep.
+# ARGV: token, ttl_ms, session id, expiry score, graph ("" = unchanged), #set, #delete,
+#       #keep, #meta fields, then meta field/value pairs, then the buffers' bytes.
+_SAVE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local ttl = ARGV[2]
+local nset, ndel, nkeep, nmeta = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]),
+    tonumber(ARGV[9])
+local a = 10
+for _ = 1, nmeta do
+  redis.call('HSET', KEYS[3], ARGV[a], ARGV[a + 1])
+  a = a + 2
+end
+redis.call('PEXPIRE', KEYS[3], ttl)
+if ARGV[5] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[5], 'PX', ttl)
+else
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+local k = 5
+for _ = 1, nset do
+  redis.call('SET', KEYS[k], ARGV[a], 'PX', ttl)
+  a = a + 1
+  k = k + 1
+end
+for _ = 1, ndel do
+  redis.call('DEL', KEYS[k])
+  k = k + 1
+end
+for _ = 1, nkeep do
+  redis.call('PEXPIRE', KEYS[k], ttl)
+  k = k + 1
+end
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
+return 1
 """
 _EXTEND = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -182,6 +218,7 @@ class RedisStore:
         self.moved = {"to_redis": 0, "from_redis": 0}  # payload bytes, for benchmarks
         self._release = self.redis.register_script(_RELEASE)
         self._extend = self.redis.register_script(_EXTEND)
+        self._save = self.redis.register_script(_SAVE)
         self._admit = self.redis.register_script(_ADMIT)
 
     async def close(self) -> None:
@@ -284,20 +321,23 @@ class RedisStore:
     # ------------------------------------------------------------- load/save
     async def load(
         self, sid: str, ttl_ms: int, backend: Backend | None = None
-    ) -> tuple[dict[str, engine.Tensor], dict[str, Any], bytes]:
-        """The session's named tensors (with their graph), its raw doc, and the doc bytes.
+    ) -> tuple[dict[str, engine.Tensor], dict[str, Any], bytes, dict[str, Any]]:
+        """The session's named tensors (with their graph), its doc, the doc's bytes, its meta.
 
         Renews the TTL of every key of the session first: a request that fails (and so
         saves nothing) still counts as use, and no key expires under a long request.
         """
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(_key(sid, "graph"))
+            pipe.hgetall(_key(sid, "meta"))
             pipe.pexpire(_key(sid, "meta"), ttl_ms)
             pipe.pexpire(_key(sid, "graph"), ttl_ms)
             pipe.zadd(SESSIONS, {sid: time.time() + ttl_ms / 1000}, xx=True)
-            raw, *_ = await pipe.execute()
-        if raw is None:
+            raw, raw_meta, *_ = await pipe.execute()
+        if raw is None or not raw_meta:
             raise ApiError(404, "session_not_found", f"no session {sid!r}")
+        # as the previous holder of the lease left it: generator, name counter, bytes
+        meta = {_text(k): json.loads(v) for k, v in raw_meta.items()}
         doc = orjson.loads(raw)
         buffer_ids = list(doc.get("buffers", {}))
         buffers: dict[str, np.ndarray[Any, Any]] = {}
@@ -341,7 +381,7 @@ class RedisStore:
             return serialize.load(doc, arrays)
 
         names = await anyio.to_thread.run_sync(rebuild)
-        return names, doc, _raw(raw)
+        return names, doc, _raw(raw), meta
 
     def _layout(
         self, arrays: dict[str, Any], old_buffers: dict[str, Any]
@@ -414,38 +454,31 @@ class RedisStore:
         meta = {**meta, "bytes": size}
         old_ids = set(old_buffers)
         new_ids = set(doc["buffers"])
-        lock = _key(sid, "lock")
-        for _ in range(10):
-            async with self.redis.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(lock)
-                    if (await pipe.get(lock)) != token.encode():
-                        raise ApiError(409, "session_busy", "the session's lease was lost; retry")
-                    pipe.multi()
-                    for bid, blob in blobs.items():
-                        pipe.set(_key(sid, f"a:{bid}"), blob, px=ttl_ms)
-                    if raw != old_raw:
-                        pipe.set(_key(sid, "graph"), raw, px=ttl_ms)
-                    else:
-                        pipe.pexpire(_key(sid, "graph"), ttl_ms)
-                    gone = old_ids - new_ids
-                    if gone:
-                        pipe.delete(*[_key(sid, f"a:{bid}") for bid in gone])
-                    for bid in new_ids - set(blobs):
-                        pipe.pexpire(_key(sid, f"a:{bid}"), ttl_ms)
-                    pipe.hset(_key(sid, "meta"), mapping=_encode_meta(meta))
-                    pipe.pexpire(_key(sid, "meta"), ttl_ms)
-                    pipe.zadd(SESSIONS, {sid: time.time() + ttl_ms / 1000})
-                    await pipe.execute()
-                except WatchError:
-                    # our own renewal (PEXPIRE) touches the watched lock too: retry while
-                    # the lease is still ours; the GET above refuses once it is not
-                    continue
-            self.moved["to_redis"] += sum(len(b) for b in blobs.values())
-            if raw != old_raw:
-                self.moved["to_redis"] += len(raw)
-            return size
-        raise ApiError(409, "session_busy", "the session's lease kept changing; retry")
+        meta_fields = _encode_meta(meta)
+        keep = sorted(new_ids - set(blobs))
+        gone = sorted(old_ids - new_ids)
+        keys = [_key(sid, "lock"), _key(sid, "graph"), _key(sid, "meta"), SESSIONS]
+        keys += [_key(sid, f"a:{bid}") for bid in [*blobs, *gone, *keep]]
+        args: list[Any] = [
+            token,
+            ttl_ms,
+            sid,
+            time.time() + ttl_ms / 1000,
+            raw if raw != old_raw else b"",
+            len(blobs),
+            len(gone),
+            len(keep),
+            len(meta_fields),
+        ]
+        for field, value in meta_fields.items():
+            args += [field, value]
+        args += list(blobs.values())
+        if not await self._save(keys=keys, args=args):
+            raise ApiError(409, "session_busy", "the session's lease was lost; retry")
+        self.moved["to_redis"] += sum(len(b) for b in blobs.values())
+        if raw != old_raw:
+            self.moved["to_redis"] += len(raw)
+        return size
 
     async def delete(self, sid: str) -> None:
         raw = await self.redis.get(_key(sid, "graph"))

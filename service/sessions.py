@@ -320,14 +320,11 @@ class SessionManager:
         ):
             raise self._not_found(session_id)
         async with self.store.locked(session_id) as lease:
-            # read again under the lease: the generator, the name counter and the byte count
-            # the previous holder saved, not the ones from before the wait
-            meta = await self.store.meta(session_id)
-            if meta is None:
-                raise self._not_found(session_id)
-            ttl = int(meta["ttl"])
+            ttl = int(meta["ttl"])  # ttl, backend and token never change
             backend = engine.get_backend(meta["backend"])
-            names, doc, raw = await self.store.load(session_id, ttl * 1000, backend)
+            # the meta loaded under the lease: the generator, the name counter and the byte
+            # count the previous holder saved, not the ones from before the wait
+            names, doc, raw, meta = await self.store.load(session_id, ttl * 1000, backend)
             generator = np.random.default_rng()
             generator.bit_generator.state = meta["rng"]
             session = Session(

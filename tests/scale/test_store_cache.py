@@ -113,7 +113,7 @@ async def test_views_are_stored_as_offsets_into_their_buffer(redis_server: objec
         async with writer.locked(sid) as lease:
             size = await writer.save(sid, lease, names, meta, doc, orjson.dumps(doc), 60_000)
         assert size == base.nbytes + fortran.nbytes + 2 + 4  # views add nothing
-        loaded, _, _ = await reader.load(sid, 60_000)
+        loaded, _, _, _ = await reader.load(sid, 60_000)
         assert reader.moved["from_redis"] == size
         for k, want in arrays.items():
             got = loaded[k].numpy()

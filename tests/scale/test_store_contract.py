@@ -147,7 +147,7 @@ async def test_values_grads_versions_and_flags_round_trip(store: str) -> None:
 
         rs = redis_of(client)
         if rs is not None:  # what a fresh load from Redis holds, tensor by tensor
-            names, _, _ = await rs.load(s.id, 60_000)
+            names, _, _, _ = await rs.load(s.id, 60_000)
             assert names["x"]._version == 0 and names["c"]._version == 2
             assert names["x"].requires_grad and names["x"].is_leaf
             grad = names["x"].grad
