@@ -24,12 +24,12 @@ def _graph_requests(text: str) -> float:
 def test_two_workers_serve_sessions_from_redis(redis_url: str) -> None:
     with servers((["--workers", "2", "--store", redis_url], {})) as (server,):
         children = subprocess.run(
-            ["ps", "--ppid", str(server.proc.pid), "-o", "args="],
+            ["ps", "-ww", "--ppid", str(server.proc.pid), "-o", "args="],  # -ww: no width cut
             capture_output=True,
             text=True,
             check=True,
         ).stdout
-        assert children.count("spawn_main") == 2, children
+        assert children.count("multiprocessing.spawn") == 2, children
         # no keep-alive: each call is a new connection, which either worker may accept
         fresh = httpx.Limits(max_keepalive_connections=0)
         with httpx.Client(base_url=server.url, timeout=60, limits=fresh) as http:
