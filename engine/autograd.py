@@ -153,18 +153,6 @@ def check_numel(shape: Sequence[int]) -> None:
 
 
 # ------------------------------------------------------------------ saved values
-def _type_name(t: Tensor) -> str:
-    names = {
-        "float32": "FloatTensor",
-        "float64": "DoubleTensor",
-        "float16": "HalfTensor",
-        "int64": "LongTensor",
-        "int32": "IntTensor",
-        "bool": "BoolTensor",
-    }
-    return f"torch.{names[t.dtype.name]}"
-
-
 _BACKWARD_SUFFIX = re.compile(r"Backward\d*$")
 
 
@@ -211,11 +199,12 @@ class SavedTensor:
         from .tensor import Tensor
 
         if vc[0] != self.version:
-            t = Tensor._make(self.array, False, None)
+            type_name = D.from_numpy_dtype(self.array.dtype).tensor_type
             owner = self._owner(node)
             raise ModifiedInplaceError(
                 "one of the variables needed for gradient computation has been modified by an "
-                f"inplace operation: [{_type_name(t)} {list(self.array.shape)}]{owner}, is at "
+                f"inplace operation: [{type_name} {list(self.array.shape)}]{owner}, "
+                f"is at "
                 f"version {vc[0]}; expected version {self.version} instead. Hint: enable anomaly "
                 "detection to find the operation that failed to compute its gradient, with "
                 "torch.autograd.set_detect_anomaly(True, check_nan=False)."

@@ -25,10 +25,23 @@ __all__ = [
 class DType:
     """A tensor element type; prints as torch does (``torch.float32``)."""
 
-    __slots__ = ("_category", "is_floating_point", "itemsize", "name", "np")
+    __slots__ = (
+        "_category",
+        "cpp_name",
+        "is_floating_point",
+        "itemsize",
+        "name",
+        "np",
+        "scalar_name",
+    )
 
-    def __init__(self, name: str, np_dtype: Any, category: int) -> None:
+    def __init__(
+        self, name: str, np_dtype: Any, category: int, scalar_name: str, cpp_name: str
+    ) -> None:
         self.name = name
+        # the names torch's error messages use: ScalarType ("Float") and C++ type ("float")
+        self.scalar_name = scalar_name
+        self.cpp_name = cpp_name
         self.np = np.dtype(np_dtype)
         self.is_floating_point = category == 2
         self.itemsize = self.np.itemsize
@@ -37,16 +50,21 @@ class DType:
     def __repr__(self) -> str:
         return f"torch.{self.name}"
 
+    @property
+    def tensor_type(self) -> str:
+        """torch's legacy type name, ``torch.FloatTensor``."""
+        return f"torch.{self.scalar_name}Tensor"
+
     def __reduce__(self) -> str:
         return self.name
 
 
-bool_ = DType("bool", np.bool_, 0)
-int32 = DType("int32", np.int32, 1)
-int64 = DType("int64", np.int64, 1)
-float16 = DType("float16", np.float16, 2)
-float32 = DType("float32", np.float32, 2)
-float64 = DType("float64", np.float64, 2)
+bool_ = DType("bool", np.bool_, 0, "Bool", "bool")
+int32 = DType("int32", np.int32, 1, "Int", "int")
+int64 = DType("int64", np.int64, 1, "Long", "long int")
+float16 = DType("float16", np.float16, 2, "Half", "c10::Half")
+float32 = DType("float32", np.float32, 2, "Float", "float")
+float64 = DType("float64", np.float64, 2, "Double", "double")
 
 DTYPES: dict[str, DType] = {d.name: d for d in (bool_, int32, int64, float16, float32, float64)}
 _BY_NP: dict[np.dtype[Any], DType] = {d.np: d for d in DTYPES.values()}

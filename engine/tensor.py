@@ -174,8 +174,8 @@ class Tensor(HostValues, TensorMethods):
                 )
             if value.dtype is not self.dtype:
                 raise InvalidArgumentError(
-                    f"attempting to assign a gradient with dtype '{_cpp_type(value.dtype)}' to a "
-                    f"tensor with grad_dtype '{_scalar_type(self.dtype)}'. The gradient must "
+                    f"attempting to assign a gradient with dtype '{value.dtype.cpp_name}' to a "
+                    f"tensor with grad_dtype '{self.dtype.scalar_name}'. The gradient must "
                     "match the tensor's grad_dtype (defaults to the tensor's dtype). You can set "
                     "the tensor's grad_dtype attribute with a specific dtype, or None to allow "
                     "any dtype. Set grad_dtype with caution. Diverging the dtypes of a tensor "
@@ -294,7 +294,7 @@ class Tensor(HostValues, TensorMethods):
 
     def type(self, dtype: Any = None) -> Any:
         if dtype is None:
-            return A._type_name(self)
+            return self._dtype.tensor_type
         return self.to(dtype)
 
     def float(self) -> Tensor:
@@ -342,8 +342,8 @@ class Tensor(HostValues, TensorMethods):
         if out._dtype is not self._dtype:
             if D.promote_types(out._dtype, self._dtype) is not self._dtype:
                 raise InvalidArgumentError(
-                    f"result type {_scalar_type(out._dtype)} can't be cast to the desired output "
-                    f"type {_scalar_type(self._dtype)}"
+                    f"result type {out._dtype.scalar_name} can't be cast to the desired output "
+                    f"type {self._dtype.scalar_name}"
                 )
             array = array.astype(self._dtype.np)
         self._st.array = array
@@ -511,28 +511,6 @@ def _writes_a_view(key: Any, t: Tensor) -> bool:
         if dim is not None:
             dim += 1
     return False
-
-
-def _cpp_type(dt: D.DType) -> str:
-    return {
-        "float32": "float",
-        "float64": "double",
-        "float16": "c10::Half",
-        "int64": "long int",
-        "int32": "int",
-        "bool": "bool",
-    }[dt.name]
-
-
-def _scalar_type(dt: D.DType) -> str:
-    return {
-        "float32": "Float",
-        "float64": "Double",
-        "float16": "Half",
-        "int64": "Long",
-        "int32": "Int",
-        "bool": "Bool",
-    }[dt.name]
 
 
 def as_tensor(value: Any, like: Tensor | None = None, dtype: Any = None) -> Tensor:

@@ -19,17 +19,8 @@ from ..errors import (
 from ..shapes import broadcast_shapes
 from ..tensor import Tensor
 from . import defop
-from .pointwise import DIV_SCALAR, _scalar_name, reject_bool, where
+from .pointwise import DIV_SCALAR, reject_bool, where
 from .reduction import log_softmax
-
-_TYPE = {
-    "float32": "float",
-    "float64": "double",
-    "float16": "c10::Half",
-    "int64": "long int",
-    "int32": "int",
-    "bool": "bool",
-}
 
 # ---------------------------------------------------------------------- matmul
 
@@ -106,8 +97,8 @@ def _matmul_check(inputs: Any, attrs: dict[str, Any]) -> None:
         raise InvalidArgumentError("matmul(): both arguments must be tensors")
     if a.dtype is not b.dtype:
         raise DtypeMismatchError(
-            f"expected m1 and m2 to have the same dtype, but got: {_TYPE[a.dtype.name]} != "
-            f"{_TYPE[b.dtype.name]}"
+            f"expected m1 and m2 to have the same dtype, but got: {a.dtype.cpp_name} != "
+            f"{b.dtype.cpp_name}"
         )
     _matmul_shape([a._st.array.shape, b._st.array.shape], attrs)
 
@@ -389,7 +380,7 @@ def _nll_check(inputs: Any, attrs: dict[str, Any]) -> None:
         raise ShapeMismatchError(f"Expected target size {list(ls[:1] + ls[2:])}, got {list(ts)}")
     if target.dtype.name != "int64":
         raise DtypeMismatchError(
-            f"expected target dtype to be Long or Byte, but got {_scalar_name(target.dtype.name)}"
+            f"expected target dtype to be Long or Byte, but got {target.dtype.scalar_name}"
         )
     c = ls[0] if len(ls) == 1 else ls[1]
     t = target._st.array
@@ -440,15 +431,14 @@ def cross_entropy(
     _check_reduction(reduction)
     if not input.dtype.is_floating_point:
         raise InvalidArgumentError(
-            f'"log_softmax_lastdim_kernel_impl" not implemented for '
-            f"'{_TYPE[input.dtype.name].capitalize()}'"
+            f"\"log_softmax_lastdim_kernel_impl\" not implemented for '{input.dtype.scalar_name}'"
         )
     if isinstance(target, Tensor) and target.shape == input.shape:
         # class probabilities, as torch composes them
         if not target.dtype.is_floating_point:
             raise DtypeMismatchError(
                 "Expected floating point type for target with class probabilities, got "
-                f"{_scalar_name(target.dtype.name)}"
+                f"{target.dtype.scalar_name}"
             )
         dim = 1 if input.ndim > 1 else 0
         picked = log_softmax(input, dim) * target

@@ -321,20 +321,9 @@ def _where_check(inputs: Any, attrs: dict[str, Any]) -> None:
     if cond.dtype.name != "bool":
         raise DtypeMismatchError(
             "where expected condition to be a boolean tensor, but got a tensor with dtype "
-            f"{_scalar_name(cond.dtype.name)}"
+            f"{cond.dtype.scalar_name}"
         )
     _bcheck(inputs, attrs)
-
-
-def _scalar_name(name: str) -> str:
-    return {
-        "float32": "Float",
-        "float64": "Double",
-        "float16": "Half",
-        "int64": "Long",
-        "int32": "Int",
-        "bool": "Bool",
-    }[name]
 
 
 WHERE = defop(

@@ -13,14 +13,6 @@ from ..tensor import Tensor
 from . import defop
 from .pointwise import reject_bool, where
 
-_TYPE = {
-    "float32": "Float",
-    "float64": "Double",
-    "float16": "Half",
-    "int64": "Long",
-    "int32": "Int",
-}
-
 
 def _axis(attrs: dict[str, Any]) -> tuple[int, ...] | None:
     d = attrs.get("dim")
@@ -62,7 +54,7 @@ def _float_only(fname: str) -> Any:
         if not dt.is_floating_point:
             raise InvalidArgumentError(
                 f"{fname}(): could not infer output dtype. Input dtype must be either a floating "
-                f"point or complex dtype. Got: {_TYPE.get(dt.name, dt.name.capitalize())}"
+                f"point or complex dtype. Got: {dt.scalar_name}"
             )
 
     return check
@@ -282,8 +274,7 @@ def _softmax_check(fname: str) -> Any:
         dt = inputs[0].dtype
         if not dt.is_floating_point:
             raise InvalidArgumentError(
-                f'"{fname}_lastdim_kernel_impl" not implemented for '
-                f"'{_TYPE.get(dt.name, dt.name)}'"
+                f"\"{fname}_lastdim_kernel_impl\" not implemented for '{dt.scalar_name}'"
             )
 
     return check
@@ -349,7 +340,7 @@ def _norm_check(inputs: Any, attrs: dict[str, Any]) -> None:
     if not dt.is_floating_point:
         raise InvalidArgumentError(
             "linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
-            f"{_TYPE.get(dt.name, dt.name)}"
+            f"{dt.scalar_name}"
         )
 
 

@@ -350,9 +350,7 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
 
 
 def expand(x: Tensor, *size: Any) -> Tensor:
-    from ..autograd import _type_name
-
-    target = _expand_shape(x._st.array.shape, list(as_size(size)), _type_name(x))
+    target = _expand_shape(x._st.array.shape, list(as_size(size)), x.dtype.tensor_type)
     return apply(EXPAND, (x,), {"size": list(target)})
 
 

@@ -183,3 +183,14 @@ def test_reducing_dim_0_of_a_0d_tensor(op: str) -> None:
     assert out.shape == () and out.item() == 2.0
     out.backward()
     assert s.grad is not None and s.grad.item() == 1.0
+
+
+def test_kernel_messages_name_the_dtype_as_torch_does() -> None:
+    import engine.nn.functional as F
+
+    with pytest.raises(RuntimeError, match="not implemented for 'Long'"):
+        F.cross_entropy(torch.ones(2, 3, dtype=torch.int64), torch.tensor([0, 1]))
+    with pytest.raises(RuntimeError, match="not implemented for 'Bool'"):
+        torch.ones(2, dtype=torch.bool).softmax(0)
+    assert torch.float32.tensor_type == "torch.FloatTensor"
+    assert (torch.int64.scalar_name, torch.float16.cpp_name) == ("Long", "c10::Half")
