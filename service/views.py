@@ -9,7 +9,12 @@ from engine.tensor import Tensor
 
 from .codecs import encode_tensor_data
 
-__all__ = ["tensor_info"]
+__all__ = ["tensor_data", "tensor_info"]
+
+
+def tensor_data(t: Tensor | None, encoding: str = "json") -> dict[str, Any] | None:
+    """A tensor's values as TensorData (``None`` stays ``None``: an absent ``.grad``)."""
+    return None if t is None else encode_tensor_data(t._host(), t.dtype, encoding)
 
 
 def tensor_info(
@@ -17,10 +22,8 @@ def tensor_info(
 ) -> dict[str, Any]:
     """TensorInfo: every key always present; data/grad filled only when included."""
     inc = set(include)
-    data = encode_tensor_data(t._host(), t.dtype, encoding) if "data" in inc else None
-    grad = None
-    if "grad" in inc and t.grad is not None:
-        grad = encode_tensor_data(t.grad._host(), t.grad.dtype, encoding)
+    data = tensor_data(t, encoding) if "data" in inc else None
+    grad = tensor_data(t.grad, encoding) if "grad" in inc else None
     return {
         "name": name,
         "shape": list(t.shape),

@@ -21,12 +21,13 @@ from engine.autograd import Node, allocated_bytes
 from engine.errors import DoesNotRequireGradError
 from engine.tensor import Tensor
 
-from ..codecs import decode_tensor_data, encode_tensor_data
+from ..codecs import decode_tensor_data
 from ..deps import ApiKeyDep, OrjsonRoute, SessionDep, SettingsDep, compute, json_response
 from ..errors import ApiError
 from ..executor import Executor, unknown_name
 from ..sessions import Session, account
 from ..settings import Settings
+from ..views import tensor_data
 
 router = APIRouter(tags=["gradients"], route_class=OrjsonRoute)
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -63,8 +64,7 @@ def _grad_map(names: dict[str, Tensor], ids: set[int], encoding: str) -> dict[st
     out: dict[str, Any] = {}
     for name, t in names.items():
         if id(t) in ids:
-            g = t.grad
-            out[name] = None if g is None else encode_tensor_data(g._host(), g.dtype, encoding)
+            out[name] = tensor_data(t.grad, encoding)
     return out
 
 
@@ -80,12 +80,8 @@ def run_backward(session: Session, req: BackwardRequest, settings: Settings) -> 
     with engine.limits(settings.max_tensor_elements):
         out.backward(gradient, req.retain_graph, req.create_graph, inputs)
     if inputs is not None:
-        grads = {
-            name: None
-            if t.grad is None
-            else encode_tensor_data(t.grad._host(), t.grad.dtype, req.encoding)
-            for name, t in zip(req.inputs or [], inputs, strict=True)
-        }
+        names = req.inputs or []
+        grads = {n: tensor_data(t.grad, req.encoding) for n, t in zip(names, inputs, strict=True)}
     else:
         grads = _grad_map(session.names, _reached_leaves([out]), req.encoding)
     session.bytes = account(session, settings, allocated_bytes())
@@ -121,7 +117,7 @@ def run_grad(session: Session, req: GradRequest, settings: Settings) -> dict[str
     grads: dict[str, Any] = {}
     bind: dict[str, Tensor] = {}
     for i, (name, g) in enumerate(zip(req.inputs, results, strict=True)):
-        grads[name] = None if g is None else encode_tensor_data(g._host(), g.dtype, req.encoding)
+        grads[name] = tensor_data(g, req.encoding)
         if req.bind is not None and g is not None:
             bind[req.bind[i]] = g
     if bind:
@@ -177,10 +173,8 @@ def run_stateless(req: StatelessGradRequest, settings: Settings) -> dict[str, An
             with engine.limits(limit):
                 results = engine.autograd.grad(out, wrt, gradient, allow_unused=True)
         for name, g in zip(req.wrt, results, strict=True):
-            grads[name] = (
-                None if g is None else encode_tensor_data(g._host(), g.dtype, req.encoding)
-            )
-    return {"output": encode_tensor_data(out._host(), out.dtype, req.encoding), "grads": grads}
+            grads[name] = tensor_data(g, req.encoding)
+    return {"output": tensor_data(out, req.encoding), "grads": grads}
 
 
 @router.post(

@@ -29,13 +29,12 @@ from ..codecs import (
     decode_npy,
     decode_tensor_data,
     encode_npy,
-    encode_tensor_data,
 )
 from ..deps import NamePath, OrjsonRoute, SessionDep, SettingsDep, compute, json_response
 from ..errors import ApiError
 from ..sessions import Session, account, session_bytes
 from ..settings import Settings
-from ..views import tensor_info
+from ..views import tensor_data, tensor_info
 
 router = APIRouter(prefix="/v1/sessions/{session_id}", tags=["tensors"], route_class=OrjsonRoute)
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -202,7 +201,7 @@ def _value_response(
         return Response(encode_npy(t._host()), media_type=NPY_MEDIA_TYPE)
     if t is None:
         return json_response(None)
-    return json_response(encode_tensor_data(t._host(), t.dtype, encoding))
+    return json_response(tensor_data(t, encoding))
 
 
 _VALUE_RESPONSES: dict[int | str, dict[str, Any]] = {
