@@ -302,11 +302,8 @@ class Node:
 
     def release(self) -> None:
         """Free saved values (after a backward without retain_graph)."""
-        if self.saved:
-            self.saved = None
-            self.vcs = {}
-        elif self.saved is not None:
-            self.saved = None
+        self.saved = None
+        self.vcs = {}
 
 
 class _AccumulateGrad:
@@ -439,11 +436,7 @@ def record(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Node:
     name = op.grad_fn if isinstance(op.grad_fn, str) else op.grad_fn(inputs, attrs)
     node = Node(op, name, next_, consts, meta, attrs)
     for i in op.saves:
-        if i == "all":
-            for j, x in enumerate(inputs):
-                if isinstance(x, T):
-                    node.save(j, x)
-        elif i < len(inputs) and isinstance(inputs[i], T):
+        if i < len(inputs) and isinstance(inputs[i], T):
             node.save(i, inputs[i])
     return node
 
@@ -558,9 +551,7 @@ def run_backward(
 
     ready = [r for r in roots if isinstance(r, Node) and deps.get(id(r), 0) == 0]
     ready_ids = {id(r) for r in ready}
-    from .autograd import set_grad_enabled as _sge
-
-    with _sge(create_graph), np.errstate(all="ignore"), _quiet():
+    with set_grad_enabled(create_graph), np.errstate(all="ignore"), _quiet():
         while ready:
             node = ready.pop()
             g = pending.pop(id(node), None)

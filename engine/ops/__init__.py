@@ -28,7 +28,7 @@ class Op:
     forward: Callable[..., Any] | None
     vjps: tuple[VJP | None, ...] | VJP | None
     grad_fn: str | Callable[[Sequence[Any], dict[str, Any]], str]
-    saves: tuple[Any, ...] = ()
+    saves: tuple[int, ...] = ()  # the inputs (by position) the VJPs read
     saves_out: bool = False
     promote: str | None = None  # "common": torch.result_type; "float": and at least float32
     promote_args: tuple[int, ...] | None = None  # the inputs promotion applies to (default all)
