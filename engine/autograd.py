@@ -23,6 +23,7 @@ from .errors import (
     GradRequiresScalarError,
     InvalidArgumentError,
     ModifiedInplaceError,
+    ScalarOverflowError,
     ShapeMismatchError,
     TensorTooLargeError,
 )
@@ -365,6 +366,10 @@ def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
                 xp = x._xp
             if x._rg:
                 requires = True
+        elif type(x) is int and not -(2**63) <= x < 2**64:  # what a c10::Scalar holds
+            raise ScalarOverflowError(
+                "int too big to convert" if x > 0 else "can't convert negative int to unsigned"
+            )
     if xp is None:
         raise InvalidArgumentError(f"{op.name}() needs at least one tensor argument")
     # dtype: PyTorch's promotion, applied by casting tensor inputs once
@@ -690,6 +695,8 @@ def backward(
         ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         if not ins:
             raise InvalidArgumentError("'inputs' argument to backward() cannot be empty.")
+        if not all(t.requires_grad for t in ins):
+            raise InvalidArgumentError("can't retain_grad on Tensor that has requires_grad=False")
         leaves = [t for t in ins if t.grad_fn is None]
         nonleaves = [t for t in ins if t.grad_fn is not None]
         got = run_backward(outs, gs, retain_graph, create_graph, ins, leaves)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -162,3 +163,27 @@ def result_type(*operands: Any) -> DType:
     out = _combine(dim, _combine(zero, wrapped))
     assert out is not None, "result_type needs at least one operand"
     return out
+
+
+_CPP_LIMIT_NAMES = {"int64": "int64_t", "int32": "int", "float32": "float", "float16": "c10::Half"}
+
+
+def fits(value: Any, dtype: DType) -> bool:
+    """Whether the Python scalar ``value`` converts to ``dtype`` without overflow (torch's
+    ``checked_convert``: bool takes anything; inf and nan fit every float; ints must be in range;
+    a float becoming an int must be finite and in range)."""
+    if dtype is bool_ or isinstance(value, bool | np.bool_):
+        return True
+    if dtype.is_floating_point:
+        f = float(value) if not isinstance(value, int) or abs(value) < 2**1024 else math.inf
+        return not math.isfinite(f) or abs(f) <= float(np.finfo(dtype.np).max)
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    info = np.iinfo(dtype.np)
+    return info.min <= value <= info.max
+
+
+def overflow_message(dtype: DType) -> str:
+    """torch's text for a scalar that does not fit ``dtype``."""
+    name = _CPP_LIMIT_NAMES.get(dtype.name, dtype.name)
+    return f"value cannot be converted to type {name} without overflow"

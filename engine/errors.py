@@ -19,6 +19,9 @@ Each class also derives from the builtin PyTorch raises for the same mistake, so
     ├── BackendUnavailableError (RuntimeError)     backend_unavailable
     ├── GraphFreedError (RuntimeError)             graph_freed
     ├── ModifiedInplaceError (RuntimeError)        modified_inplace
+    ├── ValueOverflowError (RuntimeError)          overflow
+    │   ├── LiteralOverflowError (ValueError)      overflow
+    │   └── ScalarOverflowError (OverflowError)    overflow
     └── TensorTooLargeError (RuntimeError)         tensor_too_large
 """
 
@@ -35,13 +38,16 @@ __all__ = [
     "IndexOutOfRangeError",
     "InvalidArgumentError",
     "InvalidValueError",
+    "LiteralOverflowError",
     "LeafInplaceError",
     "ModifiedInplaceError",
     "NotLeafError",
+    "ScalarOverflowError",
     "ShapeMismatchError",
     "ShapeValueError",
     "TensorTooLargeError",
     "UnknownOpError",
+    "ValueOverflowError",
     "GRAPH_FREED_MESSAGE",
 ]
 
@@ -117,6 +123,20 @@ class GraphFreedError(EngineError, RuntimeError):
 class ModifiedInplaceError(EngineError, RuntimeError):
     code = "modified_inplace"
     status = 409
+
+
+class ValueOverflowError(EngineError, RuntimeError):
+    """A number that does not fit the dtype it must become (torch refuses, never wraps)."""
+
+    code = "overflow"
+
+
+class LiteralOverflowError(ValueOverflowError, ValueError):
+    """An integer literal in tensor data beyond int64 (torch's ValueError)."""
+
+
+class ScalarOverflowError(ValueOverflowError, OverflowError):
+    """A Python int operand beyond what a c10::Scalar holds (torch's OverflowError)."""
 
 
 class TensorTooLargeError(EngineError, RuntimeError):

@@ -10,9 +10,16 @@ import numpy as np
 from . import dtypes as D
 from .autograd import check_numel
 from .backend import default_backend
-from .errors import InvalidArgumentError, InvalidValueError
+from .errors import (
+    InvalidArgumentError,
+    InvalidValueError,
+    LiteralOverflowError,
+    ValueOverflowError,
+)
 from .shapes import as_size
 from .tensor import Tensor
+
+OVERFLOW_LITERAL = "Overflow when unpacking long long"  # torch.tensor([2**63])
 
 __all__ = [
     "arange",
@@ -75,12 +82,16 @@ def _array_from(data: Any, dtype: Any = None, xp: Any = None) -> Any:
         dt = _infer(data)
     try:
         host = np.array(data, dtype=dt.np if dt is not D.bool_ else None)
-    except (ValueError, TypeError, OverflowError) as exc:
+    except OverflowError:  # a Python int beyond the integer dtype
+        raise LiteralOverflowError(OVERFLOW_LITERAL) from None
+    except (ValueError, TypeError) as exc:
         ragged = _ragged(data)
         if ragged is not None:
             raise InvalidValueError(ragged) from None
         raise InvalidArgumentError(f"could not build a tensor from this data: {exc}") from None
-    if host.dtype == object:
+    if host.dtype == object or (host.dtype.kind == "u" and not dt.is_floating_point):
+        if _ragged(data) is None:  # regular, so the objects are ints beyond int64
+            raise LiteralOverflowError(OVERFLOW_LITERAL)
         raise InvalidArgumentError("could not build a tensor from ragged nested sequences")
     host = host.astype(dt.np, copy=False)
     return host if xp is np else xp.asarray(host)
@@ -165,6 +176,9 @@ def full(
 ) -> Tensor:
     if dtype is None:
         dtype = D.scalar_dtype(fill_value)
+    dt = D.as_dtype(dtype)
+    if not D.fits(fill_value, dt):
+        raise ValueOverflowError(D.overflow_message(dt))
     return _factory(
         as_size((size,)), dtype, lambda xp, s, d: xp.full(s, fill_value, dtype=d), requires_grad
     )
@@ -204,6 +218,8 @@ def arange(
     n = max(0, math.ceil((end - start) / step))
     check_numel((n,))
     dt = D.as_dtype(dtype)
+    if dt is D.bool_:
+        raise InvalidArgumentError("\"arange_cpu\" not implemented for 'Bool'")
     xp = default_backend().xp
     arr = (xp.arange(n, dtype=np.float64) * step + start).astype(dt.np)
     t = Tensor._make(arr, False, None)

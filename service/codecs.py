@@ -50,6 +50,16 @@ def _too_large(n: int, limit: int) -> ApiError:
     )
 
 
+def _overflow() -> ApiError:
+    # torch.tensor([2**63]) raises ValueError("Overflow when unpacking long long"): never wrap
+    return ApiError(400, "overflow", "Overflow when unpacking long long")
+
+
+def _only_numbers(arr: np.ndarray[Any, Any]) -> bool:
+    """An object array of Python numbers only (ints too large for any NumPy integer)."""
+    return all(type(v) in (int, float, bool) for v in arr.flat)
+
+
 def check_numel(shape: Sequence[int], limit: int) -> int:
     """The elements of ``shape``; 413 above ``limit``. A zero dim does not excuse the others:
     NumPy still indexes them, and ``[0, 10**10, 10**10]`` overflows it."""
@@ -98,9 +108,14 @@ def _from_json(data: Any, dt: D.DType | None, max_elements: int) -> np.ndarray[A
         raise _bad("tensor data must be nested lists of numbers, or a number")
     try:
         arr = np.asarray(data) if dt is None else np.asarray(data, dtype=dt.np)
-    except (ValueError, TypeError, OverflowError) as exc:
+    except OverflowError:  # an integer literal beyond the integer dtype asked for
+        raise _overflow() from None
+    except (ValueError, TypeError) as exc:
         raise _bad(f"tensor data is not a regular array of numbers: {exc}") from None
     kind = arr.dtype.kind
+    beyond_int64 = kind == "u" or (kind == "O" and _only_numbers(arr))
+    if beyond_int64 and (dt is None or not dt.is_floating_point):
+        raise _overflow()
     if kind in "US":  # "nan"/"inf" strings (and numbers mixed with them)
         try:
             arr = arr.astype(np.float64 if dt is None else dt.np)

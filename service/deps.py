@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
 import anyio
-import orjson
 from fastapi import Depends, Header, Path, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
@@ -16,6 +15,7 @@ from engine.autograd import reset_allocated
 
 from .codecs import dumps
 from .errors import ApiError
+from .jsonbody import parse_json
 from .sessions import Session, SessionManager
 from .settings import Settings
 
@@ -99,9 +99,9 @@ class _OrjsonRequest(Request):
             body = await self.body()
             # a large body is parsed on a worker thread: the event loop keeps serving
             self._json = (
-                await anyio.to_thread.run_sync(orjson.loads, body)
+                await anyio.to_thread.run_sync(parse_json, body)
                 if len(body) > 1 << 20
-                else orjson.loads(body)
+                else parse_json(body)
             )
         return self._json
 

@@ -10,6 +10,7 @@ anything else            500 internal_error, logged with its traceback and reque
 from __future__ import annotations
 
 import logging
+import traceback
 from http import HTTPStatus
 from typing import Any
 
@@ -78,10 +79,24 @@ def _validation_detail(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:10]:
         if err.get("type") == "json_invalid":
-            return "the request body is not valid JSON"
+            reason = (err.get("ctx") or {}).get("error")
+            return "the request body is not valid JSON" + (f": {reason}" if reason else "")
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
         parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
     return "; ".join(parts) or "the request does not match the schema"
+
+
+MAX_LOGGED_TRACEBACK = 16_384  # characters: a RecursionError's traceback is ~200 KB
+
+
+def capped_traceback(exc: BaseException, limit: int = MAX_LOGGED_TRACEBACK) -> str:
+    """The traceback as text, its middle cut out past ``limit`` characters (the first frames
+    say where the request entered, the last ones where it failed)."""
+    text = "".join(traceback.format_exception(exc))
+    if len(text) <= limit:
+        return text
+    head, tail = limit // 4, limit - limit // 4
+    return f"{text[:head]}\n... {len(text) - limit} characters cut ...\n{text[-tail:]}"
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -118,7 +133,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         rid = getattr(request.state, "request_id", None)
-        log.error("unhandled error (request %s)", rid, exc_info=exc)
+        log.error("unhandled error (request %s)\n%s", rid, capped_traceback(exc))
         return problem_response(
             500, "internal_error", f"internal server error; request id {rid}", request
         )
