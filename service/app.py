@@ -13,6 +13,7 @@ from api_schema import Problem, StatelessGradRequest
 from api_schema import graph as graph_schema
 from engine import public_ops
 
+from .clients import ClientLimits
 from .errors import install_error_handlers
 from .executor import SPECIAL_OPS
 from .observability import Metrics, RequestMiddleware, configure_logging
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.manager = manager
     app.state.limiter = anyio.CapacityLimiter(settings.compute_threads)
+    app.state.client_limits = ClientLimits(settings)
     app.state.metrics = Metrics(manager)
     install_error_handlers(app)
     for module in (sessions, tensors, graph, grad):

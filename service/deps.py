@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
@@ -70,8 +71,16 @@ async def require_api_key(
     settings: SettingsDep, x_api_key: Annotated[str | None, Header()] = None
 ) -> None:
     """With GRADSERVE_API_KEYS set, the key must be one of them."""
-    if settings.api_keys and x_api_key not in settings.api_keys:
+    if settings.api_keys and not key_matches(x_api_key, settings.api_keys):
         raise ApiError(401, "unauthorized", "missing or wrong X-API-Key")
+
+
+def key_matches(given: str | None, keys: list[str]) -> bool:
+    """Whether ``given`` is one of ``keys``, in time that does not depend on where they differ
+    (every key is compared, each in constant time)."""
+    probe = (given or "").encode()
+    hits = [hmac.compare_digest(probe, k.encode()) for k in keys]
+    return given is not None and any(hits)
 
 
 ApiKeyDep = Depends(require_api_key)

@@ -43,16 +43,31 @@ _HTTP_CODES = {
 class ApiError(Exception):
     """A client-facing error with a stable code."""
 
-    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
-        self.extra = extra
+        self.headers = headers
+        self.extra = extra  # more members of the problem body (node, errors, ...)
 
 
 def problem_response(
-    status: int, code: str, detail: str, request: Request | None = None, **extra: Any
+    status: int,
+    code: str,
+    detail: str,
+    request: Request | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> Response:
     """An ``application/problem+json`` response."""
     body: dict[str, Any] = {
@@ -66,7 +81,7 @@ def problem_response(
     rid = getattr(request.state, "request_id", None) if request is not None else None
     if rid is not None:
         body["request_id"] = rid
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {**(headers or {}), **({"WWW-Authenticate": "Bearer"} if status == 401 else {})}
     return Response(
         orjson.dumps(body),
         status_code=status,
@@ -104,7 +119,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
-        return problem_response(exc.status, exc.code, exc.detail, request, **exc.extra)
+        return problem_response(
+            exc.status, exc.code, exc.detail, request, headers=exc.headers, **exc.extra
+        )
 
     @app.exception_handler(EngineError)
     async def _engine_error(request: Request, exc: EngineError) -> Response:

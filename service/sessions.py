@@ -252,6 +252,7 @@ class SessionManager:
             429,
             "too_many_sessions",
             f"the server holds its maximum of {self.settings.max_sessions} sessions",
+            headers={"Retry-After": "30"},  # the sweeper frees expired ones meanwhile
         )
         if not self.shared and self.store.count() >= self.settings.max_sessions:
             raise full

@@ -43,6 +43,19 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(256 * 1024 * 1024, ge=1)
     default_ttl_seconds: int = Field(3600, ge=1)
     max_ttl_seconds: int = Field(24 * 3600, ge=1)
+    # per client (API key, else peer address), per server process
+    max_anonymous_ttl_seconds: int = Field(
+        3600, ge=1, description="Longest TTL a session opened without an API key gets."
+    )
+    max_sessions_per_client: int = Field(
+        250, ge=1, description="Sessions one client may hold at once (429 beyond)."
+    )
+    sessions_per_client_per_minute: float = Field(
+        0.0, ge=0, description="Sustained rate of POST /v1/sessions per client; 0: no rate limit."
+    )
+    session_burst_per_client: int = Field(
+        60, ge=1, description="POST /v1/sessions a client may make at once before the rate holds."
+    )
     sweep_interval_seconds: float = Field(5.0, gt=0)
     # worker threads for CPU-heavy work (the event loop never runs it)
     compute_threads: int = Field(8, ge=1)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Request
 from starlette.responses import Response
 
 from api_schema import Problem, SessionCreate, SessionCreated, SessionInfo
 
+from ..clients import ClientLimits, client_key
 from ..deps import (
     ApiKeyDep,
     ManagerDep,
@@ -50,10 +51,23 @@ def session_info(session: Session, settings: object) -> dict[str, object]:
     dependencies=[ApiKeyDep],
     responses={400: {"model": Problem}, 401: {"model": Problem}, 429: {"model": Problem}},
 )
-async def create_session(manager: ManagerDep, body: SessionCreate | None = None) -> Response:
+async def create_session(
+    request: Request,
+    manager: ManagerDep,
+    settings: SettingsDep,
+    body: SessionCreate | None = None,
+    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
     """Open a session; keep the token: every call on the session needs it."""
     body = body or SessionCreate()
-    session, token = await manager.create(body.backend, body.ttl_seconds, body.seed)
+    limits: ClientLimits = request.app.state.client_limits
+    client = client_key(request, x_api_key if settings.api_keys else None)
+    limits.admit(client)
+    ttl = body.ttl_seconds
+    if not settings.api_keys:  # anonymous: a session may not hold a slot for a day
+        ttl = min(ttl or settings.default_ttl_seconds, settings.max_anonymous_ttl_seconds)
+    session, token = await manager.create(body.backend, ttl, body.seed)
+    limits.opened(client, session.id, session.expires_at)
     return json_response(
         {
             "session_id": session.id,
@@ -76,7 +90,8 @@ async def read_session(request: Request, session: SessionDep, settings: Settings
 
 
 @router.delete("/{session_id}", status_code=204, responses=ERRORS)
-async def delete_session(session: SessionDep, manager: ManagerDep) -> Response:
+async def delete_session(request: Request, session: SessionDep, manager: ManagerDep) -> Response:
     """Delete the session and free every byte of it."""
     await manager.delete(session)
+    request.app.state.client_limits.closed(session.id)
     return Response(status_code=204)
