@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     max_sessions: int = Field(1000, ge=1)
     max_nodes_per_request: int = Field(10_000, ge=1)
     max_body_bytes: int = Field(256 * 1024 * 1024, ge=1)
+    max_json_values: int = Field(
+        1024 * 1024,
+        ge=1,
+        description="Array items a JSON body may hold (a JSON number costs ~32 bytes parsed; "
+        "large tensors go as .npy or b64).",
+    )
     default_ttl_seconds: int = Field(3600, ge=1)
     max_ttl_seconds: int = Field(24 * 3600, ge=1)
     # per client (API key, else peer address), per server process
