@@ -577,7 +577,7 @@ def run_backward(
                     else:
                         _accumulate(leaf_grads, id(nxt), gi)
                         leaf_objs[id(nxt)] = nxt
-            if not retain_graph:
+            if run and not retain_graph:  # torch frees only what it ran
                 node.release()
             for nxt in node.next:
                 if isinstance(nxt, Node):
@@ -599,7 +599,7 @@ def run_backward(
 
 
 def _needed(nodes: dict[int, Node], capture_keys: dict[int, Any]) -> set[int]:
-    """Nodes from which some capture target is reachable (iterative, memoized)."""
+    """The nodes to run to reach the capture targets (reachability iterative, memoized)."""
     memo: dict[int, bool] = {}
     for start in nodes.values():
         if id(start) in memo:
@@ -622,7 +622,15 @@ def _needed(nodes: dict[int, Node], capture_keys: dict[int, Any]) -> set[int]:
                 for x in n.next
             )
             memo[k] = hit
-    return {k for k, v in memo.items() if v}
+
+    # A target's own node does not run (torch captures the gradient flowing into it): a node
+    # runs when something below it leads to a target.
+    def feeds(x: Any) -> bool:
+        if isinstance(x, Node):
+            return memo.get(id(x), False)
+        return x is not None and id(x) in capture_keys
+
+    return {k for k, n in nodes.items() if any(feeds(x) for x in n.next)}
 
 
 def _call_vjps(node: Node, g: Tensor) -> list[Tensor | None]:
@@ -656,12 +664,15 @@ def _store_grad(t: Tensor, g: Tensor, create_graph: bool) -> None:
     from .tensor import Tensor
 
     acc = t._grad
-    if create_graph:
-        t._grad = g if acc is None else acc + g
-    elif acc is None or acc.requires_grad:
-        # A fresh storage: the same gradient array may reach several leaves.
-        t._grad = Tensor._make(g._st.array, False, None)
+    if acc is None:
+        # Its own Tensor: the same gradient may reach several leaves (torch clones it), unless
+        # it carries a graph (create_graph) that x.grad must keep.
+        t._grad = g if create_graph and g.requires_grad else Tensor._make(g._st.array, False, None)
+    elif create_graph:
+        t._grad = acc + g
     else:
+        # torch's AccumulateGrad outside grad mode: in place, even into a .grad that has a graph
+        # from an earlier create_graph=True (it keeps its grad_fn, its version moves on)
         acc._st.array = acc._st.array + g._st.array
         acc._vc[0] += 1
 
