@@ -8,6 +8,7 @@ running its VJPs, and frees saved values unless asked to retain them.
 
 from __future__ import annotations
 
+import inspect
 import re
 import threading
 import weakref
@@ -21,6 +22,7 @@ from .errors import (
     GRAPH_FREED_MESSAGE,
     DoesNotRequireGradError,
     GradRequiresScalarError,
+    GraphFreedError,
     InvalidArgumentError,
     ModifiedInplaceError,
     ScalarOverflowError,
@@ -80,6 +82,32 @@ class set_grad_enabled:
         import functools
 
         mode = self.mode
+        if inspect.isgeneratorfunction(fn):
+            # torch's _DecoratorContextManager: the mode holds while the generator runs, and
+            # the caller's mode is back between its steps
+            @functools.wraps(fn)
+            def generator(*args: Any, **kwargs: Any) -> Any:
+                gen = fn(*args, **kwargs)
+                try:
+                    with set_grad_enabled(mode):
+                        request = gen.send(None)
+                    while True:
+                        try:
+                            sent = yield request
+                        except GeneratorExit:
+                            with set_grad_enabled(mode):
+                                gen.close()
+                            raise
+                        except BaseException as exc:
+                            with set_grad_enabled(mode):
+                                request = gen.throw(exc)
+                        else:
+                            with set_grad_enabled(mode):
+                                request = gen.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+            return generator
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -296,8 +324,6 @@ class Node:
 
     def _unpack(self, key: Any) -> Tensor:
         if self.saved is None:
-            from .errors import GraphFreedError
-
             raise GraphFreedError(GRAPH_FREED_MESSAGE)
         return self.saved[key].unpack(self, self.vcs[key])
 
@@ -568,6 +594,8 @@ def run_backward(
                     _store_grad(t, g, create_graph)
             run = g is not None and (needed is None or id(node) in needed)
             if run:
+                if node.saved is None and _kept_state(node):
+                    raise GraphFreedError(GRAPH_FREED_MESSAGE)
                 in_grads = _call_vjps(node, g)
                 for nxt, gi in zip(node.next, in_grads, strict=True):
                     if gi is None or nxt is None:
@@ -596,6 +624,25 @@ def run_backward(
             if allowed is None or k in allowed:
                 _store_grad(leaf_objs[k], g, create_graph)
     return {id(t): captured[id(_target(t))] for t in capture or () if id(_target(t)) in captured}
+
+
+def _kept_state(node: Node) -> bool:
+    """Whether torch's node for this call held SavedVariables, so running it again after they
+    were freed raises: any declared save (a Python scalar operand is saved too, wrapped in a
+    tensor) or a tensor or array among its attributes (the indices of ``x[idx]``)."""
+    op = node.op
+    if op.saves or op.saves_out:
+        return True
+    stack = list(node.attrs.values())
+    while stack:
+        v = stack.pop()
+        if isinstance(v, list | tuple):
+            stack.extend(v)
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, _Tensor) or getattr(v, "ndim", 0) > 0:  # a tensor or an index array
+            return True
+    return False
 
 
 def _needed(nodes: dict[int, Node], capture_keys: dict[int, Any]) -> set[int]:

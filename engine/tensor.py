@@ -247,7 +247,7 @@ class Tensor(HostValues, TensorMethods):
     # ------------------------------------------------------------- conversion
     def numpy(self, *, force: bool = False) -> np.ndarray[Any, Any]:
         """The values as a NumPy array (a host copy on CuPy)."""
-        if self._rg and not force:
+        if self._rg and not force and A.is_grad_enabled():  # torch 2.13 allows it in no_grad
             raise InvalidArgumentError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead."

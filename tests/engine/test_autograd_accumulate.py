@@ -74,3 +74,31 @@ def test_two_leaves_reached_by_one_gradient_get_their_own_grads() -> None:
         assert a.grad is not b.grad
         a.grad.add_(1)
         assert b.grad.tolist() == [1.0]
+
+
+SECOND_BACKWARD: dict[str, Any] = {
+    "select then mul by a scalar": lambda t, x: x[0] * 3,
+    "select": lambda t, x: x[0],
+    "index by a tensor": lambda t, x: x[t.tensor([0, 2])].sum(),
+    "add a scalar": lambda t, x: (x + 1).sum(),
+    "mul by a scalar": lambda t, x: (x * 2).sum(),
+    "exp": lambda t, x: x.exp().sum(),
+    "div by a scalar": lambda t, x: (x / 2).sum(),
+    "slice": lambda t, x: x[1:].sum(),
+    "mean": lambda t, x: x.mean(),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SECOND_BACKWARD))
+def test_a_second_backward_raises_where_torch_saved_values(case: str) -> None:
+    def run(t: Any) -> str:
+        x = t.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        z = SECOND_BACKWARD[case](t, x)
+        z.backward()
+        try:
+            z.backward()
+        except RuntimeError as exc:
+            return str(exc)
+        return "ok"
+
+    assert run(engine) == run(torch)
