@@ -9,8 +9,8 @@ import sys
 
 import uvicorn
 
-from .sessions import REDIS_SCHEMES
 from .settings import Settings
+from .stores import REDIS_SCHEMES
 
 __all__ = ["main"]
 

@@ -25,7 +25,7 @@ from ..codecs import decode_tensor_data
 from ..deps import ApiKeyDep, OrjsonRoute, SessionDep, SettingsDep, compute, json_response
 from ..errors import ApiError
 from ..executor import Executor, unknown_name
-from ..sessions import Session, account
+from ..sessions import Session, account, commit
 from ..settings import Settings
 from ..views import tensor_data
 
@@ -121,8 +121,6 @@ def run_grad(session: Session, req: GradRequest, settings: Settings) -> dict[str
         if req.bind is not None and g is not None:
             bind[req.bind[i]] = g
     if bind:
-        from .tensors import commit
-
         commit(session, settings, bind)
     return {"grads": grads}
 

@@ -12,10 +12,9 @@ from api_schema import GraphRequest, GraphResponse, Problem
 from ..deps import OrjsonRoute, SessionDep, SettingsDep, compute, json_response
 from ..errors import ApiError
 from ..executor import Executor, unknown_name
-from ..sessions import Session
+from ..sessions import Session, commit
 from ..settings import Settings
 from ..views import tensor_info
-from .tensors import commit
 
 router = APIRouter(prefix="/v1/sessions/{session_id}", tags=["graph"], route_class=OrjsonRoute)
 

@@ -19,7 +19,6 @@ from api_schema import (
     ZeroGradRequest,
 )
 from engine import dtypes as D
-from engine.autograd import allocated_bytes
 from engine.errors import EngineError
 from engine.tensor import Tensor
 
@@ -32,7 +31,7 @@ from ..codecs import (
 )
 from ..deps import NamePath, OrjsonRoute, SessionDep, SettingsDep, compute, json_response
 from ..errors import ApiError
-from ..sessions import Session, account, session_bytes
+from ..sessions import Session, commit, lookup, session_bytes
 from ..settings import Settings
 from ..views import tensor_data, tensor_info
 
@@ -49,38 +48,12 @@ Include = Annotated[
 ]
 
 
-def lookup(session: Session, name: str) -> Tensor:
-    t = session.names.get(name)
-    if t is None:
-        raise ApiError(404, "tensor_not_found", f"no tensor named {name!r} in this session")
-    return t
-
-
 def parse_include(include: str | None) -> list[str]:
     items = [i.strip() for i in (include or "").split(",") if i.strip()]
     bad = [i for i in items if i not in ("data", "grad")]
     if bad:
         raise ApiError(400, "invalid_argument", f"include takes data and grad, not {bad}")
     return items
-
-
-def commit(session: Session, settings: Settings, bind: dict[str, Tensor], unbind: Any = ()) -> None:
-    """Bind names if the session stays within its byte quota (507 otherwise, nothing bound)."""
-    trial = dict(session.names)
-    trial.update(bind)
-    for name in unbind:
-        trial.pop(name, None)
-    added = allocated_bytes() + sum(t._st.array.nbytes for t in bind.values())
-    size = account(session, settings, added, trial)
-    if size > settings.max_session_bytes and size > session.bytes:
-        raise ApiError(
-            507,
-            "session_quota_exceeded",
-            f"the session would hold {size} bytes, above its quota of {settings.max_session_bytes}",
-        )
-    session.names.clear()
-    session.names.update(trial)
-    session.bytes = size
 
 
 def _fill(session: Session, body: TensorCreate, limit: int) -> Tensor:

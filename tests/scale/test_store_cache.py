@@ -7,12 +7,11 @@ payload bytes a process moved to and from Redis.
 from __future__ import annotations
 
 import numpy as np
-import orjson
 import pytest
 from scale_kit import ASess, app_for, f32
 
 import engine
-from service.redis_store import EMPTY_GRAPH, RedisStore
+from service.stores import RedisStore, Session
 
 pytestmark = pytest.mark.anyio
 MB = 1 << 20
@@ -107,13 +106,22 @@ async def test_views_are_stored_as_offsets_into_their_buffer(redis_server: objec
     writer, reader = RedisStore(url), RedisStore(url)  # reader: a cold replica
     try:
         sid = "layout-test"
-        meta = {"token": "00", "backend": "numpy", "ttl": 60, "auto": 0, "rng": None}
-        assert await writer.create(sid, meta, 60_000)
-        doc = dict(EMPTY_GRAPH)
-        async with writer.locked(sid) as lease:
-            size = await writer.save(sid, lease, names, meta, doc, orjson.dumps(doc), 60_000)
+        session = Session(
+            id=sid,
+            token_digest=b"\0",
+            backend=engine.get_backend("numpy"),
+            ttl_seconds=60,
+            expires_at=0.0,
+            generator=np.random.default_rng(0),
+        )
+        assert await writer.create(session, 10)
+        async with writer.lock(sid) as lease:
+            session.names = names
+            await writer.save(session, lease)
+        size = session.bytes
         assert size == base.nbytes + fortran.nbytes + 2 + 4  # views add nothing
-        loaded, _, _, _ = await reader.load(sid, 60_000)
+        async with reader.lock(sid) as lease:
+            loaded = (await reader.load(sid, lease)).names
         assert reader.moved["from_redis"] == size
         for k, want in arrays.items():
             got = loaded[k].numpy()

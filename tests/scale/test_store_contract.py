@@ -28,7 +28,7 @@ from scale_kit import (
 )
 
 import engine
-from service.redis_store import RedisStore
+from service.stores import RedisStore
 
 pytestmark = pytest.mark.anyio
 
@@ -147,7 +147,8 @@ async def test_values_grads_versions_and_flags_round_trip(store: str) -> None:
 
         rs = redis_of(client)
         if rs is not None:  # what a fresh load from Redis holds, tensor by tensor
-            names, _, _, _ = await rs.load(s.id, 60_000)
+            async with rs.lock(s.id) as lease:
+                names = (await rs.load(s.id, lease)).names
             assert names["x"]._version == 0 and names["c"]._version == 2
             assert names["x"].requires_grad and names["x"].is_leaf
             grad = names["x"].grad

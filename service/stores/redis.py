@@ -16,8 +16,8 @@ rebinds a storage, it never writes into an array), so a buffer id names the same
 forever: each replica caches buffers by id and a request moves only the buffers that
 replica has not seen, plus the ones it creates. Mutual exclusion is a lease lock (SET NX
 PX with a random token) that a crashed holder cannot keep past its lease; a save is
-fenced by WATCHing the lock, so a holder whose lease was taken over cannot overwrite the
-new holder's state.
+fenced (one Lua script that writes nothing unless the lock still holds the lease's token),
+so a holder whose lease was taken over cannot overwrite the new holder's state.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -42,12 +43,12 @@ import redis.asyncio as aioredis
 
 import engine
 from engine import serialize
-from engine.backend import Backend, backend_of
+from engine.backend import backend_of
 
-from .errors import ApiError
-from .sessions import wait_set
+from ..errors import ApiError
+from .base import Session, Usage, wait_set
 
-__all__ = ["ArrayCache", "RedisStore"]
+__all__ = ["ArrayCache", "Lease", "RedisStore"]
 
 log = logging.getLogger("gradserve.redis")
 
@@ -127,6 +128,39 @@ def _encode_meta(meta: dict[str, Any]) -> Any:
     return {k: json.dumps(v) for k, v in meta.items()}
 
 
+def _meta_of(session: Session) -> dict[str, Any]:
+    """What the store keeps beside the graph (``gs:{sid}:meta``)."""
+    return {
+        "token": session.token_digest.hex(),
+        "backend": session.backend.name,
+        "ttl": session.ttl_seconds,
+        "auto": session.name_counter,
+        "rng": session.generator.bit_generator.state,
+        "bytes": session.bytes,
+    }
+
+
+def _session_of(sid: str, meta: dict[str, Any], names: dict[str, engine.Tensor]) -> Session:
+    """The session a loaded meta hash and graph describe."""
+    generator = np.random.default_rng()
+    generator.bit_generator.state = meta["rng"]
+    ttl = int(meta["ttl"])
+    size = int(meta.get("bytes", 0))
+    return Session(
+        id=sid,
+        token_digest=bytes.fromhex(meta["token"]),
+        backend=engine.get_backend(meta["backend"]),
+        ttl_seconds=ttl,
+        expires_at=time.time() + ttl,
+        generator=generator,
+        names=names,
+        # the store measured it when it saved: exact, and so the upper bound's base
+        bytes=size,
+        exact_bytes=size,
+        name_counter=int(meta.get("auto", 0)),
+    )
+
+
 def _raw(value: Any) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
 
@@ -203,6 +237,16 @@ class ArrayCache:
             return aid
 
 
+@dataclass
+class Lease:
+    """A held lease lock: its random token (the save's fence) and the session's stored graph
+    as ``load`` read it (the save writes only what changed since)."""
+
+    token: str
+    doc: dict[str, Any] = field(default_factory=lambda: dict(EMPTY_GRAPH))
+    raw: bytes = b""
+
+
 class RedisStore:
     """Sessions in Redis (``GRADSERVE_STORE=redis://host:port/db``)."""
 
@@ -220,6 +264,7 @@ class RedisStore:
         self._extend = self.redis.register_script(_EXTEND)
         self._save = self.redis.register_script(_SAVE)
         self._admit = self.redis.register_script(_ADMIT)
+        self._usage = Usage(0, 0)  # as of the last refresh_usage()
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -231,13 +276,15 @@ class RedisStore:
             return False
 
     # ------------------------------------------------------------------ meta
-    async def create(
-        self, sid: str, meta: dict[str, Any], ttl_ms: int, max_sessions: int | None = None
-    ) -> bool:
-        """Store a new, empty session; False (and nothing stored) when the server is full."""
+    async def create(self, session: Session, max_sessions: int) -> bool:
+        """Store a new, empty session; False (and nothing stored) when the server is full.
+
+        Admission and the count are one step in Redis: replicas cannot overshoot together.
+        """
+        sid, meta, ttl_ms = session.id, _meta_of(session), session.ttl_seconds * 1000
         now = time.time()
         admitted = await self._admit(
-            keys=[SESSIONS], args=[now, max_sessions or 2**62, now + ttl_ms / 1000, sid]
+            keys=[SESSIONS], args=[now, max_sessions, now + ttl_ms / 1000, sid]
         )
         if not admitted:
             return False
@@ -250,11 +297,16 @@ class RedisStore:
         return True
 
     async def meta(self, sid: str) -> dict[str, Any] | None:
+        """The session's meta hash, decoded; None when there is none."""
         raw = await self.redis.hgetall(_key(sid, "meta"))
         if not raw:
             return None
         # stdlib json: the generator's state holds 128-bit integers
         return {_text(k): json.loads(v) for k, v in raw.items()}
+
+    async def token_digest(self, session_id: str) -> bytes | None:
+        raw = await self.redis.hget(_key(session_id, "meta"), "token")
+        return None if raw is None else bytes.fromhex(json.loads(raw))
 
     async def count(self) -> int:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -272,6 +324,12 @@ class RedisStore:
             gone, _ = await pipe.execute()
         return [_text(s) for s in gone]
 
+    def usage(self) -> Usage:
+        return self._usage
+
+    async def refresh_usage(self) -> None:
+        self._usage = Usage(await self.count(), await self.total_bytes())
+
     async def total_bytes(self) -> int:
         sids = [_text(s) for s in await self.redis.zrange(SESSIONS, 0, -1)]
         if not sids:
@@ -284,8 +342,9 @@ class RedisStore:
 
     # ------------------------------------------------------------------ lock
     @contextlib.asynccontextmanager
-    async def locked(self, sid: str, wait_s: float | None = None) -> AsyncIterator[str]:
+    async def lock(self, session_id: str, wait_s: float | None = None) -> AsyncIterator[Lease]:
         """Hold the session's lease lock; renewed while held; released on exit."""
+        sid = session_id
         token = secrets.token_hex(16)
         key = _key(sid, "lock")
         # wait long enough for a crashed holder's lease to run out
@@ -300,7 +359,7 @@ class RedisStore:
         done = asyncio.Event()
         renew = asyncio.create_task(self._renew(key, token, done))
         try:
-            yield token
+            yield Lease(token)
         finally:
             # the event as well as the cancel: on Python 3.11 a cancel that lands as a Redis
             # call completes can be swallowed (asyncio.wait_for, gh-86296), and a renewer
@@ -319,25 +378,24 @@ class RedisStore:
                 log.warning("lease renewal failed", exc_info=True)
 
     # ------------------------------------------------------------- load/save
-    async def load(
-        self, sid: str, ttl_ms: int, backend: Backend | None = None
-    ) -> tuple[dict[str, engine.Tensor], dict[str, Any], bytes, dict[str, Any]]:
-        """The session's named tensors (with their graph), its doc, the doc's bytes, its meta.
+    async def load(self, session_id: str, lease: Lease) -> Session:
+        """The session as the previous holder of the lease left it: its named tensors (with
+        their graph), generator, name counter and bytes.
 
         Renews the TTL of every key of the session first: a request that fails (and so
         saves nothing) still counts as use, and no key expires under a long request.
         """
+        sid = session_id
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(_key(sid, "graph"))
             pipe.hgetall(_key(sid, "meta"))
-            pipe.pexpire(_key(sid, "meta"), ttl_ms)
-            pipe.pexpire(_key(sid, "graph"), ttl_ms)
-            pipe.zadd(SESSIONS, {sid: time.time() + ttl_ms / 1000}, xx=True)
-            raw, raw_meta, *_ = await pipe.execute()
+            raw, raw_meta = await pipe.execute()
         if raw is None or not raw_meta:
             raise ApiError(404, "session_not_found", f"no session {sid!r}")
-        # as the previous holder of the lease left it: generator, name counter, bytes
+        # stdlib json: the generator's state holds 128-bit integers
         meta = {_text(k): json.loads(v) for k, v in raw_meta.items()}
+        ttl_ms = int(meta["ttl"]) * 1000
+        backend = engine.get_backend(meta["backend"])
         doc = orjson.loads(raw)
         buffer_ids = list(doc.get("buffers", {}))
         buffers: dict[str, np.ndarray[Any, Any]] = {}
@@ -349,6 +407,9 @@ class RedisStore:
             else:
                 buffers[bid] = b
         async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.pexpire(_key(sid, "meta"), ttl_ms)
+            pipe.pexpire(_key(sid, "graph"), ttl_ms)
+            pipe.zadd(SESSIONS, {sid: time.time() + ttl_ms / 1000}, xx=True)
             for bid in buffer_ids:
                 pipe.pexpire(_key(sid, f"a:{bid}"), ttl_ms)
             if missing:
@@ -374,14 +435,15 @@ class RedisStore:
                     offset=offset,
                     strides=tuple(strides),
                 )
-                if backend is not None and backend.xp is not np:
+                if backend.xp is not np:
                     a = backend.xp.asarray(a)
                 self.cache.remember(a, aid)
                 arrays[aid] = a
             return serialize.load(doc, arrays)
 
         names = await anyio.to_thread.run_sync(rebuild)
-        return names, doc, _raw(raw), meta
+        lease.doc, lease.raw = doc, _raw(raw)
+        return _session_of(sid, meta, names)
 
     def _layout(
         self, arrays: dict[str, Any], old_buffers: dict[str, Any]
@@ -423,21 +485,15 @@ class RedisStore:
                     new[bid] = _flat(root)
         return layout, sizes, new
 
-    async def save(
-        self,
-        sid: str,
-        token: str,
-        names: dict[str, engine.Tensor],
-        meta: dict[str, Any],
-        old_doc: dict[str, Any],
-        old_raw: bytes,
-        ttl_ms: int,
-    ) -> int:
+    async def save(self, session: Session, lease: Lease) -> None:
         """Write the session back (new buffers, the graph, meta), fenced by the lease.
 
-        Returns the session's size: the bytes of its buffers, each counted once.
+        Sets ``session.bytes`` to the session's size: its buffers' bytes, each counted once.
         """
-        old_buffers: dict[str, Any] = old_doc.get("buffers", {})
+        sid, names, token = session.id, session.names, lease.token
+        ttl_ms = session.ttl_seconds * 1000
+        old_raw = lease.raw
+        old_buffers: dict[str, Any] = lease.doc.get("buffers", {})
 
         def encode() -> tuple[bytes, dict[str, Any], dict[str, bytes], int]:
             doc, arrays = serialize.dump(names, array_id=self.cache.id_of)
@@ -451,7 +507,7 @@ class RedisStore:
             return orjson.dumps(doc), doc, blobs, sum(sizes.values())
 
         raw, doc, blobs, size = await anyio.to_thread.run_sync(encode)
-        meta = {**meta, "bytes": size}
+        meta = {**_meta_of(session), "bytes": size}
         old_ids = set(old_buffers)
         new_ids = set(doc["buffers"])
         meta_fields = _encode_meta(meta)
@@ -470,17 +526,19 @@ class RedisStore:
             len(keep),
             len(meta_fields),
         ]
-        for field, value in meta_fields.items():
-            args += [field, value]
+        for name, value in meta_fields.items():
+            args += [name, value]
         args += list(blobs.values())
         if not await self._save(keys=keys, args=args):
             raise ApiError(409, "session_busy", "the session's lease was lost; retry")
         self.moved["to_redis"] += sum(len(b) for b in blobs.values())
         if raw != old_raw:
             self.moved["to_redis"] += len(raw)
-        return size
+        session.bytes = session.exact_bytes = size
+        lease.doc, lease.raw = doc, raw
 
-    async def delete(self, sid: str) -> None:
+    async def delete(self, session_id: str) -> None:
+        sid = session_id
         raw = await self.redis.get(_key(sid, "graph"))
         keys = [_key(sid, "meta"), _key(sid, "graph")]
         if raw is not None:
