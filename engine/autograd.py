@@ -53,7 +53,7 @@ class _Mode(threading.local):
     enabled: bool = True
     max_elements: int | None = None
     quiet: bool = False  # inside np.errstate(all="ignore") already (a backward pass)
-    allocated: int = 0  # bytes of op results in this thread since reset_allocated()
+    allocated: int = 0  # bytes of op results in this thread, ever (engine.state measures)
 
 
 _mode = _Mode()
@@ -155,16 +155,6 @@ class _quiet:
 
     def __exit__(self, *exc: object) -> None:
         _mode.quiet = self._prev
-
-
-def allocated_bytes() -> int:
-    """Bytes of op results computed in this thread since ``reset_allocated()`` (an upper
-    bound on the memory they hold: views and freed temporaries count too)."""
-    return _mode.allocated
-
-
-def reset_allocated() -> None:
-    _mode.allocated = 0
 
 
 def check_numel(shape: Sequence[int]) -> None:

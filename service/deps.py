@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from api_schema.tensors import NAME_PATTERN
-from engine.autograd import reset_allocated
+from engine.state import count_allocations
 
 from .codecs import dumps
 from .errors import ApiError
@@ -91,8 +91,8 @@ async def compute(request: Request, fn: Callable[[], T]) -> T:
     limiter: anyio.CapacityLimiter = request.app.state.limiter
 
     def run() -> T:
-        reset_allocated()  # session byte accounting counts what this request allocates
-        return fn()
+        with count_allocations():  # session byte accounting counts what this request allocates
+            return fn()
 
     return await anyio.to_thread.run_sync(run, limiter=limiter)
 

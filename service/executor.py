@@ -15,6 +15,7 @@ import engine
 from api_schema import GraphNode
 from engine.errors import EngineError
 from engine.ops import OPS
+from engine.state import Checkpoint, checkpoint, from_array
 from engine.tensor import Tensor
 
 from .codecs import decode_tensor_data
@@ -36,28 +37,6 @@ def unknown_name(name: Any, node: int | None = None) -> ApiError:
     return ApiError(400, "unknown_name", f"name {name!r} is not bound", node=node)
 
 
-class _Snapshot:
-    """A tensor's mutable state before an in-place op, to undo it."""
-
-    __slots__ = ("array", "grad", "grad_fn", "rg", "t", "version")
-
-    def __init__(self, t: Tensor) -> None:
-        self.t = t
-        self.array = t._st.array
-        self.version = t._vc[0]
-        self.grad_fn = t.grad_fn
-        self.rg = t._rg
-        self.grad = t._grad
-
-    def restore(self) -> None:
-        t = self.t
-        t._st.array = self.array
-        t._vc[0] = self.version
-        t.grad_fn = self.grad_fn
-        t._rg = self.rg
-        t._grad = self.grad
-
-
 class Executor:
     """Resolves names and runs nodes over ``names`` plus an overlay of new bindings."""
 
@@ -66,7 +45,7 @@ class Executor:
         self.local: dict[str, Tensor] = {}
         self.max_elements = max_elements
         self.xp = xp
-        self._snapshots: dict[int, _Snapshot] = {}
+        self._snapshots: dict[int, Checkpoint] = {}
         self.node: int | None = None
 
     # ------------------------------------------------------------------ names
@@ -85,9 +64,7 @@ class Executor:
 
     def constant(self, value: Any) -> Tensor:
         arr = decode_tensor_data(value, self.max_elements)
-        return Tensor._make(
-            arr if self.xp is __import__("numpy") else self.xp.asarray(arr), False, None
-        )
+        return from_array(self.xp.asarray(arr))
 
     def arg(self, a: Any) -> Any:
         """A wire argument as an engine argument: names, scalars, inline values, lists."""
@@ -171,7 +148,7 @@ class Executor:
             target = self.lookup(node.args[0])
             rest = [self.arg(a) for a in node.args[1:]]
             if id(target) not in self._snapshots:
-                self._snapshots[id(target)] = _Snapshot(target)
+                self._snapshots[id(target)] = checkpoint(target)
             method: Callable[..., Tensor] = getattr(target, op)
             return method(*rest, **node.kwargs)
         spec = OPS.get(op)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 import engine
-from engine.autograd import allocated_bytes
+from engine.state import allocated_bytes, nbytes
 from engine.tensor import Tensor
 
 from .errors import ApiError
@@ -62,7 +62,7 @@ def commit(
     trial.update(bind)
     for name in unbind:
         trial.pop(name, None)
-    added = allocated_bytes() + sum(t._st.array.nbytes for t in bind.values())
+    added = allocated_bytes() + sum(nbytes(t) for t in bind.values())
     size = account(session, settings, added, trial)
     if size > settings.max_session_bytes and size > session.bytes:
         raise ApiError(

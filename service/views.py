@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from engine.state import version
 from engine.tensor import Tensor
 
 from .codecs import encode_tensor_data
@@ -14,7 +15,7 @@ __all__ = ["tensor_data", "tensor_info"]
 
 def tensor_data(t: Tensor | None, encoding: str = "json") -> dict[str, Any] | None:
     """A tensor's values as TensorData (``None`` stays ``None``: an absent ``.grad``)."""
-    return None if t is None else encode_tensor_data(t._host(), t.dtype, encoding)
+    return None if t is None else encode_tensor_data(t.numpy(force=True), t.dtype, encoding)
 
 
 def tensor_info(
@@ -31,7 +32,7 @@ def tensor_info(
         "requires_grad": t.requires_grad,
         "is_leaf": t.is_leaf,
         "grad_fn": None if t.grad_fn is None else t.grad_fn.name(),
-        "version": t._version,
+        "version": version(t),
         "data": data,
         "grad": grad,
     }

@@ -17,8 +17,8 @@ from api_schema import (
     StatelessGradResponse,
     StatelessInput,
 )
-from engine.autograd import Node, allocated_bytes
 from engine.errors import DoesNotRequireGradError
+from engine.state import allocated_bytes, from_array, reached_leaves
 from engine.tensor import Tensor
 
 from ..codecs import decode_tensor_data
@@ -40,24 +40,7 @@ def _tensor_arg(ex: Executor, value: Any, like: Tensor) -> Tensor:
     if isinstance(value, str):
         return ex.lookup(value)
     arr = decode_tensor_data(value, ex.max_elements, like.dtype.name)
-    return Tensor._make(ex.xp.asarray(arr), False, None)
-
-
-def _reached_leaves(roots: list[Tensor]) -> set[int]:
-    """ids of the leaf tensors a backward from ``roots`` reaches (iteratively)."""
-    leaves: set[int] = set()
-    seen: set[int] = set()
-    stack: list[Any] = [r.grad_fn if r.grad_fn is not None else r for r in roots]
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        if isinstance(n, Node):
-            stack.extend(x for x in n.next if x is not None)
-        else:
-            leaves.add(id(n))
-    return leaves
+    return from_array(ex.xp.asarray(arr))
 
 
 def _grad_map(names: dict[str, Tensor], ids: set[int], encoding: str) -> dict[str, Any]:
@@ -83,7 +66,8 @@ def run_backward(session: Session, req: BackwardRequest, settings: Settings) -> 
         names = req.inputs or []
         grads = {n: tensor_data(t.grad, req.encoding) for n, t in zip(names, inputs, strict=True)}
     else:
-        grads = _grad_map(session.names, _reached_leaves([out]), req.encoding)
+        reached = {id(t) for t in reached_leaves([out])}
+        grads = _grad_map(session.names, reached, req.encoding)
     session.bytes = account(session, settings, allocated_bytes())
     return {"grads": grads}
 
@@ -152,10 +136,7 @@ def run_stateless(req: StatelessGradRequest, settings: Settings) -> dict[str, An
             # JSON cannot tell 1 from 1.0 (API.md section 6's own example sends [[1, 1], ...]):
             # an input that must require grad and names no dtype is the default float
             arr = decode_tensor_data(spec.value, limit, engine.dtypes.default_float().name)
-        t = Tensor._make(arr, False, None)
-        if needs_grad:
-            t.requires_grad_(True)
-        names[name] = t
+        names[name] = from_array(arr, requires_grad=needs_grad)
     for name in req.wrt:
         if name not in names:
             raise unknown_name(name)

@@ -171,7 +171,7 @@ def _value_response(
     if _wants_npy(request):
         if t is None:
             raise ApiError(404, "grad_not_found", f"{name!r} has no .grad")
-        return Response(encode_npy(t._host()), media_type=NPY_MEDIA_TYPE)
+        return Response(encode_npy(t.numpy(force=True)), media_type=NPY_MEDIA_TYPE)
     if t is None:
         return json_response(None)
     return json_response(tensor_data(t, encoding))

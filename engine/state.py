@@ -1,0 +1,176 @@
+"""The engine's face for a host that keeps tensors between calls (the HTTP service).
+
+What a host needs beyond torch's own API, public and documented here, so that it never
+reaches into a tensor's or a node's private fields:
+
+``checkpoint(t)`` / ``Checkpoint.restore()``
+    a tensor's in-place state at one moment, to undo in-place ops (atomic requests);
+``reached_leaves(roots)``
+    the leaf tensors a backward from ``roots`` reaches (whose ``.grad`` it writes);
+``from_array(array)``
+    a leaf over an existing array (NumPy or the backend's), without a copy;
+``count_allocations()`` / ``allocated_bytes()``
+    the bytes ops allocate in this thread within a block (an upper bound on what a
+    request added to the memory a namespace holds);
+``nbytes(t)``, ``version(t)``
+    the bytes of a tensor's values, and torch's ``t._version`` counter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from . import dtypes as D
+from .autograd import Node, _mode
+from .tensor import Tensor
+
+__all__ = [
+    "AllocationCount",
+    "Checkpoint",
+    "allocated_bytes",
+    "checkpoint",
+    "count_allocations",
+    "from_array",
+    "nbytes",
+    "reached_leaves",
+    "version",
+]
+
+
+# ------------------------------------------------------------------ checkpoints
+class Checkpoint:
+    """A tensor's mutable state at one moment: the array its storage holds, its version
+    counter, ``grad_fn``, ``requires_grad`` and ``.grad``.
+
+    In-place ops (``add_``, ``copy_``, ...) rebind the storage's array and bump the
+    version; ``restore()`` puts all of it back, so a failed batch of ops leaves the tensor
+    (and every view sharing its storage) as it was. Arrays are never written in place, so
+    holding the old array is enough.
+    """
+
+    __slots__ = ("_array", "_grad", "_grad_fn", "_requires_grad", "_t", "_version")
+
+    def __init__(self, t: Tensor) -> None:
+        self._t = t
+        self._array = t._st.array
+        self._version = t._vc[0]
+        self._grad_fn = t.grad_fn
+        self._requires_grad = t._rg
+        self._grad = t._grad
+
+    @property
+    def tensor(self) -> Tensor:
+        """The tensor this checkpoint restores."""
+        return self._t
+
+    def restore(self) -> None:
+        """Put the tensor's state back as it was when the checkpoint was taken."""
+        t = self._t
+        t._st.array = self._array
+        t._vc[0] = self._version
+        t.grad_fn = self._grad_fn
+        t._rg = self._requires_grad
+        t._grad = self._grad
+
+
+def checkpoint(t: Tensor) -> Checkpoint:
+    """Take ``t``'s in-place state now (see ``Checkpoint``)."""
+    return Checkpoint(t)
+
+
+# --------------------------------------------------------------------- graphs
+def reached_leaves(roots: Iterable[Tensor]) -> list[Tensor]:
+    """The leaf tensors a backward from ``roots`` reaches, each once (in no set order).
+
+    A root without a ``grad_fn`` is a leaf itself. Leaves that do not require grad are
+    never in a graph, so each one returned is a tensor whose ``.grad`` such a backward
+    accumulates into.
+    """
+    leaves: dict[int, Tensor] = {}
+    seen: set[int] = set()
+    stack: list[Any] = [r.grad_fn if r.grad_fn is not None else r for r in roots]
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if isinstance(n, Node):
+            stack.extend(x for x in n.next if x is not None)
+        else:
+            leaves[id(n)] = n
+    return list(leaves.values())
+
+
+# -------------------------------------------------------------------- tensors
+def from_array(array: Any, requires_grad: bool = False) -> Tensor:
+    """A new leaf over ``array`` (a NumPy array or one of the backend's), not copied.
+
+    Arrays are never written in place by the engine, so the tensor and the caller may
+    share it. The array's dtype must be one the engine has (``InvalidArgumentError``
+    otherwise).
+    """
+    D.from_numpy_dtype(array.dtype)
+    t = Tensor._make(array, False, None)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def nbytes(t: Tensor) -> int:
+    """Bytes of ``t``'s values (torch's ``t.nbytes``): a view counts its own elements."""
+    return int(t._st.array.nbytes)
+
+
+def version(t: Tensor) -> int:
+    """torch's ``t._version``: how many in-place ops changed ``t``'s storage."""
+    return t._vc[0]
+
+
+# ---------------------------------------------------------------- allocations
+class _Blocks(threading.local):
+    def __init__(self) -> None:
+        self.open: list[AllocationCount] = []
+
+
+_blocks = _Blocks()
+
+
+class AllocationCount:
+    """Bytes of op results computed in one thread within a ``count_allocations()`` block.
+
+    An upper bound on the memory the block's results hold: views and temporaries that
+    were freed again count too. Nested blocks count into their outer blocks as well.
+    """
+
+    __slots__ = ("_end", "_start")
+
+    def __init__(self) -> None:
+        self._start = _mode.allocated
+        self._end: int | None = None
+
+    @property
+    def bytes(self) -> int:
+        """Bytes so far (inside the block) or in all (after it)."""
+        end = _mode.allocated if self._end is None else self._end
+        return end - self._start
+
+
+@contextlib.contextmanager
+def count_allocations() -> Iterator[AllocationCount]:
+    """Count the bytes ops allocate in this thread inside the ``with`` block."""
+    count = AllocationCount()
+    _blocks.open.append(count)
+    try:
+        yield count
+    finally:
+        count._end = _mode.allocated
+        _blocks.open.pop()
+
+
+def allocated_bytes() -> int:
+    """Bytes allocated so far in this thread's innermost open ``count_allocations()``
+    block; 0 outside any block."""
+    return _blocks.open[-1].bytes if _blocks.open else 0
