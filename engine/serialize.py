@@ -241,36 +241,3 @@ def load(doc: dict[str, Any], arrays: dict[str, Any]) -> dict[str, Tensor]:
         return n
 
     return {name: tensor(k) for name, k in doc["names"].items()}
-
-
-def arrays(named: dict[str, Tensor]) -> list[Any]:
-    """Every distinct array the named tensors keep alive: values, grads, saved graph values.
-
-    The same traversal as ``dump`` without building a document (for memory accounting).
-    """
-    seen_arrays: dict[int, Any] = {}
-    seen: set[int] = set()
-    stack: list[Any] = list(named.values())
-    while stack:
-        obj = stack.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, Tensor):
-            seen_arrays[id(obj._st.array)] = obj._st.array
-            if obj._grad is not None:
-                stack.append(obj._grad)
-            if obj.grad_fn is not None:
-                stack.append(obj.grad_fn)
-        elif isinstance(obj, Node):
-            stack.extend(t for t in obj.next if t is not None)
-            for s in (obj.saved or {}).values():
-                seen_arrays[id(s.array)] = s.array
-                if s.leaf is not None:
-                    stack.append(s.leaf)
-                if s.grad_fn is not None:
-                    stack.append(s.grad_fn)
-            for v in obj.attrs.values():
-                if hasattr(v, "nbytes") and hasattr(v, "shape"):
-                    seen_arrays[id(v)] = v
-    return list(seen_arrays.values())

@@ -12,6 +12,9 @@ reaches into a tensor's or a node's private fields:
 ``count_allocations()`` / ``allocated_bytes()``
     the bytes ops allocate in this thread within a block (an upper bound on what a
     request added to the memory a namespace holds);
+``footprint(roots)``
+    what tensors keep alive: the bytes of every array they reach (values, grads, saved
+    graph values; views count once), and how many tensors and graph nodes;
 ``nbytes(t)``, ``version(t)``
     the bytes of a tensor's values, and torch's ``t._version`` counter.
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import dtypes as D
 from .autograd import Node, _mode
@@ -30,9 +33,11 @@ from .tensor import Tensor
 __all__ = [
     "AllocationCount",
     "Checkpoint",
+    "Footprint",
     "allocated_bytes",
     "checkpoint",
     "count_allocations",
+    "footprint",
     "from_array",
     "nbytes",
     "reached_leaves",
@@ -65,6 +70,13 @@ class Checkpoint:
     def tensor(self) -> Tensor:
         """The tensor this checkpoint restores."""
         return self._t
+
+    def stand_in(self) -> Tensor:
+        """A new tensor holding what the checkpoint keeps alive (the old array, grad_fn and
+        ``.grad``), to measure it (``footprint``); not the tensor itself."""
+        t = Tensor._make(self._array, False, self._grad_fn)
+        t._grad = self._grad
+        return t
 
     def restore(self) -> None:
         """Put the tensor's state back as it was when the checkpoint was taken."""
@@ -102,6 +114,56 @@ def reached_leaves(roots: Iterable[Tensor]) -> list[Tensor]:
         else:
             leaves[id(n)] = n
     return list(leaves.values())
+
+
+class Footprint(NamedTuple):
+    """What some tensors keep alive."""
+
+    nbytes: int  # bytes of the arrays, each buffer once (a view counts through its owner)
+    tensors: int
+    nodes: int
+
+
+def footprint(roots: Iterable[Any]) -> Footprint:
+    r"""What the tensors (or graph nodes) in ``roots`` keep alive: every array they reach
+    (values, ``.grad``\ s, values saved for backward, array attributes of ops), each owning
+    buffer counted once, and the tensors and graph nodes reached."""
+    owners: dict[int, Any] = {}
+    seen: set[int] = set()
+    tensors = nodes = 0
+    stack: list[Any] = list(roots)
+
+    def add(a: Any) -> None:
+        root = a
+        while getattr(root, "base", None) is not None and hasattr(root.base, "nbytes"):
+            root = root.base
+        owners[id(root)] = root
+
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, Tensor):
+            tensors += 1
+            add(obj._st.array)
+            if obj._grad is not None:
+                stack.append(obj._grad)
+            if obj.grad_fn is not None:
+                stack.append(obj.grad_fn)
+        elif isinstance(obj, Node):
+            nodes += 1
+            stack.extend(t for t in obj.next if t is not None)
+            for s in (obj.saved or {}).values():
+                add(s.array)
+                if s.leaf is not None:
+                    stack.append(s.leaf)
+                if s.grad_fn is not None:
+                    stack.append(s.grad_fn)
+            for v in obj.attrs.values():
+                if hasattr(v, "nbytes") and hasattr(v, "shape"):
+                    add(v)
+    return Footprint(sum(int(r.nbytes) for r in owners.values()), tensors, nodes)
 
 
 # -------------------------------------------------------------------- tensors

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 import engine
-from engine.state import allocated_bytes, nbytes
+from engine.state import allocated_bytes, footprint, nbytes
 from engine.tensor import Tensor
 
 from .errors import ApiError
@@ -95,15 +95,7 @@ def session_bytes(names: dict[str, Tensor]) -> int:
 
     Views count once, through the array that owns the memory.
     """
-    from engine.serialize import arrays
-
-    owners: dict[int, Any] = {}
-    for a in arrays(names):
-        root = a
-        while getattr(root, "base", None) is not None and hasattr(root.base, "nbytes"):
-            root = root.base
-        owners[id(root)] = root
-    return sum(int(r.nbytes) for r in owners.values())
+    return footprint(names.values()).nbytes
 
 
 # ------------------------------------------------------------------------- manager

@@ -13,6 +13,7 @@ from engine.state import (
     allocated_bytes,
     checkpoint,
     count_allocations,
+    footprint,
     from_array,
     nbytes,
     reached_leaves,
@@ -149,3 +150,35 @@ def test_count_allocations_is_per_thread() -> None:
         engine.ones(10) * 2
     th.join()
     assert here.bytes == 40
+
+
+# --------------------------------------------------------------------- footprint
+def test_footprint_counts_values_grads_and_saved_values_once() -> None:
+    x = engine.ones(100, requires_grad=True)  # 400 bytes
+    assert footprint([x]) == (400, 1, 0)
+    view = x.detach()[10:20]  # a view of x's array: no bytes of its own
+    assert footprint([x, view]).nbytes == 400
+    y = x.exp()  # 400 bytes; exp saves its output (y itself)
+    s = y.sum()  # 4 bytes
+    fp = footprint([s])
+    assert fp.nbytes == 400 + 400 + 4 and fp.nodes == 2
+    assert fp.tensors >= 2  # s and the leaf x (saved outputs are not tensors here)
+    s.backward()
+    assert footprint([x]).nbytes == 400 + 400  # x and x.grad
+    assert footprint([]) == (0, 0, 0)
+
+
+def test_a_checkpoints_stand_in_holds_the_old_state() -> None:
+    c = engine.ones(100)
+    cp = checkpoint(c)
+    c.zero_()  # rebinds c's storage to a new array; the checkpoint keeps the old one
+    old = cp.stand_in()
+    assert old is not c and old.tolist() == [1.0] * 100 and c.tolist() == [0.0] * 100
+    assert footprint([c]).nbytes == 400 and footprint([c, old]).nbytes == 800
+
+    x = engine.ones(3, requires_grad=True)
+    y = x * 2
+    fn = y.grad_fn
+    cp = checkpoint(y)
+    y.mul_(3)
+    assert cp.stand_in().grad_fn is fn and y.grad_fn is not fn
