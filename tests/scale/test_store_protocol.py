@@ -7,6 +7,7 @@ same signature, and the steps behave the same on the memory store and on Redis.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
 from typing import Any
@@ -129,8 +130,6 @@ async def test_expire_forgets_sessions_whose_time_is_up(store: str) -> None:
 async def test_a_request_waiting_for_the_lock_sees_the_previous_holders_writes(
     store: str,
 ) -> None:
-    import asyncio
-
     st = _store(store)
     try:
         assert await st.create(_session("proto-q"), 10)
@@ -149,5 +148,36 @@ async def test_a_request_waiting_for_the_lock_sees_the_previous_holders_writes(
         async with st.lock("proto-q") as lease:
             assert (await st.load("proto-q", lease)).name_counter == 3
         assert sorted(order) == ["a", "b", "c"]
+    finally:
+        await st.close()
+
+
+async def test_a_request_queued_behind_a_delete_finds_the_session_gone(store: str) -> None:
+    """What the holder deletes is gone for the request that waited for the lock (no write
+    into a deleted session is acknowledged)."""
+    st = _store(store)
+    try:
+        assert await st.create(_session("proto-d"), 10)
+        holding = asyncio.Event()
+        outcome: list[str] = []
+
+        async def deleter() -> None:
+            async with st.lock("proto-d") as lease:
+                await st.load("proto-d", lease)
+                holding.set()
+                await asyncio.sleep(0.05)
+                await st.delete("proto-d")
+
+        async def waiter() -> None:
+            await holding.wait()
+            try:
+                async with st.lock("proto-d") as lease:
+                    await st.load("proto-d", lease)
+                outcome.append("loaded")
+            except ApiError as exc:
+                outcome.append(exc.code)
+
+        await asyncio.gather(deleter(), waiter())
+        assert outcome == ["session_not_found"]
     finally:
         await st.close()
