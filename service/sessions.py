@@ -35,6 +35,7 @@ __all__ = [
     "account",
     "commit",
     "lookup",
+    "measure",
     "session_bytes",
 ]
 
@@ -88,6 +89,12 @@ def account(session: Session, settings: Settings, added: int, trial: Any = None)
     exact = session_bytes(session.names if trial is None else trial)
     session.exact_bytes = exact
     return exact
+
+
+def measure(session: Session) -> int:
+    """Walk the session: its exact byte count, which also replaces its upper bound."""
+    session.bytes = session.exact_bytes = session_bytes(session.names)
+    return session.bytes
 
 
 def session_bytes(names: dict[str, Tensor]) -> int:

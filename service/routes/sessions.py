@@ -19,7 +19,7 @@ from ..deps import (
     compute,
     json_response,
 )
-from ..sessions import Session, session_bytes
+from ..sessions import Session, measure
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=OrjsonRoute)
 ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": Problem}, 404: {"model": Problem}}
@@ -83,9 +83,7 @@ async def create_session(
 @router.get("/{session_id}", response_model=SessionInfo, responses=ERRORS)
 async def read_session(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """What the session holds and the limits it runs under."""
-    session.bytes = session.exact_bytes = await compute(
-        request, lambda: session_bytes(session.names)
-    )
+    await compute(request, lambda: measure(session))
     return json_response(session_info(session, settings))
 
 

@@ -31,7 +31,7 @@ from ..codecs import (
 )
 from ..deps import NamePath, OrjsonRoute, SessionDep, SettingsDep, compute, json_response
 from ..errors import ApiError
-from ..sessions import Session, commit, lookup, session_bytes
+from ..sessions import Session, commit, lookup, measure
 from ..settings import Settings
 from ..views import tensor_data, tensor_info
 
@@ -258,7 +258,7 @@ async def delete_tensor(request: Request, session: SessionDep, name: NamePath) -
     """Unbind the name (the tensor lives on while a graph still needs it)."""
     lookup(session, name)
     del session.names[name]
-    session.bytes = await compute(request, lambda: session_bytes(session.names))
+    await compute(request, lambda: measure(session))
     return Response(status_code=204)
 
 
