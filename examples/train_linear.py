@@ -13,16 +13,21 @@ import os
 import sys
 from typing import Any
 
+import numpy as np
+
 from client import connect
 
 TRUE_W = [[2.0], [-3.4], [1.5]]
 TRUE_B = 4.2
 
 
-def make_data(torch: Any, n: int = 256) -> tuple[Any, Any]:
-    """``y = X @ w + b`` plus a little noise."""
-    X = torch.randn(n, len(TRUE_W))
-    y = X @ torch.tensor(TRUE_W) + TRUE_B + 0.01 * torch.randn(n, 1)
+def make_data(torch: Any, n: int = 256, seed: int = 0) -> tuple[Any, Any]:
+    """``y = X @ w + b`` plus a little noise: the same numbers on every run and every backend
+    (drawn here from a seeded NumPy generator, then sent as float32 tensors)."""
+    rng = np.random.default_rng(seed)
+    X = torch.tensor(rng.standard_normal((n, len(TRUE_W))).tolist())
+    noise = torch.tensor(rng.standard_normal((n, 1)).tolist())
+    y = X @ torch.tensor(TRUE_W) + TRUE_B + 0.01 * noise
     return X, y
 
 

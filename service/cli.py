@@ -1,13 +1,16 @@
-"""``gradserve serve [--host --port --workers --log-level]``."""
+"""``gradserve serve [--host --port --workers --store --log-level]``, ``gradserve doctor``,
+``gradserve --version``."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import signal
 import sys
 
 import uvicorn
+from pydantic import ValidationError
 
 from .settings import Settings
 from .stores import REDIS_SCHEMES
@@ -15,26 +18,74 @@ from .stores import REDIS_SCHEMES
 __all__ = ["main"]
 
 
+def version() -> str:
+    """The installed distribution's version (the source tree's when it is not installed)."""
+    try:
+        return importlib.metadata.version("gradserve")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a checkout
+        import tomllib
+        from pathlib import Path
+
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        return str(tomllib.loads(pyproject.read_text())["project"]["version"])
+
+
+def _help(text: str, setting: str) -> str:
+    """Help text that names the default (``%(default)s``) and the environment variable."""
+    return f"{text} (default: %(default)s; env GRADSERVE_{setting.upper()})"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """The command line: ``gradserve serve``."""
+    """The command line: ``gradserve serve``, ``gradserve doctor``."""
     parser = argparse.ArgumentParser(prog="gradserve", description="PyTorch's autograd over HTTP.")
+    parser.add_argument("--version", action="version", version=f"gradserve {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the HTTP service")
-    env = Settings()
-    serve.add_argument("--host", default=env.host)
-    serve.add_argument("--port", type=int, default=env.port)
-    serve.add_argument("--workers", type=int, default=env.workers)
+    serve = sub.add_parser(
+        "serve",
+        help="run the HTTP service",
+        description="Run the HTTP service. Every other setting is a GRADSERVE_* environment "
+        "variable (service/settings.py); `gradserve doctor` prints the ones in force.",
+    )
+    sub.add_parser(
+        "doctor",
+        help="check what this machine offers: backends, store, Graphviz, limits",
+        description="Print the backends, whether the session store answers, whether Graphviz "
+        "renders graphs, and the limits in force; exit 1 on a problem.",
+    )
+    try:
+        env = Settings()
+    except ValidationError as exc:
+        print(f"gradserve: a GRADSERVE_* variable is invalid:\n{exc}", file=sys.stderr)
+        return 2
+    serve.add_argument("--host", default=env.host, help=_help("address to listen on", "host"))
+    serve.add_argument(
+        "--port", type=int, default=env.port, help=_help("TCP port to listen on", "port")
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=env.workers,
+        help=_help("uvicorn worker processes; more than 1 needs a redis:// store", "workers"),
+    )
     serve.add_argument(
         "--store",
         default=env.store,
-        help="'memory' (one process) or redis://host:port/db (shared by workers and replicas)",
+        help=_help(
+            "'memory' (one process) or redis://host:port/db (shared by workers and replicas)",
+            "store",
+        ),
     )
     serve.add_argument(
         "--log-level",
         default=env.log_level,
         choices=["critical", "error", "warning", "info", "debug"],
+        help=_help("log level of the JSON logs on stderr", "log_level"),
     )
     args = parser.parse_args(argv)
+    if args.command == "doctor":
+        from .doctor import run_doctor
+
+        return run_doctor(env)
 
     if args.workers < 1:
         print("gradserve: --workers must be at least 1", file=sys.stderr)

@@ -127,13 +127,42 @@ class _OrjsonRequest(Request):
         return self._json
 
 
+JSON_MEDIA_TYPES = ("application/json", "application/*+json")
+
+
+def require_json_body(request: Request) -> None:
+    """A body sent to a JSON route must say it is JSON: 415 otherwise (a body-less request is
+    left to the route, where an optional body may be absent)."""
+    headers = request.headers
+    length = headers.get("content-length")
+    if length is None and "transfer-encoding" not in headers:
+        return
+    if length is not None and length.strip() == "0":
+        return
+    given = headers.get("content-type")
+    ctype = (given or "").split(";")[0].strip().lower()
+    if ctype == "application/json" or (ctype.startswith("application/") and ctype[-5:] == "+json"):
+        return
+    sent = f"Content-Type {given!r}" if given else "no Content-Type"
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        f"this route takes a JSON body: send Content-Type: application/json (or another "
+        f"application/*+json type); the request had {sent}",
+        expected=list(JSON_MEDIA_TYPES),
+    )
+
+
 class OrjsonRoute(APIRoute):
     """Parses JSON bodies with orjson (FastAPI's default is the stdlib parser)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        takes_json = self.body_field is not None
 
         async def route(request: Request) -> Response:
+            if takes_json:
+                require_json_body(request)
             return await handler(_OrjsonRequest(request.scope, request.receive))
 
         return route

@@ -71,7 +71,13 @@ class Metrics:
 
 def _route_of(scope: Scope) -> str:
     route = scope.get("route")
-    return getattr(route, "path", None) or "unmatched"
+    path = getattr(route, "path", None)
+    if path is None and "endpoint" in scope and "app" in scope:
+        # a plain Starlette route (/openapi.json, /docs): the router records only its endpoint
+        endpoint = scope["endpoint"]
+        routes = getattr(getattr(scope["app"], "router", None), "routes", ())
+        path = next((r.path for r in routes if getattr(r, "endpoint", None) is endpoint), None)
+    return path or "unmatched"
 
 
 class RequestMiddleware:
