@@ -17,6 +17,7 @@ from .clients import ClientLimits
 from .errors import install_error_handlers
 from .executor import SPECIAL_OPS
 from .observability import Metrics, RequestMiddleware, configure_logging
+from .openapi import install_openapi_fixes
 from .routes import grad, graph, meta, sessions, tensors
 from .sessions import SessionManager
 from .settings import Settings, get_settings
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.client_limits = ClientLimits(settings)
     app.state.metrics = Metrics(manager)
     install_error_handlers(app)
+    install_openapi_fixes(app)
     for module in (sessions, tensors, graph, grad):
         app.include_router(module.router)
     app.include_router(meta.router)

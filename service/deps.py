@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 import anyio
 from fastapi import Depends, Header, Path, Request
 from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
 from api_schema.tensors import NAME_PATTERN
@@ -49,14 +50,25 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ManagerDep = Annotated[SessionManager, Depends(get_manager)]
 
 
+# The OpenAPI document declares the token as an HTTP bearer scheme, so Swagger UI's Authorize
+# button sends it. auto_error=False: the session manager checks the raw header itself and
+# answers with its own 401/404 problems.
+SessionToken = HTTPBearer(
+    scheme_name="SessionToken",
+    description="The session's token from POST /v1/sessions: `Authorization: Bearer <token>`.",
+    auto_error=False,
+)
+
+
 async def get_session(
     manager: ManagerDep,
+    request: Request,
     session_id: Annotated[str, Path(description="The session id from POST /v1/sessions.")],
-    authorization: Annotated[str | None, Header(description="Bearer <token>")] = None,
+    _token: Annotated[HTTPAuthorizationCredentials | None, Depends(SessionToken)] = None,
 ) -> AsyncIterator[Session]:
     """The session, held exclusively for the whole request (its lock; with Redis, its lease),
     and written back when the request succeeds."""
-    async with manager.open(session_id, authorization) as session:
+    async with manager.open(session_id, request.headers.get("authorization")) as session:
         yield session
 
 
