@@ -13,6 +13,7 @@ from engine import dtypes as D
 
 from .connection import Connection
 from .tensor import MaxResult, MinResult, RemoteTensor, apply, conn_of, wire_value
+from .viz import Viz
 from .wire import decode
 
 __all__ = ["RemoteTorch", "connect"]
@@ -66,6 +67,7 @@ class RemoteTorch(_DtypeNames):
         self.Tensor = RemoteTensor
         self.autograd = SimpleNamespace(grad=self._grad, backward=self._backward)
         self.return_types = SimpleNamespace(max=MaxResult, min=MinResult)
+        self.viz = Viz(conn)  # torch.viz.make_dot(out): torchviz's picture, drawn remotely
         self.nn = SimpleNamespace(
             functional=SimpleNamespace(
                 relu=self.relu,

@@ -18,7 +18,7 @@ from .errors import install_error_handlers
 from .executor import SPECIAL_OPS
 from .observability import Metrics, RequestMiddleware, configure_logging
 from .openapi import install_openapi_fixes
-from .routes import grad, graph, meta, sessions, tensors
+from .routes import grad, graph, meta, sessions, tensors, viz
 from .sessions import SessionManager
 from .settings import Settings, get_settings
 
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics(manager)
     install_error_handlers(app)
     install_openapi_fixes(app)
-    for module in (sessions, tensors, graph, grad):
+    for module in (sessions, tensors, graph, grad, viz):
         app.include_router(module.router)
     app.include_router(meta.router)
     app.include_router(meta.health)

@@ -32,6 +32,7 @@ LIMITS = (
     "max_sessions_per_client",
     "sessions_per_client_per_minute",
     "session_burst_per_client",
+    "max_picture_nodes",
     "compute_threads",
 )
 

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     session_burst_per_client: int = Field(
         60, ge=1, description="POST /v1/sessions a client may make at once before the rate holds."
     )
+    max_picture_nodes: int = Field(
+        2000,
+        ge=1,
+        description="Nodes GET .../graph.svg and .../graph.dot draw at most (413 beyond).",
+    )
     sweep_interval_seconds: float = Field(5.0, gt=0)
     # worker threads for CPU-heavy work (the event loop never runs it)
     compute_threads: int = Field(8, ge=1)

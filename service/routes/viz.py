@@ -1,0 +1,170 @@
+"""Looking at a session: its graph as a picture (DOT, SVG), an overview of its tensors, and
+a tensor's value in PyTorch's print format (what the /ui page shows)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+from starlette.responses import Response
+
+from api_schema import Problem
+from engine.tensor import Tensor
+from engine.viz import default_roots, graph_dot
+
+from ..deps import NamePath, OrjsonRoute, SessionDep, SettingsDep, compute, json_response
+from ..errors import ApiError
+from ..render import render_svg
+from ..sessions import Session
+from ..settings import Settings
+from .tensors import lookup
+
+__all__ = ["DOT_MEDIA_TYPE", "SVG_MEDIA_TYPE", "router"]
+
+router = APIRouter(prefix="/v1/sessions/{session_id}", tags=["inspect"], route_class=OrjsonRoute)
+DOT_MEDIA_TYPE = "text/vnd.graphviz"
+SVG_MEDIA_TYPE = "image/svg+xml"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    s: {"model": Problem} for s in (400, 401, 404, 413, 422)
+}
+
+Roots = Annotated[
+    str | None,
+    Query(
+        description="Comma-separated tensor names to draw the graph of (highlighted). Default: "
+        "the ends of the session's graphs and the tensors outside every graph.",
+        examples=["out"],
+        max_length=4096,
+    ),
+]
+Saved = Annotated[
+    bool, Query(description="Also draw the tensors each grad_fn saved for backward (orange).")
+]
+
+
+def session_dot(session: Session, roots: str | None, saved: bool, settings: Settings) -> str:
+    """The DOT text of the session's graph behind ``roots`` (every graph when ``None``)."""
+    names = session.names
+    if roots is None or not roots.strip():
+        chosen = default_roots(names)
+    else:
+        wanted = list(dict.fromkeys(r.strip() for r in roots.split(",") if r.strip()))
+        bad = [r for r in wanted if not _NAME.match(r)]
+        if bad:
+            raise ApiError(400, "invalid_argument", f"roots holds invalid names: {bad[:10]}")
+        missing = [r for r in wanted if r not in names]
+        if missing:
+            raise ApiError(400, "unknown_name", f"names not bound: {missing[:10]}")
+        chosen = {r: names[r] for r in wanted}
+    return graph_dot(chosen, names, saved=saved, max_nodes=settings.max_picture_nodes)
+
+
+_DOT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_PROBLEMS,
+    200: {
+        "description": "Graphviz DOT text (torchviz's conventions)",
+        "content": {DOT_MEDIA_TYPE: {"schema": {"type": "string"}}},
+    },
+}
+_SVG_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_PROBLEMS,
+    501: {"model": Problem, "description": "Graphviz's dot is not installed on the server"},
+    200: {
+        "description": "The graph drawn by Graphviz",
+        "content": {SVG_MEDIA_TYPE: {"schema": {"type": "string"}}},
+    },
+}
+
+
+@router.get("/graph.dot", response_class=Response, responses=_DOT_RESPONSES)
+async def graph_as_dot(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    roots: Roots = None,
+    saved: Saved = False,
+) -> Response:
+    """The autograd graph as Graphviz DOT text: grad_fn nodes by PyTorch's names, leaves with
+    their names, shapes and dtypes, the roots highlighted, freed nodes greyed."""
+    text = await compute(request, lambda: session_dot(session, roots, saved, settings))
+    return Response(text, media_type=DOT_MEDIA_TYPE)
+
+
+@router.get("/graph.svg", response_class=Response, responses=_SVG_RESPONSES)
+async def graph_as_svg(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    roots: Roots = None,
+    saved: Saved = False,
+) -> Response:
+    """The autograd graph drawn as SVG by Graphviz (501 renderer_unavailable without ``dot``;
+    graph.dot works everywhere)."""
+    text = await compute(request, lambda: session_dot(session, roots, saved, settings))
+    svg = await compute(request, lambda: render_svg(text))
+    return Response(svg, media_type=SVG_MEDIA_TYPE)
+
+
+class TensorSummary(BaseModel):
+    """One bound tensor as the /ui page lists it."""
+
+    name: str
+    shape: list[int]
+    dtype: str
+    requires_grad: bool
+    is_leaf: bool
+    grad_fn: str | None = Field(description="PyTorch's grad_fn class name, or null.")
+    has_grad: bool = Field(description="Whether .grad is set.")
+    bytes: int = Field(description="Bytes of the values (shape x dtype size).")
+    version: int
+
+
+class SessionOverview(BaseModel):
+    """Every bound tensor of a session, by name."""
+
+    tensors: list[TensorSummary]
+
+
+class TensorRepr(BaseModel):
+    """A tensor and its .grad in PyTorch's print format (summarized like torch past 1000
+    elements)."""
+
+    name: str
+    data: str = Field(examples=["tensor([[1., 1.],\n        [1., 1.]], requires_grad=True)"])
+    grad: str | None = Field(examples=["tensor([[4.5000, 4.5000],\n        [4.5000, 4.5000]])"])
+
+
+def _summary(name: str, t: Tensor) -> dict[str, Any]:
+    return {
+        "name": name,
+        "shape": list(t.shape),
+        "dtype": t.dtype.name,
+        "requires_grad": t.requires_grad,
+        "is_leaf": t.is_leaf,
+        "grad_fn": None if t.grad_fn is None else t.grad_fn.name(),
+        "has_grad": t.grad is not None,
+        "bytes": t.numel() * t.dtype.itemsize,
+        "version": t._version,
+    }
+
+
+@router.get("/overview", response_model=SessionOverview, responses=_PROBLEMS)
+async def overview(session: SessionDep) -> Response:
+    """Every bound tensor: name, shape, dtype, requires_grad, is_leaf, grad_fn, has_grad and
+    bytes (no values)."""
+    return json_response({"tensors": [_summary(n, t) for n, t in session.names.items()]})
+
+
+@router.get("/tensors/{name}/repr", response_model=TensorRepr, responses=_PROBLEMS)
+async def tensor_repr(request: Request, session: SessionDep, name: NamePath) -> Response:
+    """``repr(t)`` and ``repr(t.grad)`` as PyTorch prints them."""
+    t = lookup(session, name)
+
+    def work() -> dict[str, Any]:
+        grad = t.grad
+        return {"name": name, "data": repr(t), "grad": None if grad is None else repr(grad)}
+
+    return json_response(await compute(request, work))
