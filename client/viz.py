@@ -56,6 +56,14 @@ class Viz:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
+    def name(self, **tensors: RemoteTensor) -> None:
+        """Give tensors names in the session (``torch.viz.name(x=x, out=out)``): the /ui page
+        and the pictures show them (the client's own names are generated, ``_t7``). Like a
+        Python assignment: the name keeps showing that tensor until named again."""
+        conn = self._conn
+        conn.check([t.name for t in tensors.values()])
+        conn.call("POST", "/names", json={"names": {k: t.name for k, t in tensors.items()}})
+
     def dot_source(
         self,
         var: RemoteTensor | Mapping[str, RemoteTensor],

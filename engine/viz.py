@@ -5,8 +5,9 @@
 - a tensor node (box) per root: its name, shape and dtype; green (``darkolivegreen1``) when it
   requires grad, ``lemonchiffon`` when it does not; a root drawn by request is outlined bold;
 - a node per ``grad_fn`` (grey boxes), labelled with PyTorch's class name (``MulBackward0``) and
-  the names it is bound to; a node whose saved values a backward already freed is white with
-  a dashed grey outline and says ``(freed)``;
+  the names its output is bound to (a name starting with ``_``, the Python client's generated
+  ``_t7``, only where the tensor has no other); a node whose saved values a backward already
+  freed is white with a dashed grey outline and says ``(freed)``;
 - an ``AccumulateGrad`` node per leaf that requires grad, fed by the leaf (``lightblue``)
   labelled with its name, shape and dtype;
 - with ``saved=True`` the tensors each ``grad_fn`` saved for backward (``orange``), joined to it
@@ -77,6 +78,13 @@ def _tensor_label(name: str, shape: Any, dtype: str) -> str:
     return f"{name}\n{_size(shape)} {dtype}" if name else f"{_size(shape)} {dtype}"
 
 
+def _shown(names: list[str]) -> list[str]:
+    """The names to show for one tensor: those not starting with ``_`` (the Python client
+    generates ``_t7``), all of them when every one does."""
+    public = [n for n in names if not n.startswith("_")]
+    return public or names
+
+
 class _Dot:
     """The DOT text under construction, with the node cap."""
 
@@ -130,13 +138,15 @@ def graph_dot(
     ``graph_too_large``) past that many nodes; ``highlight`` outlines the roots bold.
     """
     names = dict(roots) if names is None else names
-    leaf_name: dict[int, str] = {}
-    fn_names: dict[int, list[str]] = {}
-    for name, t in names.items():
-        if t.grad_fn is None:
-            leaf_name.setdefault(id(t), name)
-        else:
+    known: dict[int, list[str]] = {}  # id(tensor) -> its names
+    fn_names: dict[int, list[str]] = {}  # id(grad_fn) -> the names of its outputs
+    for name, t in [*names.items(), *roots.items()]:
+        if name in known.setdefault(id(t), []):
+            continue
+        known[id(t)].append(name)
+        if t.grad_fn is not None:
             fn_names.setdefault(id(t.grad_fn), []).append(name)
+    leaf_name = {key: ", ".join(_shown(found)) for key, found in known.items()}
     dot = _Dot(max_nodes)
     accumulators: dict[int, str] = {}  # id(leaf) -> its AccumulateGrad node
     root_attrs = {"penwidth": "2"} if highlight else {}
@@ -182,7 +192,7 @@ def graph_dot(
         label = fn.name()
         bound = fn_names.get(id(fn))
         if bound:
-            label += "\n" + ", ".join(bound)
+            label += "\n" + ", ".join(_shown(bound))
         if fn.saved is None:  # a backward freed its saved values
             nid = dot.node(
                 fn,
@@ -206,17 +216,19 @@ def graph_dot(
                     dot.edge(nid, sid, dir="none")
         return nid
 
-    for name, t in roots.items():
+    drawn: set[int] = set()  # roots drawn (a tensor under two names is one node)
+    for t in roots.values():
+        if id(t) in drawn:
+            continue
+        drawn.add(id(t))
         color = COLORS["root"] if t.requires_grad else COLORS["root_no_grad"]
+        label = _tensor_label(leaf_name[id(t)], t.shape, t.dtype.name)
         if t.grad_fn is None and t.requires_grad and id(t) not in dot.ids:
             # a leaf root: its own node, the one a graph above would reach
-            leaf_name.setdefault(id(t), name)
-            label = _tensor_label(name, t.shape, t.dtype.name)
             dot.node(t, label, fillcolor=COLORS["leaf"], **root_attrs)
             continue
         if t.grad_fn is None and id(t) in dot.ids:
             continue
-        label = _tensor_label(name, t.shape, t.dtype.name)
         nid = dot.node(None, label, fillcolor=color, **root_attrs)
         if t.grad_fn is not None:
             dot.edge(add_fn(t.grad_fn), nid)
@@ -243,7 +255,7 @@ def default_roots(names: Mapping[str, Tensor]) -> dict[str, Tensor]:
     for name, t in names.items():
         key = id(t.grad_fn) if t.grad_fn is not None else id(t)
         if key not in inside:
-            roots[name] = t
+            roots[name] = t  # graph_dot draws a tensor with several names once
     return roots
 
 

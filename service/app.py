@@ -18,7 +18,7 @@ from .errors import install_error_handlers
 from .executor import SPECIAL_OPS
 from .observability import Metrics, RequestMiddleware, configure_logging
 from .openapi import install_openapi_fixes
-from .routes import grad, graph, meta, sessions, tensors, viz
+from .routes import grad, graph, meta, sessions, tensors, ui, viz
 from .sessions import SessionManager
 from .settings import Settings, get_settings
 
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (sessions, tensors, graph, grad, viz):
         app.include_router(module.router)
     app.include_router(meta.router)
+    app.include_router(ui.router)
     app.include_router(meta.health)
     app.add_middleware(
         RequestMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes

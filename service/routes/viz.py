@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from api_schema import Problem
+from api_schema.tensors import NAME_PATTERN
 from engine.tensor import Tensor
 from engine.viz import default_roots, graph_dot
 
@@ -19,14 +20,14 @@ from ..errors import ApiError
 from ..render import render_svg
 from ..sessions import Session
 from ..settings import Settings
-from .tensors import lookup
+from .tensors import commit, lookup
 
 __all__ = ["DOT_MEDIA_TYPE", "SVG_MEDIA_TYPE", "router"]
 
 router = APIRouter(prefix="/v1/sessions/{session_id}", tags=["inspect"], route_class=OrjsonRoute)
 DOT_MEDIA_TYPE = "text/vnd.graphviz"
 SVG_MEDIA_TYPE = "image/svg+xml"
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
+_NAME = re.compile(NAME_PATTERN)
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     s: {"model": Problem} for s in (400, 401, 404, 413, 422)
 }
@@ -108,6 +109,15 @@ async def graph_as_svg(
     return Response(svg, media_type=SVG_MEDIA_TYPE)
 
 
+class BindNames(BaseModel):
+    """New names for tensors the session holds: ``{"out": "_t7"}`` binds ``out`` to the tensor
+    ``_t7`` is bound to (Python's ``out = t``: one tensor, two names)."""
+
+    names: dict[
+        Annotated[str, Field(pattern=NAME_PATTERN)], Annotated[str, Field(pattern=NAME_PATTERN)]
+    ] = Field(max_length=1000, examples=[{"out": "_t7", "x": "_t1"}])
+
+
 class TensorSummary(BaseModel):
     """One bound tensor as the /ui page lists it."""
 
@@ -149,6 +159,20 @@ def _summary(name: str, t: Tensor) -> dict[str, Any]:
         "bytes": t.numel() * t.dtype.itemsize,
         "version": t._version,
     }
+
+
+@router.post("/names", response_model=SessionOverview, responses=_PROBLEMS)
+async def bind_names(
+    request: Request, session: SessionDep, settings: SettingsDep, body: BindNames
+) -> Response:
+    """Bind more names to tensors the session holds (what the page and the pictures show;
+    the Python client's ``torch.viz.name(out=out)``); 400 unknown_name for an unbound one."""
+    missing = [t for t in body.names.values() if t not in session.names]
+    if missing:
+        raise ApiError(400, "unknown_name", f"names not bound: {missing[:10]}")
+    bind = {new: session.names[old] for new, old in body.names.items()}
+    await compute(request, lambda: commit(session, settings, bind))
+    return json_response({"tensors": [_summary(n, session.names[n]) for n in body.names]})
 
 
 @router.get("/overview", response_model=SessionOverview, responses=_PROBLEMS)

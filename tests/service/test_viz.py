@@ -279,3 +279,31 @@ def test_engine_graph_dot_on_deep_graphs_is_iterative_and_capped() -> None:
     with pytest.raises(engine.EngineError) as err:
         graph_dot({"y": y}, max_nodes=100)
     assert err.value.code == "graph_too_large" and err.value.status == 413
+
+
+async def test_bind_names(sess: Sess) -> None:
+    await tutorial(sess)
+    r = await sess.post("/names", {"names": {"result": "out", "leaf": "x"}})
+    assert r.status_code == 200, r.text
+    assert [t["name"] for t in r.json()["tensors"]] == ["result", "leaf"]
+    assert r.json()["tensors"][0]["grad_fn"] == "MeanBackward0"
+    # one tensor, two names: backward through one, .grad through the other
+    assert (await sess.backward("result")).status_code == 200
+    assert await sess.grad("leaf") == [[4.5, 4.5], [4.5, 4.5]]
+    # drawn once, labelled with both names
+    dot = Dot((await sess.get("/graph.dot")).text)
+    assert [n for n, lines in dot.labels.items() if lines[0] == "out, result"]
+    assert [n for n, lines in dot.labels.items() if lines[0] == "x, leaf"]
+    assert_problem(await sess.post("/names", {"names": {"a": "nope"}}), 400, "unknown_name")
+    assert_problem(await sess.post("/names", {"names": {"a b": "x"}}), 422, "validation_error")
+
+
+async def test_generated_names_show_only_without_another(sess: Sess) -> None:
+    await sess.tensor("_t0", fill="ones", shape=[2], requires_grad=True)
+    await sess.run([{"name": "_t1", "op": "sum", "args": ["_t0"]}])
+    dot = Dot((await sess.get("/graph.dot")).text)
+    assert dot.labels[dot.ids("SumBackward0")[0]] == ["SumBackward0", "_t1"]
+    assert (await sess.post("/names", {"names": {"total": "_t1"}})).status_code == 200
+    dot = Dot((await sess.get("/graph.dot")).text)
+    assert dot.labels[dot.ids("SumBackward0")[0]] == ["SumBackward0", "total"]
+    assert dot.ids("total") and not dot.ids("_t1")
