@@ -14,8 +14,8 @@ from typing import TextIO
 import engine
 
 from .render import INSTALL_HINT, graphviz_version
-from .sessions import REDIS_SCHEMES
 from .settings import Settings
+from .stores import REDIS_SCHEMES
 
 __all__ = ["check_store", "run_doctor"]
 

@@ -18,9 +18,8 @@ from engine.viz import default_roots, graph_dot
 from ..deps import NamePath, OrjsonRoute, SessionDep, SettingsDep, compute, json_response
 from ..errors import ApiError
 from ..render import render_svg
-from ..sessions import Session
+from ..sessions import Session, commit, lookup
 from ..settings import Settings
-from .tensors import commit, lookup
 
 __all__ = ["DOT_MEDIA_TYPE", "SVG_MEDIA_TYPE", "router"]
 
