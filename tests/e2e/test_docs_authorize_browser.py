@@ -9,10 +9,15 @@ from the page, reading their responses off the page.
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import httpx
+from e2e_http import REPO_ROOT
 from test_docs_browser import _operation_ids, browser_context, page  # noqa: F401 - fixtures
+
+ARTIFACTS = Path(os.environ.get("GRADSERVE_TEST_ARTIFACTS", REPO_ROOT / "tests" / "artifacts"))
 
 
 def _open(docs: Any, tag: str, operation_id: str) -> Any:
@@ -123,6 +128,10 @@ def test_swagger_ui_authorize_runs_session_calls(
     status, text = _execute(block)
     assert status == "200", text
     assert json.loads(text)["name"] == "x"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "docs_authorize.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"screenshot: {shot}")
 
     calls = [(m, u, a) for m, u, a in sent if "/v1/sessions/" in u]
     assert len(calls) == 2
