@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from api_schema import Problem
 from api_schema.tensors import NAME_PATTERN
+from engine.state import nbytes, version
 from engine.tensor import Tensor
 from engine.viz import default_roots, graph_dot
 
@@ -155,8 +156,8 @@ def _summary(name: str, t: Tensor) -> dict[str, Any]:
         "is_leaf": t.is_leaf,
         "grad_fn": None if t.grad_fn is None else t.grad_fn.name(),
         "has_grad": t.grad is not None,
-        "bytes": t.numel() * t.dtype.itemsize,
-        "version": t._version,
+        "bytes": nbytes(t),
+        "version": version(t),
     }
 
 
