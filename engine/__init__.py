@@ -11,6 +11,9 @@
 from __future__ import annotations
 
 from . import autograd, nn
+from . import autograd_function as _autograd_function
+from . import autograd_functional as _autograd_functional
+from . import profiler as _profiler
 from .autograd import enable_grad, is_grad_enabled, limits, no_grad, set_grad_enabled
 from .backend import backends, get_backend, use_backend
 from .dtypes import (
@@ -20,10 +23,12 @@ from .dtypes import (
     float16,
     float32,
     float64,
+    get_default_dtype,
     int32,
     int64,
     promote_types,
     result_type,
+    set_default_dtype,
 )
 from .errors import *  # noqa: F403 - the exception tree is part of the API
 from .errors import __all__ as _errors_all
@@ -52,6 +57,12 @@ from .functional import __all__ as _functional_all
 from .ops import OPS, Op, public_ops
 from .shapes import Size
 from .tensor import Tensor
+
+# torch.autograd's submodules and classes, on the engine's autograd module
+autograd.Function = _autograd_function.Function
+autograd.function = _autograd_function
+autograd.functional = _autograd_functional
+autograd.profiler = _profiler
 
 bool = bool_
 float = float32
@@ -83,6 +94,7 @@ __all__ = [
     "from_numpy",
     "full",
     "full_like",
+    "get_default_dtype",
     "get_backend",
     "half",
     "int",
@@ -104,6 +116,7 @@ __all__ = [
     "randn",
     "randn_like",
     "result_type",
+    "set_default_dtype",
     "set_grad_enabled",
     "tensor",
     "use_backend",
@@ -112,3 +125,9 @@ __all__ = [
     *_errors_all,
     *_functional_all,
 ]
+
+
+def __getattr__(name: str) -> object:
+    from .unsupported import missing
+
+    missing("torch", name, "module 'engine'")

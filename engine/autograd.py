@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import dtypes as D
+from . import hooks as _hooks
 from .errors import (
     GRAPH_FREED_MESSAGE,
     DoesNotRequireGradError,
@@ -54,6 +55,7 @@ class _Mode(threading.local):
     max_elements: int | None = None
     quiet: bool = False  # inside np.errstate(all="ignore") already (a backward pass)
     allocated: int = 0  # bytes of op results in this thread, ever (engine.state measures)
+    profiler: Any = None  # an engine.profiler.profile recording this thread's ops
 
 
 _mode = _Mode()
@@ -64,7 +66,7 @@ def is_grad_enabled() -> bool:
     return _mode.enabled
 
 
-class set_grad_enabled:
+class _GradMode:
     """Context manager and decorator that sets grad mode for this thread."""
 
     def __init__(self, mode: bool) -> None:
@@ -89,20 +91,20 @@ class set_grad_enabled:
             def generator(*args: Any, **kwargs: Any) -> Any:
                 gen = fn(*args, **kwargs)
                 try:
-                    with set_grad_enabled(mode):
+                    with _GradMode(mode):
                         request = gen.send(None)
                     while True:
                         try:
                             sent = yield request
                         except GeneratorExit:
-                            with set_grad_enabled(mode):
+                            with _GradMode(mode):
                                 gen.close()
                             raise
                         except BaseException as exc:
-                            with set_grad_enabled(mode):
+                            with _GradMode(mode):
                                 request = gen.throw(exc)
                         else:
-                            with set_grad_enabled(mode):
+                            with _GradMode(mode):
                                 request = gen.send(sent)
                 except StopIteration as stop:
                     return stop.value
@@ -111,20 +113,38 @@ class set_grad_enabled:
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with set_grad_enabled(mode):
+            with _GradMode(mode):
                 return fn(*args, **kwargs)
 
         return wrapper
 
 
-class no_grad(set_grad_enabled):
+class set_grad_enabled(_GradMode):
+    """``torch.set_grad_enabled``: like torch, it sets the mode when called (so a plain call
+    works as a function) and restores the previous one on leaving a ``with`` block."""
+
+    def __init__(self, mode: bool) -> None:
+        super().__init__(mode)
+        self._before = _mode.enabled
+        _mode.enabled = self.mode
+
+    def __enter__(self) -> None:
+        self._prev.append(self._before)
+        _mode.enabled = self.mode
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        _mode.enabled = self._before  # as a decorator it does not change the current mode
+        return super().__call__(fn)
+
+
+class no_grad(_GradMode):
     """``torch.no_grad``: results do not require grad and record no graph."""
 
     def __init__(self) -> None:
         super().__init__(False)
 
 
-class enable_grad(set_grad_enabled):
+class enable_grad(_GradMode):
     """``torch.enable_grad``: turn recording back on inside ``no_grad``."""
 
     def __init__(self) -> None:
@@ -334,6 +354,8 @@ class _AccumulateGrad:
     def name(self) -> str:
         return "torch::autograd::AccumulateGrad"
 
+    next_functions: tuple[tuple[Any, int], ...] = ()
+
     def __repr__(self) -> str:
         return f"<AccumulateGrad object at {hex(id(self))}>"
 
@@ -373,6 +395,8 @@ _SCALAR_KIND = {bool: 0, int: 1, float: 2}
 
 def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
     """Run ``op`` on tensors and Python scalars; record a node when grad is on."""
+    if _mode.profiler is not None:
+        return _mode.profiler.record(op, inputs, attrs)
     T = _Tensor
     xp = None
     requires = False
@@ -570,18 +594,17 @@ def run_backward(
             _accumulate(leaf_grads, id(r), g)
             leaf_objs[id(r)] = r
 
+    hooked = _hooks.node_hooks() if _hooks.has_hooks() else {}
     ready = [r for r in roots if isinstance(r, Node) and deps.get(id(r), 0) == 0]
     ready_ids = {id(r) for r in ready}
-    with set_grad_enabled(create_graph), np.errstate(all="ignore"), _quiet():
+    with _GradMode(create_graph), np.errstate(all="ignore"), _quiet():
         while ready:
             node = ready.pop()
             g = pending.pop(id(node), None)
+            if g is not None and id(node) in hooked:  # tensor hooks, then retain_grad
+                g = _hooks.run(hooked[id(node)], g, create_graph, leaf=False)
             if id(node) in capture_keys and g is not None:
                 captured[id(node)] = g
-            if node.retained is not None and g is not None:
-                t = node.retained()
-                if t is not None:
-                    _store_grad(t, g, create_graph)
             run = g is not None and (needed is None or id(node) in needed)
             if run:
                 if node.saved is None and _kept_state(node):
@@ -605,6 +628,10 @@ def run_backward(
                         ready_ids.add(k)
                         ready.append(nxt)
 
+    if _hooks.has_hooks():
+        with _GradMode(create_graph):
+            for k in leaf_grads:
+                leaf_grads[k] = _hooks.run(leaf_objs[k], leaf_grads[k], create_graph, leaf=True)
     for k, g in leaf_grads.items():
         if k in capture_keys:
             captured[k] = g
@@ -796,5 +823,12 @@ def grad(
 
 def retain_grad(t: Tensor) -> None:
     """Mark a non-leaf so backward stores its ``.grad`` (a leaf already does)."""
+    _hooks.retain_grad(t)
     if t.grad_fn is not None:
         t.grad_fn.retained = weakref.ref(t)
+
+
+def __getattr__(name: str) -> Any:
+    from .unsupported import missing
+
+    missing("autograd", name, "module 'engine.autograd'")

@@ -18,6 +18,8 @@ __all__ = [
     "DTYPES",
     "as_dtype",
     "default_float",
+    "get_default_dtype",
+    "set_default_dtype",
     "promote_types",
     "result_type",
 ]
@@ -76,9 +78,31 @@ _ALIASES = {"float": float32, "double": float64, "half": float16, "int": int32, 
 _RANK = {bool_: 0, int32: 1, int64: 2, float16: 1, float32: 2, float64: 3}
 
 
+_DEFAULT_FLOAT = [float32]  # torch's default dtype is process-wide too
+
+
 def default_float() -> DType:
     """The dtype of float literals and float fills (torch's default dtype)."""
-    return float32
+    return _DEFAULT_FLOAT[0]
+
+
+def get_default_dtype() -> DType:
+    """``torch.get_default_dtype``."""
+    return _DEFAULT_FLOAT[0]
+
+
+def set_default_dtype(d: Any) -> None:
+    """``torch.set_default_dtype``: float32 or float64 (process-wide, as in torch)."""
+    dt = as_dtype(d)
+    if dt not in (float32, float64):
+        from .errors import EngineTypeError
+
+        raise EngineTypeError(
+            "only floating-point types are supported as the default type"
+            if not dt.is_floating_point
+            else f"set_default_dtype: {dt.name} is not supported by gradserve (float32, float64)"
+        )
+    _DEFAULT_FLOAT[0] = dt
 
 
 def as_dtype(value: Any) -> DType:

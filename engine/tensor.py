@@ -156,6 +156,10 @@ class Tensor(HostValues, TensorMethods):
 
     @property
     def grad(self) -> Tensor | None:
+        if self.grad_fn is not None and self._grad is None and not self.retains_grad:
+            from .hooks import warn_nonleaf_grad
+
+            warn_nonleaf_grad()
         return self._grad
 
     @grad.setter
@@ -241,8 +245,11 @@ class Tensor(HostValues, TensorMethods):
     def retains_grad(self) -> bool:
         return self.grad_fn is not None and self.grad_fn.retained is not None
 
-    def register_hook(self, hook: Any) -> Any:  # pragma: no cover - not part of the contract
-        raise InvalidArgumentError("hooks are not supported by this engine")
+    def register_hook(self, hook: Any) -> Any:
+        """Run ``hook(grad)`` on this tensor's gradient in backward (engine.hooks)."""
+        from .hooks import register_hook
+
+        return register_hook(self, hook)
 
     # ------------------------------------------------------------- conversion
     def numpy(self, *, force: bool = False) -> np.ndarray[Any, Any]:
@@ -280,6 +287,11 @@ class Tensor(HostValues, TensorMethods):
         if self._grad is not None:
             t._grad = self._grad.__deepcopy__(memo)
         return t
+
+    def __getattr__(self, name: str) -> Any:
+        from .unsupported import missing
+
+        missing("Tensor", name, "'Tensor' object")
 
     # ------------------------------------------------------------------ dtype
     def to(self, *args: Any, **kwargs: Any) -> Tensor:

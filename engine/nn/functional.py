@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..ops.nn import (
     binary_cross_entropy,
     cross_entropy,
@@ -29,3 +31,9 @@ __all__ = [
     "softplus",
     "tanh",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    from ..unsupported import missing
+
+    missing("nn.functional", name, "module 'engine.nn.functional'")

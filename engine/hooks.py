@@ -1,0 +1,157 @@
+"""Tensor hooks and ``retain_grad``: ``Tensor.register_hook`` and the hooks backward runs.
+
+A hook belongs to a tensor (held weakly here): on a non-leaf it runs on the gradient flowing
+into the tensor's current ``grad_fn`` (so a hook follows the tensor through in-place ops, as
+torch's do) and may return a replacement; on a leaf it runs before the gradient is accumulated
+into ``.grad`` or returned by ``autograd.grad``. ``retain_grad`` is a hook that runs after the
+others and stores the (hooked) gradient into ``.grad``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+__all__ = ["RemovableHandle", "has_hooks", "node_hooks", "register_hook", "retain_grad", "run"]
+
+Hook = Callable[[Any], Any]
+
+
+class _Entry:
+    __slots__ = ("__weakref__", "hooks", "ref", "retains")
+
+    def __init__(self, ref: weakref.ref[Any]) -> None:
+        self.ref = ref
+        self.hooks: dict[int, Hook] = {}
+        self.retains = False
+
+
+_entries: dict[int, _Entry] = {}
+_ids = itertools.count()
+
+
+def _entry(t: Tensor) -> _Entry:
+    key = id(t)
+    e = _entries.get(key)
+    if e is None or e.ref() is not t:
+
+        def gone(_: Any, key: int = key) -> None:
+            cur = _entries.get(key)
+            if cur is not None and cur.ref() is None:
+                del _entries[key]
+
+        e = _Entry(weakref.ref(t, gone))
+        _entries[key] = e
+    return e
+
+
+class RemovableHandle:
+    """What ``register_hook`` returns: ``remove()`` unregisters the hook."""
+
+    __slots__ = ("_entry", "id")
+
+    def __init__(self, entry: _Entry, hook_id: int) -> None:
+        self._entry = weakref.ref(entry)
+        self.id = hook_id
+
+    def remove(self) -> None:
+        e = self._entry()
+        if e is not None:
+            e.hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def register_hook(t: Tensor, hook: Hook) -> RemovableHandle:
+    """``Tensor.register_hook``: torch refuses it on a tensor that does not require grad."""
+    from .errors import InvalidArgumentError
+
+    if not t.requires_grad:
+        raise InvalidArgumentError(
+            "cannot register a hook on a tensor that doesn't require gradient"
+        )
+    e = _entry(t)
+    hid = next(_ids)
+    e.hooks[hid] = hook
+    return RemovableHandle(e, hid)
+
+
+def retain_grad(t: Tensor) -> None:
+    """Mark a non-leaf so backward stores its ``.grad`` (a leaf already does)."""
+    if t.grad_fn is not None:
+        _entry(t).retains = True
+
+
+def retains_grad(t: Tensor) -> bool:
+    e = _entries.get(id(t))
+    return e is not None and e.ref() is t and e.retains and t.grad_fn is not None
+
+
+def has_hooks() -> bool:
+    return bool(_entries)
+
+
+def node_hooks() -> dict[int, Tensor]:
+    """``{id(grad_fn): tensor}`` for the live non-leaf tensors with hooks or retain_grad."""
+    out: dict[int, Tensor] = {}
+    for e in list(_entries.values()):
+        t = e.ref()
+        if t is not None and t.grad_fn is not None and (e.hooks or e.retains):
+            out[id(t.grad_fn)] = t
+    return out
+
+
+def run(t: Tensor, g: Any, create_graph: bool, leaf: bool) -> Any:
+    """The tensor's hooks on ``g`` in registration order, then retain_grad's store."""
+    e = _entries.get(id(t))
+    if e is None or e.ref() is not t:
+        return g
+    for hook in list(e.hooks.values()):
+        new = hook(g)
+        if new is not None:
+            g = _checked(new, g)
+    if e.retains and not leaf:
+        from .autograd import _store_grad
+
+        _store_grad(t, g, create_graph)
+    return g
+
+
+def _checked(new: Any, old: Any) -> Any:
+    from .errors import InvalidArgumentError
+    from .tensor import Tensor
+
+    if not isinstance(new, Tensor):
+        raise InvalidArgumentError(
+            f"expected a Tensor or None from a hook, but got {type(new).__name__}"
+        )
+    if tuple(new.shape) != tuple(old.shape):
+        raise InvalidArgumentError(
+            f"hook 'hook' has changed the size of value: expected {list(old.shape)}, "
+            f"got {list(new.shape)}"
+        )
+    return new
+
+
+def warn_nonleaf_grad() -> None:
+    """torch's warning for reading ``.grad`` of a non-leaf that does not retain it."""
+    import warnings
+
+    warnings.warn(
+        "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+        "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
+        "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. "
+        "If you access the non-leaf Tensor by mistake, make sure you access the leaf Tensor "
+        "instead. See github.com/pytorch/pytorch/pull/30531 for more information.",
+        UserWarning,
+        stacklevel=3,
+    )
