@@ -18,7 +18,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Asserts, Seeded, compare_output, load_program, run_program
+from harness import (
+    Asserts,
+    Seeded,
+    compare_output,
+    load_program,
+    program_ways,
+    run_program,
+)
 
 import engine
 from client import connect
@@ -63,8 +70,17 @@ def test_case(namespace: Any, cls: str, method: str) -> None:
     getattr(case, method)()
 
 
-@pytest.mark.parametrize("path", PROGRAMS, ids=[p.stem for p in PROGRAMS])
-@pytest.mark.parametrize("way", ["engine", "client"])
+def _program_runs() -> list[Any]:
+    """(program, way) for the ways each program declares (all but torch, the reference)."""
+    return [
+        pytest.param(p, way, id=f"{p.stem}-{way}")
+        for p in PROGRAMS
+        for way in program_ways(p.read_text())
+        if way != "torch"
+    ]
+
+
+@pytest.mark.parametrize(("path", "way"), _program_runs())
 def test_program_prints_what_torch_prints(
     path: Path, way: str, request: pytest.FixtureRequest
 ) -> None:
