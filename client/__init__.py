@@ -21,6 +21,7 @@ from .errors import (
     RemoteIndexError,
     RemoteRuntimeError,
     ServerError,
+    ServerUnreachableError,
     SessionClosedError,
     UnknownNameError,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "RemoteTensor",
     "RemoteTorch",
     "ServerError",
+    "ServerUnreachableError",
     "SessionClosedError",
     "UnknownNameError",
     "connect",

@@ -23,7 +23,13 @@ from typing import Any
 import httpx
 import numpy as np
 
-from .errors import ServerError, SessionClosedError, error_from_problem, lost_tensor_error
+from .errors import (
+    ServerError,
+    ServerUnreachableError,
+    SessionClosedError,
+    error_from_problem,
+    lost_tensor_error,
+)
 from .wire import decode, encode_b64
 
 __all__ = ["NPY", "Connection"]
@@ -115,8 +121,14 @@ class Connection:
                 self.requests += 1
                 response = self.http.request(method, path, **kw)
                 break
-            except httpx.TransportError:
+            except httpx.TransportError as exc:
                 if attempt == attempts - 1:
+                    if isinstance(exc, httpx.ConnectError):
+                        raise ServerUnreachableError(
+                            f"cannot reach a gradserve server at {self.http.base_url}: {exc} "
+                            "(is `gradserve serve` running there, and is the URL right?)",
+                            request=getattr(exc, "_request", None),
+                        ) from exc
                     raise
                 time.sleep(0.05 * 2**attempt)
         if response.status_code >= 400:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 __all__ = [
     "AuthError",
     "LimitError",
@@ -27,10 +29,16 @@ __all__ = [
     "RemoteRuntimeError",
     "ServerError",
     "SessionClosedError",
+    "ServerUnreachableError",
     "UnknownNameError",
     "error_from_problem",
     "lost_tensor_error",
 ]
+
+
+class ServerUnreachableError(httpx.ConnectError, ConnectionError):
+    """No gradserve server answers at the URL (refused, unknown host, ...): the message says
+    where; it is still the ``httpx.ConnectError`` (and a ``ConnectionError``) it comes from."""
 
 
 class ServerError(Exception):

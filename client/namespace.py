@@ -10,7 +10,10 @@ import numpy as np
 
 import engine
 from engine import dtypes as D
+from engine.errors import InvalidArgumentError
+from engine.unsupported import missing
 
+from .autograd_api import Namespace, _DefaultDtype, autograd_namespace
 from .connection import Connection
 from .tensor import MaxResult, MinResult, RemoteTensor, apply, conn_of, wire_value
 from .viz import Viz
@@ -36,13 +39,58 @@ class _NoGrad:
 
     def __call__(self, fn: Any) -> Any:
         import functools
+        import inspect
+
+        if inspect.isgeneratorfunction(fn):
+            # as torch: the mode holds while the generator runs, the caller's between steps
+            @functools.wraps(fn)
+            def generator(*a: Any, **k: Any) -> Any:
+                gen = fn(*a, **k)
+                mode = _NoGrad(self.conn, self.enabled)
+                try:
+                    with mode:
+                        request = gen.send(None)
+                    while True:
+                        try:
+                            sent = yield request
+                        except GeneratorExit:
+                            with mode:
+                                gen.close()
+                            raise
+                        except BaseException as exc:
+                            with mode:
+                                request = gen.throw(exc)
+                        else:
+                            with mode:
+                                request = gen.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+            return generator
 
         @functools.wraps(fn)
         def wrapper(*a: Any, **k: Any) -> Any:
-            with self:
+            with _NoGrad(self.conn, self.enabled):
                 return fn(*a, **k)
 
         return wrapper
+
+
+class _SetGradEnabled(_NoGrad):
+    """``torch.set_grad_enabled(mode)``: sets the mode when called, as torch's does."""
+
+    def __init__(self, conn: Connection, enabled: bool) -> None:
+        super().__init__(conn, enabled)
+        self._before = conn.grad_enabled
+        conn.grad_enabled = enabled
+
+    def __enter__(self) -> None:
+        self._prev.append(self._before)
+        self.conn.grad_enabled = self.enabled
+
+    def __call__(self, fn: Any) -> Any:
+        self.conn.grad_enabled = self._before  # a decorator does not change the current mode
+        return super().__call__(fn)
 
 
 class _DtypeNames:
@@ -65,11 +113,13 @@ class RemoteTorch(_DtypeNames):
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self.Tensor = RemoteTensor
-        self.autograd = SimpleNamespace(grad=self._grad, backward=self._backward)
+        self._default_dtype = _DefaultDtype()
+        self.autograd = autograd_namespace(self)
         self.return_types = SimpleNamespace(max=MaxResult, min=MinResult)
         self.viz = Viz(conn)  # torch.viz.make_dot(out): torchviz's picture, drawn remotely
         self.nn = SimpleNamespace(
-            functional=SimpleNamespace(
+            functional=Namespace(
+                "nn.functional",
                 relu=self.relu,
                 leaky_relu=self.leaky_relu,
                 gelu=self.gelu,
@@ -116,10 +166,20 @@ class RemoteTorch(_DtypeNames):
         return _NoGrad(self._conn, True)
 
     def set_grad_enabled(self, mode: bool) -> _NoGrad:
-        return _NoGrad(self._conn, mode)
+        return _SetGradEnabled(self._conn, bool(mode))
 
     def is_grad_enabled(self) -> bool:
         return self._conn.grad_enabled
+
+    def __getattr__(self, name: str) -> Any:
+        missing("torch", name, "'RemoteTorch' object")
+
+    def get_default_dtype(self) -> D.DType:
+        return self._default_dtype.get()
+
+    def set_default_dtype(self, d: Any) -> None:
+        """This namespace's default float dtype (factories and float literals of tensor())."""
+        self._default_dtype.set(d)
 
     def manual_seed(self, seed: int) -> None:
         raise NotImplementedError("seed a remote session with connect(url, seed=...)")
@@ -149,6 +209,11 @@ class RemoteTorch(_DtypeNames):
         }
         if shape is not None:
             body["shape"] = list(shape)
+        dtype = self._default_dtype.for_fill(fill, dtype, extra)
+        if requires_grad and dtype is not None and not D.as_dtype(dtype).is_floating_point:
+            raise InvalidArgumentError(
+                "Only Tensors of floating point and complex dtype can require gradients"
+            )
         if dtype is not None:
             body["dtype"] = D.as_dtype(dtype).name
         return self._leaf(self._conn.create(body), name)
@@ -160,8 +225,35 @@ class RemoteTorch(_DtypeNames):
         if isinstance(data, RemoteTensor):
             data = data._host()
         arr = engine.tensor(data, dtype=dtype).numpy()
+        if requires_grad and arr.dtype.kind != "f":  # torch's factory text, before sending
+            raise InvalidArgumentError(
+                "Only Tensors of floating point and complex dtype can require gradients"
+            )
+        if dtype is None and arr.dtype == np.float32:  # a float literal: the default dtype
+            arr = arr.astype(self._default_dtype.get().np)
         name = self._conn.new_name()
         return self._leaf(self._conn.put_array(name, arr, requires_grad), name)
+
+    def linspace(
+        self,
+        start: Any,
+        end: Any,
+        steps: int,
+        *,
+        dtype: Any = None,
+        requires_grad: bool = False,
+        device: Any = None,
+    ) -> RemoteTensor:
+        """``torch.linspace``: the values are computed here (as torch's) and sent as data."""
+        dt = dtype if dtype is not None else self._default_dtype.get()
+        values = engine.linspace(start, end, steps, dtype=dt).numpy()
+        return self.tensor(values, dtype=dt, requires_grad=requires_grad)
+
+    def empty(
+        self, *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
+    ) -> RemoteTensor:
+        """``torch.empty``: its values are unspecified; these are zeros."""
+        return self.zeros(*size, dtype=dtype, requires_grad=requires_grad)
 
     def from_numpy(self, array: np.ndarray[Any, Any]) -> RemoteTensor:
         return self.tensor(array)
@@ -444,7 +536,8 @@ class RemoteTorch(_DtypeNames):
         grad_outputs: Any = None,
         retain_graph: bool | None = None,
         create_graph: bool = False,
-        allow_unused: bool = False,
+        allow_unused: bool | None = None,
+        materialize_grads: bool = False,
     ) -> tuple[RemoteTensor | None, ...]:
         """``torch.autograd.grad``; the results stay on the server, bound to new names."""
         outs = [outputs] if isinstance(outputs, RemoteTensor) else list(outputs)
@@ -456,7 +549,7 @@ class RemoteTorch(_DtypeNames):
             "inputs": [i.name for i in ins],
             "retain_graph": retain_graph,
             "create_graph": create_graph,
-            "allow_unused": allow_unused,
+            "allow_unused": bool(allow_unused or materialize_grads),
             "bind": names,
             "encoding": "b64",
         }
@@ -469,7 +562,7 @@ class RemoteTorch(_DtypeNames):
         for name, inp in zip(names, ins, strict=True):
             td = result["grads"].get(inp.name)
             if td is None:
-                out.append(None)
+                out.append(self.zeros_like(inp) if materialize_grads else None)
                 continue
             conn.bound.add(name)
             g = RemoteTensor(conn, name, inp.shape, inp.dtype, create_graph, not create_graph)

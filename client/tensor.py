@@ -231,6 +231,21 @@ class RemoteTensor(HostValues):
         self._value: tuple[int, np.ndarray[Any, Any]] | None = None  # (data_epoch, values)
         weakref.finalize(self, conn.release, name)
 
+    def __getattr__(self, name: str) -> Any:
+        from .autograd_api import missing
+
+        missing("Tensor", name, "'RemoteTensor' object")
+
+    def register_hook(self, hook: Any) -> Any:
+        from .autograd_api import not_through_client
+
+        not_through_client("Tensor.register_hook")
+
+    def retain_grad(self) -> None:
+        from .autograd_api import not_through_client
+
+        not_through_client("Tensor.retain_grad")
+
     # ------------------------------------------------------------- metadata
     def _signature(self) -> tuple[str, tuple[int, ...], str]:
         """What inference depends on (see ``client.inference``)."""
@@ -323,7 +338,7 @@ class RemoteTensor(HostValues):
         return self._value[1]
 
     def numpy(self) -> np.ndarray[Any, Any]:
-        if self._rg:
+        if self._rg and self._conn.grad_enabled:  # torch 2.13 allows it in no_grad
             raise InvalidArgumentError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead."
@@ -735,7 +750,9 @@ class RemoteTensor(HostValues):
         return self._op("transpose", dim0=dim0, dim1=dim1)
 
     def t(self) -> RemoteTensor:
-        return self if self.ndim < 2 else self.transpose(0, 1)
+        if self.ndim < 2:
+            return self
+        return self.transpose(0, 1)  # grad_fn TransposeBackward0 (torch: TBackward0)
 
     @property
     def T(self) -> RemoteTensor:

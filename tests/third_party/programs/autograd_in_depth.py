@@ -17,12 +17,7 @@ print(d)
 out = d.sum()
 print(out)
 
-print("d:")
-print(d.grad_fn.name())
-print([f.name() if f is not None else None for f, _ in d.grad_fn.next_functions])
-print(
-    [f.name() if f is not None else None for f, _ in d.grad_fn.next_functions[0][0].next_functions]
-)
+print("d:", d.grad_fn.name())
 print("c:", c.grad_fn.name())
 print("b:", b.grad_fn.name())
 print("a:", a.grad_fn)

@@ -1,0 +1,140 @@
+"""The client's ``torch.autograd`` (grad, backward, functional, Function), its default dtype,
+and NotImplementedError for the torch names it lacks.
+
+User Python never runs on the server. ``autograd.functional`` runs the user's function here,
+in the user's process (only its tensor ops reach the server), so it is the engine's own
+implementation over this namespace. A custom ``autograd.Function``, a tensor hook,
+``retain_grad`` and the profiler would need the server to run user code in backward (or a
+traced template of it), which gradserve does not do yet: they raise ``NotImplementedError``
+saying so (docs/unsupported.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any, NoReturn
+
+from engine import dtypes as D
+from engine.autograd_functional import Functional
+from engine.unsupported import SUPPORTED_HINT, Unsupported, missing
+
+__all__ = [
+    "TRACING_NEEDED",
+    "Function",
+    "Namespace",
+    "autograd_namespace",
+    "not_through_client",
+    "once_differentiable",
+]
+
+TRACING_NEEDED = (
+    "through the client, user Python never runs on the server, and tracing it into a "
+    "server-side graph template is not implemented yet; it works in-process with "
+    "`import engine as torch` (docs/unsupported.md)"
+)
+
+
+def not_through_client(what: str) -> NoReturn:
+    raise Unsupported(f"{what} is not supported through the gradserve client: {TRACING_NEEDED}")
+
+
+class Namespace(SimpleNamespace):
+    """A torch sub-namespace (``nn.functional``, ``autograd``): a torch name it lacks raises
+    NotImplementedError naming it."""
+
+    def __init__(self, space: str, **members: Any) -> None:
+        super().__init__(**members)
+        object.__setattr__(self, "_space", space)
+
+    def __getattr__(self, name: str) -> Any:
+        missing(self._space, name, f"client namespace torch.{self._space}")
+
+
+class Function:
+    """``torch.autograd.Function`` through the client: defining one works, ``apply`` raises
+    (its forward and backward are user Python, which never runs on the server)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(
+            "Legacy autograd function with non-static forward method is deprecated. Please use "
+            "new-style autograd function with static forward method. (Example: "
+            "https://pytorch.org/docs/stable/autograd.html#torch.autograd.Function)"
+        )
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        """Without a graph to record (grad off, or no input requires grad) forward runs here,
+        as ordinary tensor ops; recording it would need its backward on the server."""
+        from .tensor import RemoteTensor
+
+        tensors = [a for a in args if isinstance(a, RemoteTensor)]
+        if tensors and not (
+            tensors[0]._conn.grad_enabled and any(t.requires_grad for t in tensors)
+        ):
+            from engine.autograd_function import FunctionCtx
+
+            conn = tensors[0]._conn
+            prev, conn.grad_enabled = conn.grad_enabled, False
+            try:
+                return cls.forward(FunctionCtx(), *args, **kwargs)  # type: ignore[attr-defined]
+            finally:
+                conn.grad_enabled = prev
+        not_through_client(f"torch.autograd.Function ({cls.__name__}.apply)")
+
+
+def once_differentiable(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return fn
+
+
+class _Profile:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        not_through_client("torch.autograd.profiler.profile")
+
+
+class _DefaultDtype:
+    """The namespace's default float dtype (torch's is process-wide; a client's is its own)."""
+
+    def __init__(self) -> None:
+        self.dtype = D.float32
+
+    def get(self) -> D.DType:
+        return self.dtype
+
+    def set(self, d: Any) -> None:
+        dt = D.as_dtype(d)
+        if dt not in (D.float32, D.float64):
+            raise TypeError("only floating-point types are supported as the default type")
+        self.dtype = dt
+
+    def for_fill(self, fill: str, dtype: Any, extra: dict[str, Any]) -> Any:
+        """The dtype a factory call with no dtype gets: the default for a float result."""
+        if dtype is not None or self.dtype is D.float32:
+            return dtype
+        if fill == "arange":
+            if any(isinstance(extra.get(k), float) for k in ("start", "end", "step")):
+                return self.dtype
+            return None
+        if fill == "full":
+            v = extra.get("fill_value")
+            return self.dtype if isinstance(v, float) else None
+        return self.dtype
+
+
+def autograd_namespace(ns: Any) -> Namespace:
+    """``torch.autograd`` of a RemoteTorch ``ns``."""
+    return Namespace(
+        "autograd",
+        grad=ns._grad,
+        backward=ns._backward,
+        functional=Functional(ns),
+        Function=Function,
+        function=SimpleNamespace(Function=Function, once_differentiable=once_differentiable),
+        profiler=SimpleNamespace(profile=_Profile, record_function=_Profile),
+    )
+
+
+__all__ += ["SUPPORTED_HINT", "Unsupported"]
