@@ -82,6 +82,7 @@ class Connection:
         self.lost: dict[str, Exception] = {}  # name -> the error to raise when it is used
         self.to_free: collections.deque[str] = collections.deque()
         self.grad_enabled = True
+        self.graph_grads = False  # a backward(create_graph=True) ran: a .grad may have a graph
         # Caches are valid while their epoch holds: in-place ops change values; backward,
         # zero_grad and in-place ops on grads change grads.
         self.data_epoch = 0

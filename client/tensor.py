@@ -380,6 +380,8 @@ class RemoteTensor(HostValues):
         if inputs is not None:
             body["inputs"] = [t.name for t in inputs]
         result = conn.call("POST", "/backward", json=body)
+        if create_graph:
+            conn.graph_grads = True  # some .grad may now carry a graph
         conn.grad_epoch += 1
         conn.grads.update({k: (conn.grad_epoch, decode(v)) for k, v in result["grads"].items()})
 
@@ -402,6 +404,8 @@ class RemoteTensor(HostValues):
         g = RemoteTensor(conn, conn.new_name(), self._shape, self.dtype, False, True)
         conn.record({"name": g.name, "op": "grad_of", "args": [self.name], "kwargs": {}})
         g._value = (conn.data_epoch, cached[1])
+        if conn.graph_grads:  # after backward(create_graph=True): its requires_grad, grad_fn
+            g._refresh()
         return g
 
     @grad.setter

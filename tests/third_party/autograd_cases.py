@@ -34,6 +34,16 @@ class TestAutograd:
         self.assertEqual(x.grad, x_grad + torch.ones(2, 2) * 5)
         self.assertEqual(y.grad, y_grad + torch.ones(2, 2) * 4)
 
+    def test_create_graph_grad_has_graph(self):
+        x = torch.tensor([1.0, 2.0], requires_grad=True)
+        (x**3).sum().backward(create_graph=True)
+        self.assertTrue(x.grad.requires_grad)
+        self.assertIsNotNone(x.grad.grad_fn)
+        self.assertFalse(x.grad.is_leaf)
+        x.grad.sum().backward()
+        self.assertEqual(x.grad, torch.tensor([9.0, 24.0]))
+        self.assertTrue(x.grad.requires_grad)
+
     def test_grad(self):
         x = torch.randn(2, 2, requires_grad=True)
         y = torch.randn(2, 2, requires_grad=True)
