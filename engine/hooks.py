@@ -1,10 +1,11 @@
 """Tensor hooks and ``retain_grad``: ``Tensor.register_hook`` and the hooks backward runs.
 
 A hook belongs to a tensor (held weakly here): on a non-leaf it runs on the gradient flowing
-into the tensor's current ``grad_fn`` (so a hook follows the tensor through in-place ops, as
-torch's do) and may return a replacement; on a leaf it runs before the gradient is accumulated
-into ``.grad`` or returned by ``autograd.grad``. ``retain_grad`` is a hook that runs after the
-others and stores the (hooked) gradient into ``.grad``.
+into the ``grad_fn`` the tensor had when the hook was registered (after an in-place op it sees
+the gradient of the value before it, as torch's do) and may return a replacement; on a leaf it
+runs before the gradient is accumulated into ``.grad`` or returned by ``autograd.grad``.
+``retain_grad`` follows the tensor to its current ``grad_fn`` and runs after the hooks there,
+storing the (hooked) gradient into ``.grad``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .tensor import Tensor
 
-__all__ = ["RemovableHandle", "has_hooks", "node_hooks", "register_hook", "retain_grad", "run"]
+__all__ = [
+    "RemovableHandle",
+    "has_hooks",
+    "node_hooks",
+    "register_hook",
+    "retain_grad",
+    "run",
+    "run_node",
+]
 
 Hook = Callable[[Any], Any]
 
@@ -27,7 +36,8 @@ class _Entry:
 
     def __init__(self, ref: weakref.ref[Any]) -> None:
         self.ref = ref
-        self.hooks: dict[int, Hook] = {}
+        # id -> (hook, the grad_fn it was registered on: None for a leaf)
+        self.hooks: dict[int, tuple[Hook, Any]] = {}
         self.retains = False
 
 
@@ -81,7 +91,7 @@ def register_hook(t: Tensor, hook: Hook) -> RemovableHandle:
         )
     e = _entry(t)
     hid = next(_ids)
-    e.hooks[hid] = hook
+    e.hooks[hid] = (hook, None if t.grad_fn is None else weakref.ref(t.grad_fn))
     return RemovableHandle(e, hid)
 
 
@@ -100,29 +110,53 @@ def has_hooks() -> bool:
     return bool(_entries)
 
 
-def node_hooks() -> dict[int, Tensor]:
-    """``{id(grad_fn): tensor}`` for the live non-leaf tensors with hooks or retain_grad."""
-    out: dict[int, Tensor] = {}
+def node_hooks() -> dict[int, list[Tensor]]:
+    """``{id(grad_fn): [tensor, ...]}``: the live tensors with a hook registered on that node,
+    or retaining their grad with it as their current grad_fn."""
+    out: dict[int, list[Tensor]] = {}
     for e in list(_entries.values()):
         t = e.ref()
-        if t is not None and t.grad_fn is not None and (e.hooks or e.retains):
-            out[id(t.grad_fn)] = t
+        if t is None:
+            continue
+        nodes = {id(r()): None for _, r in e.hooks.values() if r is not None and r() is not None}
+        if e.retains and t.grad_fn is not None:
+            nodes[id(t.grad_fn)] = None
+        for k in nodes:
+            out.setdefault(k, []).append(t)
     return out
 
 
+def run_node(tensors: list[Tensor], node: Any, g: Any, create_graph: bool) -> Any:
+    """The hooks registered on ``node`` (per tensor, in registration order), then
+    retain_grad's store for the tensors whose current grad_fn it is."""
+    for t in tensors:
+        e = _entries.get(id(t))
+        if e is None or e.ref() is not t:
+            continue
+        for hook, ref in list(e.hooks.values()):
+            if ref is not None and ref() is node:
+                new = hook(g)
+                if new is not None:
+                    g = _checked(new, g)
+    for t in tensors:
+        e = _entries.get(id(t))
+        if e is not None and e.ref() is t and e.retains and t.grad_fn is node:
+            from .autograd import _store_grad
+
+            _store_grad(t, g, create_graph)
+    return g
+
+
 def run(t: Tensor, g: Any, create_graph: bool, leaf: bool) -> Any:
-    """The tensor's hooks on ``g`` in registration order, then retain_grad's store."""
+    """A leaf's hooks on ``g``, in registration order."""
     e = _entries.get(id(t))
     if e is None or e.ref() is not t:
         return g
-    for hook in list(e.hooks.values()):
-        new = hook(g)
-        if new is not None:
-            g = _checked(new, g)
-    if e.retains and not leaf:
-        from .autograd import _store_grad
-
-        _store_grad(t, g, create_graph)
+    for hook, ref in list(e.hooks.values()):
+        if ref is None:
+            new = hook(g)
+            if new is not None:
+                g = _checked(new, g)
     return g
 
 
