@@ -168,3 +168,9 @@ def test_unsupported_is_documented() -> None:
     names = [f"{c}.{m}" for c, m in _case_names()]
     assert set(CLIENT_UNSUPPORTED) <= set(names)
     assert len(names) - len(CLIENT_UNSUPPORTED) >= 60
+
+
+def test_supported_doc_is_current() -> None:
+    from supported_api import DOC, render
+
+    assert DOC.read_text() == render(), "run: python tests/third_party/supported_api.py"
