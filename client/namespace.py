@@ -109,6 +109,9 @@ class RemoteTorch(_DtypeNames):
     """The namespace ``connect`` returns: factories, dtypes, functions, autograd, nn.functional."""
 
     Size = engine.Size
+    device = engine.device
+    accelerator = engine.accelerator
+    get_default_device = staticmethod(engine.get_default_device)
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -173,6 +176,10 @@ class RemoteTorch(_DtypeNames):
 
     def __getattr__(self, name: str) -> Any:
         missing("torch", name, "'RemoteTorch' object")
+
+    def set_default_device(self, d: Any) -> None:
+        """The CPU only: a session's device is its backend (``connect(url, backend=...)``)."""
+        engine.set_default_device(d)
 
     def get_default_dtype(self) -> D.DType:
         return self._default_dtype.get()

@@ -16,6 +16,7 @@ from . import autograd_functional as _autograd_functional
 from . import profiler as _profiler
 from .autograd import enable_grad, is_grad_enabled, limits, no_grad, set_grad_enabled
 from .backend import backends, get_backend, use_backend
+from .device import accelerator, device, get_default_device, set_default_device
 from .dtypes import (
     DType,
     as_dtype,
@@ -77,12 +78,14 @@ __all__ = [
     "Op",
     "Size",
     "Tensor",
+    "accelerator",
     "arange",
     "as_dtype",
     "as_tensor",
     "autograd",
     "backends",
     "bool",
+    "device",
     "double",
     "empty",
     "enable_grad",
@@ -96,6 +99,7 @@ __all__ = [
     "full_like",
     "get_default_dtype",
     "get_backend",
+    "get_default_device",
     "half",
     "int",
     "int32",
@@ -116,6 +120,7 @@ __all__ = [
     "randn",
     "randn_like",
     "result_type",
+    "set_default_device",
     "set_default_dtype",
     "set_grad_enabled",
     "tensor",
