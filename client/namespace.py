@@ -11,6 +11,7 @@ import numpy as np
 import engine
 from engine import dtypes as D
 from engine.errors import InvalidArgumentError
+from engine.torch_keywords import accept_torch_keywords_on
 from engine.unsupported import missing
 
 from .autograd_api import Namespace, _DefaultDtype, autograd_namespace
@@ -134,6 +135,7 @@ class RemoteTorch(_DtypeNames):
                 mse_loss=self.mse_loss,
                 cross_entropy=self.cross_entropy,
                 binary_cross_entropy=self.binary_cross_entropy,
+                binary_cross_entropy_with_logits=self.binary_cross_entropy_with_logits,
             )
         )
 
@@ -517,6 +519,12 @@ class RemoteTorch(_DtypeNames):
     ) -> RemoteTensor:
         return self._f("binary_cross_entropy", [input, target], {"reduction": reduction})
 
+    def binary_cross_entropy_with_logits(
+        self, input: RemoteTensor, target: Any, reduction: str = "mean"
+    ) -> RemoteTensor:
+        kw = {"reduction": reduction}
+        return self._f("binary_cross_entropy_with_logits", [input, target], kw)
+
     # ------------------------------------------------------------- autograd
     def _backward(
         self,
@@ -589,3 +597,8 @@ def connect(
 ) -> RemoteTorch:
     """Open a new session on a gradserve server; use the result like ``torch``."""
     return RemoteTorch(Connection(url, api_key, backend, timeout, **kwargs))
+
+
+accept_torch_keywords_on(
+    RemoteTorch, [n for n in vars(RemoteTorch) if not n.startswith("_") and n not in ("Size",)]
+)

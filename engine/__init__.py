@@ -132,6 +132,17 @@ __all__ = [
 ]
 
 
+def _torch_keywords() -> None:
+    from .torch_keywords import accept_torch_keywords
+
+    g = globals()
+    for name in _functional_all:
+        g[name] = accept_torch_keywords(g[name])
+
+
+_torch_keywords()
+
+
 def __getattr__(name: str) -> object:
     from .unsupported import missing
 

@@ -20,6 +20,8 @@ class device:
     """``torch.device("cpu")``, ``torch.device("cuda:0")``, ``torch.device("cuda", 0)``."""
 
     __slots__ = ("index", "type")
+    type: str
+    index: int | None
 
     def __init__(self, type: Any, index: int | None = None) -> None:
         if isinstance(type, device):

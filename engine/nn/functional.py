@@ -14,11 +14,13 @@ from ..ops.nn import (
     relu,
     softplus,
 )
+from ..ops.nn_extra import binary_cross_entropy_with_logits
 from ..ops.pointwise import sigmoid, tanh
 from ..ops.reduction import log_softmax, softmax
 
 __all__ = [
     "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
     "cross_entropy",
     "gelu",
     "leaky_relu",

@@ -505,6 +505,12 @@ for _red in ("mean", "sum", "none"):
         uniform(0.0, 1.0, (2, 3)),
     )
     case(
+        f"binary_cross_entropy_with_logits-{_red}",
+        lambda x, t, r=_red: F.binary_cross_entropy_with_logits(x, t, reduction=r),
+        normal((2, 3)),
+        uniform(0.0, 1.0, (2, 3)),
+    )
+    case(
         f"mse_loss-{_red}",
         lambda a, b, r=_red: F.mse_loss(a, b, reduction=r),
         normal((3, 4)),

@@ -311,6 +311,13 @@ for _red in ("mean", "sum", "none"):
         PROBS,
         LABELS,
     )
+    case(
+        f"binary_cross_entropy_with_logits-{_red}",
+        "binary_cross_entropy_with_logits",
+        lambda m, x, t, r=_red: m.F.binary_cross_entropy_with_logits(x, t, reduction=r),
+        X23 * 20,
+        LABELS,
+    )
 case("cross_entropy-1d", "cross_entropy", lambda m, x, t: m.F.cross_entropy(x, t), Y3, np.array(1))
 for _red in ("mean", "sum", "none"):
     case(

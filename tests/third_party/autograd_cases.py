@@ -827,6 +827,31 @@ class TestAutograd:
         torch.nn.functional.mse_loss(pred, target).backward()
         self.assertEqual(pred.grad, 2 * (pred - target).detach() / 6)
 
+    def test_bce_with_logits_grad(self):
+        z = torch.randn(2, 3, requires_grad=True)
+        y = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y)
+        self.assertEqual(loss.grad_fn.name(), "BinaryCrossEntropyWithLogitsBackward0")
+        loss.backward()
+        self.assertEqual(z.grad, (torch.sigmoid(z.detach()) - y) / 6)
+
+    def test_torch_keyword_names(self):
+        a = torch.randn(3, requires_grad=True)
+        b = torch.randn(3)
+        out = torch.matmul(input=a, other=b)
+        out.backward()
+        self.assertEqual(a.grad, b)
+        self.assertEqual(torch.add(a, other=b, alpha=2), a + 2 * b)
+        self.assertEqual(torch.mul(input=a, other=b), a * b)
+
+    def test_device(self):
+        device = torch.device("cpu")
+        x = torch.ones(2, device=device, requires_grad=True)
+        self.assertEqual(str(device), "cpu")
+        self.assertTrue(x.device == device)
+        (x * 2).sum().backward()
+        self.assertEqual(x.grad, torch.full((2,), 2.0, device=device))
+
     def test_clone_grad(self):
         x = torch.randn(3, requires_grad=True)
         y = x.clone()
