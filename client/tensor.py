@@ -236,6 +236,12 @@ class RemoteTensor(HostValues):
 
         missing("Tensor", name, "'RemoteTensor' object")
 
+    @property
+    def _version(self) -> int:
+        """The server's version counter of this tensor (shared with its detach()es)."""
+        version: int = self._conn.info(self.name)["version"]
+        return version
+
     def register_hook(self, hook: Any) -> Any:
         from .autograd_api import not_through_client
 

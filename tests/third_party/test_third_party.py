@@ -58,7 +58,6 @@ CLIENT_UNSUPPORTED: dict[str, str] = {
     "TestAutograd.test_setitem_grads": _SETITEM,
     "TestAutograd.test_softmax_cross_entropy_grads": _SETITEM,
     "TestAutograd.test_detach_": _STATE,
-    "TestAutograd.test_version_counter": _STATE,
     "TestAutograd.test_grad_assignment": _STATE,
     "TestAutograd.test_grad_fn_names": "t() through the client",
     "TestAutograd.test_next_functions": _GRAPH,
