@@ -20,19 +20,18 @@ class TestAutograd:
         self.assertEqual(x.grad, torch.full((2, 2), 4.5))
 
     def test_hessian_vector(self):
-        x = torch.randn(2, 2, requires_grad=True)
-        y = torch.randn(2, 2, requires_grad=True)
-        z = x**2 + y * x + y**2
-        z.backward(torch.ones(2, 2), create_graph=True)
+        # f(p, q) = p^2 + p q + q^2, summed: its gradient, then the gradient of a mix of it
+        p = torch.randn(3, requires_grad=True)
+        q = torch.randn(3, requires_grad=True)
+        (p * p + p * q + q * q).sum().backward(create_graph=True)
         with torch.no_grad():
-            x_grad = 2 * x + y
-            y_grad = x + 2 * y
-        self.assertEqual(x.grad, x_grad)
-        self.assertEqual(y.grad, y_grad)
-        grad_sum = 2 * x.grad + y.grad
-        grad_sum.backward(torch.ones(2, 2))
-        self.assertEqual(x.grad, x_grad + torch.ones(2, 2) * 5)
-        self.assertEqual(y.grad, y_grad + torch.ones(2, 2) * 4)
+            gp, gq = 2 * p + q, p + 2 * q
+        self.assertEqual(p.grad, gp)
+        self.assertEqual(q.grad, gq)
+        mix = 3 * p.grad - q.grad  # d/dp = 6 - 1, d/dq = 3 - 2
+        mix.sum().backward()
+        self.assertEqual(p.grad, gp + 5)
+        self.assertEqual(q.grad, gq + 1)
 
     def test_create_graph_grad_has_graph(self):
         x = torch.tensor([1.0, 2.0], requires_grad=True)
@@ -45,114 +44,80 @@ class TestAutograd:
         self.assertTrue(x.grad.requires_grad)
 
     def test_grad(self):
-        x = torch.randn(2, 2, requires_grad=True)
-        y = torch.randn(2, 2, requires_grad=True)
-        z = x**2 + y * x + y**2
-        z.backward(torch.ones(2, 2), create_graph=True)
-        x_grad = 2 * x + y
-        y_grad = x + 2 * y
-        self.assertEqual(x.grad, x_grad)
-        self.assertEqual(y.grad, y_grad)
-        grad_sum = 2 * x.grad + y.grad
-        (x_hv,) = torch.autograd.grad(
-            outputs=[grad_sum], grad_outputs=[torch.ones(2, 2)], inputs=[x], create_graph=True
-        )
-        self.assertEqual(x_hv, torch.ones(2, 2) * 5)
-        self.assertEqual(x.grad, x_grad)
-        self.assertEqual(y.grad, y_grad)
-        grad_out = torch.ones(2)
+        u = torch.randn(2, 3, requires_grad=True)
+        w = torch.randn(2, 3, requires_grad=True)
+        (u**3 + u * w).sum().backward(create_graph=True)
+        self.assertEqual(u.grad, 3 * u**2 + w)
+        self.assertEqual(w.grad, u)
+        (second,) = torch.autograd.grad([u.grad], [u], [torch.ones(2, 3)], create_graph=True)
+        self.assertEqual(second, 6 * u)
+        self.assertEqual(w.grad, u)  # autograd.grad leaves .grad alone
         with self.assertRaisesRegex(RuntimeError, r"Mismatch in shape: grad_output\[0\]"):
-            torch.autograd.grad(outputs=[grad_sum], grad_outputs=[grad_out], inputs=[x])
+            torch.autograd.grad([u.grad], [u], [torch.ones(3)])
 
     def test_grad_nonleaf(self):
-        x_init = torch.randn(2, 2, requires_grad=True)
-        x = x_init
-        y = torch.randn(2, 2, requires_grad=True)
-        grad_output = torch.ones(2, 2)
+        start = torch.tensor([1.0, -2.0], requires_grad=True)
+        k = torch.tensor([0.5, 0.25], requires_grad=True)
 
-        def fn(x):
-            return x**2 + y * x + y**2
+        def energy(v):
+            return (k * v**2).sum()
 
-        for _ in range(5):
-            (grad_x,) = torch.autograd.grad(fn(x), x, grad_outputs=grad_output, create_graph=True)
-            self.assertIsNone(y.grad)
-            self.assertIsNone(x_init.grad)
-            self.assertEqual(grad_x, 2 * x + y)
-            x = x + 0.05 * grad_x
-        self.assertGreater(fn(x).sum().item(), fn(x_init).sum().item())
-        x.backward(grad_output)
-        self.assertEqual(y.grad.shape, (2, 2))
-        self.assertEqual(x_init.grad.shape, (2, 2))
+        v = start
+        for _ in range(3):  # gradient steps that stay in the graph
+            (g,) = torch.autograd.grad(energy(v), v, create_graph=True)
+            self.assertEqual(g, 2 * k * v)
+            v = v - 0.1 * g
+        self.assertIsNone(start.grad)
+        self.assertLess(energy(v).item(), energy(start).item())
+        v.sum().backward()
+        self.assertEqual(start.grad, (1 - 0.2 * k) ** 3)
+        self.assertIsNotNone(k.grad)
 
     def test_grad_nonleaf_many_outputs(self):
-        x = torch.randn(4, 2, requires_grad=True)
-        a, b = x[:2], x[2:]
-
-        def fn(a, b):
-            return a * b.sum()
-
-        out = fn(a, b)
-        grads = torch.autograd.grad(out, [a, b], torch.ones(2, 2))
-        self.assertEqual(grads[0], torch.ones(2, 2) * b.sum())
-        self.assertEqual(grads[1], torch.ones(2, 2) * a.sum())
-        self.assertIsNone(x.grad)
+        base = torch.randn(6, requires_grad=True)
+        left, right = base[:3], base[3:]
+        out = left * right
+        g_left, g_right = torch.autograd.grad(out, [left, right], torch.ones(3))
+        self.assertEqual(g_left, right)
+        self.assertEqual(g_right, left)
+        self.assertIsNone(base.grad)
 
     def test_grad_nonleaf_register_hook(self):
-        x = torch.randn(5, requires_grad=True)
-        x_list = [x[i] for i in range(5)]
-        x0 = x_list[0]
-        hook_results = [None]
-
-        def hook(grad):
-            hook_results[0] = grad
-
-        x0.register_hook(hook)
-        x_list[0].backward()
-        self.assertEqual(hook_results[0], torch.tensor(1.0))
-        self.assertEqual(x.grad, torch.tensor([1.0, 0, 0, 0, 0]))
-        self.assertIsNone(x_list[0].grad)
-        hook_results[0] = None
-        for i in range(1, 5):
-            x_list[i].backward()
-            self.assertIsNone(hook_results[0])
-        self.assertEqual(x.grad, torch.ones(5))
+        vec = torch.randn(4, requires_grad=True)
+        parts = [vec[i] for i in range(4)]
+        seen = []
+        parts[2].register_hook(lambda g: seen.append(g))
+        parts[2].backward()
+        self.assertEqual(len(seen), 1)
+        self.assertEqual(seen[0], torch.tensor(1.0))
+        for i in (0, 1, 3):
+            parts[i].backward()
+        self.assertEqual(len(seen), 1)  # only its own gradient reaches the hook
+        self.assertEqual(vec.grad, torch.ones(4))
 
     def test_hooks(self):
-        x = torch.ones(5, 5, requires_grad=True)
-        y = torch.ones(5, 5) * 4
-        y.requires_grad_(True)
-        counter = [0]
-
-        def bw_hook(inc, grad):
-            self.assertIsInstance(grad, torch.Tensor)
-            counter[0] += inc
-
-        z = x**2 + x * 2 + x * y + y
-        x.register_hook(lambda *args: bw_hook(0, *args))
-        test = z.register_hook(lambda *args: bw_hook(1, *args))
-        z.backward(torch.ones(5, 5), retain_graph=True)
-        self.assertEqual(counter[0], 1)
-        test2 = z.register_hook(lambda *args: bw_hook(2, *args))
-        z.backward(torch.ones(5, 5), retain_graph=True)
-        self.assertEqual(counter[0], 4)
-        test2.remove()
-        z.backward(torch.ones(5, 5), retain_graph=True)
-        self.assertEqual(counter[0], 5)
-
-        def bw_hook_modify(grad):
-            return grad.mul(2)
-
-        test.remove()
-        z.register_hook(bw_hook_modify)
-        with torch.no_grad():
-            y.grad.zero_()
-        z.backward(torch.ones(5, 5), retain_graph=True)
-        self.assertEqual(y.grad, (x + 1) * 2)
-        y.register_hook(bw_hook_modify)
-        with torch.no_grad():
-            y.grad.zero_()
-        z.backward(torch.ones(5, 5))
-        self.assertEqual(y.grad, (x + 1) * 4)
+        a = torch.ones(3, requires_grad=True)
+        b = torch.full((3,), 2.0, requires_grad=True)
+        out = a * b + b
+        log = []
+        first = out.register_hook(lambda g: log.append("first"))
+        out.backward(torch.ones(3), retain_graph=True)
+        self.assertEqual(log, ["first"])
+        second = out.register_hook(lambda g: log.append("second"))
+        out.backward(torch.ones(3), retain_graph=True)
+        self.assertEqual(log, ["first", "first", "second"])
+        first.remove()
+        second.remove()
+        out.backward(torch.ones(3), retain_graph=True)
+        self.assertEqual(len(log), 3)
+        out.register_hook(lambda g: g * 10)  # a returned tensor replaces the gradient
+        b.grad = None
+        out.backward(torch.ones(3), retain_graph=True)
+        self.assertEqual(b.grad, (a + 1) * 10)
+        b.register_hook(lambda g: -g)
+        b.grad = None
+        out.backward(torch.ones(3))
+        self.assertEqual(b.grad, -(a + 1) * 10)
 
     def test_hook_none(self):
         x = torch.randn(3, requires_grad=True)
@@ -168,36 +133,37 @@ class TestAutograd:
         self.assertEqual(x.grad, torch.full((3,), 30.0))
 
     def test_hook_with_no_name(self):
-        class MyHookClass:
+        class Doubler:  # a callable object, not a function: it has no __name__
             def __call__(self, grad):
-                return grad.clone()
+                return grad * 2
 
-        x = torch.randn(5, requires_grad=True).clone()
-        x.register_hook(MyHookClass())
-        x.sum().backward()
+        t = torch.ones(2, requires_grad=True) * 1
+        t.register_hook(Doubler())
+        leaf = torch.ones(2, requires_grad=True)
+        (t * leaf).sum().backward()
+        self.assertEqual(leaf.grad, torch.ones(2))
 
     def test_retain_grad(self):
-        input = torch.rand(1, 3, requires_grad=True)
-        h1 = input * 3
-        out = (h1 * h1).sum()
-        h1.retain_grad()
-        h1.retain_grad()  # a second call is a no-op
-        out.backward(retain_graph=True)
-        self.assertEqual(h1 * 2, h1.grad)
-        out.backward(retain_graph=True)
-        self.assertEqual(h1 * 4, h1.grad)
-        with torch.no_grad():
-            input.grad.zero_()
-        input.retain_grad()  # a leaf: no-op
-        out.backward()
-        self.assertEqual(input * 18, input.grad)
+        w = torch.rand(2, 2, requires_grad=True)
+        hidden = w * 2
+        hidden.retain_grad()
+        hidden.retain_grad()
+        loss = (hidden**2).sum()
+        loss.backward(retain_graph=True)
+        self.assertEqual(hidden.grad, 2 * hidden)
+        loss.backward(retain_graph=True)  # accumulates like a leaf's
+        self.assertEqual(hidden.grad, 4 * hidden)
+        w.grad = None
+        w.retain_grad()  # on a leaf: nothing changes
+        loss.backward()
+        self.assertEqual(w.grad, 8 * w)
 
     def test_retain_grad_inplace(self):
-        a = torch.tensor([1.0], requires_grad=True).clone()
-        a.retain_grad()
-        a.mul_(2)
-        a.sum().backward()
-        self.assertEqual(a.grad, torch.tensor([1.0]))
+        t = torch.tensor([3.0, 4.0], requires_grad=True) * 1
+        t.retain_grad()
+        t.add_(5)  # retain_grad follows the tensor to its new value
+        (t * 2).sum().backward()
+        self.assertEqual(t.grad, torch.tensor([2.0, 2.0]))
 
     def test_retains_grad_property(self):
         x = torch.ones(2, requires_grad=True)
@@ -208,71 +174,64 @@ class TestAutograd:
         self.assertFalse(x.retains_grad)
 
     def test_backward(self):
-        v = torch.randn(5, 5, requires_grad=True)
-        x = torch.randn(5, 5, requires_grad=True)
-        y = (torch.rand(5, 5) + 0.1).requires_grad_(True)
-        z = torch.randn(5, 5, requires_grad=True)
-        grad_output = torch.randn(5, 5)
-        v.backward(grad_output)
-        self.assertEqual(v.grad, grad_output)
-        a = x + (y * z) + 4 * z**2 * x / y
-        a.backward(grad_output)
-        x_grad = 4 * z.pow(2) / y + 1
-        y_grad = z - 4 * x * z.pow(2) / y.pow(2)
-        z_grad = 8 * x * z / y + y
-        self.assertEqual(x.grad, x_grad * grad_output)
-        self.assertEqual(y.grad, y_grad * grad_output, atol=1e-4)
-        self.assertEqual(z.grad, z_grad * grad_output)
+        p = torch.randn(4, requires_grad=True)
+        r = (torch.rand(4) + 0.5).requires_grad_(True)
+        s = torch.randn(4, requires_grad=True)
+        up = torch.randn(4)
+        p.backward(up)
+        self.assertEqual(p.grad, up)
+        p.grad = None
+        f = p * s / r + s**2
+        f.backward(up)
+        self.assertEqual(p.grad, up * s / r)
+        self.assertEqual(r.grad, -up * p * s / r**2, atol=1e-4)
+        self.assertEqual(s.grad, up * (p / r + 2 * s))
 
-    def test_sparse_mm_like_multi_backward(self):
-        x = torch.randn(3, 3, requires_grad=True)
-        q = torch.randn(3, 3, requires_grad=True)
-        a = torch.randn(3, 3)
-        b = torch.randn(3, 3)
-        torch.autograd.backward([(x * a).sum(), (q * b).sum()])
-        self.assertEqual(x.grad, a)
-        self.assertEqual(q.grad, b)
+    def test_multi_roots_backward(self):
+        m = torch.randn(2, 2, requires_grad=True)
+        n = torch.randn(2, 2, requires_grad=True)
+        c1, c2 = torch.randn(2, 2), torch.randn(2, 2)
+        torch.autograd.backward([(m * c1).sum(), (n @ c2).sum()])
+        self.assertEqual(m.grad, c1)
+        self.assertEqual(n.grad, c2.sum(1).expand(2, 2))
 
     def test_multi_backward_with_grads(self):
-        x = torch.randn(5, 5, requires_grad=True)
-        y = torch.randn(5, 5, requires_grad=True)
-        q = torch.randn(5, 5, requires_grad=True)
-        a = torch.randn(5, 5, requires_grad=True)
-        b = torch.randn(5, 5, requires_grad=True)
-        q2 = q * 2
-        z = x + y + q2
-        c = a * b + q2
-        grad_z = torch.randn(5, 5)
-        grad_c = torch.randn(5, 5)
-        torch.autograd.backward([z, c], [grad_z, grad_c])
-        self.assertEqual(x.grad, grad_z)
-        self.assertEqual(y.grad, grad_z)
-        self.assertEqual(a.grad, grad_c * b)
-        self.assertEqual(b.grad, grad_c * a)
-        self.assertEqual(q.grad, (grad_c + grad_z) * 2)
+        shared = torch.randn(3, requires_grad=True)
+        only1 = torch.randn(3, requires_grad=True)
+        only2 = torch.randn(3, requires_grad=True)
+        twice = shared * 3
+        r1 = twice + only1
+        r2 = twice * only2
+        g1, g2 = torch.randn(3), torch.randn(3)
+        torch.autograd.backward([r1, r2], [g1, g2])
+        self.assertEqual(only1.grad, g1)
+        self.assertEqual(only2.grad, g2 * twice)
+        self.assertEqual(shared.grad, 3 * (g1 + g2 * only2))
 
     def test_backward_twice_with_saved_values(self):
-        b = torch.randn(3, requires_grad=True, dtype=torch.double)
-        c = torch.zeros(3, dtype=torch.double)
-        c[[1, 2]] = b[[1, 1]]
-        c.backward(torch.tensor([1, 1, 1], dtype=torch.double))
+        src = torch.randn(4, requires_grad=True, dtype=torch.double)
+        dst = torch.zeros(4, dtype=torch.double)
+        dst[[0, 3]] = src[[2, 2]]  # an index read and an index write: both save indices
+        ones = torch.ones(4, dtype=torch.double)
+        dst.backward(ones)
         with self.assertRaisesRegex(RuntimeError, "Specify retain_graph=True"):
-            c.backward(torch.tensor([1, 1, 1], dtype=torch.double))
+            dst.backward(ones)
 
     def test_backward_twice_retained_graph_with_saved_values(self):
-        b = torch.randn(3, requires_grad=True, dtype=torch.double)
-        c = torch.zeros(3, dtype=torch.double)
-        c[[1, 2]] = b[[1, 1]]
-        c.backward(torch.tensor([1, 1, 1], dtype=torch.double), retain_graph=True)
-        c.backward(torch.tensor([1, 1, 1], dtype=torch.double))
-        self.assertEqual(b.grad, torch.tensor([0.0, 4.0, 0.0], dtype=torch.double))
+        src = torch.randn(4, requires_grad=True, dtype=torch.double)
+        dst = torch.zeros(4, dtype=torch.double)
+        dst[[0, 3]] = src[[2, 2]]
+        ones = torch.ones(4, dtype=torch.double)
+        dst.backward(ones, retain_graph=True)
+        dst.backward(ones)
+        self.assertEqual(src.grad, torch.tensor([0.0, 0.0, 4.0, 0.0], dtype=torch.double))
 
     def test_backward_twice_without_saved_values(self):
-        b = torch.randn(3, requires_grad=True, dtype=torch.double)
-        c = b + 1
-        c.backward(torch.tensor([1, 1, 1], dtype=torch.double))
-        c.backward(torch.tensor([1, 1, 1], dtype=torch.double))
-        self.assertEqual(b.grad, torch.full((3,), 2.0, dtype=torch.double))
+        leaf = torch.randn(5, requires_grad=True, dtype=torch.double)
+        shifted = leaf - 3  # subtraction saves nothing: a second backward is allowed
+        shifted.backward(torch.ones(5, dtype=torch.double))
+        shifted.backward(torch.ones(5, dtype=torch.double))
+        self.assertEqual(leaf.grad, torch.full((5,), 2.0, dtype=torch.double))
 
     def test_graph_freed_message(self):
         x = torch.randn(3, requires_grad=True)
@@ -282,37 +241,30 @@ class TestAutograd:
             y.backward()
 
     def test_sharded_grad(self):
-        leaves = [torch.zeros(5, 5, requires_grad=True) for _ in range(10)]
-        intermediates = [l * i + l * l for i, l in enumerate(leaves)]
-        loss = sum(v * i for i, v in enumerate(intermediates)).sum()
-
-        def group(l, group_size):
-            return (l[i : i + group_size] for i in range(0, len(l), group_size))
-
-        shard_size = 2
-        d_intermediates = [
-            d_i
-            for intermediates_batch in group(intermediates, shard_size)
-            for d_i in torch.autograd.grad(loss, intermediates_batch)
-        ]
-        torch.autograd.backward(intermediates, d_intermediates)
-        for i, l in enumerate(leaves):
-            self.assertEqual(l.grad, i * i * (1 + l))
+        params = [torch.full((2, 2), float(i), requires_grad=True) for i in range(6)]
+        mids = [p * p * (i + 1) for i, p in enumerate(params)]
+        total = sum(m.sum() for m in mids)
+        # the gradient w.r.t. the intermediates, three at a time, then the rest of the way
+        d_mids = []
+        for k in range(0, len(mids), 3):
+            d_mids += list(torch.autograd.grad(total, mids[k : k + 3], retain_graph=k < 3))
+        torch.autograd.backward(mids, d_mids)
+        for i, p in enumerate(params):
+            self.assertEqual(p.grad, 2 * p * (i + 1))
 
     def test_grad_unreachable(self):
-        x = torch.ones(1, requires_grad=True)
-        y = torch.ones(1, requires_grad=True)
-        x = x * 2
-        y = y * 2
-        grad_x, grad_y = torch.autograd.grad(x * 2, [x, y], allow_unused=True)
-        self.assertEqual(grad_x, x * 0 + 2)
-        self.assertIsNone(grad_y)
-        z = torch.ones(1, requires_grad=True)
-        grad_x, grad_z = torch.autograd.grad(x * 2, [x, z], allow_unused=True)
-        self.assertEqual(grad_x, x * 0 + 2)
-        self.assertIsNone(grad_z)
+        used = torch.ones(2, requires_grad=True) * 3
+        unused = torch.ones(2, requires_grad=True) * 4
+        loose_leaf = torch.ones(2, requires_grad=True)
+        out = (used * used).sum()
+        g_used, g_unused, g_leaf = torch.autograd.grad(
+            out, [used, unused, loose_leaf], retain_graph=True, allow_unused=True
+        )
+        self.assertEqual(g_used, 2 * used)
+        self.assertIsNone(g_unused)
+        self.assertIsNone(g_leaf)
         with self.assertRaisesRegex(RuntimeError, "Set allow_unused=True"):
-            torch.autograd.grad(x * 2, [x, y], allow_unused=False)
+            torch.autograd.grad(out, [used, unused])
 
     def test_grad_materialize(self):
         x = torch.ones(2, requires_grad=True)
@@ -322,12 +274,12 @@ class TestAutograd:
         self.assertEqual(gy, torch.zeros(2))
 
     def test_grad_unreachable_discovery(self):
-        x = torch.ones(1, requires_grad=True)
-        y = torch.ones(1, requires_grad=True)
-        (gY,) = torch.autograd.grad(x * 2, (y,), allow_unused=True)
-        self.assertIsNone(gY)
+        a = torch.ones(3, requires_grad=True)
+        b = torch.ones(3, requires_grad=True)
+        (gb,) = torch.autograd.grad((a * 5).sum(), [b], allow_unused=True)
+        self.assertIsNone(gb)
         with self.assertRaisesRegex(RuntimeError, "appears to not have been used in the graph"):
-            torch.autograd.grad(x * 2, (y,), allow_unused=False)
+            torch.autograd.grad((a * 5).sum(), [b])
 
     def test_grad_batched_like_loop(self):
         x = torch.randn(3, requires_grad=True)
@@ -346,48 +298,46 @@ class TestAutograd:
         self.assertEqual(y.grad, x)
 
     def test_accumulate_grad(self):
-        grad_output = torch.ones(5, 5)
+        def run(create_graph):
+            leaf = torch.randn(3, requires_grad=True)
+            out = leaf * 4
+            out.backward(torch.ones(3), retain_graph=True)
+            held = leaf.grad
+            snapshot = leaf.grad.clone()
+            out.backward(torch.ones(3), create_graph=create_graph)
+            return held, snapshot, leaf.grad
 
-        def compute_grad(create_graph):
-            x = torch.randn(5, 5, requires_grad=True)
-            y = x + 2
-            y.backward(grad_output, retain_graph=True)
-            x_grad = x.grad
-            x_grad_clone = x.grad.clone()
-            y.backward(grad_output, create_graph=create_graph)
-            return x_grad, x_grad_clone
-
-        x_grad, x_grad_clone = compute_grad(create_graph=False)
-        self.assertEqual(x_grad, x_grad_clone * 2)
-        x_grad, x_grad_clone = compute_grad(create_graph=True)
-        self.assertEqual(x_grad, x_grad_clone)
+        held, snapshot, now = run(False)
+        self.assertEqual(held, snapshot * 2)  # summed into the same tensor
+        held, snapshot, now = run(True)
+        self.assertEqual(held, snapshot)  # a new tensor: the old one is untouched
+        self.assertEqual(now, snapshot * 2)
 
     def test_sum_to_with_empty_dim_grad(self):
-        a = torch.rand(4, 0, requires_grad=True)
-        b = torch.rand(4, 1, requires_grad=True)
-        c = a + b
-        self.assertEqual(tuple(c.shape), (4, 0))
-        c.sum().backward()
-        self.assertEqual(b.grad, torch.zeros(4, 1))
-        self.assertEqual(a.grad, torch.zeros(4, 0))
+        empty = torch.rand(0, 3, requires_grad=True)
+        row = torch.rand(1, 3, requires_grad=True)
+        both = empty * row
+        self.assertEqual(tuple(both.shape), (0, 3))
+        both.sum().backward()
+        self.assertEqual(row.grad, torch.zeros(1, 3))
+        self.assertEqual(tuple(empty.grad.shape), (0, 3))
 
     # --------------------------------------------------------------- grad mode
     def test_no_grad(self):
-        x = torch.ones(5, 5, requires_grad=True)
-        y = torch.ones(5, 5) * 4
+        w = torch.ones(3, requires_grad=True)
         with torch.no_grad():
-            w = x + y
+            inside = w * 2
 
         @torch.no_grad()
-        def adder(x, y):
-            return x + y
+        def scaled(t):
+            return t * 3
 
-        z = adder(x, y)
-        self.assertFalse(w.requires_grad)
-        self.assertRaises(RuntimeError, lambda: w.backward(torch.ones(5, 5)))
-        self.assertIsNone(w.grad_fn)
-        self.assertFalse(z.requires_grad)
-        self.assertIsNone(z.grad_fn)
+        outside = scaled(w)
+        for t in (inside, outside):
+            self.assertFalse(t.requires_grad)
+            self.assertIsNone(t.grad_fn)
+        self.assertRaises(RuntimeError, lambda: inside.sum().backward())
+        self.assertTrue((w * 2).requires_grad)
 
     def test_no_grad_python_function(self):
         x = torch.ones(5, 5, requires_grad=True)
@@ -398,24 +348,26 @@ class TestAutograd:
 
     def test_set_grad_generator_functions(self):
         @torch.no_grad()
-        def gen_no_grad():
-            for i in range(10):
-                self.assertEqual(torch.is_grad_enabled(), False)
+        def quiet_steps(n):
+            for i in range(n):
+                self.assertFalse(torch.is_grad_enabled())
                 yield i
-
-        with torch.enable_grad():
-            for _ in gen_no_grad():
-                self.assertEqual(torch.is_grad_enabled(), True)
 
         @torch.enable_grad()
-        def gen_enable_grad():
-            for i in range(10):
-                self.assertEqual(torch.is_grad_enabled(), True)
+        def loud_steps(n):
+            for i in range(n):
+                self.assertTrue(torch.is_grad_enabled())
                 yield i
 
+        got = []
+        for i in quiet_steps(3):
+            self.assertTrue(torch.is_grad_enabled())  # the caller's mode between steps
+            got.append(i)
         with torch.no_grad():
-            for _ in gen_enable_grad():
-                self.assertEqual(torch.is_grad_enabled(), False)
+            for i in loud_steps(2):
+                self.assertFalse(torch.is_grad_enabled())
+                got.append(i)
+        self.assertEqual(got, [0, 1, 2, 0, 1])
 
     def test_set_grad_enabled(self):
         x = torch.tensor([1.0], requires_grad=True)
@@ -457,41 +409,32 @@ class TestAutograd:
 
     # ---------------------------------------------------------------- tensors
     def test_requires_grad(self):
-        x = torch.randn(5, 5)
-        y = torch.randn(5, 5)
-        z = torch.randn(5, 5, requires_grad=True)
-        a = x + y
-        self.assertFalse(a.requires_grad)
-        b = a + z
-        self.assertTrue(b.requires_grad)
-
-        def error():
-            raise RuntimeError
-
-        x.requires_grad = False
-        self.assertFalse(x.requires_grad)
+        plain1, plain2 = torch.randn(3), torch.randn(3)
+        tracked = torch.randn(3, requires_grad=True)
+        self.assertFalse((plain1 * plain2).requires_grad)
+        mixed = plain1 * plain2 + tracked
+        self.assertTrue(mixed.requires_grad)
+        self.assertFalse(mixed.is_leaf)
+        plain1.requires_grad = True
+        self.assertTrue((plain1 * plain2).requires_grad)
+        plain1.requires_grad = False
+        self.assertFalse(plain1.requires_grad)
 
     def test_requires_grad_(self):
-        x = torch.randn(5, 5)
-        y = torch.randn(5, 5, requires_grad=True)
-        self.assertIs(x, x.requires_grad_())
-        self.assertTrue(x.requires_grad)
-        self.assertIs(y, y.requires_grad_())
-        self.assertTrue(y.requires_grad)
-        self.assertIs(x, x.requires_grad_(True))
-        self.assertTrue(x.requires_grad)
-        self.assertIs(y, y.requires_grad_(True))
-        self.assertTrue(y.requires_grad)
-        z = x * y
-        self.assertRaises(RuntimeError, lambda: z.requires_grad_(False))
-        self.assertIs(z, z.requires_grad_())
-        self.assertTrue(z.requires_grad)
-        self.assertIs(z, z.requires_grad_(True))
-        self.assertTrue(z.requires_grad)
-        self.assertIs(x, x.requires_grad_(False))
-        self.assertFalse(x.requires_grad)
-        self.assertIs(y, y.requires_grad_(False))
-        self.assertFalse(y.requires_grad)
+        a = torch.randn(2)
+        b = torch.randn(2, requires_grad=True)
+        for t in (a, b):
+            self.assertIs(t.requires_grad_(), t)
+            self.assertTrue(t.requires_grad)
+            self.assertIs(t.requires_grad_(True), t)
+            self.assertTrue(t.requires_grad)
+        prod = a + b
+        with self.assertRaises(RuntimeError):
+            prod.requires_grad_(False)  # not a leaf
+        self.assertIs(prod.requires_grad_(True), prod)
+        for t in (a, b):
+            self.assertIs(t.requires_grad_(False), t)
+            self.assertFalse(t.requires_grad)
 
     def test_requires_grad_int_tensor(self):
         with self.assertRaisesRegex(
@@ -506,14 +449,12 @@ class TestAutograd:
             torch.tensor([1, 2, 3]).requires_grad_()
 
     def test_requires_grad_inplace(self):
-        a = torch.randn(5, 5)
-        b = torch.randn(5, 5, requires_grad=True)
-        a += b
-        self.assertTrue(a.requires_grad)
-        a = torch.randn(5, 5) + 0
-        b = torch.randn(5, 5, requires_grad=True)
-        a += b
-        self.assertTrue(a.requires_grad)
+        acc = torch.zeros(3)
+        step = torch.ones(3, requires_grad=True)
+        acc += step * 2
+        self.assertTrue(acc.requires_grad)
+        acc.sum().backward()
+        self.assertEqual(step.grad, torch.full((3,), 2.0))
 
     def test_is_leaf(self):
         x = torch.randn(3, requires_grad=True)
@@ -525,20 +466,13 @@ class TestAutograd:
         self.assertTrue(y.detach().is_leaf)
 
     def test_detach(self):
-        x = torch.randn(10, 10, requires_grad=True)
-        y = x + 2
-        y = y.detach()
-        z = y * 4 + 2
-        self.assertFalse(y.requires_grad)
-        self.assertFalse(z.requires_grad)
-        x = torch.randn(10, 10, requires_grad=True)
-        y = x * 2
-        y = y.detach()
-        self.assertFalse(y.requires_grad)
-        self.assertIsNone(y.grad_fn)
-        z = x + y
-        z.sum().backward()
-        self.assertEqual(x.grad, torch.ones(10, 10))
+        src = torch.randn(3, 2, requires_grad=True)
+        cut = (src * 5).detach()
+        self.assertFalse(cut.requires_grad)
+        self.assertIsNone(cut.grad_fn)
+        self.assertFalse((cut * 2 + 1).requires_grad)
+        (src * cut).sum().backward()  # cut is a constant here
+        self.assertEqual(src.grad, cut)
 
     def test_detach_(self):
         x = torch.randn(3, requires_grad=True)
@@ -642,21 +576,17 @@ class TestAutograd:
         self.assertEqual(x.relu().grad_fn.name(), "ReluBackward0")
 
     def test_next_functions(self):
-        x = torch.randn(5, 5, requires_grad=True)
-        y = torch.randn(5, 5, requires_grad=True)
-        a = x + y
-        self.assertIsNotNone(a.grad_fn)
-        next_functions = a.grad_fn.next_functions
-        self.assertEqual(len(next_functions), 2)
-        self.assertEqual(next_functions[0][0].name(), "torch::autograd::AccumulateGrad")
-        self.assertEqual(next_functions[0][1], 0)
-        self.assertIs(next_functions[0][0].variable, x)
-        self.assertIs(next_functions[1][0].variable, y)
-        b = a + 5
-        next_functions = b.grad_fn.next_functions
-        self.assertEqual(len(next_functions), 2)
-        self.assertIs(next_functions[0][0], a.grad_fn)
-        self.assertIsNone(next_functions[1][0])
+        p = torch.randn(2, requires_grad=True)
+        q = torch.randn(2, requires_grad=True)
+        s = p * q
+        (first, i0), (second, i1) = s.grad_fn.next_functions
+        self.assertEqual((i0, i1), (0, 0))
+        self.assertEqual(first.name(), "torch::autograd::AccumulateGrad")
+        self.assertIs(first.variable, p)
+        self.assertIs(second.variable, q)
+        t = s - 1
+        self.assertIs(t.grad_fn.next_functions[0][0], s.grad_fn)
+        self.assertIsNone(t.grad_fn.next_functions[1][0])  # the constant has no node
 
     def test_graph_walk(self):
         x = torch.randn(3, requires_grad=True)
@@ -932,141 +862,130 @@ class TestAutograd:
 class TestAutogradFunction:
     """Custom ``torch.autograd.Function``s, as PyTorch's own tests and tutorials write them."""
 
-    def _function_test(self, cls):
-        x = torch.randn(5, 5, requires_grad=True)
-        y = torch.randn(5, 5, requires_grad=True)
-        result = cls.apply(x, 2, y)
-        go = torch.ones((), requires_grad=True)
-        result.sum().backward(go, create_graph=True)
-        self.assertEqual(x.grad, y + torch.ones(5, 5))
-        self.assertEqual(y.grad, x + torch.ones(5, 5) * 2)
-        return x, y
+    def _check_affine_function(self, cls):
+        # cls computes a * k + b * a (k a Python number) and writes its own backward
+        a = torch.randn(3, 2, requires_grad=True)
+        b = torch.randn(3, 2, requires_grad=True)
+        out = cls.apply(a, 3, b)
+        seed = torch.ones((), requires_grad=True)
+        out.sum().backward(seed, create_graph=True)
+        self.assertEqual(a.grad, b + 3)
+        self.assertEqual(b.grad, a)
+        return a, b
 
     def test_function(self):
-        class MyFunction(torch.autograd.Function):
+        class Affine(torch.autograd.Function):
             @staticmethod
-            def forward(ctx, tensor1, pyscalar, tensor2):
-                ctx.pyscalar = pyscalar
-                ctx.save_for_backward(tensor1, tensor2)
-                return tensor1 + pyscalar * tensor2 + tensor1 * tensor2
+            def forward(ctx, a, k, b):
+                ctx.k = k
+                ctx.save_for_backward(a, b)
+                return a * k + b * a
 
             @staticmethod
-            def backward(ctx, grad_output):
-                var1, var2 = ctx.saved_tensors
-                self.assertIsInstance(var1, torch.Tensor)
-                self.assertIsInstance(var2, torch.Tensor)
-                self.assertIsInstance(grad_output, torch.Tensor)
-                return (
-                    grad_output + grad_output * var2,
-                    None,
-                    grad_output * ctx.pyscalar + grad_output * var1,
-                )
+            def backward(ctx, g):
+                a, b = ctx.saved_tensors
+                for t in (a, b, g):
+                    self.assertIsInstance(t, torch.Tensor)
+                return g * (ctx.k + b), None, g * a
 
-        x, y = self._function_test(MyFunction)
-        self.assertIsNotNone(x.grad.grad_fn)
-        self.assertIsNotNone(y.grad.grad_fn)
+        a, b = self._check_affine_function(Affine)
+        self.assertIsNotNone(a.grad.grad_fn)  # the backward ran with create_graph
+        self.assertIsNotNone(b.grad.grad_fn)
 
     def test_once_differentiable(self):
-        class MyFunction(torch.autograd.Function):
+        class Affine(torch.autograd.Function):
             @staticmethod
-            def forward(ctx, tensor1, pyscalar, tensor2):
-                ctx.pyscalar = pyscalar
-                ctx.save_for_backward(tensor1, tensor2)
-                return tensor1 + pyscalar * tensor2 + tensor1 * tensor2
+            def forward(ctx, a, k, b):
+                ctx.k = k
+                ctx.save_for_backward(a, b)
+                return a * k + b * a
 
             @staticmethod
             @torch.autograd.function.once_differentiable
-            def backward(ctx, grad_output):
+            def backward(ctx, g):
                 self.assertFalse(torch.is_grad_enabled())
-                t1, t2 = ctx.saved_tensors
-                return (
-                    grad_output + grad_output * t2,
-                    None,
-                    grad_output * ctx.pyscalar + grad_output * t1,
-                )
+                a, b = ctx.saved_tensors
+                return g * (ctx.k + b), None, g * a
 
-        self._function_test(MyFunction)
+        self._check_affine_function(Affine)
 
     def test_function_returns_input(self):
-        class MyFunction(torch.autograd.Function):
+        class Identity3(torch.autograd.Function):
             @staticmethod
-            def forward(ctx, x):
-                return x
+            def forward(ctx, t):
+                return t  # the input itself
 
             @staticmethod
-            def backward(ctx, grad):
-                return grad * 2
+            def backward(ctx, g):
+                return g * 3
 
-        for shape in [(1,), ()]:
-            v = torch.ones(shape, requires_grad=True)
-            MyFunction.apply(v).backward()
-            self.assertEqual(v.grad, torch.full(shape, 2.0))
-            with torch.no_grad():
-                v.grad.zero_()
-            MyFunction.apply(v.clone()).backward()
-            self.assertEqual(v.grad, torch.full(shape, 2.0))
+        for shape in [(2,), ()]:
+            leaf = torch.ones(shape, requires_grad=True)
+            out = Identity3.apply(leaf)
+            self.assertIsNot(out, leaf)
+            out.sum().backward()
+            self.assertEqual(leaf.grad, torch.full(shape, 3.0))
+            leaf.grad = None
+            Identity3.apply(leaf * 1).sum().backward()
+            self.assertEqual(leaf.grad, torch.full(shape, 3.0))
 
     def test_function_returns_undefined_tensor(self):
-        class MyFunction(torch.autograd.Function):
+        class NoGrad(torch.autograd.Function):
             @staticmethod
-            def forward(ctx, x):
-                return x * 2
+            def forward(ctx, t):
+                return t + 1
 
             @staticmethod
-            def backward(ctx, grad):
-                return None
+            def backward(ctx, g):
+                return None  # no gradient: the input's .grad stays None
 
-        x = torch.ones(1, requires_grad=True)
-        MyFunction.apply(x).backward()
-        self.assertIsNone(x.grad)
-        MyFunction.apply(x**2).backward()
-        self.assertIsNone(x.grad)
-        MyFunction.apply(x).sum().backward()
-        self.assertIsNone(x.grad)
-        self.assertIsNone(torch.autograd.grad(MyFunction.apply(x), x, allow_unused=True)[0])
+        leaf = torch.ones(2, requires_grad=True)
+        NoGrad.apply(leaf).sum().backward()
+        self.assertIsNone(leaf.grad)
+        NoGrad.apply(leaf * 2).sum().backward()
+        self.assertIsNone(leaf.grad)
+        (got,) = torch.autograd.grad(NoGrad.apply(leaf).sum(), leaf, allow_unused=True)
+        self.assertIsNone(got)
 
     def test_legacy_function_error(self):
-        class MyFunction(torch.autograd.Function):
-            def forward(self, x):
-                return x
+        class OldStyle(torch.autograd.Function):
+            def forward(self, t):
+                return t
 
-            def backward(self, grad_output):
-                return grad_output
+            def backward(self, g):
+                return g
 
-        with self.assertRaisesRegex(RuntimeError, "Legacy autograd function with non-static"):
-            MyFunction()(torch.randn(3, 4))
+        with self.assertRaisesRegex(RuntimeError, "non-static forward method is deprecated"):
+            OldStyle()(torch.ones(2))
 
     def test_custom_function_exception(self):
-        class SimulateBackwardError(torch.autograd.Function):
+        class Fails(torch.autograd.Function):
             @staticmethod
-            def forward(ctx, input):
-                return input.clone()
+            def forward(ctx, t):
+                return t * 1
 
             @staticmethod
-            @torch.autograd.function.once_differentiable
-            def backward(ctx, input):
-                raise Exception("Simulate error on backward pass")
+            def backward(ctx, g):
+                raise ValueError("backward of Fails went wrong")
 
-        t1 = torch.rand((3, 3), requires_grad=True)
-        t2 = torch.rand((3, 3), requires_grad=True)
-        tmp = (t1 + t2) * (t1 + t2)
-        t3 = SimulateBackwardError.apply(tmp)
-        with self.assertRaisesRegex(Exception, "Simulate error on backward pass"):
-            t3.sum().backward()
+        leaf = torch.rand(2, requires_grad=True)
+        out = Fails.apply(leaf.exp()).sum()
+        with self.assertRaisesRegex(ValueError, "backward of Fails went wrong"):
+            out.backward()
 
     def test_invalid_gradients(self):
-        class MyFunction(torch.autograd.Function):
+        class BadShape(torch.autograd.Function):
             @staticmethod
-            def forward(ctx, x):
-                return x * 2
+            def forward(ctx, t):
+                return t * 2
 
             @staticmethod
-            def backward(ctx, grad_output):
-                return torch.randn(10, dtype=torch.float)
+            def backward(ctx, g):
+                return torch.ones(7)
 
-        with self.assertRaisesRegex(RuntimeError, "expected shape"):
-            input = torch.randn(5, 5, dtype=torch.float, requires_grad=True)
-            MyFunction.apply(input).sum().backward()
+        leaf = torch.ones(2, 3, requires_grad=True)
+        with self.assertRaisesRegex(RuntimeError, "expected shape compatible with"):
+            BadShape.apply(leaf).sum().backward()
 
     def test_needs_input_grad(self):
         seen = []
@@ -1088,44 +1007,43 @@ class TestAutogradFunction:
         self.assertEqual(a.grad, torch.full((2,), 2.0))
 
     def test_mark_non_differentiable(self):
-        class MyFunction(torch.autograd.Function):
+        class Positive(torch.autograd.Function):
             @staticmethod
-            def forward(ctx, input):
-                output = input > 0
-                ctx.mark_non_differentiable(output)
-                return output
+            def forward(ctx, t):
+                flags = (t > 0).to(t.dtype)
+                ctx.mark_non_differentiable(flags)
+                return flags
 
             @staticmethod
-            def backward(ctx, grad_output):
-                return (grad_output * 0).to(torch.double)
+            def backward(ctx, g):
+                return g * 0
 
-        x = torch.randn(5, 5, requires_grad=True)
-        mask = MyFunction.apply(x)
-        self.assertFalse(mask.requires_grad)
-        y = x.masked_fill(mask, 0) if hasattr(x, "masked_fill") else x * (mask == 0)
-        y.sum().backward()
+        leaf = torch.tensor([-1.0, 2.0, 3.0], requires_grad=True)
+        flags = Positive.apply(leaf)
+        self.assertFalse(flags.requires_grad)
+        (leaf * flags).sum().backward()
+        self.assertEqual(leaf.grad, torch.tensor([0.0, 1.0, 1.0]))
 
     def test_mark_non_differentiable_mixed(self):
-        class MyFunction(torch.autograd.Function):
+        class WithCount(torch.autograd.Function):
             @staticmethod
-            def forward(ctx, input):
-                a = input + 1
-                b = input + 2
-                ctx.mark_non_differentiable(a)
-                return a, b
+            def forward(ctx, t):
+                doubled = t * 2
+                count = t.sum() * 0 + t.numel()
+                ctx.mark_non_differentiable(count)
+                return doubled, count
 
             @staticmethod
-            def backward(ctx, grad_a, grad_b):
-                self.assertEqual(grad_a, torch.zeros(grad_a.shape))
-                self.assertEqual(grad_b, torch.ones(grad_b.shape))
-                return grad_b
+            def backward(ctx, g_doubled, g_count):
+                self.assertEqual(g_count, torch.zeros(()))  # materialized zeros
+                return g_doubled * 2
 
-        x = torch.randn(5, 5, requires_grad=True)
-        a, b = MyFunction.apply(x)
-        self.assertFalse(a.requires_grad)
-        self.assertTrue(b.requires_grad)
-        b.sum().backward()
-        self.assertEqual(x.grad, torch.ones(5, 5))
+        leaf = torch.randn(4, requires_grad=True)
+        doubled, count = WithCount.apply(leaf)
+        self.assertTrue(doubled.requires_grad)
+        self.assertFalse(count.requires_grad)
+        doubled.sum().backward()
+        self.assertEqual(leaf.grad, torch.full((4,), 2.0))
 
     def test_mark_dirty(self):
         class Inplace(torch.autograd.Function):
@@ -1168,22 +1086,21 @@ class TestAutogradFunction:
         self.assertEqual(x.grad, torch.full((2,), 2.0))
 
     def test_save_output(self):
-        class Exp(torch.autograd.Function):
+        class Softplus(torch.autograd.Function):
             @staticmethod
-            def forward(ctx, i):
-                result = i.exp()
-                ctx.save_for_backward(result)
-                return result
+            def forward(ctx, t):
+                out = (t.exp() + 1).log()
+                ctx.save_for_backward(out)  # its own output: backward needs only that
+                return out
 
             @staticmethod
-            def backward(ctx, grad_output):
-                (result,) = ctx.saved_tensors
-                return grad_output * result
+            def backward(ctx, g):
+                (out,) = ctx.saved_tensors
+                return g * (1 - (-out).exp())  # sigmoid(t) = 1 - e^(-softplus(t))
 
-        x = torch.tensor([0.0, 1.0], requires_grad=True)
-        y = Exp.apply(x)
-        y.sum().backward()
-        self.assertEqual(x.grad, x.detach().exp())
+        leaf = torch.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+        Softplus.apply(leaf).sum().backward()
+        self.assertEqual(leaf.grad, torch.sigmoid(leaf.detach()))
 
     def test_saved_tensor_modified_inplace(self):
         class Square(torch.autograd.Function):
@@ -1296,15 +1213,14 @@ class TestAutogradFunctional:
     """``torch.autograd.functional``."""
 
     def test_vjp(self):
-        def reducer(x):
-            return x.sum(dim=1)
+        def row_norms(m):
+            return (m * m).sum(dim=1)
 
-        inputs = torch.rand(4, 4)
-        v = torch.ones(4)
-        res = torch.autograd.functional.vjp(reducer, inputs, v)
-        self.assertEqual(res[0], inputs.sum(dim=1))
-        self.assertEqual(res[1], torch.ones(4, 4))
-        self.assertIsNone(res[1].grad_fn)
+        m = torch.tensor([[1.0, 2.0], [3.0, -1.0], [0.5, 0.0]])
+        out, g = torch.autograd.functional.vjp(row_norms, m, torch.tensor([1.0, 0.0, 2.0]))
+        self.assertEqual(out, torch.tensor([5.0, 10.0, 0.25]))
+        self.assertEqual(g, torch.tensor([[2.0, 4.0], [0.0, 0.0], [2.0, 0.0]]))
+        self.assertIsNone(g.grad_fn)
 
     def test_vjp_create_graph(self):
         def reducer(x):

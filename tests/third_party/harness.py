@@ -61,6 +61,11 @@ class Seeded:
         return tuple(int(s) for s in size)
 
     def _make(self, values: Any, dtype: Any, requires_grad: bool) -> Any:
+        values = np.asarray(values)
+        if values.size == 0:  # a nested empty list loses the shape
+            return self._ns.zeros(
+                *values.shape, dtype=self._dtype(dtype), requires_grad=requires_grad
+            )
         return self._ns.tensor(
             np.asarray(values).tolist(), dtype=self._dtype(dtype), requires_grad=requires_grad
         )
