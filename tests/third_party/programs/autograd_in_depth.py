@@ -1,90 +1,66 @@
-"""The tour of autograd in PyTorch's introyt/autogradyt_tutorial.py, written again: a graph
-over linspace/sin, next_functions, gradients, grad mode switches, detach, in-place errors,
-and autograd.functional on a small function (no plotting, no model classes)."""
+"""Autograd beyond the basics, the topics of PyTorch's introyt autograd tutorial: printing
+tensors with their grad_fn, switching recording per tensor and per block, decorated
+functions, detach, an in-place error, and autograd.functional (no plotting, no models)."""
 
 import math
 
 import torch
 
-a = torch.linspace(0.0, 2.0 * math.pi, steps=25, requires_grad=True)
-print(a)
-b = torch.sin(a)
-print(b)
-c = 2 * b
-print(c)
-d = c + 1
-print(d)
-out = d.sum()
-print(out)
+angle = torch.linspace(-math.pi, math.pi, steps=17, requires_grad=True)
+wave = torch.cos(angle) * 3 - 0.5
+print(wave)
+total = wave.sum()
+print(total)
+print("wave:", wave.grad_fn.name(), "total:", total.grad_fn.name(), "angle:", angle.grad_fn)
+total.backward()
+print(angle.grad)
 
-print("d:", d.grad_fn.name())
-print("c:", c.grad_fn.name())
-print("b:", b.grad_fn.name())
-print("a:", a.grad_fn)
+m = torch.full((2, 2), 1.5, requires_grad=True)
+print(m * 4)
+m.requires_grad = False
+print(m * 4)
 
-out.backward()
-print(a.grad)
-
-a = torch.ones(2, 3, requires_grad=True)
-b1 = 2 * a
-print(b1)
-a.requires_grad = False
-b2 = 2 * a
-print(b2)
-
-a = torch.ones(2, 3, requires_grad=True) * 2
-b = torch.ones(2, 3, requires_grad=True) * 3
-c1 = a + b
-print(c1)
+u = torch.ones(3, requires_grad=True) + 1
+v = torch.ones(3, requires_grad=True) * 5
+print(u * v)
 with torch.no_grad():
-    c2 = a + b
-print(c2)
-c3 = a * b
-print(c3)
-
-
-def add_tensors1(x, y):
-    return x + y
+    print(u * v)
 
 
 @torch.no_grad()
-def add_tensors2(x, y):
-    return x + y
+def mix(a, b):
+    return a - b
 
 
-a = torch.ones(2, 3, requires_grad=True) * 2
-b = torch.ones(2, 3, requires_grad=True) * 3
-print(add_tensors1(a, b))
-print(add_tensors2(a, b))
+def mix_tracked(a, b):
+    return a - b
 
-x = torch.rand(5, requires_grad=True)
-y = x.detach()
-print(x.requires_grad, y.requires_grad)
 
-a = torch.linspace(0.0, 2.0 * math.pi, steps=25, requires_grad=True)
+print(mix(u, v), mix_tracked(u, v))
+
+r = torch.rand(4, requires_grad=True)
+print(r.detach().requires_grad, r.requires_grad)
+
+leaf = torch.linspace(0.0, 1.0, steps=5, requires_grad=True)
 try:
-    torch.sin(a, out=a) if False else a.sin_() if hasattr(a, "sin_") else a.mul_(2)
+    leaf.mul_(2)
 except RuntimeError as e:
-    print("in-place on a leaf:", str(e)[:60])
+    print("in-place on a leaf:", str(e)[:50])
 
 
-def exp_adder(x, y):
-    return 2 * x.exp() + 3 * y
+def blend(a, b):
+    return a.exp() * b + b**2
 
 
-inputs = (torch.rand(3), torch.rand(3))
-print(torch.autograd.functional.jacobian(exp_adder, inputs))
-inputs = (torch.rand(1), torch.rand(1))
-print(torch.autograd.functional.jacobian(exp_adder, inputs))
+pair = (torch.rand(2), torch.rand(2))
+print(torch.autograd.functional.jacobian(blend, pair))
 
 
-def do_some_doubling(x):
-    y = x * 2
-    while y.detach().norm() < 1000:
-        y = y * 2
+def grow(x):
+    y = x * 3
+    while y.detach().abs().sum() < 500:
+        y = y * 3
     return y
 
 
-inputs = torch.randn(3)
-my_gradients = torch.tensor([0.1, 1.0, 0.0001])
-print(torch.autograd.functional.vjp(do_some_doubling, inputs, v=my_gradients)[1])
+print(torch.autograd.functional.vjp(grow, torch.randn(3), v=torch.tensor([1.0, 0.1, 0.01]))[1])

@@ -1,39 +1,31 @@
-"""The walk through autograd of PyTorch's basics/autogradqs_tutorial.py, written again:
-a one-layer logistic model, grad_fn, gradients, no_grad/detach, and a Jacobian product."""
+"""A first look at autograd, as PyTorch's quickstart takes it: a logistic unit, its graph,
+gradients, turning recording off, and vector-Jacobian products that accumulate."""
 
 import torch
 
-torch.manual_seed(0)
-x = torch.ones(5)
-y = torch.zeros(3)
-w = torch.randn(5, 3, requires_grad=True)
-b = torch.randn(3, requires_grad=True)
-z = torch.matmul(x, w) + b
-loss = torch.nn.functional.binary_cross_entropy(torch.sigmoid(z), y)
+torch.manual_seed(11)
+features = torch.tensor([1.0, -1.0, 0.5, 2.0])
+labels = torch.tensor([1.0, 0.0])
+weight = torch.randn(4, 2, requires_grad=True)
+bias = torch.zeros(2, requires_grad=True)
 
-print(f"Gradient function for z = {z.grad_fn.name()}")
-print(f"Gradient function for loss = {loss.grad_fn.name()}")
-
+logits = features @ weight + bias
+loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+print("logits from", logits.grad_fn.name(), "- loss from", loss.grad_fn.name())
 loss.backward()
-print(w.grad)
-print(b.grad)
+print(weight.grad)
+print(bias.grad)
 
-z = torch.matmul(x, w) + b
-print(z.requires_grad)
+print((features @ weight).requires_grad)
 with torch.no_grad():
-    z = torch.matmul(x, w) + b
-print(z.requires_grad)
+    print((features @ weight).requires_grad)
+print((features @ weight).detach().requires_grad)
 
-z = torch.matmul(x, w) + b
-z_det = z.detach()
-print(z_det.requires_grad)
-
-inp = torch.eye(4, 5, requires_grad=True)
-out = (inp + 1).pow(2).t()
-out.backward(torch.ones_like(out), retain_graph=True)
-print(f"First call\n{inp.grad}")
-out.backward(torch.ones_like(out), retain_graph=True)
-print(f"\nSecond call\n{inp.grad}")
-inp.grad.zero_()
-out.backward(torch.ones_like(out), retain_graph=True)
-print(f"\nCall after zeroing gradients\n{inp.grad}")
+grid = torch.eye(3, 4, requires_grad=True)
+y = (2 * grid - 1).pow(3).t()
+for label in ("once", "twice"):
+    y.backward(torch.ones_like(y), retain_graph=True)
+    print(label, grid.grad, sep="\n")
+grid.grad.zero_()
+y.backward(torch.ones_like(y))
+print("after zero_", grid.grad, sep="\n")

@@ -1,36 +1,27 @@
-"""The same fit with autograd computing the gradients (the task of PyTorch's
-examples_autograd/polynomial_autograd.py)."""
+"""The same least-squares fit, gradients from autograd: parameters in a list, updated under
+no_grad, gradients reset to None."""
 
 import math
 
 import torch
 
-dtype = torch.float
-x = torch.linspace(-math.pi, math.pi, 2000, dtype=dtype)
-y = torch.sin(x)
+t = torch.linspace(0.0, math.pi, 500, dtype=torch.float)
+target = torch.cos(t)
 
-torch.manual_seed(0)
-a = torch.randn((), dtype=dtype, requires_grad=True)
-b = torch.randn((), dtype=dtype, requires_grad=True)
-c = torch.randn((), dtype=dtype, requires_grad=True)
-d = torch.randn((), dtype=dtype, requires_grad=True)
+torch.manual_seed(3)
+coef = [torch.randn((), dtype=torch.float, requires_grad=True) for _ in range(3)]
 
-learning_rate = 1e-6
-for t in range(500):
-    y_pred = a + b * x + c * x**2 + d * x**3
-    loss = (y_pred - y).pow(2).sum()
-    if t % 100 == 99:
-        print(t, round(loss.item(), 2))
-    loss.backward()
+step = 2e-5
+for it in range(300):
+    fit = coef[0] + coef[1] * t + coef[2] * t**2
+    sse = ((fit - target) ** 2).sum()
+    if it % 60 == 59:
+        print(f"iter {it}: sse={sse.item():.4f}")
+    sse.backward()
     with torch.no_grad():
-        a -= learning_rate * a.grad
-        b -= learning_rate * b.grad
-        c -= learning_rate * c.grad
-        d -= learning_rate * d.grad
-        a.grad = None
-        b.grad = None
-        c.grad = None
-        d.grad = None
+        for c in coef:
+            c -= step * c.grad
+            c.grad = None
 
-print(f"Result: y = {a.item():.4f} + {b.item():.4f} x + {c.item():.4f} x^2 + {d.item():.4f} x^3")
-print(a.requires_grad, a.is_leaf, loss.grad_fn.name())
+print("fit:", ", ".join(f"{c.item():.4f}" for c in coef))
+print(coef[0].requires_grad, coef[0].is_leaf, sse.grad_fn.name())

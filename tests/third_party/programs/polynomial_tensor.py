@@ -1,36 +1,25 @@
-"""Fit y = sin(x) with a cubic, gradients written by hand (no autograd): the task of PyTorch's
-examples_tensor/polynomial_tensor.py tutorial."""
+"""Least squares by hand: fit cos(t) on [0, pi] with a quadratic, gradients derived on paper
+(no autograd) - the kind of program PyTorch's examples_tensor tutorial teaches."""
 
 import math
 
 import torch
 
-dtype = torch.float
-x = torch.linspace(-math.pi, math.pi, 2000, dtype=dtype)
-y = torch.sin(x)
+t = torch.linspace(0.0, math.pi, 500, dtype=torch.float)
+target = torch.cos(t)
 
-torch.manual_seed(0)
-a = torch.randn((), dtype=dtype)
-b = torch.randn((), dtype=dtype)
-c = torch.randn((), dtype=dtype)
-d = torch.randn((), dtype=dtype)
+torch.manual_seed(3)
+coef = [torch.randn((), dtype=torch.float) for _ in range(3)]
 
-learning_rate = 1e-6
-for t in range(500):
-    y_pred = a + b * x + c * x**2 + d * x**3
-    loss = (y_pred - y).pow(2).sum().item()
-    if t % 100 == 99:
-        print(t, round(loss, 2))
+step = 2e-5
+for it in range(300):
+    fit = coef[0] + coef[1] * t + coef[2] * t * t
+    resid = fit - target
+    if it % 60 == 59:
+        print(f"iter {it}: sse={resid.pow(2).sum().item():.4f}")
+    d_fit = 2.0 * resid
+    grads = [d_fit.sum(), torch.matmul(d_fit, t), torch.matmul(input=d_fit, other=t * t)]
+    for c, g in zip(coef, grads, strict=True):
+        c -= step * g
 
-    grad_y_pred = 2.0 * (y_pred - y)
-    grad_a = grad_y_pred.sum()
-    grad_b = (grad_y_pred * x).sum()
-    grad_c = (grad_y_pred * x**2).sum()
-    grad_d = (grad_y_pred * x**3).sum()
-
-    a -= learning_rate * grad_a
-    b -= learning_rate * grad_b
-    c -= learning_rate * grad_c
-    d -= learning_rate * grad_d
-
-print(f"Result: y = {a.item():.4f} + {b.item():.4f} x + {c.item():.4f} x^2 + {d.item():.4f} x^3")
+print("fit:", ", ".join(f"{c.item():.4f}" for c in coef))

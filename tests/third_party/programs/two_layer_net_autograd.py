@@ -1,28 +1,26 @@
-"""A two-layer ReLU network trained with autograd on random data (the task of PyTorch's
-examples_autograd/two_layer_net_autograd.py, smaller)."""
+"""A small two-layer tanh regression network, trained with autograd and a hand-written SGD
+step (the kind of loop PyTorch's examples_autograd tutorials write)."""
 
 import torch
 
-dtype = torch.float
-N, D_in, H, D_out = 16, 30, 20, 4
+torch.manual_seed(7)
+samples, n_in, n_hidden, n_out = 24, 12, 8, 2
+inputs = torch.randn(samples, n_in)
+targets = torch.randn(samples, n_out)
+w_in = torch.randn(n_in, n_hidden, requires_grad=True)
+w_out = torch.randn(n_hidden, n_out, requires_grad=True)
 
-torch.manual_seed(1)
-x = torch.randn(N, D_in, dtype=dtype)
-y = torch.randn(N, D_out, dtype=dtype)
-w1 = torch.randn(D_in, H, dtype=dtype, requires_grad=True)
-w2 = torch.randn(H, D_out, dtype=dtype, requires_grad=True)
-
-learning_rate = 1e-4
-for t in range(200):
-    y_pred = x.mm(w1).clamp(min=0).mm(w2)
-    loss = (y_pred - y).pow(2).sum()
-    if t % 40 == 39:
-        print(t, round(loss.item(), 3))
-    loss.backward()
+lr = 2e-3
+for epoch in range(150):
+    hidden = torch.tanh(inputs @ w_in)
+    pred = hidden.mm(w_out)
+    err = (pred - targets).pow(2).mean()
+    if epoch % 30 == 29:
+        print(f"epoch {epoch}: mse={err.item():.5f}")
+    err.backward()
     with torch.no_grad():
-        w1 -= learning_rate * w1.grad
-        w2 -= learning_rate * w2.grad
-        w1.grad.zero_()
-        w2.grad.zero_()
+        for w in (w_in, w_out):
+            w -= lr * w.grad
+            w.grad.zero_()
 
-print(w1.grad.abs().sum().item(), w2.shape, y_pred.grad_fn.name())
+print(round(w_in.grad.abs().sum().item(), 6), tuple(w_out.shape), pred.grad_fn.name())
