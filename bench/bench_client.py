@@ -53,7 +53,6 @@ import argparse
 import collections
 import contextlib
 import cProfile
-import dataclasses
 import gc
 import io
 import json
@@ -76,7 +75,6 @@ import httpx
 import numpy as np
 
 import engine
-import engine.nn.functional as EF
 from client import RemoteTorch, connect
 
 from . import bench_engine as EB
@@ -86,6 +84,7 @@ from .common import (
     OtherCpu,
     Process,
     Timed,
+    add_pairing_args,
     blas_name,
     check_close,
     clean_env,
@@ -93,11 +92,12 @@ from .common import (
     gradserve_argv,
     header,
     met,
+    paced,
+    references,
     render_table,
     sigterm_exits,
     time_side_by_side,
     tree,
-    try_import,
     usable_cpus,
     version,
 )
@@ -296,32 +296,11 @@ def _trips_cell(trips: Sequence[int]) -> str:
 def case_chain(ctx: Context) -> list[Row]:
     cfg, torch = ctx.cfg, ctx.torch
     n = cfg.chain_ops
-    x0 = np.random.default_rng(0).uniform(-0.9, 0.9, (2, 2))
-
-    def run_chain(ops: list[Callable[[Any, Any], Any]], x: Any) -> Any:
-        y = x
-        for i in range(n):
-            y = ops[i & 3](y, x)
-        return y
-
-    ex = engine.tensor(x0, dtype=engine.float64, requires_grad=True)
-    e_ops = EB._chain_ops("engine", engine)
-
-    def eng() -> Any:
-        ex.grad = None
-        run_chain(e_ops, ex).sum().backward()
-        return ex.grad.numpy()
+    x0 = EB.chain_input()
+    eng = EB.chain_step(engine, n, x0, host=True)
 
     def client_step(rt: RemoteTorch, name: str) -> Step:
-        cx = rt.tensor(x0, dtype=rt.float64, requires_grad=True)
-        c_ops = EB._chain_ops("torch", rt)
-
-        def body() -> Any:
-            cx.grad = None
-            run_chain(c_ops, cx).sum().backward()
-            return cx.grad.numpy()
-
-        return Step(name, rt, body)
+        return Step(name, rt, EB.chain_step(rt, n, x0, host=True))
 
     default = client_step(ctx.connect(), "client")
     capped = client_step(ctx.connect(max_pending=cfg.max_pending), "client, max_pending")
@@ -331,14 +310,7 @@ def case_chain(ctx: Context) -> list[Row]:
         check_close(f"(a) {s.name} vs engine", s(), want, rtol=1e-9)
     impls = [Timed("engine", eng)]
     if torch is not None:
-        tx = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
-        t_ops = EB._chain_ops("torch", torch)
-
-        def tor() -> Any:
-            tx.grad = None
-            run_chain(t_ops, tx).sum().backward()
-            return tx.grad.numpy()
-
+        tor = EB.chain_step(torch, n, x0, host=True)
         check_close("(a) client vs torch", default(), tor(), rtol=1e-9)
         impls.append(Timed("torch", tor))
     clients = [Timed(s.name, s) for s in (default, capped)]
@@ -356,7 +328,7 @@ def case_chain(ctx: Context) -> list[Row]:
 
     def fresh() -> Any:
         x = rt.tensor(x0, dtype=rt.float64, requires_grad=True)
-        run_chain(ops, x).sum().backward()
+        EB.run_chain(ops, x, n).sum().backward()
         return x.grad.numpy()
 
     fresh_step = Step("fresh", rt, fresh)
@@ -400,30 +372,9 @@ def case_mlp(ctx: Context) -> list[Row]:
     data = EB._mlp_data(cfg)
     params = EB._PARAMS
 
-    ep = {k: engine.tensor(data[k], requires_grad=True) for k in params}
-    eX, eT = engine.tensor(data["X"]), engine.tensor(data["T"])
-
-    def eng() -> Any:
-        for p in ep.values():
-            p.grad = None
-        h1 = engine.tanh(eX @ ep["W1"] + ep["b1"])
-        h2 = engine.tanh(h1 @ ep["W2"] + ep["b2"])
-        EF.mse_loss(h2, eT).backward()
-        return ep["W1"].grad.numpy()
-
+    eng, ep = EB.mlp_step(engine, data, host=True)
     rt = ctx.connect()
-    cp = {k: rt.tensor(data[k], requires_grad=True) for k in params}
-    cX, cT = rt.tensor(data["X"]), rt.tensor(data["T"])
-    cF = rt.nn.functional
-
-    def body() -> Any:
-        for p in cp.values():
-            p.grad = None
-        h1 = rt.tanh(cX @ cp["W1"] + cp["b1"])
-        h2 = rt.tanh(h1 @ cp["W2"] + cp["b2"])
-        cF.mse_loss(h2, cT).backward()
-        return cp["W1"].grad.numpy()
-
+    body, cp = EB.mlp_step(rt, data, host=True)
     cli = Step("client", rt, body)
 
     eng()
@@ -434,18 +385,7 @@ def case_mlp(ctx: Context) -> list[Row]:
         check_close(f"(b) d{k} client vs engine", g.numpy(), ep[k].grad.numpy(), rtol=1e-3)
     impls = [Timed("engine", eng)]
     if torch is not None:
-        tp = {k: torch.tensor(data[k], requires_grad=True) for k in params}
-        tX, tT = torch.tensor(data["X"]), torch.tensor(data["T"])
-        tF = torch.nn.functional
-
-        def tor() -> Any:
-            for p in tp.values():
-                p.grad = None
-            h1 = torch.tanh(tX @ tp["W1"] + tp["b1"])
-            h2 = torch.tanh(h1 @ tp["W2"] + tp["b2"])
-            tF.mse_loss(h2, tT).backward()
-            return tp["W1"].grad.numpy()
-
+        tor, tp = EB.mlp_step(torch, data, host=True)
         tor()
         for k in params:
             g = cp[k].grad
@@ -610,17 +550,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench.bench_client", description=(__doc__ or "").split("\n")[0]
     )
-    p.add_argument("--quick", action="store_true", help="small sizes, few repeats (seconds)")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="BLAS threads for NumPy (here and in the server) and torch "
-        "(default: NumPy's current count, the server's own default)",
-    )
-    p.add_argument("--skip", default="", help="comma-separated references to skip: torch")
-    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds per case")
-    p.add_argument("--block", type=int, default=None, help="timed steps per round and library")
+    add_pairing_args(p, ("torch",), "steps")
     p.add_argument("--log-level", default="warning", help="the server's --log-level")
     p.add_argument(
         "--profile", action="store_true", help="after the table, profile (a): client and server"
@@ -632,21 +562,9 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parse(argv)
-    cfg = QUICK if args.quick else FULL
-    if args.rounds is not None:
-        cfg = dataclasses.replace(cfg, rounds=max(1, args.rounds))
-    if args.block is not None:
-        cfg = dataclasses.replace(cfg, block=max(1, args.block))
-    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    cfg = paced(QUICK if args.quick else FULL, args)
     notes: list[str] = []
-
-    torch = None
-    if "torch" in skip:
-        notes.append("torch skipped (--skip)")
-    else:
-        torch, why = try_import("torch")
-        if why:
-            notes.append(why)
+    torch = references(args, {"torch": "torch"}, notes)["torch"]
 
     blas = Blas()
     threads = args.threads if args.threads is not None else blas.get()

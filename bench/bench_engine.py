@@ -58,19 +58,20 @@ from typing import Any
 import numpy as np
 
 import engine
-import engine.nn.functional as EF
 
 from .common import (
     Blas,
     OtherCpu,
     Timed,
+    add_pairing_args,
     blas_name,
     check_close,
     fmt,
     header,
+    paced,
+    references,
     render_table,
     time_side_by_side,
-    try_import,
     usable_cpus,
 )
 
@@ -165,41 +166,48 @@ def _chain_ops(lib: str, mod: Any) -> list[Callable[[Any, Any], Any]]:
     ]
 
 
+def chain_input() -> np.ndarray:
+    """(a)'s leaf values: a (2, 2) float64 array."""
+    return np.random.default_rng(0).uniform(-0.9, 0.9, (2, 2))
+
+
+def run_chain(ops: list[Callable[[Any, Any], Any]], x: Any, n: int) -> Any:
+    """``n`` ops of (a)'s cycle on ``x``."""
+    y = x
+    for i in range(n):
+        y = ops[i & 3](y, x)
+    return y
+
+
+def chain_step(ns: Any, n: int, x0: np.ndarray, host: bool = False) -> Callable[[], Any]:
+    """One step of (a) on a torch-shaped namespace (the engine, torch, a client session):
+    ``x.grad = None``, the chain, ``.sum().backward()``; returns ``x.grad`` (read to the host
+    as ``x.grad.numpy()`` with ``host``). The leaf is created once and reused."""
+    x = ns.tensor(x0, dtype=ns.float64, requires_grad=True)
+    ops = _chain_ops("torch", ns)
+
+    def step() -> Any:
+        x.grad = None
+        run_chain(ops, x, n).sum().backward()
+        return x.grad.numpy() if host else x.grad
+
+    return step
+
+
 def case_chain(cfg: Config, torch: Any, ag: Any) -> Case:
     n = cfg.chain_ops
-    x0 = np.random.default_rng(0).uniform(-0.9, 0.9, (2, 2))
-
-    def run_chain(ops: list[Callable[[Any, Any], Any]], x: Any) -> Any:
-        y = x
-        for i in range(n):
-            y = ops[i & 3](y, x)
-        return y
-
-    ex = engine.tensor(x0, dtype=engine.float64, requires_grad=True)
-    e_ops = _chain_ops("engine", engine)
-
-    def eng() -> Any:
-        ex.grad = None
-        run_chain(e_ops, ex).sum().backward()
-        return ex.grad
-
+    x0 = chain_input()
+    eng = chain_step(engine, n, x0)
     impls = [Timed("engine", eng)]
     want: dict[str, np.ndarray] = {}
     if torch is not None:
-        tx = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
-        t_ops = _chain_ops("torch", torch)
-
-        def tor() -> Any:
-            tx.grad = None
-            run_chain(t_ops, tx).sum().backward()
-            return tx.grad
-
+        tor = chain_step(torch, n, x0)
         impls.append(Timed("torch", tor))
         want["torch"] = _np(tor())
     if ag is not None:
         anp = ag.numpy
         a_ops = _chain_ops("autograd", ag)
-        grad_fn = ag.grad(lambda x: anp.sum(run_chain(a_ops, x)))
+        grad_fn = ag.grad(lambda x: anp.sum(run_chain(a_ops, x, n)))
 
         def hips() -> Any:
             return grad_fn(x0)
@@ -264,42 +272,42 @@ def numpy_mlp_step(
     return loss, dW1, db1, dW2, db2
 
 
+def mlp_step(
+    ns: Any, data: dict[str, np.ndarray], host: bool = False
+) -> tuple[Callable[[], Any], dict[str, Any]]:
+    """(b)'s step on a torch-shaped namespace (the engine, torch, a client session) and its
+    parameters: zero the four grads, forward, MSE loss, backward; returns the loss (with
+    ``host``, ``W1.grad`` read to the host instead)."""
+    params = {k: ns.tensor(data[k], requires_grad=True) for k in _PARAMS}
+    X, T = ns.tensor(data["X"]), ns.tensor(data["T"])
+    F = ns.nn.functional
+
+    def step() -> Any:
+        for p in params.values():
+            p.grad = None
+        h1 = ns.tanh(X @ params["W1"] + params["b1"])
+        h2 = ns.tanh(h1 @ params["W2"] + params["b2"])
+        loss = F.mse_loss(h2, T)
+        loss.backward()
+        return params["W1"].grad.numpy() if host else loss
+
+    return step, params
+
+
 def _mlp_setup(cfg: Config, torch: Any) -> dict[str, Any]:
     data = _mlp_data(cfg)
-    ep = {k: engine.tensor(data[k], requires_grad=True) for k in _PARAMS}
-    eX, eT = engine.tensor(data["X"]), engine.tensor(data["T"])
+    eng, ep = mlp_step(engine, data)
 
     def eng_clear() -> None:
         for p in ep.values():
             p.grad = None
-
-    def eng() -> Any:
-        eng_clear()
-        h1 = engine.tanh(eX @ ep["W1"] + ep["b1"])
-        h2 = engine.tanh(h1 @ ep["W2"] + ep["b2"])
-        loss = EF.mse_loss(h2, eT)
-        loss.backward()
-        return loss
 
     def num() -> Any:
         return numpy_mlp_step(*(data[k] for k in ("X", "T", *_PARAMS)))
 
     out: dict[str, Any] = {"data": data, "ep": ep, "eng": eng, "eng_clear": eng_clear, "num": num}
     if torch is not None:
-        tp = {k: torch.tensor(data[k], requires_grad=True) for k in _PARAMS}
-        tX, tT = torch.tensor(data["X"]), torch.tensor(data["T"])
-        tF = torch.nn.functional
-
-        def tor() -> Any:
-            for p in tp.values():
-                p.grad = None
-            h1 = torch.tanh(tX @ tp["W1"] + tp["b1"])
-            h2 = torch.tanh(h1 @ tp["W2"] + tp["b2"])
-            loss = tF.mse_loss(h2, tT)
-            loss.backward()
-            return loss
-
-        out["tp"], out["tor"] = tp, tor
+        out["tor"], out["tp"] = mlp_step(torch, data)
     return out
 
 
@@ -451,16 +459,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench.bench_engine", description=(__doc__ or "").split("\n")[0]
     )
-    p.add_argument("--quick", action="store_true", help="small sizes, few repeats (seconds)")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="BLAS threads for NumPy and torch (default: NumPy's current count)",
-    )
-    p.add_argument("--skip", default="", help="comma-separated references to skip: torch,autograd")
-    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds per case")
-    p.add_argument("--block", type=int, default=None, help="timed calls per round and library")
+    add_pairing_args(p, ("torch", "autograd"), "calls")
     p.add_argument(
         "--clock",
         choices=("wall", "cpu"),
@@ -474,28 +473,10 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parse(argv)
-    cfg = QUICK if args.quick else FULL
-    if args.rounds is not None:
-        cfg = dataclasses.replace(cfg, rounds=max(1, args.rounds))
-    if args.block is not None:
-        cfg = dataclasses.replace(cfg, block=max(1, args.block))
-    cfg = dataclasses.replace(cfg, clock=args.clock)
-    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    cfg = dataclasses.replace(paced(QUICK if args.quick else FULL, args), clock=args.clock)
     notes: list[str] = []
-
-    torch, ag = None, None
-    if "torch" in skip:
-        notes.append("torch skipped (--skip)")
-    else:
-        torch, why = try_import("torch")
-        if why:
-            notes.append(why)
-    if "autograd" in skip:
-        notes.append("HIPS autograd skipped (--skip)")
-    else:
-        ag, why = try_import("autograd")
-        if why:
-            notes.append(why)
+    refs = references(args, {"torch": "torch", "autograd": "HIPS autograd"}, notes)
+    torch, ag = refs["torch"], refs["autograd"]
 
     blas = Blas()
     blas_threads = blas.get()

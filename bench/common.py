@@ -17,8 +17,10 @@ The benchmarks are modules of the ``bench`` package, run from the repository roo
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import ctypes
+import dataclasses
 import gc
 import importlib
 import os
@@ -35,13 +37,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, TypeVar
 
 import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"  # loopback only
+_C = TypeVar("_C")
 
 __all__ = [
     "HOST",
@@ -50,6 +53,7 @@ __all__ = [
     "OtherCpu",
     "Process",
     "Timed",
+    "add_pairing_args",
     "blas_name",
     "check_close",
     "clean_env",
@@ -62,6 +66,8 @@ __all__ = [
     "header",
     "machine_busy_seconds",
     "met",
+    "paced",
+    "references",
     "render_table",
     "sigterm_exits",
     "time_side_by_side",
@@ -355,24 +361,24 @@ def version(name: str) -> str:
 
 def tree() -> str:
     """The checkout measured: HEAD and whether it has uncommitted changes (read-only git)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"]
-            + ["--", "service", "engine", "client"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git(
+            "--no-optional-locks",
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            "service",
+            "engine",
+            "client",
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown (no git)"
     return head + (" + uncommitted changes in client/, service/ or engine/" if dirty else "")
@@ -598,3 +604,48 @@ def check_close(name: str, got: Any, want: Any, rtol: float) -> None:
     if not np.allclose(got, want, rtol=rtol, atol=atol):
         err = float(np.max(np.abs(got - want)))
         raise AssertionError(f"{name}: gradients differ (max abs err {err:.3g}, atol {atol:.3g})")
+
+
+def add_pairing_args(p: argparse.ArgumentParser, references: Sequence[str], unit: str) -> None:
+    """The options of a same-run comparison: ``--quick``, ``--threads``, ``--skip`` (some of
+    ``references``), ``--rounds`` and ``--block`` (timed ``unit`` per round and library)."""
+    p.add_argument("--quick", action="store_true", help="small sizes, few repeats (seconds)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS threads for NumPy (here and in any server) and torch "
+        "(default: NumPy's current count)",
+    )
+    p.add_argument(
+        "--skip", default="", help="comma-separated references to skip: " + ",".join(references)
+    )
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds per case")
+    p.add_argument("--block", type=int, default=None, help=f"timed {unit} per round and library")
+
+
+def paced(cfg: _C, args: argparse.Namespace) -> _C:
+    """``cfg`` with the ``--rounds`` and ``--block`` of the command line."""
+    if args.rounds is not None:
+        cfg = dataclasses.replace(cfg, rounds=max(1, args.rounds))  # type: ignore[type-var]
+    if args.block is not None:
+        cfg = dataclasses.replace(cfg, block=max(1, args.block))  # type: ignore[type-var]
+    return cfg
+
+
+def references(
+    args: argparse.Namespace, names: Mapping[str, str], notes: list[str]
+) -> dict[str, Any]:
+    """The reference libraries (module name -> how notes call it) as modules, or None where
+    ``--skip`` names one or it does not import (said in ``notes``)."""
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    found: dict[str, Any] = {}
+    for name, label in names.items():
+        found[name] = None
+        if name in skip:
+            notes.append(f"{label} skipped (--skip)")
+            continue
+        found[name], why = try_import(name)
+        if why:
+            notes.append(why)
+    return found
