@@ -99,7 +99,7 @@ from .common import (
     time_side_by_side,
     tree,
     usable_cpus,
-    version,
+    versions,
 )
 
 __all__ = ["main"]
@@ -581,10 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     children0 = t0.children_user + t0.children_system
     print(f"numpy   : {np.__version__}, BLAS {blas_name()}")
     print(f"torch   : {torch.__version__ if torch is not None else 'not used'}")
-    print(
-        "versions: "
-        + ", ".join(f"{p} {version(p)}" for p in ("httpx", "fastapi", "uvicorn", "pydantic"))
-    )
+    print("versions: " + versions("httpx", "fastapi", "uvicorn", "pydantic"))
     print(f"tree    : {tree()}")
 
     torch_threads_before = torch.get_num_threads() if torch is not None else None

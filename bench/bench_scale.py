@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import math
 import os
 import shlex
@@ -57,6 +58,7 @@ import httpx
 
 from .common import (
     HOST,
+    TUTORIAL_GRAPH,
     Process,
     clean_env,
     gradserve_argv,
@@ -65,21 +67,11 @@ from .common import (
     met,
     render_table,
     sigterm_exits,
-    version,
+    versions,
 )
 
 MB = 1_000_000
 
-TUTORIAL_GRAPH = {
-    "nodes": [
-        {"name": "y", "op": "add", "args": ["x", 2]},
-        {"name": "z", "op": "mul", "args": ["y", "y"]},
-        {"name": "z", "op": "mul", "args": ["z", 3]},
-        {"name": "out", "op": "mean", "args": ["z"]},
-    ],
-    "return": ["out"],
-    "include": ["data"],
-}
 SMALL_GRAPH = {
     "nodes": [{"name": "s2", "op": "mul", "args": ["s", 2]}],
     "return": ["s2"],
@@ -501,14 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     cfg = QUICK if args.quick else FULL
     if args.duration is not None:
-        cfg = Config(
-            args.duration,
-            cfg.warmup,
-            cfg.clients,
-            cfg.big_tensors,
-            cfg.big_elements,
-            cfg.byte_requests,
-        )
+        cfg = dataclasses.replace(cfg, duration=args.duration)
     title = "gradserve scale-out benchmark: Redis store vs memory store" + (
         " (--quick: short cells, small sizes, smoke run only)" if args.quick else ""
     )
@@ -517,7 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "versions: redis-server "
         + _redis_version()
         + ", "
-        + ", ".join(f"{p} {version(p)}" for p in ("redis", "httpx", "uvicorn", "numpy", "orjson"))
+        + versions("redis", "httpx", "uvicorn", "numpy", "orjson")
     )
     print(
         f"method  : (a) {cfg.clients} clients (httpx.AsyncClient), one session each, "

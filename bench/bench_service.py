@@ -57,6 +57,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import io
 import math
 import os
@@ -75,6 +76,7 @@ from pydantic import BaseModel
 
 from .common import (
     HOST,
+    TUTORIAL_GRAPH,
     Process,
     clean_env,
     gradserve_argv,
@@ -85,7 +87,7 @@ from .common import (
     sigterm_exits,
     tree,
     try_import,
-    version,
+    versions,
 )
 
 __all__ = ["main"]
@@ -254,16 +256,7 @@ def _expect(status: int, body: bytes, want: int, what: str) -> bytes:
 
 
 # ------------------------------------------------------------------ gradserve setup
-GRAPH = {
-    "nodes": [
-        {"name": "y", "op": "add", "args": ["x", 2]},
-        {"name": "z", "op": "mul", "args": ["y", "y"]},
-        {"name": "z", "op": "mul", "args": ["z", 3]},
-        {"name": "out", "op": "mean", "args": ["z"]},
-    ],
-    "return": ["out"],
-    "include": ["data"],
-}
+GRAPH = TUTORIAL_GRAPH
 BACKWARD = {"tensor": "out", "retain_graph": True}
 ECHO = {"name": "x", "values": [1.0, 2.0, 3.0, 4.0], "flag": True}
 
@@ -822,16 +815,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.echo_server:
         return run_echo_server(args.port, args.log_level)
     cfg = QUICK if args.quick else FULL
-    if args.duration is not None or args.warmup is not None:
-        cfg = Config(
-            args.duration if args.duration is not None else cfg.duration,
-            args.warmup if args.warmup is not None else cfg.warmup,
-            cfg.big_shape,
-            cfg.rounds,
-            cfg.mem_tensors,
-            cfg.mem_shape,
-            cfg.slices,
-        )
+    given = {k: getattr(args, k) for k in ("duration", "warmup")}
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in given.items() if v is not None})
 
     title = "gradserve service benchmark" + (
         " (--quick: short cells, small sizes, smoke run only)" if args.quick else ""
@@ -839,11 +824,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n".join(header(title, "bench.bench_service", argv)))
     print(
         "versions: "
-        + ", ".join(
-            f"{p} {version(p)}"
-            for p in ("fastapi", "starlette", "uvicorn", "pydantic", "orjson", "numpy")
-        )
-        + f"; uvloop {version('uvloop')}, httptools {version('httptools')}"
+        + versions("fastapi", "starlette", "uvicorn", "pydantic", "orjson", "numpy")
+        + f"; {versions('uvloop', 'httptools')}"
     )
     print(f"tree    : {tree()}")
     with sigterm_exits(), _servers(args.log_level, cfg.startup_timeout) as (gs, echo):

@@ -46,9 +46,23 @@ ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"  # loopback only
 _C = TypeVar("_C")
 
+# The tutorial's graph request (docs/tutorial.md, steps 2-3), on a session holding
+# x = ones(2, 2) with requires_grad: what the service and scale benchmarks load the server with.
+TUTORIAL_GRAPH: dict[str, Any] = {
+    "nodes": [
+        {"name": "y", "op": "add", "args": ["x", 2]},
+        {"name": "z", "op": "mul", "args": ["y", "y"]},
+        {"name": "z", "op": "mul", "args": ["z", 3]},
+        {"name": "out", "op": "mean", "args": ["z"]},
+    ],
+    "return": ["out"],
+    "include": ["data"],
+}
+
 __all__ = [
     "HOST",
     "ROOT",
+    "TUTORIAL_GRAPH",
     "Blas",
     "OtherCpu",
     "Process",
@@ -75,6 +89,7 @@ __all__ = [
     "try_import",
     "usable_cpus",
     "version",
+    "versions",
 ]
 
 
@@ -357,6 +372,11 @@ def version(name: str) -> str:
         return _version(name)
     except Exception:
         return "not installed"
+
+
+def versions(*names: str) -> str:
+    """``name version`` of each installed distribution, comma-separated."""
+    return ", ".join(f"{name} {version(name)}" for name in names)
 
 
 def tree() -> str:

@@ -29,7 +29,7 @@ import yaml
 from _kit.redis import RedisServer, redis_binary
 from _kit.server import ServerProcess, free_port
 
-from bench.common import Process
+from bench.common import TUTORIAL_GRAPH, Process
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -515,16 +515,7 @@ def test_live_sessions_are_shared_across_replicas_behind_nginx(stack: Stack) -> 
         s = f"/v1/sessions/{created['session_id']}"
         body = {"name": "x", "fill": "ones", "shape": [2, 2], "requires_grad": True}
         assert c.post(f"{s}/tensors", json=body, headers=auth).status_code in (200, 201)
-        graph = {
-            "nodes": [
-                {"name": "y", "op": "add", "args": ["x", 2]},
-                {"name": "z", "op": "mul", "args": ["y", "y"]},
-                {"name": "z", "op": "mul", "args": ["z", 3]},
-                {"name": "out", "op": "mean", "args": ["z"]},
-            ],
-            "return": ["out"],
-            "include": ["data"],
-        }
+        graph = TUTORIAL_GRAPH
         for _ in range(6):  # round robin: every replica serves this session
             r = c.post(f"{s}/graph", json=graph, headers=auth)
             assert r.status_code == 200, r.text
