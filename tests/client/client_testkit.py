@@ -11,12 +11,13 @@ from typing import Any
 
 import httpx
 import numpy as np
-from _kit.server import running_server
+from _kit.server import REPO_ROOT, running_server
 
 from client import RemoteTensor
 
 __all__ = [
     "EXAMPLES",
+    "REPO_ROOT",
     "RequestLog",
     "load_example",
     "mirror",
