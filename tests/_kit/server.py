@@ -8,6 +8,7 @@ the benchmarks alike. Nothing here imports the service.
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
@@ -22,6 +23,7 @@ __all__ = [
     "free_port",
     "gradserve_command",
     "report_output",
+    "run_gradserve",
     "running_server",
     "serving",
 ]
@@ -89,6 +91,20 @@ def serving(request: pytest.FixtureRequest, servers: Sequence[Process]) -> Itera
             server.stop()
             report_output(request, server, request.session.testsfailed > failed_before)
             server.close()
+
+
+def run_gradserve(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``gradserve ARGS`` to completion (a refused or bad command line), in a clean environment;
+    its exit status and output."""
+    return subprocess.run(
+        [*gradserve_command(), *args],
+        cwd=REPO_ROOT,
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @contextlib.contextmanager

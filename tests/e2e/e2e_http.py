@@ -8,7 +8,14 @@ are the shared harness's (``tests/_kit``); this module adds the shared server's 
 from __future__ import annotations
 
 from _kit.http import PROBLEM_JSON, Session, assert_problem
-from _kit.server import REPO_ROOT, ServerProcess, SpawnServer, free_port, gradserve_command
+from _kit.server import (
+    REPO_ROOT,
+    ServerProcess,
+    SpawnServer,
+    free_port,
+    gradserve_command,
+    run_gradserve,
+)
 
 __all__ = [
     "MAIN_SERVER_ENV",
@@ -22,6 +29,7 @@ __all__ = [
     "assert_problem",
     "free_port",
     "gradserve_command",
+    "run_gradserve",
 ]
 
 # The shared server's settings: small limits, so that the limit tests stay cheap.

@@ -20,7 +20,7 @@ import redis
 from _kit.app import AppSession, make_settings, serve
 from _kit.http import PROBLEM_JSON, Session, assert_problem
 from _kit.redis import RedisServer, redis_binary
-from _kit.server import REPO_ROOT, ServerProcess, free_port, gradserve_command
+from _kit.server import REPO_ROOT, ServerProcess, free_port, gradserve_command, run_gradserve
 
 __all__ = [
     "PROBLEM_JSON",
@@ -37,6 +37,7 @@ __all__ = [
     "gradserve_command",
     "metric",
     "redis_binary",
+    "run_gradserve",
     "servers",
     "session_keys",
 ]
