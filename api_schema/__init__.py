@@ -1,4 +1,4 @@
-"""Pydantic v2 models of the wire contract (shared/API.md). No logic.
+"""Pydantic v2 models of the wire contract (docs/api.md). No logic.
 
 Tensor values are typed loosely (``Any``) on purpose: a million-element list must
 not be validated element by element; the service's codecs turn it into an array

@@ -10,7 +10,7 @@ __all__ = ["BackendInfo", "BackendsResponse", "OpInfo", "OpsResponse", "Problem"
 
 
 class Problem(BaseModel):
-    """An RFC 9457 problem; ``code`` is stable (API.md section 7)."""
+    """An RFC 9457 problem; ``code`` is stable (docs/api.md, "Errors")."""
 
     model_config = ConfigDict(
         extra="allow",

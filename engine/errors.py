@@ -1,4 +1,4 @@
-"""Engine exceptions: each carries the stable wire ``code`` (API.md section 7) and PyTorch's text.
+"""Engine exceptions: each carries the stable wire ``code`` (docs/api.md) and PyTorch's text.
 
 Each class also derives from the builtin PyTorch raises for the same mistake, so
 ``except RuntimeError`` code written for torch keeps working::

@@ -1,4 +1,4 @@
-"""TensorData <-> arrays, in the json, b64 and ``.npy`` forms (API.md section 1).
+"""TensorData <-> arrays, in the json, b64 and ``.npy`` forms (docs/api.md).
 
 No per-element Python on the hot path: JSON lists go to ``asarray`` in one call and
 arrays go out through orjson's NumPy serializer. Only float16 and arrays holding

@@ -1,7 +1,7 @@
 """Problem details (RFC 9457) for every non-2xx answer, and the one mapping from exceptions.
 
 ApiError                 an error the service raises itself (status, code, detail)
-engine.EngineError       carries its own code and status (API.md section 7)
+engine.EngineError       carries its own code and status (docs/api.md)
 RequestValidationError   422 validation_error
 StarletteHTTPException   404 / 405 / ... from routing, mapped to codes
 anything else            500 internal_error, logged with its traceback and request id

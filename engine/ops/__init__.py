@@ -5,7 +5,7 @@ are written with the engine's own differentiable ops (never raw ``xp``), so that
 ``create_graph=True`` differentiates them again. Broadcasting is undone in one
 place (``autograd._call_vjps`` sums each gradient back to its input's shape).
 
-``OPS`` maps wire names (API.md section 4) to ops; ``Op.call`` is what the wire
+``OPS`` maps wire names (docs/api.md) to ops; ``Op.call`` is what the wire
 runs: ``apply`` for primitives, a composition for ops PyTorch itself composes.
 """
 

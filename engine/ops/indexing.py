@@ -292,7 +292,7 @@ INDEX.call = lambda x, index: globals()["index"](x, _wire_key(index))
 
 
 def _wire_key(items: Any) -> Any:
-    """The wire's index list (API.md section 4) as a key; tensors arrive already resolved."""
+    """The wire's index list (docs/api.md) as a key; tensors arrive already resolved."""
     if not isinstance(items, list):
         raise InvalidArgumentError("index: 'index' must be a list of items")
     key: list[Any] = []

@@ -133,7 +133,7 @@ def run_stateless(req: StatelessGradRequest, settings: Settings) -> dict[str, An
         needs_grad = spec.requires_grad or name in req.wrt
         arr = decode_tensor_data(spec.value, limit)
         if needs_grad and arr.dtype.kind in "iub" and getattr(spec.value, "dtype", None) is None:
-            # JSON cannot tell 1 from 1.0 (API.md section 6's own example sends [[1, 1], ...]):
+            # JSON cannot tell 1 from 1.0 (docs/api.md's stateless example sends [[1, 1], ...]):
             # an input that must require grad and names no dtype is the default float
             arr = decode_tensor_data(spec.value, limit, engine.dtypes.default_float().name)
         names[name] = from_array(arr, requires_grad=needs_grad)

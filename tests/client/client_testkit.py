@@ -1,32 +1,23 @@
-"""Helpers for the client tests: a live server, PyTorch's own text for the same values, and
-request logs."""
+"""Helpers for the client tests: a live server (the shared harness's ``running_server``),
+PyTorch's own text for the same values, and request logs."""
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import numpy as np
-import pytest
+from _kit.server import REPO_ROOT, running_server
 
 from client import RemoteTensor
 
 __all__ = [
     "EXAMPLES",
+    "REPO_ROOT",
     "RequestLog",
     "load_example",
     "mirror",
@@ -36,68 +27,7 @@ __all__ = [
 ]
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-REPO_ROOT = EXAMPLES.parent
 _ADDRESS = re.compile(r" object at 0x[0-9a-f]+>")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _serve_command() -> list[str]:
-    """The ``gradserve`` console script next to this interpreter (or ``python -m service``)."""
-    script = shutil.which("gradserve", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "service"]
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
-def _log(log: IO[bytes]) -> str:
-    log.flush()
-    log.seek(0)
-    return log.read().decode("utf-8", "replace")[-20_000:]
-
-
-@contextlib.contextmanager
-def running_server(env: dict[str, str] | None = None) -> Iterator[str]:
-    """``gradserve serve`` on a free port with ``env`` settings; its URL once /healthz answers."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [*_serve_command(), "serve", "--port", str(port), "--log-level", "warning"]
-    # the ambient GRADSERVE_* variables must not change what a test sees
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GRADSERVE_")}
-    full_env.update(env or {})
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            argv, cwd=REPO_ROOT, env=full_env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"{argv} exited with {proc.returncode}:\n{_log(log)}")
-                try:
-                    if httpx.get(url + "/healthz", timeout=1.0).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"{argv} did not answer /healthz in 60s:\n{_log(log)}")
-                time.sleep(0.05)
-            yield url
-        finally:
-            _stop(proc)
 
 
 def load_example(name: str) -> ModuleType:

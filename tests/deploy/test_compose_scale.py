@@ -17,8 +17,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +26,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import yaml
+from _kit.redis import RedisServer, redis_binary
+from _kit.server import ServerProcess, free_port
 
+from bench.common import TUTORIAL_GRAPH, Process
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -386,12 +387,6 @@ def test_lb_health_route_matches_its_healthcheck(conf: Directive, compose: dict[
 # --- nginx -t and a live run --------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def nginx_binary() -> str:
     found = shutil.which("nginx") or next(
         (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
@@ -445,42 +440,6 @@ def test_nginx_t_really_checks(tmp_path: Path) -> None:
     assert nginx_test(conf_file, tmp_path).returncode != 0
 
 
-def gradserve_command() -> list[str]:
-    script = Path(sys.executable).with_name("gradserve")
-    if script.exists():
-        return [str(script)]
-    if shutil.which("gradserve"):
-        return ["gradserve"]
-    return [sys.executable, "-m", "service"]
-
-
-def wait_until(probe: Any, proc: subprocess.Popen[bytes], log: Path, what: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"{what} exited ({proc.returncode}):\n{log.read_text()}")
-        try:
-            if probe():
-                return
-        except (httpx.TransportError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not come up:\n{log.read_text()}")
-        time.sleep(0.1)
-
-
-def stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @dataclass
 class Stack:
     url: str
@@ -492,85 +451,49 @@ class Stack:
 def stack(compose: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """redis-server, three ``gradserve serve`` on it, nginx with deploy/nginx.conf in front."""
     nginx = nginx_binary()
-    redis_server = shutil.which("redis-server")
-    if redis_server is None:
+    binary = redis_binary()
+    if binary is None:
         pytest.skip("redis-server is not installed (Debian: apt-get install -y redis-server)")
     tmp = tmp_path_factory.mktemp("stack")
-    procs: list[subprocess.Popen[bytes]] = []
+    redis_server = RedisServer(binary)
+    procs: list[Process] = []
     try:
-        rport = free_port()
-        rlog = tmp / "redis.log"
-        with rlog.open("wb") as sink:
-            procs.append(
-                subprocess.Popen(
-                    [redis_server, "--port", str(rport), "--bind", "127.0.0.1", "--save", ""]
-                    + ["--appendonly", "no", "--dir", str(tmp)],
-                    stdout=sink,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-
-        def redis_up() -> bool:
-            with socket.create_connection(("127.0.0.1", rport), timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-
-        wait_until(redis_up, procs[0], rlog, "redis-server")
-
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GRADSERVE_")}
-        env.update(GRADSERVE_LOG_LEVEL="warning", GRADSERVE_STORE=f"redis://127.0.0.1:{rport}/0")
-        ports = {name: free_port() for name in replicas(compose)}
-        started = []
-        for name, port in ports.items():
-            log = tmp / f"{name}.log"
-            with log.open("wb") as sink:
-                proc = subprocess.Popen(
-                    [*gradserve_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                    stdout=sink,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    cwd=ROOT,
-                )
-            procs.append(proc)
-            started.append((name, port, proc, log))
-        for name, port, proc, log in started:
-            url = f"http://127.0.0.1:{port}"
-            wait_until(
-                lambda url=url: httpx.get(f"{url}/readyz", timeout=2).status_code == 200,
-                proc,
-                log,
-                name,
-            )
+        env = {"GRADSERVE_STORE": f"{redis_server.url}/0"}
+        ports: dict[str, int] = {}
+        for name in replicas(compose):
+            replica = ServerProcess(env=env, ready_path="/readyz")
+            procs.append(replica.launch())
+            ports[name] = replica.port
+        for replica in procs:
+            replica.wait_http(timeout=60)
 
         urls = {}
         for label, upstreams in (("live", ports), ("dead", {n: free_port() for n in ports})):
             ctmp = tmp / label
             ctmp.mkdir()
-            listen = free_port()
-            conf_file = ctmp / "nginx.conf"
-            conf_file.write_text(localized(NGINX_CONF.read_text(), ctmp, listen, upstreams))
-            log = ctmp / "nginx.out"
-            with log.open("wb") as sink:
-                proc = subprocess.Popen(
-                    [nginx, "-p", str(ctmp), "-e", str(ctmp / "error.log"), "-c", str(conf_file)]
-                    + ["-g", "daemon off;"],
-                    stdout=sink,
-                    stderr=subprocess.STDOUT,
-                )
-            procs.append(proc)
-            url = f"http://127.0.0.1:{listen}"
-            wait_until(
-                lambda url=url: httpx.get(f"{url}/lb-healthz", timeout=2).status_code == 200,
-                proc,
-                log,
-                f"nginx ({label})",
+
+            def argv(listen: int, ctmp: Path = ctmp, upstreams: dict[str, int] = upstreams):
+                conf_file = ctmp / "nginx.conf"
+                conf_file.write_text(localized(NGINX_CONF.read_text(), ctmp, listen, upstreams))
+                return [nginx, "-p", str(ctmp), "-e", str(ctmp / "error.log")] + [
+                    "-c",
+                    str(conf_file),
+                    "-g",
+                    "daemon off;",
+                ]
+
+            lb = Process(
+                argv, name=f"nginx ({label})", env=dict(os.environ), ready_path="/lb-healthz"
             )
-            urls[label] = url
+            procs.append(lb.start(timeout=60))
+            urls[label] = lb.url
         yield Stack(
             urls["live"], {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}, urls["dead"]
         )
     finally:
-        stop(procs[::-1])
+        for proc in procs[::-1]:
+            proc.close()
+        redis_server.stop()
 
 
 def graph_requests(metrics_text: str) -> int:
@@ -592,16 +515,7 @@ def test_live_sessions_are_shared_across_replicas_behind_nginx(stack: Stack) -> 
         s = f"/v1/sessions/{created['session_id']}"
         body = {"name": "x", "fill": "ones", "shape": [2, 2], "requires_grad": True}
         assert c.post(f"{s}/tensors", json=body, headers=auth).status_code in (200, 201)
-        graph = {
-            "nodes": [
-                {"name": "y", "op": "add", "args": ["x", 2]},
-                {"name": "z", "op": "mul", "args": ["y", "y"]},
-                {"name": "z", "op": "mul", "args": ["z", 3]},
-                {"name": "out", "op": "mean", "args": ["z"]},
-            ],
-            "return": ["out"],
-            "include": ["data"],
-        }
+        graph = TUTORIAL_GRAPH
         for _ in range(6):  # round robin: every replica serves this session
             r = c.post(f"{s}/graph", json=graph, headers=auth)
             assert r.status_code == 200, r.text

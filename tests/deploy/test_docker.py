@@ -13,19 +13,17 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 import yaml
+from _kit.server import free_port, running_server
 
 from service.settings import Settings
 
@@ -75,12 +73,6 @@ def copy_sources(args: str) -> list[str]:
     return [w.rstrip("/") for w in words if not w.startswith("--")][:-1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def local_command(argv: list[str], port: int) -> list[str]:
     """A container command made runnable here: this Python, and ``port`` instead of 8000."""
     argv = [a.replace("127.0.0.1:8000", f"127.0.0.1:{port}") for a in argv]
@@ -113,49 +105,10 @@ def compose_service(compose_doc: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server() -> Iterator[str]:
     """``gradserve serve`` on a free port, as a subprocess; yields its base URL."""
-    script = Path(sys.executable).with_name("gradserve")
-    if script.exists():
-        command = [str(script)]
-    elif shutil.which("gradserve"):
-        command = ["gradserve"]
-    else:
-        command = [sys.executable, "-m", "service"]
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADSERVE_")}
-    env["GRADSERVE_LOG_LEVEL"] = "warning"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [*command, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=ROOT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"gradserve serve exited ({proc.returncode}):\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"gradserve serve did not answer /healthz:\n{log.read_text()}")
-            time.sleep(0.2)
+    with running_server({"GRADSERVE_LOG_LEVEL": "warning"}) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # --- (a) hadolint ----------------------------------------------------------------------------

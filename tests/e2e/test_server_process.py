@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import threading
 import time
 
 import httpx
-from e2e_http import REPO_ROOT, Session, SpawnServer, free_port, gradserve_command
+from e2e_http import Session, SpawnServer, free_port, run_gradserve
 
 
 def _matmul_graph(n: int) -> dict[str, object]:
@@ -90,22 +88,9 @@ def test_python_dash_m_service_serves(spawn_server: SpawnServer) -> None:
     assert server.stop() == 0, server.stderr()
 
 
-def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADSERVE_")}
-    return subprocess.run(
-        [*gradserve_command(), *args],
-        cwd=REPO_ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_several_workers_with_the_memory_store_are_refused() -> None:
     port = free_port()
-    done = _run_cli("serve", "--workers", "2", "--port", str(port))
+    done = run_gradserve("serve", "--workers", "2", "--port", str(port))
     assert done.returncode != 0
     message = done.stderr.lower()
     assert "--workers" in message and "store" in message, done.stderr
@@ -120,7 +105,7 @@ def test_several_workers_with_the_memory_store_are_refused() -> None:
 
 
 def test_cli_rejects_bad_arguments() -> None:
-    done = _run_cli("serve", "--log-level", "loud")
+    done = run_gradserve("serve", "--log-level", "loud")
     assert done.returncode == 2 and "--log-level" in done.stderr
-    done = _run_cli("frobnicate")
+    done = run_gradserve("frobnicate")
     assert done.returncode == 2

@@ -1,4 +1,4 @@
-"""shared/TUTORIAL.md over raw HTTP against a live ``gradserve serve``: steps 1-8 and follow-ups."""
+"""docs/tutorial.md over raw HTTP against a live ``gradserve serve``: steps 1-8 and follow-ups."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TUTORIAL.md steps 1-8 and the follow-ups, with ``import engine as torch``."""
+"""docs/tutorial.md steps 1-8 and the follow-ups, with ``import engine as torch``."""
 
 from __future__ import annotations
 

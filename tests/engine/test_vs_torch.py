@@ -881,7 +881,7 @@ ERROR_CASES = [
     ],
 )
 def test_errors(err: ErrorCase) -> None:
-    """Same builtin class as torch, torch's text inside ours, and API.md's code."""
+    """Same builtin class as torch, torch's text inside ours, and docs/api.md's code."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(Exception) as t_info:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 
 import httpx
 import numpy as np
-from scale_kit import REPO_ROOT, Session, f32, gradserve_command, servers
+from scale_kit import Session, f32, run_gradserve, servers
 
 GRAPH_ROUTE = 'route="/v1/sessions/{session_id}/graph"'
 
@@ -77,26 +76,11 @@ def _concurrent_round(url: str, sessions: list[Session]) -> int:
 
 
 def test_workers_on_the_memory_store_are_refused() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADSERVE_")}
     for extra in ([], ["--store", "memory"]):
-        done = subprocess.run(
-            [*gradserve_command(), "serve", "--workers", "2", *extra],
-            cwd=REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = run_gradserve("serve", "--workers", "2", *extra)
         assert done.returncode != 0
         assert "--workers" in done.stderr and "memory store" in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
-    done = subprocess.run(
-        [*gradserve_command(), "serve", "--store", "mysql://nope"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_gradserve("serve", "--store", "mysql://nope")
     assert done.returncode != 0 and "redis://" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr

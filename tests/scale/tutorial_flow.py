@@ -1,4 +1,4 @@
-"""shared/TUTORIAL.md steps 1-8 and the follow-ups as raw HTTP, one step at a time.
+"""docs/tutorial.md steps 1-8 and the follow-ups as raw HTTP, one step at a time.
 
 Each step is a method that makes its requests and checks exact results; the replica tests
 run the steps on one session through several servers (alternating, or with one of them

@@ -1,4 +1,4 @@
-"""Every error of API.md section 7 is application/problem+json with its stable code."""
+"""Every error of docs/api.md (Errors) is application/problem+json with its stable code."""
 
 from __future__ import annotations
 

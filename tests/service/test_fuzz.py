@@ -1,4 +1,4 @@
-"""Hostile input never produces a 5xx (API.md section 7): random graphs and random JSON bodies."""
+"""Hostile input never produces a 5xx (docs/api.md, Errors): random graphs and JSON bodies."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""backward, autograd.grad and the stateless /v1/grad (API.md sections 5 and 6)."""
+"""backward, autograd.grad and the stateless /v1/grad (docs/api.md, Gradients, Stateless)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Limits (API.md section 7): checked before any memory is allocated; nothing bound on refusal."""
+"""Limits (docs/api.md): checked before allocating; nothing bound on refusal."""
 
 from __future__ import annotations
 

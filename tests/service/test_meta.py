@@ -1,4 +1,4 @@
-"""Ops, backends, health, metrics, request ids, OpenAPI and docs (API.md sections 4 and 8)."""
+"""Ops, backends, health, metrics, request ids, OpenAPI and docs (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from service_testkit import Sess, assert_problem, open_session, tutorial
 
 pytestmark = pytest.mark.anyio
 
-# API.md section 4's op set, as written there, plus the in-place set and grad_of
+# the op set of docs/api.md (The op set), plus the in-place set and grad_of
 OP_SET = """
 add sub mul div neg pow exp log sqrt abs sin cos tan tanh sigmoid relu leaky_relu gelu softplus
 clamp maximum minimum where matmul sum mean prod max min amax amin logsumexp softmax log_softmax

@@ -1,4 +1,4 @@
-"""`.npy` upload and download with Accept negotiation (API.md sections 1 and 3)."""
+"""`.npy` upload and download with Accept negotiation (docs/api.md, Arrays on the wire)."""
 
 from __future__ import annotations
 

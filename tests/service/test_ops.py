@@ -1,4 +1,4 @@
-"""Every op of API.md section 4 over HTTP: values, grad_fn names and gradients against PyTorch."""
+"""Every op of docs/api.md over HTTP: values, grad_fn names and gradients against PyTorch."""
 
 from __future__ import annotations
 

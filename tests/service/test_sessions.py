@@ -1,4 +1,4 @@
-"""Sessions: create, read, delete, authorization, isolation, TTL (API.md section 2)."""
+"""Sessions: create, read, delete, authorization, isolation, TTL (docs/api.md, Sessions)."""
 
 from __future__ import annotations
 

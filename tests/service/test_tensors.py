@@ -1,4 +1,4 @@
-"""Tensors: create (value and fills), list, read, PATCH, DELETE, zero_grad (API.md section 3)."""
+"""Tensors: create (value and fills), list, read, PATCH, DELETE, zero_grad (docs/api.md)."""
 
 from __future__ import annotations
 

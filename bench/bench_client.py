@@ -1,11 +1,10 @@
-#!/usr/bin/env python
-"""Benchmark the Python client: bench/engine.py's chain and MLP step through a real server.
+"""Benchmark the Python client: bench/bench_engine.py's chain and MLP step through a real server.
 
 Run from the repository root::
 
-    python bench/client.py            # full run (about a minute on 2 cores)
-    python bench/client.py --quick    # a smoke run of a few seconds (small sizes)
-    python bench/client.py --profile  # the full run, then profiles of (a) (see below)
+    python -m bench.bench_client            # full run (about a minute on 2 cores)
+    python -m bench.bench_client --quick    # a smoke run of a few seconds (small sizes)
+    python -m bench.bench_client --profile  # the full run, then profiles of (a) (see below)
 
 In one run it starts ``gradserve serve --host 127.0.0.1 --port N`` (the real CLI, as a
 subprocess on a free loopback port; ``GRADSERVE_*`` variables of the caller's environment
@@ -16,16 +15,16 @@ in-process (``import engine``) and through PyTorch (CPU). The server is stopped 
 for on every way out (an error, Ctrl-C or SIGTERM included). It prints the machine, the
 exact command, then ONE table:
 
-(a) bench/engine.py's chain: 1000 elementwise ops on a (2, 2) float64 leaf, cycling
+(a) bench/bench_engine.py's chain: 1000 elementwise ops on a (2, 2) float64 leaf, cycling
     through ``y + x``, ``y * x``, ``tanh(y)``, ``y * 0.5``, then ``.sum().backward()``.
-    The leaf is created once and reused, as in bench/engine.py and a training loop: each
+    The leaf is created once and reused, as in bench/bench_engine.py and a training loop: each
     step is ``x.grad = None``, the chain, ``backward()``, and reading ``x.grad``'s values
     to the host (``x.grad.numpy()``). Targets: <= 3 round trips per step and <= 3x the
     in-process engine's time. A second row runs the same step on a session opened with
     ``connect(url, max_pending=4096)`` (the client's batch cap, 1000 nodes by default,
     would otherwise split the 1001-node graph in two requests); a note gives the round
     trips of a step that makes a fresh leaf instead (``torch.tensor(...)`` each step).
-(b) bench/engine.py's MLP step: input 256x512, two 512x512 layers (``tanh(x @ W + b)``),
+(b) bench/bench_engine.py's MLP step: input 256x512, two 512x512 layers (``tanh(x @ W + b)``),
     MSE loss against a fixed target, float32; each step zeroes the four parameters'
     grads, runs forward + backward, and reads one gradient (``W1.grad``, 512x512) to the
     host. No target (for information).
@@ -33,7 +32,7 @@ exact command, then ONE table:
 Round trips are counted with the client's own counter (``torch.requests``, every HTTP
 request it sent) before and after each step; the cell shows the count of every step of
 the timing phase, warm-up and untimed steps included (``min-max`` if they differ).
-Methodology as bench/engine.py's: correctness first (raises when the gradients
+Methodology as bench/bench_engine.py's: correctness first (raises when the gradients
 disagree), warm-up, then interleaved rounds: in each, every implementation runs untimed
 for >= 0.25 s, then a block of timed steps; the table shows medians
 (``time.perf_counter``, gc enabled). The notes split a client step into the client's
@@ -45,7 +44,7 @@ this process) and, when py-spy is found (``--py-spy PATH``, else on PATH), py-sp
 sampling the server process; it prints the top functions of each.
 
 ``main(argv)`` runs it in-process (``tests/bench/test_client_bench_smoke.py`` calls
-``main(["--quick"])``). The workloads and the timing helpers are bench/engine.py's own.
+``main(["--quick"])``). The workloads and the timing helpers are bench/bench_engine.py's own.
 """
 
 from __future__ import annotations
@@ -54,70 +53,56 @@ import argparse
 import collections
 import contextlib
 import cProfile
-import dataclasses
 import gc
-import importlib.util
 import io
 import json
 import os
-import platform
 import pstats
 import re
 import shlex
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-_HERE = Path(__file__).resolve().parent
-_ROOT = _HERE.parent
-# ``python bench/client.py`` puts bench/ first on sys.path, where this very file would
-# shadow the ``client`` package (and bench/engine.py the ``engine`` one): drop it, and
-# make sure the repository root is there.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
+import httpx
+import numpy as np
 
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
+import engine
+from client import RemoteTorch, connect
 
-import engine  # noqa: E402
-import engine.nn.functional as EF  # noqa: E402
-from client import RemoteTorch, connect  # noqa: E402
+from . import bench_engine as EB
+from .common import (
+    ROOT,
+    Blas,
+    OtherCpu,
+    Process,
+    Timed,
+    add_pairing_args,
+    blas_name,
+    check_close,
+    clean_env,
+    fmt,
+    gradserve_argv,
+    header,
+    met,
+    paced,
+    references,
+    render_table,
+    sigterm_exits,
+    time_side_by_side,
+    tree,
+    usable_cpus,
+    versions,
+)
 
 __all__ = ["main"]
-
-HOST = "127.0.0.1"
-
-
-def _load_engine_bench() -> ModuleType:
-    """bench/engine.py, loaded from its path (``bench`` is not a package)."""
-    name = "gradserve_bench_engine_for_client"
-    found = sys.modules.get(name)
-    if found is not None:
-        return found
-    spec = importlib.util.spec_from_file_location(name, _HERE / "engine.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod  # dataclasses look their module up by name
-    try:
-        spec.loader.exec_module(mod)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return mod
-
-
-EB = _load_engine_bench()
 
 
 # ------------------------------------------------------------------ configuration
@@ -129,7 +114,7 @@ class Config:
     rounds: int  # interleaved rounds per case
     block: int  # timed steps of each implementation per round
     settle_s: float  # untimed steps for at least this long before each block
-    clock: str = "wall"  # bench/engine.py's _time_side_by_side reads it
+    clock: str = "wall"  # bench/bench_engine.py's _time_side_by_side reads it
     max_pending: int = 4096  # the batch cap of the second (a) row
     startup_timeout: float = 60.0
     profile_steps: int = 20  # the breakdown notes and the profiles
@@ -160,141 +145,11 @@ TARGET_TRIPS = 3
 
 
 # ------------------------------------------------------------------ the server
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    # Linux: the child gets SIGTERM if this benchmark dies without its finally blocks.
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _serve_command(port: int, log_level: str) -> list[str]:
-    """The ``gradserve`` console script next to this interpreter (or ``python -m service``)."""
-    exe = Path(sys.executable).parent / "gradserve"
-    head = [str(exe)] if exe.exists() else [sys.executable, "-m", "service"]
-    return [*head, "serve", "--host", HOST, "--port", str(port), "--log-level", log_level]
-
-
-class Server:
-    """``gradserve serve`` on a free loopback port; its output goes to a temp file."""
-
-    def __init__(self, log_level: str, threads: int | None) -> None:
-        self.log_level = log_level
-        self.threads = threads
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.pid = 0
-        self.port = 0
-        self.cmd: list[str] = []
-        self.returncode: int | None = None
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def start(self, timeout: float) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GRADSERVE_")}
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(_ROOT), *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
-        )
-        if self.threads is not None:  # the server's BLAS pool as this process's
-            for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-                env[var] = str(self.threads)
-        for attempt in range(3):  # the free port may be taken before the server binds it
-            self.port = _free_port()
-            self.cmd = _serve_command(self.port, self.log_level)
-            self.proc = subprocess.Popen(
-                self.cmd,
-                cwd=str(_ROOT),
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-            )
-            self.pid = self.proc.pid
-            try:
-                self._wait_ready(timeout)
-                return
-            except RuntimeError:
-                self._terminate()
-                if attempt == 2 or "address already in use" not in self.log_tail().lower():
-                    raise
-
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"gradserve exited with {self.proc.returncode} before it was ready "
-                    f"({shlex.join(self.cmd)}):\n{self.log_tail()}"
-                )
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError as exc:
-                last = str(exc)
-            time.sleep(0.05)
-        raise RuntimeError(f"gradserve not ready after {timeout:.0f}s ({last}):\n{self.log_tail()}")
-
-    def log_tail(self, n: int = 3000) -> str:
-        with contextlib.suppress(Exception):
-            self._log.seek(0, io.SEEK_END)
-            size = self._log.tell()
-            self._log.seek(max(0, size - n))
-            return self._log.read().decode("utf-8", "replace")
-        return ""
-
-    def _terminate(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
-        self.returncode = proc.returncode
-
-    def stop(self) -> None:
-        try:
-            self._terminate()
-        finally:
-            self._log.close()
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process (every thread)."""
-        with open(f"/proc/{self.pid}/stat") as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-        return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextlib.contextmanager
-def _sigterm_exits() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so the server is stopped by the finally blocks."""
-
-    def _exit(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    try:
-        previous = signal.signal(signal.SIGTERM, _exit)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def make_server(log_level: str, threads: int | None) -> Process:
+    """``gradserve serve`` on a free loopback port; with ``threads``, its BLAS pool as ours."""
+    return Process(
+        lambda port: gradserve_argv(port, log_level=log_level), env=clean_env(threads=threads)
+    )
 
 
 # ------------------------------------------------------------------ results
@@ -327,7 +182,7 @@ class Step:
 class Context:
     """What the cases share: the server, the open sessions (closed in ``close``), notes."""
 
-    def __init__(self, cfg: Config, server: Server, torch: Any) -> None:
+    def __init__(self, cfg: Config, server: Process, torch: Any) -> None:
         self.cfg = cfg
         self.server = server
         self.torch = torch
@@ -441,55 +296,27 @@ def _trips_cell(trips: Sequence[int]) -> str:
 def case_chain(ctx: Context) -> list[Row]:
     cfg, torch = ctx.cfg, ctx.torch
     n = cfg.chain_ops
-    x0 = np.random.default_rng(0).uniform(-0.9, 0.9, (2, 2))
-
-    def run_chain(ops: list[Callable[[Any, Any], Any]], x: Any) -> Any:
-        y = x
-        for i in range(n):
-            y = ops[i & 3](y, x)
-        return y
-
-    ex = engine.tensor(x0, dtype=engine.float64, requires_grad=True)
-    e_ops = EB._chain_ops("engine", engine)
-
-    def eng() -> Any:
-        ex.grad = None
-        run_chain(e_ops, ex).sum().backward()
-        return ex.grad.numpy()
+    x0 = EB.chain_input()
+    eng = EB.chain_step(engine, n, x0, host=True)
 
     def client_step(rt: RemoteTorch, name: str) -> Step:
-        cx = rt.tensor(x0, dtype=rt.float64, requires_grad=True)
-        c_ops = EB._chain_ops("torch", rt)
-
-        def body() -> Any:
-            cx.grad = None
-            run_chain(c_ops, cx).sum().backward()
-            return cx.grad.numpy()
-
-        return Step(name, rt, body)
+        return Step(name, rt, EB.chain_step(rt, n, x0, host=True))
 
     default = client_step(ctx.connect(), "client")
     capped = client_step(ctx.connect(max_pending=cfg.max_pending), "client, max_pending")
 
     want = eng()
     for s in (default, capped):
-        EB._check_close(f"(a) {s.name} vs engine", s(), want, rtol=1e-9)
-    impls = [EB.Timed("engine", eng)]
+        check_close(f"(a) {s.name} vs engine", s(), want, rtol=1e-9)
+    impls = [Timed("engine", eng)]
     if torch is not None:
-        tx = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
-        t_ops = EB._chain_ops("torch", torch)
-
-        def tor() -> Any:
-            tx.grad = None
-            run_chain(t_ops, tx).sum().backward()
-            return tx.grad.numpy()
-
-        EB._check_close("(a) client vs torch", default(), tor(), rtol=1e-9)
-        impls.append(EB.Timed("torch", tor))
-    clients = [EB.Timed(s.name, s) for s in (default, capped)]
+        tor = EB.chain_step(torch, n, x0, host=True)
+        check_close("(a) client vs torch", default(), tor(), rtol=1e-9)
+        impls.append(Timed("torch", tor))
+    clients = [Timed(s.name, s) for s in (default, capped)]
     for s in (default, capped):
         s.trips.clear()
-    EB._time_side_by_side([*clients, *impls], cfg)
+    time_side_by_side([*clients, *impls], cfg)
     ms = {t.name: t.median * 1e3 for t in [*clients, *impls]}
     for c in clients:
         ctx.notes.append(f"(a) {c.name}: {_per_round(c, impls[0], cfg)}")
@@ -501,7 +328,7 @@ def case_chain(ctx: Context) -> list[Row]:
 
     def fresh() -> Any:
         x = rt.tensor(x0, dtype=rt.float64, requires_grad=True)
-        run_chain(ops, x).sum().backward()
+        EB.run_chain(ops, x, n).sum().backward()
         return x.grad.numpy()
 
     fresh_step = Step("fresh", rt, fresh)
@@ -545,30 +372,9 @@ def case_mlp(ctx: Context) -> list[Row]:
     data = EB._mlp_data(cfg)
     params = EB._PARAMS
 
-    ep = {k: engine.tensor(data[k], requires_grad=True) for k in params}
-    eX, eT = engine.tensor(data["X"]), engine.tensor(data["T"])
-
-    def eng() -> Any:
-        for p in ep.values():
-            p.grad = None
-        h1 = engine.tanh(eX @ ep["W1"] + ep["b1"])
-        h2 = engine.tanh(h1 @ ep["W2"] + ep["b2"])
-        EF.mse_loss(h2, eT).backward()
-        return ep["W1"].grad.numpy()
-
+    eng, ep = EB.mlp_step(engine, data, host=True)
     rt = ctx.connect()
-    cp = {k: rt.tensor(data[k], requires_grad=True) for k in params}
-    cX, cT = rt.tensor(data["X"]), rt.tensor(data["T"])
-    cF = rt.nn.functional
-
-    def body() -> Any:
-        for p in cp.values():
-            p.grad = None
-        h1 = rt.tanh(cX @ cp["W1"] + cp["b1"])
-        h2 = rt.tanh(h1 @ cp["W2"] + cp["b2"])
-        cF.mse_loss(h2, cT).backward()
-        return cp["W1"].grad.numpy()
-
+    body, cp = EB.mlp_step(rt, data, host=True)
     cli = Step("client", rt, body)
 
     eng()
@@ -576,30 +382,19 @@ def case_mlp(ctx: Context) -> list[Row]:
     for k in params:
         g = cp[k].grad
         assert g is not None
-        EB._check_close(f"(b) d{k} client vs engine", g.numpy(), ep[k].grad.numpy(), rtol=1e-3)
-    impls = [EB.Timed("engine", eng)]
+        check_close(f"(b) d{k} client vs engine", g.numpy(), ep[k].grad.numpy(), rtol=1e-3)
+    impls = [Timed("engine", eng)]
     if torch is not None:
-        tp = {k: torch.tensor(data[k], requires_grad=True) for k in params}
-        tX, tT = torch.tensor(data["X"]), torch.tensor(data["T"])
-        tF = torch.nn.functional
-
-        def tor() -> Any:
-            for p in tp.values():
-                p.grad = None
-            h1 = torch.tanh(tX @ tp["W1"] + tp["b1"])
-            h2 = torch.tanh(h1 @ tp["W2"] + tp["b2"])
-            tF.mse_loss(h2, tT).backward()
-            return tp["W1"].grad.numpy()
-
+        tor, tp = EB.mlp_step(torch, data, host=True)
         tor()
         for k in params:
             g = cp[k].grad
             assert g is not None
-            EB._check_close(f"(b) d{k} client vs torch", g.numpy(), tp[k].grad.numpy(), rtol=1e-3)
-        impls.append(EB.Timed("torch", tor))
-    client = EB.Timed("client", cli)
+            check_close(f"(b) d{k} client vs torch", g.numpy(), tp[k].grad.numpy(), rtol=1e-3)
+        impls.append(Timed("torch", tor))
+    client = Timed("client", cli)
     cli.trips.clear()
-    EB._time_side_by_side([client, *impls], cfg)
+    time_side_by_side([client, *impls], cfg)
     ms = {t.name: t.median * 1e3 for t in [client, *impls]}
     ctx.notes.append(f"(b) client: {_per_round(client, impls[0], cfg)}")
     trips = list(cli.trips)  # the timing phase's
@@ -620,7 +415,7 @@ def case_mlp(ctx: Context) -> list[Row]:
 
 # ------------------------------------------------------------------ the table
 def format_table(rows: Sequence[Row], torch_ok: bool) -> str:
-    header = [
+    cols = [
         "case",
         "client ms/step",
         "round trips/step",
@@ -633,7 +428,7 @@ def format_table(rows: Sequence[Row], torch_ok: bool) -> str:
     lines: list[list[str]] = []
     for r in rows:
         ratio = r.client_ms / r.engine_ms
-        torch_cell = "skipped" if not torch_ok else EB._fmt(r.torch_ms, 2, "n/a")
+        torch_cell = "skipped" if not torch_ok else fmt(r.torch_ms, 2, "n/a")
         first = [
             r.label,
             f"{r.client_ms:.2f}",
@@ -645,24 +440,10 @@ def format_table(rows: Sequence[Row], torch_ok: bool) -> str:
         if not r.targets:
             lines.append([*first, "-", "-"])
             continue
-        lines.append([*first, f"ratio <= {TARGET_RATIO:.2f}x", _met(ratio <= TARGET_RATIO)])
+        lines.append([*first, f"ratio <= {TARGET_RATIO:.2f}x", met(ratio <= TARGET_RATIO)])
         trips_ok = max(r.trips) <= TARGET_TRIPS
-        lines.append(["", "", "", "", "", "", f"round trips <= {TARGET_TRIPS}", _met(trips_ok)])
-    widths = [max(len(ln[j]) for ln in [header, *lines]) for j in range(len(header))]
-    right = {1, 2, 3, 4, 5}
-
-    def line(cells: list[str]) -> str:
-        out = [
-            c.rjust(widths[j]) if j in right else c.ljust(widths[j]) for j, c in enumerate(cells)
-        ]
-        return "  ".join(out).rstrip()
-
-    sep = "  ".join("-" * w for w in widths)
-    return "\n".join([line(header), sep, *(line(ln) for ln in lines)])
-
-
-def _met(ok: bool) -> str:
-    return "yes" if ok else "NO"
+        lines.append(["", "", "", "", "", "", f"round trips <= {TARGET_TRIPS}", met(trips_ok)])
+    return render_table(cols, lines, right={1, 2, 3, 4, 5})
 
 
 # ------------------------------------------------------------------ profiles
@@ -686,7 +467,7 @@ def profile_client(step: Step, n: int, top: int = 18) -> str:
     stats.sort_stats("tottime").print_stats(top)
     stats.sort_stats("cumulative").print_stats(top + 12)
     text = out.getvalue()
-    text = text.replace(str(_ROOT) + os.sep, "")
+    text = text.replace(str(ROOT) + os.sep, "")
     return f"client cProfile, {n} steps, {wall:.1f} ms/step under the profiler\n{text}"
 
 
@@ -765,61 +546,11 @@ _SERVER_SUMMARY = [
 
 
 # ------------------------------------------------------------------------ main
-def _command(argv: Sequence[str]) -> str:
-    try:
-        script = os.path.relpath(__file__)
-    except ValueError:
-        script = __file__
-    return shlex.join(["python", script, *argv])
-
-
-def _version(name: str) -> str:
-    try:
-        from importlib.metadata import version
-
-        return version(name)
-    except Exception:
-        return "not installed"
-
-
-def _tree() -> str:
-    """The checkout measured: HEAD and whether it has uncommitted changes (read-only git)."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"]
-            + ["--", "service", "engine", "client"],
-            cwd=_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (no git)"
-    return head + (" + uncommitted changes in client/, service/ or engine/" if dirty else "")
-
-
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="bench/client.py", description=(__doc__ or "").split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="small sizes, few repeats (seconds)")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="BLAS threads for NumPy (here and in the server) and torch "
-        "(default: NumPy's current count, the server's own default)",
+    p = argparse.ArgumentParser(
+        prog="python -m bench.bench_client", description=(__doc__ or "").split("\n")[0]
     )
-    p.add_argument("--skip", default="", help="comma-separated references to skip: torch")
-    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds per case")
-    p.add_argument("--block", type=int, default=None, help="timed steps per round and library")
+    add_pairing_args(p, ("torch",), "steps")
     p.add_argument("--log-level", default="warning", help="the server's --log-level")
     p.add_argument(
         "--profile", action="store_true", help="after the table, profile (a): client and server"
@@ -831,64 +562,36 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parse(argv)
-    cfg = QUICK if args.quick else FULL
-    if args.rounds is not None:
-        cfg = dataclasses.replace(cfg, rounds=max(1, args.rounds))
-    if args.block is not None:
-        cfg = dataclasses.replace(cfg, block=max(1, args.block))
-    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    cfg = paced(QUICK if args.quick else FULL, args)
     notes: list[str] = []
+    torch = references(args, {"torch": "torch"}, notes)["torch"]
 
-    torch = None
-    if "torch" in skip:
-        notes.append("torch skipped (--skip)")
-    else:
-        torch, why = EB._try_import("torch")
-        if why:
-            notes.append(why)
-
-    blas = EB._Blas()
+    blas = Blas()
     threads = args.threads if args.threads is not None else blas.get()
     if threads is None:
         threads = os.cpu_count() or 1
         notes.append(f"NumPy's BLAS thread count is undetected: assumed {threads}")
 
-    print(
-        "gradserve client benchmark"
-        + (" (--quick: small sizes, smoke run only)" if args.quick else "")
+    title = "gradserve client benchmark" + (
+        " (--quick: small sizes, smoke run only)" if args.quick else ""
     )
-    print(f"command : {_command(argv)}")
-    print(f"python  : {platform.python_version()} ({sys.executable})")
-    try:
-        affinity: int | None = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = None
-    print(
-        f"machine : {platform.system()} {platform.release()} {platform.machine()}, "
-        f"{EB._cpu_model()}, os.cpu_count()={os.cpu_count()}, usable={affinity}"
-    )
-    with contextlib.suppress(OSError):
-        la = os.getloadavg()
-        print(f"load    : {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} (1/5/15 min, before the run)")
-    others = EB._OtherCpu()
+    print("\n".join(header(title, "bench.bench_client", argv)))
+    others = OtherCpu()
     t0 = os.times()
     children0 = t0.children_user + t0.children_system
-    print(f"numpy   : {np.__version__}, BLAS {EB._blas_name()}")
+    print(f"numpy   : {np.__version__}, BLAS {blas_name()}")
     print(f"torch   : {torch.__version__ if torch is not None else 'not used'}")
-    print(
-        "versions: "
-        + ", ".join(f"{p} {_version(p)}" for p in ("httpx", "fastapi", "uvicorn", "pydantic"))
-    )
-    print(f"tree    : {_tree()}")
+    print("versions: " + versions("httpx", "fastapi", "uvicorn", "pydantic"))
+    print(f"tree    : {tree()}")
 
     torch_threads_before = torch.get_num_threads() if torch is not None else None
     rows: list[Row] = []
     profiles: list[str] = []
-    server = Server(args.log_level, args.threads)
+    server = make_server(args.log_level, args.threads)
     ctx = Context(cfg, server, torch)
     try:
         with (
-            _sigterm_exits(),
+            sigterm_exits(),
             blas.limit(threads) if args.threads is not None else contextlib.nullcontext(True),
         ):
             if torch is not None:
@@ -897,7 +600,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 server.start(cfg.startup_timeout)
                 print(
                     f"server  : gradserve pid {server.pid} port {server.port}: "
-                    f"{shlex.join(server.cmd)}"
+                    f"{shlex.join(server.argv)}"
                 )
                 print(
                     f"threads : NumPy BLAS {blas.get() if blas.get() is not None else threads} "
@@ -931,7 +634,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         profiles.append("server profile skipped: py-spy not found (--py-spy)")
             finally:
                 ctx.close()
-                server.stop()
+                server.close()
                 print(f"stopped : gradserve pid {server.pid}, exit code {server.returncode}")
     finally:
         if torch is not None and torch_threads_before is not None:
@@ -953,8 +656,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"          other processes used {busy:.2f} CPUs on average during the run.")
         if busy > 0.2:
             notes.append(
-                f"the machine was busy ({busy:.2f} of {affinity or os.cpu_count()} CPUs taken by "
-                "other processes): wall timings are noisy"
+                f"the machine was busy ({busy:.2f} of {usable_cpus() or os.cpu_count()} CPUs "
+                "taken by other processes): wall timings are noisy"
             )
     for n in [*ctx.notes, *notes]:
         print(f"note    : {n}")

@@ -1,10 +1,9 @@
-#!/usr/bin/env python
 """Benchmark the HTTP service against a bare FastAPI app, over real loopback HTTP.
 
 Run from the repository root::
 
-    python bench/service.py            # full run (under a minute)
-    python bench/service.py --quick    # a smoke run of a few seconds (small sizes)
+    python -m bench.bench_service            # full run (under a minute)
+    python -m bench.bench_service --quick    # a smoke run of a few seconds (small sizes)
 
 In one run it starts two servers, each a subprocess on its own free 127.0.0.1 port,
 with the same uvicorn settings (``uvicorn.run(app, host, port, log_level,
@@ -14,7 +13,7 @@ implementation that uvicorn picks here):
 * ``gradserve serve --host 127.0.0.1 --port N --log-level L`` (the real CLI; any
   ``GRADSERVE_*`` variable of the caller's environment is dropped so the defaults
   apply), and
-* a bare FastAPI "echo" app (this same file, run with ``--echo-server``): ``POST /echo``
+* a bare FastAPI "echo" app (this same module, run with ``--echo-server``): ``POST /echo``
   validates and returns a small pydantic model, ``POST /raw`` reads the raw body and
   returns its length.
 
@@ -58,41 +57,40 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import importlib
+import dataclasses
 import io
 import math
 import os
-import platform
 import shlex
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-_HERE = Path(__file__).resolve().parent
-_ROOT = _HERE.parent
-# ``python bench/service.py`` puts bench/ first on sys.path, where this very file would
-# shadow the ``service`` package: drop it and make sure the repository root is there.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
+import numpy as np
+import orjson
+from fastapi import FastAPI, Request
+from pydantic import BaseModel
 
-import numpy as np  # noqa: E402
-import orjson  # noqa: E402
-from fastapi import FastAPI, Request  # noqa: E402
-from pydantic import BaseModel  # noqa: E402
+from .common import (
+    HOST,
+    TUTORIAL_GRAPH,
+    Process,
+    clean_env,
+    gradserve_argv,
+    header,
+    machine_busy_seconds,
+    met,
+    render_table,
+    sigterm_exits,
+    tree,
+    try_import,
+    versions,
+)
 
 __all__ = ["main"]
-
-HOST = "127.0.0.1"  # loopback only
 
 
 # ------------------------------------------------------------------ configuration
@@ -158,144 +156,24 @@ def run_echo_server(port: int, log_level: str) -> int:
 
 
 # ------------------------------------------------------------------ subprocesses
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+def _gradserve(log_level: str) -> Process:
+    return Process(lambda port: gradserve_argv(port, log_level=log_level), env=clean_env())
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    # Linux: the child gets SIGTERM if this benchmark dies without its finally blocks.
-    with contextlib.suppress(Exception):
-        import ctypes
+def _echo(log_level: str) -> Process:
+    def argv(port: int) -> list[str]:
+        return [sys.executable, "-m", "bench.bench_service", "--echo-server"] + [
+            "--port",
+            str(port),
+            "--log-level",
+            log_level,
+        ]
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _gradserve_command(port: int, log_level: str) -> list[str]:
-    exe = Path(sys.executable).parent / "gradserve"
-    head = [str(exe)] if exe.exists() else [sys.executable, "-m", "service"]
-    if not exe.exists() and shutil.which("gradserve"):
-        head = [str(shutil.which("gradserve"))]
-    return [*head, "serve", "--host", HOST, "--port", str(port), "--log-level", log_level]
-
-
-def _echo_command(port: int, log_level: str) -> list[str]:
-    return [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--echo-server",
-        "--port",
-        str(port),
-        "--log-level",
-        log_level,
-    ]
-
-
-class Server:
-    """A server subprocess on a free loopback port; its output goes to a temp file."""
-
-    def __init__(self, name: str, build: Any, log_level: str) -> None:
-        self.name = name
-        self.build = build
-        self.log_level = log_level
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-        self.cmd: list[str] = []
-        # lives as long as the server; closed in stop()
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115
-
-    def start(self) -> None:
-        self.port = _free_port()
-        self.cmd = self.build(self.port, self.log_level)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GRADSERVE_")}
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(_ROOT), *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
-        )
-        self.proc = subprocess.Popen(
-            self.cmd,
-            cwd=str(_ROOT),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-        )
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def log_tail(self, n: int = 3000) -> str:
-        with contextlib.suppress(Exception):
-            self._log.seek(0, io.SEEK_END)
-            size = self._log.tell()
-            self._log.seek(max(0, size - n))
-            return self._log.read().decode("utf-8", "replace")
-        return ""
-
-    def wait_ready(self, path: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:  # bounded by the deadline
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with {self.proc.returncode} before it was ready "
-                    f"({shlex.join(self.cmd)}):\n{self.log_tail()}"
-                )
-            try:
-                with socket.create_connection((HOST, self.port), timeout=1.0) as s:
-                    s.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
-                    if s.recv(64).startswith(b"HTTP/1.1 200"):
-                        return
-            except OSError as exc:
-                last = str(exc)
-            time.sleep(0.05)
-        raise RuntimeError(
-            f"{self.name} not ready after {timeout:.0f}s ({last}):\n{self.log_tail()}"
-        )
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
-        self._log.close()
-
-    # ------------------------------------------------------------ /proc readings
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the whole process (every thread)."""
-        with open(f"/proc/{self.pid}/stat") as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-        return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
-
-    def rss_bytes(self) -> int:
-        psutil = _psutil()
-        if psutil is not None:
-            return int(psutil.Process(self.pid).memory_info().rss)
-        with open(f"/proc/{self.pid}/status") as f:
-            for ln in f:
-                if ln.startswith("VmRSS:"):
-                    return int(ln.split()[1]) * 1024
-        raise RuntimeError("no VmRSS in /proc/<pid>/status")
-
-
-def _psutil() -> Any:
-    """psutil when installed (it is optional), else None."""
-    try:
-        return importlib.import_module("psutil")
-    except ImportError:
-        return None
+    return Process(argv, name="echo", env=clean_env())
 
 
 def _rss_method() -> str:
-    return "psutil" if _psutil() is not None else "/proc/<pid>/status VmRSS"
+    return "psutil" if try_import("psutil")[0] is not None else "/proc/<pid>/status VmRSS"
 
 
 # ------------------------------------------------------------------ HTTP client
@@ -378,16 +256,7 @@ def _expect(status: int, body: bytes, want: int, what: str) -> bytes:
 
 
 # ------------------------------------------------------------------ gradserve setup
-GRAPH = {
-    "nodes": [
-        {"name": "y", "op": "add", "args": ["x", 2]},
-        {"name": "z", "op": "mul", "args": ["y", "y"]},
-        {"name": "z", "op": "mul", "args": ["z", 3]},
-        {"name": "out", "op": "mean", "args": ["z"]},
-    ],
-    "return": ["out"],
-    "include": ["data"],
-}
+GRAPH = TUTORIAL_GRAPH
 BACKWARD = {"tensor": "out", "retain_graph": True}
 ECHO = {"name": "x", "values": [1.0, 2.0, 3.0, 4.0], "flag": True}
 
@@ -482,7 +351,7 @@ class Cell:
 
 async def load(
     cell: Cell,
-    server: Server,
+    server: Process,
     requests: Sequence[bytes],
     want: int,
     duration: float,
@@ -553,28 +422,15 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b and math.isfinite(a) and math.isfinite(b) else math.nan
 
 
-def _met(ok: bool | None) -> str:
-    return "-" if ok is None else ("yes" if ok else "NO")
-
-
 def format_table(rows: Sequence[Row]) -> str:
-    header = ["case", "gradserve", "reference", "ratio", "target", "met?"]
+    cols = ["case", "gradserve", "reference", "ratio", "target", "met?"]
     cells = [[r.case, r.gradserve, r.reference, r.ratio, r.target, r.met] for r in rows]
-    widths = [max(len(c[j]) for c in [header, *cells]) for j in range(len(header))]
-    right = {1, 2, 3}
-
-    def line(cs: list[str]) -> str:
-        return "  ".join(
-            c.rjust(widths[j]) if j in right else c.ljust(widths[j]) for j, c in enumerate(cs)
-        ).rstrip()
-
-    sep = "  ".join("-" * w for w in widths)
-    return "\n".join([line(header), sep, *(line(c) for c in cells)])
+    return render_table(cols, cells, right={1, 2, 3})
 
 
 # ------------------------------------------------------------------ (a)
 async def case_load(
-    cfg: Config, gs: Server, echo: Server, shared: bool, notes: list[str]
+    cfg: Config, gs: Process, echo: Process, shared: bool, notes: list[str]
 ) -> list[Row]:
     rows: list[Row] = []
     sessions = [await tutorial_session(gs.port) for _ in range(1 if shared else max(CONNECTIONS))]
@@ -628,7 +484,7 @@ async def case_load(
                         _f(e.rps, 0),
                         f"{_ratio(g.rps, e.rps):.2f}x",
                         ">= 1.0x",
-                        _met(ok_rps),
+                        met(ok_rps),
                     )
                 )
                 rows.append(
@@ -649,7 +505,7 @@ async def case_load(
                         _f(e.pct(0.99), 2),
                         f"{_ratio(p99, e.pct(0.99)):.2f}x",
                         "<= 10 ms" if n > 1 else "-",
-                        _met(p99 <= 10.0) if n > 1 else "-",
+                        met(p99 <= 10.0) if n > 1 else "-",
                     )
                 )
     finally:
@@ -666,7 +522,7 @@ def _npy_bytes(arr: np.ndarray[Any, Any]) -> bytes:
     return buf.getvalue()
 
 
-async def case_transfer(cfg: Config, gs: Server, echo: Server, notes: list[str]) -> list[Row]:
+async def case_transfer(cfg: Config, gs: Process, echo: Process, notes: list[str]) -> list[Row]:
     rng = np.random.default_rng(0)
     arr = rng.standard_normal(math.prod(cfg.big_shape)).astype(np.float32).reshape(cfg.big_shape)
     nbytes = arr.nbytes
@@ -789,7 +645,7 @@ async def case_transfer(cfg: Config, gs: Server, echo: Server, notes: list[str])
             _f(med["ref_json"] * 1e3, 1),
             f"{r_json:.2f}x",
             "<= 1.5x",
-            _met(r_json <= 1.5),
+            met(r_json <= 1.5),
         ),
         Row(
             f"(b) b64  {label} f32 create+read MB/s",
@@ -805,13 +661,13 @@ async def case_transfer(cfg: Config, gs: Server, echo: Server, notes: list[str])
             _f(raw_mbs, 0),
             f"{r_npy:.2f}x",
             ">= 0.8x",
-            _met(r_npy >= 0.8),
+            met(r_npy >= 0.8),
         ),
     ]
 
 
 # ------------------------------------------------------------------ (c)
-async def case_memory(cfg: Config, gs: Server, notes: list[str]) -> list[Row]:
+async def case_memory(cfg: Config, gs: Process, notes: list[str]) -> list[Row]:
     s = await tutorial_session(gs.port)
     try:
         # warm the fill path (first-use imports and caches are not session memory)
@@ -874,7 +730,7 @@ async def case_memory(cfg: Config, gs: Server, notes: list[str]) -> list[Row]:
             _f(live / mib, 1),
             f"{r_rss:.2f}x",
             "<= 1.2x",
-            _met(r_rss <= 1.2),
+            met(r_rss <= 1.2),
         ),
         Row(
             "(c) session 'bytes' / live tensor MiB",
@@ -888,60 +744,10 @@ async def case_memory(cfg: Config, gs: Server, notes: list[str]) -> list[Row]:
 
 
 # ------------------------------------------------------------------ main
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for ln in f:
-                if ln.startswith("model name"):
-                    return ln.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _command(argv: Sequence[str]) -> str:
-    try:
-        script = os.path.relpath(__file__)
-    except ValueError:
-        script = __file__
-    return shlex.join(["python", script, *argv])
-
-
-def _version(name: str) -> str:
-    try:
-        from importlib.metadata import version
-
-        return version(name)
-    except Exception:
-        return "not installed"
-
-
-def _tree() -> str:
-    """The checkout measured: HEAD and whether it has uncommitted changes (read-only git)."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "service", "engine"],
-            cwd=_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (no git)"
-    return head + (" + uncommitted changes in service/ or engine/" if dirty else "")
-
-
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="bench/service.py", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench.bench_service", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--quick", action="store_true", help="short cells, small sizes (seconds)")
     p.add_argument("--duration", type=float, default=None, help="seconds measured per load cell")
     p.add_argument("--warmup", type=float, default=None, help="seconds of warm-up per load cell")
@@ -962,61 +768,31 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
 
 
 @contextlib.contextmanager
-def _sigterm_exits() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so the servers are stopped by the finally blocks."""
-
-    def _exit(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
+def _servers(log_level: str, timeout: float) -> Iterator[tuple[Process, Process]]:
+    gs, echo = _gradserve(log_level), _echo(log_level)
     try:
-        previous = signal.signal(signal.SIGTERM, _exit)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def _servers(log_level: str, timeout: float) -> Iterator[tuple[Server, Server]]:
-    gs = Server("gradserve", _gradserve_command, log_level)
-    echo = Server("echo", _echo_command, log_level)
-    try:
-        gs.start()
-        echo.start()
-        gs.wait_ready("/healthz", timeout)
-        echo.wait_ready("/healthz", timeout)
+        gs.launch()
+        echo.launch()
+        gs.wait_http("/healthz", timeout)
+        echo.wait_http("/healthz", timeout)
         yield gs, echo
     finally:
         for srv in (gs, echo):
-            srv.stop()
-
-
-def _machine_busy_seconds() -> float | None:
-    """CPU seconds every process on the machine has used (the first line of /proc/stat)."""
-    try:
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
-    return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+            srv.close()
 
 
 async def _run(
-    cfg: Config, gs: Server, echo: Server, args: argparse.Namespace, notes: list[str]
+    cfg: Config, gs: Process, echo: Process, args: argparse.Namespace, notes: list[str]
 ) -> list[Row]:
     rows: list[Row] = []
-    busy0, wall0 = _machine_busy_seconds(), time.perf_counter()
+    busy0, wall0 = machine_busy_seconds(), time.perf_counter()
     ours0 = gs.cpu_seconds() + echo.cpu_seconds() + time.process_time()
     # (c) first, on a server that has not yet allocated and freed big buffers
     mem = await case_memory(cfg, gs, notes)
     rows += await case_load(cfg, gs, echo, args.shared_session, notes)
     rows += await case_transfer(cfg, gs, echo, notes)
     rows += mem
-    busy1, wall = _machine_busy_seconds(), time.perf_counter() - wall0
+    busy1, wall = machine_busy_seconds(), time.perf_counter() - wall0
     ours = gs.cpu_seconds() + echo.cpu_seconds() + time.process_time() - ours0
     if busy0 is not None and busy1 is not None and wall > 0:
         cpus = os.cpu_count() or 1
@@ -1039,46 +815,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.echo_server:
         return run_echo_server(args.port, args.log_level)
     cfg = QUICK if args.quick else FULL
-    if args.duration is not None or args.warmup is not None:
-        cfg = Config(
-            args.duration if args.duration is not None else cfg.duration,
-            args.warmup if args.warmup is not None else cfg.warmup,
-            cfg.big_shape,
-            cfg.rounds,
-            cfg.mem_tensors,
-            cfg.mem_shape,
-            cfg.slices,
-        )
+    given = {k: getattr(args, k) for k in ("duration", "warmup")}
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in given.items() if v is not None})
 
-    print(
-        "gradserve service benchmark"
-        + (" (--quick: short cells, small sizes, smoke run only)" if args.quick else "")
+    title = "gradserve service benchmark" + (
+        " (--quick: short cells, small sizes, smoke run only)" if args.quick else ""
     )
-    print(f"command : {_command(argv)}")
-    print(f"python  : {platform.python_version()} ({sys.executable})")
-    try:
-        affinity: int | None = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = None
-    print(
-        f"machine : {platform.system()} {platform.release()} {platform.machine()}, "
-        f"{_cpu_model()}, os.cpu_count()={os.cpu_count()}, usable={affinity}"
-    )
-    with contextlib.suppress(OSError):
-        la = os.getloadavg()
-        print(f"load    : {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} (1/5/15 min, before the run)")
+    print("\n".join(header(title, "bench.bench_service", argv)))
     print(
         "versions: "
-        + ", ".join(
-            f"{p} {_version(p)}"
-            for p in ("fastapi", "starlette", "uvicorn", "pydantic", "orjson", "numpy")
-        )
-        + f"; uvloop {_version('uvloop')}, httptools {_version('httptools')}"
+        + versions("fastapi", "starlette", "uvicorn", "pydantic", "orjson", "numpy")
+        + f"; {versions('uvloop', 'httptools')}"
     )
-    print(f"tree    : {_tree()}")
-    with _sigterm_exits(), _servers(args.log_level, cfg.startup_timeout) as (gs, echo):
-        print(f"servers : gradserve pid {gs.pid} port {gs.port}: {shlex.join(gs.cmd)}")
-        print(f"          echo      pid {echo.pid} port {echo.port}: {shlex.join(echo.cmd)}")
+    print(f"tree    : {tree()}")
+    with sigterm_exits(), _servers(args.log_level, cfg.startup_timeout) as (gs, echo):
+        print(f"servers : gradserve pid {gs.pid} port {gs.port}: {shlex.join(gs.argv)}")
+        print(f"          echo      pid {echo.pid} port {echo.port}: {shlex.join(echo.argv)}")
         print(
             f"method  : (a) asyncio HTTP/1.1 keep-alive client, one worker per connection, "
             f"{cfg.warmup:g}s warm-up + {cfg.duration:g}s per cell in {cfg.slices} "

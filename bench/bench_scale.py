@@ -1,10 +1,9 @@
-#!/usr/bin/env python
 """Benchmark the Redis session store against the memory store, over real loopback HTTP.
 
 Run from the repository root::
 
-    python bench/scale.py            # full run (about a minute and a half)
-    python bench/scale.py --quick    # a smoke run of a few seconds (small sizes)
+    python -m bench.bench_scale            # full run (about a minute and a half)
+    python -m bench.bench_scale --quick    # a smoke run of a few seconds (small sizes)
 
 In one run it starts a ``redis-server`` on a free 127.0.0.1 port (a temporary directory,
 no RDB snapshots, no append-only file) and real ``gradserve serve`` processes (the CLI,
@@ -41,39 +40,38 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import dataclasses
 import math
 import os
-import platform
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-HOST = "127.0.0.1"
-_ROOT = Path(__file__).resolve().parents[1]
+from .common import (
+    HOST,
+    TUTORIAL_GRAPH,
+    Process,
+    clean_env,
+    gradserve_argv,
+    header,
+    machine_busy_seconds,
+    met,
+    render_table,
+    sigterm_exits,
+    versions,
+)
+
 MB = 1_000_000
 
-TUTORIAL_GRAPH = {
-    "nodes": [
-        {"name": "y", "op": "add", "args": ["x", 2]},
-        {"name": "z", "op": "mul", "args": ["y", "y"]},
-        {"name": "z", "op": "mul", "args": ["z", 3]},
-        {"name": "out", "op": "mean", "args": ["z"]},
-    ],
-    "return": ["out"],
-    "include": ["data"],
-}
 SMALL_GRAPH = {
     "nodes": [{"name": "s2", "op": "mul", "args": ["s", 2]}],
     "return": ["s2"],
@@ -99,135 +97,25 @@ QUICK = Config(duration=1.0, warmup=0.3, clients=16, big_tensors=4, big_elements
 
 
 # ------------------------------------------------------------------ processes
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def _child_setup() -> None:  # pragma: no cover - runs in the child
-    os.setpgrp()  # its own process group: uvicorn's worker processes join it
-    # Linux: the child gets SIGTERM if this benchmark dies without its finally blocks.
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _gradserve_head() -> list[str]:
-    exe = Path(sys.executable).parent / "gradserve"
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("gradserve")
-    return [found] if found else [sys.executable, "-m", "service"]
-
-
-class Proc:
-    """A subprocess on a free loopback port, in its own process group; output to a temp file."""
-
-    def __init__(self, name: str, cmd: list[str], port: int, env: dict[str, str]) -> None:
-        self.name = name
-        self.cmd = cmd
-        self.port = port
-        self.env = env
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
-        self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-            cmd,
-            cwd=str(_ROOT),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_child_setup if sys.platform.startswith("linux") else None,
-        )
-        self.pid = self.proc.pid
-
-    def log_tail(self, n: int = 3000) -> str:
-        with contextlib.suppress(Exception):
-            self._log.seek(0, os.SEEK_END)
-            self._log.seek(max(0, self._log.tell() - n))
-            return self._log.read().decode("utf-8", "replace")
-        return ""
-
-    def check_alive(self) -> None:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise RuntimeError(
-                f"{self.name} exited with {self.proc.returncode} "
-                f"({shlex.join(self.cmd)}):\n{self.log_tail()}"
-            )
-
-    def wait_until(self, probe: Any, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:  # bounded by the deadline
-            self.check_alive()
-            try:
-                if probe():
-                    return
-            except (OSError, httpx.HTTPError) as exc:
-                last = str(exc)
-            time.sleep(0.05)
-        raise RuntimeError(
-            f"{self.name} not ready after {timeout:.0f}s ({last}):\n{self.log_tail()}"
-        )
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=15)
-            # worker processes of `--workers N` left behind in the group we created
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, signal.SIGKILL)
-        self._log.close()
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU of the process and every live descendant (uvicorn's workers)."""
-        return sum(_cpu_of(p) for p in _tree_pids(self.pid))
-
-
-def _cpu_of(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _tree_pids(root: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with (
-                contextlib.suppress(OSError, IndexError, ValueError),
-                open(f"/proc/{entry}/stat") as f,
-            ):
-                parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
-    out, frontier = [root], [root]
-    while frontier:
-        frontier = [p for p, pp in parents.items() if pp in frontier]
-        out += frontier
-    return out
-
-
-def start_redis(tmp: str) -> Proc:
+def start_redis(tmp: str) -> Process:
     exe = shutil.which("redis-server")
     if exe is None:
-        raise SystemExit("bench/scale.py needs redis-server (Debian: apt-get install redis-server)")
-    port = _free_port()
-    cmd = [exe, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"]
-    cmd += ["--dir", tmp, "--protected-mode", "yes"]
-    r = Proc("redis-server", cmd, port, dict(os.environ))
+        raise SystemExit(
+            "bench/bench_scale.py needs redis-server (Debian: apt-get install redis-server)"
+        )
+
+    def argv(port: int) -> list[str]:
+        return [exe, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"] + [
+            "--dir",
+            tmp,
+            "--protected-mode",
+            "yes",
+        ]
+
+    r = Process(argv, name="redis-server", env=dict(os.environ)).launch()
 
     def pong() -> bool:
-        with socket.create_connection((HOST, port), timeout=1) as s:
+        with socket.create_connection((HOST, r.port), timeout=1) as s:
             s.sendall(b"PING\r\n")
             return s.recv(16).startswith(b"+PONG")
 
@@ -237,19 +125,15 @@ def start_redis(tmp: str) -> Proc:
 
 def start_gradserve(
     name: str, store: str, workers: int, timeout: float, extra: dict[str, str] | None = None
-) -> Proc:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADSERVE_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(_ROOT), *filter(None, [env.get("PYTHONPATH")])])
-    env.update(extra or {})
-    cmd = [*_gradserve_head(), "serve", "--host", HOST, "--port", str(port)]
-    cmd += ["--store", store, "--log-level", "warning"]
-    if workers > 1:
-        cmd += ["--workers", str(workers)]
-    p = Proc(name, cmd, port, env)
-    url = f"http://{HOST}:{port}"
-    p.wait_until(lambda: httpx.get(f"{url}/readyz", timeout=2).status_code == 200, timeout)
-    return p
+) -> Process:
+    args = ["--store", store, *(["--workers", str(workers)] if workers > 1 else [])]
+    p = Process(
+        lambda port: gradserve_argv(port, *args),
+        name=name,
+        env=clean_env(extra),
+        ready_path="/readyz",
+    )
+    return p.start(timeout)
 
 
 def redis_info(port: int) -> dict[str, int]:
@@ -319,17 +203,6 @@ async def metrics(c: httpx.AsyncClient) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------ (a) throughput
-def _machine_busy_seconds() -> float | None:
-    """CPU seconds every process on the machine has used (the first line of /proc/stat)."""
-    try:
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
-    return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass
 class Load:
     label: str
@@ -352,7 +225,7 @@ class Load:
         return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000
 
 
-async def measure_load(cfg: Config, server: Proc, redis: Proc, label: str) -> Load:
+async def measure_load(cfg: Config, server: Process, redis: Process, label: str) -> Load:
     url = f"http://{HOST}:{server.port}"
     limits = httpx.Limits(max_connections=cfg.clients, max_keepalive_connections=cfg.clients)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as c:
@@ -382,7 +255,7 @@ async def measure_load(cfg: Config, server: Proc, redis: Proc, label: str) -> Lo
                     latencies.append(t1 - t0)
 
         def cpu() -> tuple[float, float, float, float]:
-            busy = _machine_busy_seconds()
+            busy = machine_busy_seconds()
             return (
                 server.cpu_seconds(),
                 time.process_time(),
@@ -414,7 +287,9 @@ class Moved:
     requests: int
 
 
-async def measure_moved(replica: Proc, redis_port: int, s: GsSession, n: int, label: str) -> Moved:
+async def measure_moved(
+    replica: Process, redis_port: int, s: GsSession, n: int, label: str
+) -> Moved:
     async with httpx.AsyncClient(base_url=f"http://{HOST}:{replica.port}", timeout=120) as c:
         m0, i0 = await metrics(c), redis_info(redis_port)
         for _ in range(n):
@@ -425,7 +300,7 @@ async def measure_moved(replica: Proc, redis_port: int, s: GsSession, n: int, la
     return Moved(label, payload / n, wire / n, n)
 
 
-async def build_big_session(cfg: Config, replica: Proc) -> GsSession:
+async def build_big_session(cfg: Config, replica: Process) -> GsSession:
     async with httpx.AsyncClient(base_url=f"http://{HOST}:{replica.port}", timeout=120) as c:
         s = await new_session(c)
         for i in range(cfg.big_tensors):
@@ -448,22 +323,10 @@ class Row:
     met: str
 
 
-def _met(ok: bool | None) -> str:
-    return "-" if ok is None else ("yes" if ok else "NO")
-
-
 def format_table(rows: Sequence[Row]) -> str:
-    header = ["case", "value", "unit", "ratio", "target", "met?"]
+    cols = ["case", "value", "unit", "ratio", "target", "met?"]
     cells = [[r.case, r.value, r.unit, r.ratio, r.target, r.met] for r in rows]
-    widths = [max(len(c[j]) for c in [header, *cells]) for j in range(len(header))]
-    right = {1, 3}
-
-    def line(cs: list[str]) -> str:
-        return "  ".join(
-            c.rjust(widths[j]) if j in right else c.ljust(widths[j]) for j, c in enumerate(cs)
-        ).rstrip()
-
-    return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, cells)])
+    return render_table(cols, cells, right={1, 3})
 
 
 def _human(n: float) -> str:
@@ -473,31 +336,6 @@ def _human(n: float) -> str:
 
 
 # ------------------------------------------------------------------ main
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for ln in f:
-            if ln.startswith("model name"):
-                return ln.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def _command(argv: Sequence[str]) -> str:
-    try:
-        script = os.path.relpath(__file__)
-    except ValueError:
-        script = __file__
-    return shlex.join(["python", script, *argv])
-
-
-def _version(name: str) -> str:
-    try:
-        from importlib.metadata import version
-
-        return version(name)
-    except Exception:
-        return "not installed"
-
-
 def _redis_version() -> str:
     exe = shutil.which("redis-server")
     if exe is None:
@@ -507,39 +345,23 @@ def _redis_version() -> str:
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="bench/scale.py", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench.bench_scale", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--quick", action="store_true", help="short cells, small sizes (seconds)")
     p.add_argument("--duration", type=float, default=None, help="seconds measured per load cell")
     return p.parse_args(list(argv))
 
 
-@contextlib.contextmanager
-def _sigterm_exits() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so the servers are stopped by the finally blocks."""
-
-    def _exit(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    try:
-        previous = signal.signal(signal.SIGTERM, _exit)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _run(cfg: Config, notes: list[str], started: list[str]) -> list[Row]:
     rows: list[Row] = []
-    procs: list[Proc] = []
+    procs: list[Process] = []
     with tempfile.TemporaryDirectory(prefix="gradserve-scale-") as tmp:
         try:
             redis = start_redis(tmp)
             procs.append(redis)
             started.append(
-                f"redis-server pid {redis.pid} port {redis.port}: {shlex.join(redis.cmd)}"
+                f"redis-server pid {redis.pid} port {redis.port}: {shlex.join(redis.argv)}"
             )
             store = f"redis://{HOST}:{redis.port}/0"
 
@@ -553,7 +375,7 @@ def _run(cfg: Config, notes: list[str], started: list[str]) -> list[Row]:
                 server = start_gradserve(f"gradserve ({label})", st, workers, cfg.startup_timeout)
                 procs.append(server)
                 started.append(
-                    f"gradserve pid {server.pid} port {server.port}: {shlex.join(server.cmd)}"
+                    f"gradserve pid {server.pid} port {server.port}: {shlex.join(server.argv)}"
                 )
                 try:
                     loads.append(asyncio.run(measure_load(cfg, server, redis, label)))
@@ -572,7 +394,7 @@ def _run(cfg: Config, notes: list[str], started: list[str]) -> list[Row]:
                         "req/s",
                         f"{ratio:.2f}x",
                         ">= 0.50x memory" if load.label == "redis, 1 worker" else "-",
-                        _met(ratio >= 0.5 if load.label == "redis, 1 worker" else None),
+                        met(ratio >= 0.5 if load.label == "redis, 1 worker" else None),
                     )
                 )
                 cpus = os.cpu_count() or 1
@@ -609,7 +431,7 @@ def _run(cfg: Config, notes: list[str], started: list[str]) -> list[Row]:
                 started.append(
                     f"gradserve pid {p.pid} port {p.port}: "
                     + ("GRADSERVE_REDIS_CACHE_BYTES=0 " if p is nocache else "")
-                    + shlex.join(p.cmd)
+                    + shlex.join(p.argv)
                 )
             t0 = time.perf_counter()
             session = asyncio.run(build_big_session(cfg, warm))
@@ -640,7 +462,7 @@ def _run(cfg: Config, notes: list[str], started: list[str]) -> list[Row]:
                         "MB payload",
                         "-",
                         "< 1 MB" if target else "-",
-                        _met(m.payload < MB if target else None),
+                        met(m.payload < MB if target else None),
                     )
                 )
                 rows.append(
@@ -650,7 +472,7 @@ def _run(cfg: Config, notes: list[str], started: list[str]) -> list[Row]:
                         "MB Redis net",
                         "-",
                         "< 1 MB" if target else "-",
-                        _met(m.wire < MB if target else None),
+                        met(m.wire < MB if target else None),
                     )
                 )
                 notes.append(
@@ -671,36 +493,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     cfg = QUICK if args.quick else FULL
     if args.duration is not None:
-        cfg = Config(
-            args.duration,
-            cfg.warmup,
-            cfg.clients,
-            cfg.big_tensors,
-            cfg.big_elements,
-            cfg.byte_requests,
-        )
-    print(
-        "gradserve scale-out benchmark: Redis store vs memory store"
-        + (" (--quick: short cells, small sizes, smoke run only)" if args.quick else "")
+        cfg = dataclasses.replace(cfg, duration=args.duration)
+    title = "gradserve scale-out benchmark: Redis store vs memory store" + (
+        " (--quick: short cells, small sizes, smoke run only)" if args.quick else ""
     )
-    print(f"command : {_command(argv)}")
-    print(f"python  : {platform.python_version()} ({sys.executable})")
-    try:
-        affinity: int | None = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = None
-    print(
-        f"machine : {platform.system()} {platform.release()} {platform.machine()}, "
-        f"{_cpu_model()}, os.cpu_count()={os.cpu_count()}, usable={affinity}"
-    )
-    with contextlib.suppress(OSError):
-        la = os.getloadavg()
-        print(f"load    : {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} (1/5/15 min, before the run)")
+    print("\n".join(header(title, "bench.bench_scale", argv)))
     print(
         "versions: redis-server "
         + _redis_version()
         + ", "
-        + ", ".join(f"{p} {_version(p)}" for p in ("redis", "httpx", "uvicorn", "numpy", "orjson"))
+        + versions("redis", "httpx", "uvicorn", "numpy", "orjson")
     )
     print(
         f"method  : (a) {cfg.clients} clients (httpx.AsyncClient), one session each, "
@@ -710,7 +512,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes: list[str] = []
     started: list[str] = []
     try:
-        with _sigterm_exits():
+        with sigterm_exits():
             rows = _run(cfg, notes, started)
     finally:
         for s in started:

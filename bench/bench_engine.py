@@ -1,10 +1,9 @@
-#!/usr/bin/env python
 """Benchmark the engine against PyTorch (CPU), HIPS autograd and hand-written NumPy.
 
 Run from the repository root::
 
-    python bench/engine.py            # full run (well under 3 minutes on 2 cores)
-    python bench/engine.py --quick    # a smoke run of a few seconds (small sizes)
+    python -m bench.bench_engine            # full run (well under 3 minutes on 2 cores)
+    python -m bench.bench_engine --quick    # a smoke run of a few seconds (small sizes)
 
 It prints the machine, the exact command, then ONE table, every number measured
 side by side in this same run:
@@ -46,35 +45,35 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import dataclasses
 import gc
-import importlib
 import math
 import os
-import platform
-import shlex
-import statistics
 import sys
-import time
 import tracemalloc
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-_HERE = Path(__file__).resolve().parent
-_ROOT = _HERE.parent
-# ``python bench/engine.py`` puts bench/ first on sys.path, where this very file would
-# shadow the ``engine`` package: drop it and make sure the repository root is there.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
+import numpy as np
 
-import numpy as np  # noqa: E402
+import engine
 
-import engine  # noqa: E402
-import engine.nn.functional as EF  # noqa: E402
+from .common import (
+    Blas,
+    OtherCpu,
+    Timed,
+    add_pairing_args,
+    blas_name,
+    check_close,
+    fmt,
+    header,
+    paced,
+    references,
+    render_table,
+    time_side_by_side,
+    usable_cpus,
+)
 
 __all__ = ["main"]
 
@@ -112,127 +111,6 @@ QUICK = Config(
 )
 
 
-# ------------------------------------------------------------------ optional deps
-def _try_import(name: str) -> tuple[Any, str | None]:
-    try:
-        return importlib.import_module(name), None
-    except Exception as exc:  # ImportError, or a broken install
-        return None, f"{name} is not importable ({type(exc).__name__}: {exc}); skipped"
-
-
-# ------------------------------------------------------------------------ threads
-class _Blas:
-    """NumPy's BLAS thread count: threadpoolctl when installed, else OpenBLAS via ctypes."""
-
-    _GET = (
-        "scipy_openblas_get_num_threads64_",
-        "scipy_openblas_get_num_threads",
-        "openblas_get_num_threads64_",
-        "openblas_get_num_threads",
-    )
-
-    def __init__(self) -> None:
-        self.how = "undetected"
-        self._tpc: Any = None
-        self._lib: Any = None
-        self._get: str | None = None
-        tpc, _ = _try_import("threadpoolctl")
-        if tpc is not None:
-            self._tpc = tpc
-            self.how = "threadpoolctl"
-            return
-        for path in self._loaded_openblas():
-            try:
-                lib = ctypes.CDLL(path)
-            except OSError:
-                continue
-            for sym in self._GET:
-                if hasattr(lib, sym):
-                    self._lib, self._get = lib, sym
-                    self.how = f"ctypes {sym}() (threadpoolctl not installed)"
-                    return
-
-    @staticmethod
-    def _loaded_openblas() -> list[str]:
-        try:
-            with open("/proc/self/maps") as f:
-                libs = {line.split()[-1] for line in f if "openblas" in line.lower()}
-        except OSError:
-            return []
-        np_dir = str(Path(np.__file__).resolve().parent.parent)
-        return sorted(libs, key=lambda p: not p.startswith(np_dir))  # NumPy's own first
-
-    def _numpy_entries(self) -> list[dict[str, Any]]:
-        info = self._tpc.threadpool_info()
-        blas = [i for i in info if i.get("user_api") == "blas"]
-        mine = [i for i in blas if "numpy" in str(i.get("filepath", ""))]
-        return mine or blas
-
-    def get(self) -> int | None:
-        if self._tpc is not None:
-            entries = self._numpy_entries()
-            return int(entries[0]["num_threads"]) if entries else None
-        if self._lib is not None and self._get is not None:
-            return int(getattr(self._lib, self._get)())
-        return None
-
-    @contextlib.contextmanager
-    def limit(self, n: int) -> Iterator[bool]:
-        """Set the count for the block; yields whether it could be set."""
-        if self._tpc is not None:
-            with self._tpc.threadpool_limits(limits=n, user_api="blas"):
-                yield True
-            return
-        setter = self._get.replace("get_", "set_") if self._get else None
-        if self._lib is not None and setter and hasattr(self._lib, setter):
-            old = self.get()
-            getattr(self._lib, setter)(ctypes.c_int(n))
-            try:
-                yield True
-            finally:
-                getattr(self._lib, setter)(ctypes.c_int(old or n))
-            return
-        yield False
-
-
-# ------------------------------------------------------------------------ timing
-@dataclass
-class Timed:
-    name: str
-    fn: Callable[[], Any]
-    times: list[float] = field(default_factory=list)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times)
-
-
-def _time_side_by_side(impls: Sequence[Timed], cfg: Config) -> None:
-    """Warm each up, then ``cfg.rounds`` interleaved rounds of ``cfg.block`` timed calls each.
-
-    Before its block, each implementation runs untimed for at least ``cfg.settle_s``:
-    NumPy's OpenBLAS workers keep spinning for up to ~0.1 s (2**28 cycles) after their
-    last job, torch's OpenMP workers for a while too, and on a 2-core machine the
-    spinning pool of one library would otherwise be charged to the next one's timings.
-    """
-    for t in impls:
-        for _ in range(cfg.warmup):
-            t.fn()
-    gc.collect()
-    wall = time.perf_counter
-    clock = time.process_time if cfg.clock == "cpu" else wall
-    for _ in range(cfg.rounds):
-        for t in impls:
-            t0 = wall()
-            t.fn()
-            while wall() - t0 < cfg.settle_s:
-                t.fn()
-            for _ in range(cfg.block):
-                t0 = clock()
-                t.fn()
-                t.times.append(clock() - t0)
-
-
 def _peak_mb(fn: Callable[[], Any], setup: Callable[[], None] | None = None) -> float:
     """Peak traced memory (MB) above the level at the call, while ``fn`` runs and its
     result (gradients) is still alive."""
@@ -252,19 +130,6 @@ def _peak_mb(fn: Callable[[], Any], setup: Callable[[], None] | None = None) -> 
         if not was_tracing:
             tracemalloc.stop()
     return (peak - base) / 1e6
-
-
-# ---------------------------------------------------------------- correctness
-def _check_close(name: str, got: Any, want: Any, rtol: float) -> None:
-    """Raise unless ``got`` is close to ``want`` (atol scaled to ``want``'s magnitude)."""
-    got = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    if got.shape != want.shape:
-        raise AssertionError(f"{name}: shape {got.shape} != {want.shape}")
-    atol = rtol * max(float(np.max(np.abs(want))) if want.size else 0.0, 1e-30)
-    if not np.allclose(got, want, rtol=rtol, atol=atol):
-        err = float(np.max(np.abs(got - want)))
-        raise AssertionError(f"{name}: gradients differ (max abs err {err:.3g}, atol {atol:.3g})")
 
 
 def _np(t: Any) -> np.ndarray:
@@ -301,41 +166,48 @@ def _chain_ops(lib: str, mod: Any) -> list[Callable[[Any, Any], Any]]:
     ]
 
 
+def chain_input() -> np.ndarray:
+    """(a)'s leaf values: a (2, 2) float64 array."""
+    return np.random.default_rng(0).uniform(-0.9, 0.9, (2, 2))
+
+
+def run_chain(ops: list[Callable[[Any, Any], Any]], x: Any, n: int) -> Any:
+    """``n`` ops of (a)'s cycle on ``x``."""
+    y = x
+    for i in range(n):
+        y = ops[i & 3](y, x)
+    return y
+
+
+def chain_step(ns: Any, n: int, x0: np.ndarray, host: bool = False) -> Callable[[], Any]:
+    """One step of (a) on a torch-shaped namespace (the engine, torch, a client session):
+    ``x.grad = None``, the chain, ``.sum().backward()``; returns ``x.grad`` (read to the host
+    as ``x.grad.numpy()`` with ``host``). The leaf is created once and reused."""
+    x = ns.tensor(x0, dtype=ns.float64, requires_grad=True)
+    ops = _chain_ops("torch", ns)
+
+    def step() -> Any:
+        x.grad = None
+        run_chain(ops, x, n).sum().backward()
+        return x.grad.numpy() if host else x.grad
+
+    return step
+
+
 def case_chain(cfg: Config, torch: Any, ag: Any) -> Case:
     n = cfg.chain_ops
-    x0 = np.random.default_rng(0).uniform(-0.9, 0.9, (2, 2))
-
-    def run_chain(ops: list[Callable[[Any, Any], Any]], x: Any) -> Any:
-        y = x
-        for i in range(n):
-            y = ops[i & 3](y, x)
-        return y
-
-    ex = engine.tensor(x0, dtype=engine.float64, requires_grad=True)
-    e_ops = _chain_ops("engine", engine)
-
-    def eng() -> Any:
-        ex.grad = None
-        run_chain(e_ops, ex).sum().backward()
-        return ex.grad
-
+    x0 = chain_input()
+    eng = chain_step(engine, n, x0)
     impls = [Timed("engine", eng)]
     want: dict[str, np.ndarray] = {}
     if torch is not None:
-        tx = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
-        t_ops = _chain_ops("torch", torch)
-
-        def tor() -> Any:
-            tx.grad = None
-            run_chain(t_ops, tx).sum().backward()
-            return tx.grad
-
+        tor = chain_step(torch, n, x0)
         impls.append(Timed("torch", tor))
         want["torch"] = _np(tor())
     if ag is not None:
         anp = ag.numpy
         a_ops = _chain_ops("autograd", ag)
-        grad_fn = ag.grad(lambda x: anp.sum(run_chain(a_ops, x)))
+        grad_fn = ag.grad(lambda x: anp.sum(run_chain(a_ops, x, n)))
 
         def hips() -> Any:
             return grad_fn(x0)
@@ -345,9 +217,9 @@ def case_chain(cfg: Config, torch: Any, ag: Any) -> Case:
 
     got = _np(eng())
     for ref, w in want.items():
-        _check_close(f"(a) engine vs {ref}", got, w, rtol=1e-9)
+        check_close(f"(a) engine vs {ref}", got, w, rtol=1e-9)
 
-    _time_side_by_side(impls, cfg)
+    time_side_by_side(impls, cfg)
     us = {t.name: t.median / n * 1e6 for t in impls}
     e, t_, a = us["engine"], us.get("torch"), us.get("autograd")
     return Case(
@@ -400,62 +272,62 @@ def numpy_mlp_step(
     return loss, dW1, db1, dW2, db2
 
 
+def mlp_step(
+    ns: Any, data: dict[str, np.ndarray], host: bool = False
+) -> tuple[Callable[[], Any], dict[str, Any]]:
+    """(b)'s step on a torch-shaped namespace (the engine, torch, a client session) and its
+    parameters: zero the four grads, forward, MSE loss, backward; returns the loss (with
+    ``host``, ``W1.grad`` read to the host instead)."""
+    params = {k: ns.tensor(data[k], requires_grad=True) for k in _PARAMS}
+    X, T = ns.tensor(data["X"]), ns.tensor(data["T"])
+    F = ns.nn.functional
+
+    def step() -> Any:
+        for p in params.values():
+            p.grad = None
+        h1 = ns.tanh(X @ params["W1"] + params["b1"])
+        h2 = ns.tanh(h1 @ params["W2"] + params["b2"])
+        loss = F.mse_loss(h2, T)
+        loss.backward()
+        return params["W1"].grad.numpy() if host else loss
+
+    return step, params
+
+
 def _mlp_setup(cfg: Config, torch: Any) -> dict[str, Any]:
     data = _mlp_data(cfg)
-    ep = {k: engine.tensor(data[k], requires_grad=True) for k in _PARAMS}
-    eX, eT = engine.tensor(data["X"]), engine.tensor(data["T"])
+    eng, ep = mlp_step(engine, data)
 
     def eng_clear() -> None:
         for p in ep.values():
             p.grad = None
-
-    def eng() -> Any:
-        eng_clear()
-        h1 = engine.tanh(eX @ ep["W1"] + ep["b1"])
-        h2 = engine.tanh(h1 @ ep["W2"] + ep["b2"])
-        loss = EF.mse_loss(h2, eT)
-        loss.backward()
-        return loss
 
     def num() -> Any:
         return numpy_mlp_step(*(data[k] for k in ("X", "T", *_PARAMS)))
 
     out: dict[str, Any] = {"data": data, "ep": ep, "eng": eng, "eng_clear": eng_clear, "num": num}
     if torch is not None:
-        tp = {k: torch.tensor(data[k], requires_grad=True) for k in _PARAMS}
-        tX, tT = torch.tensor(data["X"]), torch.tensor(data["T"])
-        tF = torch.nn.functional
-
-        def tor() -> Any:
-            for p in tp.values():
-                p.grad = None
-            h1 = torch.tanh(tX @ tp["W1"] + tp["b1"])
-            h2 = torch.tanh(h1 @ tp["W2"] + tp["b2"])
-            loss = tF.mse_loss(h2, tT)
-            loss.backward()
-            return loss
-
-        out["tp"], out["tor"] = tp, tor
+        out["tor"], out["tp"] = mlp_step(torch, data)
     return out
 
 
 def case_mlp(cfg: Config, torch: Any, s: dict[str, Any]) -> Case:
     loss_e = float(_np(s["eng"]()))
     ref = s["num"]()
-    _check_close("(b) loss engine vs numpy", loss_e, ref[0], rtol=1e-4)
+    check_close("(b) loss engine vs numpy", loss_e, ref[0], rtol=1e-4)
     for k, g in zip(_PARAMS, ref[1:], strict=True):
-        _check_close(f"(b) d{k} engine vs numpy", _np(s["ep"][k].grad), g, rtol=1e-3)
+        check_close(f"(b) d{k} engine vs numpy", _np(s["ep"][k].grad), g, rtol=1e-3)
     impls = [Timed("engine", s["eng"])]
     if torch is not None:
         s["tor"]()
         for k in _PARAMS:
-            _check_close(
+            check_close(
                 f"(b) d{k} engine vs torch", _np(s["ep"][k].grad), _np(s["tp"][k].grad), rtol=1e-3
             )
         impls.append(Timed("torch", s["tor"]))
     impls.append(Timed("numpy", s["num"]))
 
-    _time_side_by_side(impls, cfg)
+    time_side_by_side(impls, cfg)
     ms = {t.name: t.median * 1e3 for t in impls}
     e, t_, r = ms["engine"], ms.get("torch"), ms["numpy"]
     b, fin, hid = cfg.mlp
@@ -490,8 +362,8 @@ def case_big(cfg: Config, torch: Any) -> Case:
 
     loss_e = float(_np(eng()))
     loss_n, grad_n = num()
-    _check_close("(c) loss engine vs numpy", loss_e, loss_n, rtol=1e-4)
-    _check_close("(c) grad engine vs numpy", _np(ex.grad), grad_n, rtol=1e-5)
+    check_close("(c) loss engine vs numpy", loss_e, loss_n, rtol=1e-4)
+    check_close("(c) grad engine vs numpy", _np(ex.grad), grad_n, rtol=1e-5)
     impls = [Timed("engine", eng)]
     if torch is not None:
         tx = torch.tensor(x0, requires_grad=True)
@@ -503,11 +375,11 @@ def case_big(cfg: Config, torch: Any) -> Case:
             return loss
 
         tor()
-        _check_close("(c) grad engine vs torch", _np(ex.grad), _np(tx.grad), rtol=1e-5)
+        check_close("(c) grad engine vs torch", _np(ex.grad), _np(tx.grad), rtol=1e-5)
         impls.append(Timed("torch", tor))
     impls.append(Timed("numpy", num))
 
-    _time_side_by_side(impls, cfg)
+    time_side_by_side(impls, cfg)
     ms = {t.name: t.median * 1e3 for t in impls}
     e, t_, r = ms["engine"], ms.get("torch"), ms["numpy"]
     size = f"{n // (1024 * 1024)}M" if n >= 1024 * 1024 else f"{n // 1024}K"
@@ -545,20 +417,16 @@ def case_memory(cfg: Config, s: dict[str, Any]) -> Case:
 
 
 # ------------------------------------------------------------------ the report
-def _fmt(v: float | None, digits: int, missing: str) -> str:
-    return missing if v is None else f"{v:.{digits}f}"
-
-
 def format_table(cases: Sequence[Case], torch_ok: bool, ag_ok: bool) -> str:
-    header = ["case", "unit", "engine", "torch", "reference", "ratio", "target", "met?"]
+    cols = ["case", "unit", "engine", "torch", "reference", "ratio", "target", "met?"]
     rows: list[list[str]] = []
     for c in cases:
         if c.key == "d":
             tcell = "n/a"
         else:
-            tcell = _fmt(c.torch, c.digits, "skipped" if not torch_ok else "n/a")
+            tcell = fmt(c.torch, c.digits, "skipped" if not torch_ok else "n/a")
         ref_ok = ag_ok if c.ref_name == "autograd" else True
-        ref_cell = f"{c.ref_name} " + _fmt(c.ref, c.digits, "skipped" if not ref_ok else "n/a")
+        ref_cell = f"{c.ref_name} " + fmt(c.ref, c.digits, "skipped" if not ref_ok else "n/a")
         for i, (rname, rv, target) in enumerate(c.checks):
             ratio = f"{rname} " + ("n/a" if rv is None else f"{rv:.2f}x")
             tgt = "-" if target is None else f"<= {target:.2f}x"
@@ -573,7 +441,7 @@ def format_table(cases: Sequence[Case], torch_ok: bool, ag_ok: bool) -> str:
                     [
                         c.label,
                         c.unit,
-                        _fmt(c.engine, c.digits, "n/a"),
+                        fmt(c.engine, c.digits, "n/a"),
                         tcell,
                         ref_cell,
                         ratio,
@@ -583,94 +451,15 @@ def format_table(cases: Sequence[Case], torch_ok: bool, ag_ok: bool) -> str:
                 )
             else:
                 rows.append(["", "", "", "", "", ratio, tgt, met])
-    widths = [max(len(r[j]) for r in [header, *rows]) for j in range(len(header))]
-    right = {2, 3}  # numeric columns
-
-    def line(cells: list[str]) -> str:
-        out = []
-        for j, cell in enumerate(cells):
-            out.append(cell.rjust(widths[j]) if j in right else cell.ljust(widths[j]))
-        return "  ".join(out).rstrip()
-
-    sep = "  ".join("-" * w for w in widths)
-    return "\n".join([line(header), sep, *(line(r) for r in rows)])
-
-
-class _OtherCpu:
-    """CPU time the rest of the machine used since construction (Linux /proc/stat)."""
-
-    def __init__(self) -> None:
-        self.t0 = time.perf_counter()
-        self.busy0 = self._busy()
-        self.own0 = self._own()
-
-    @staticmethod
-    def _busy() -> float | None:
-        try:
-            with open("/proc/stat") as f:
-                fields = [int(v) for v in f.readline().split()[1:]]
-        except (OSError, ValueError):
-            return None
-        # user nice system idle iowait irq softirq steal ...: all but idle and iowait
-        busy = sum(fields[:8]) - fields[3] - fields[4]
-        return busy / os.sysconf("SC_CLK_TCK")
-
-    @staticmethod
-    def _own() -> float:
-        t = os.times()
-        return t.user + t.system
-
-    def cpus(self) -> float | None:
-        """Average number of CPUs other processes kept busy (None where unknown)."""
-        busy1 = self._busy()
-        if self.busy0 is None or busy1 is None:
-            return None
-        wall = time.perf_counter() - self.t0
-        other = (busy1 - self.busy0) - (self._own() - self.own0)
-        return max(other, 0.0) / wall if wall > 0 else None
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for ln in f:
-                if ln.startswith("model name"):
-                    return ln.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _blas_name() -> str:
-    try:
-        cfg = np.show_config(mode="dicts")
-        blas = cfg["Build Dependencies"]["blas"]
-        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
-    except Exception:
-        return "unknown"
-
-
-def _command(argv: Sequence[str]) -> str:
-    try:
-        script = os.path.relpath(__file__)
-    except ValueError:
-        script = __file__
-    return shlex.join(["python", script, *argv])
+    return render_table(cols, rows, right={2, 3})  # numeric columns
 
 
 # -------------------------------------------------------------------- main
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="bench/engine.py", description=(__doc__ or "").split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="small sizes, few repeats (seconds)")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="BLAS threads for NumPy and torch (default: NumPy's current count)",
+    p = argparse.ArgumentParser(
+        prog="python -m bench.bench_engine", description=(__doc__ or "").split("\n")[0]
     )
-    p.add_argument("--skip", default="", help="comma-separated references to skip: torch,autograd")
-    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds per case")
-    p.add_argument("--block", type=int, default=None, help="timed calls per round and library")
+    add_pairing_args(p, ("torch", "autograd"), "calls")
     p.add_argument(
         "--clock",
         choices=("wall", "cpu"),
@@ -684,30 +473,12 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parse(argv)
-    cfg = QUICK if args.quick else FULL
-    if args.rounds is not None:
-        cfg = dataclasses.replace(cfg, rounds=max(1, args.rounds))
-    if args.block is not None:
-        cfg = dataclasses.replace(cfg, block=max(1, args.block))
-    cfg = dataclasses.replace(cfg, clock=args.clock)
-    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    cfg = dataclasses.replace(paced(QUICK if args.quick else FULL, args), clock=args.clock)
     notes: list[str] = []
+    refs = references(args, {"torch": "torch", "autograd": "HIPS autograd"}, notes)
+    torch, ag = refs["torch"], refs["autograd"]
 
-    torch, ag = None, None
-    if "torch" in skip:
-        notes.append("torch skipped (--skip)")
-    else:
-        torch, why = _try_import("torch")
-        if why:
-            notes.append(why)
-    if "autograd" in skip:
-        notes.append("HIPS autograd skipped (--skip)")
-    else:
-        ag, why = _try_import("autograd")
-        if why:
-            notes.append(why)
-
-    blas = _Blas()
+    blas = Blas()
     blas_threads = blas.get()
     threads = args.threads if args.threads is not None else blas_threads
     if threads is None:
@@ -717,27 +488,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"assumed OpenBLAS's default of one per CPU ({threads}); torch set to match"
         )
 
-    print(
-        "gradserve engine benchmark"
-        + (" (--quick: small sizes, smoke run only)" if args.quick else "")
+    title = "gradserve engine benchmark" + (
+        " (--quick: small sizes, smoke run only)" if args.quick else ""
     )
-    print(f"command : {_command(argv)}")
-    print(f"python  : {platform.python_version()} ({sys.executable})")
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = None
-    print(
-        f"machine : {platform.system()} {platform.machine()}, {_cpu_model()}, "
-        f"os.cpu_count()={os.cpu_count()}, usable={affinity}"
-    )
-    try:
-        load = os.getloadavg()
-        print(f"load    : {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1/5/15 min, before the run)")
-    except OSError:
-        pass
-    others = _OtherCpu()
-    print(f"numpy   : {np.__version__}, BLAS {_blas_name()}")
+    print("\n".join(header(title, "bench.bench_engine", argv)))
+    others = OtherCpu()
+    print(f"numpy   : {np.__version__}, BLAS {blas_name()}")
     print(f"torch   : {torch.__version__ if torch is not None else 'not used'}")
     ag_ver = "not used"
     if ag is not None:
@@ -805,9 +561,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 advice = "rerun on an idle machine, or compare with --threads 1 --clock cpu"
             notes.append(
-                f"the machine was busy ({busy:.2f} of {affinity or os.cpu_count()} CPUs taken by "
-                f"other processes): wall timings are noisy, multi-threaded torch's the most; "
-                f"{advice}"
+                f"the machine was busy ({busy:.2f} of {usable_cpus() or os.cpu_count()} CPUs "
+                "taken by other processes): wall timings are noisy, multi-threaded torch's the "
+                f"most; {advice}"
             )
     for n in notes:
         print(f"note    : {n}")
