@@ -63,6 +63,13 @@ def commit(
     trial.update(bind)
     for name in unbind:
         trial.pop(name, None)
+    if len(trial) > settings.max_tensors_per_session and len(trial) > len(session.names):
+        raise ApiError(
+            507,
+            "too_many_tensors",
+            f"the session would bind {len(trial)} names, above its limit of "
+            f"{settings.max_tensors_per_session} (GRADSERVE_MAX_TENSORS_PER_SESSION)",
+        )
     added = allocated_bytes() + sum(nbytes(t) for t in bind.values())
     size = account(session, settings, added, trial)
     if size > settings.max_session_bytes and size > session.bytes:

@@ -41,6 +41,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem},
     404: {"model": Problem},
     413: {"model": Problem},
+    503: {"model": Problem},
     507: {"model": Problem},
 }
 Include = Annotated[
@@ -136,6 +137,9 @@ async def create_tensor(
     request: Request, session: SessionDep, settings: SettingsDep, body: TensorCreate
 ) -> Response:
     """Create a leaf from a value or a fill (zeros, ones, full, randn, rand, arange, eye)."""
+    shape = body.shape if body.fill not in (None, "arange") else None
+    # what the fill allocates (8 bytes an element at most), refused before it is taken
+    request.app.state.server_budget.check_new(8 * math.prod(shape) if shape else 0)
     name, t = await compute(request, lambda: create_leaf(session, body, settings))
     return json_response(tensor_info(name, t), 201)
 
@@ -231,6 +235,7 @@ async def put_tensor(
             f"PUT takes Content-Type: {NPY_MEDIA_TYPE}, not {ctype!r}",
         )
     body = await request.body()
+    request.app.state.server_budget.check_new(len(body))
 
     def work() -> tuple[bool, Tensor]:
         arr = decode_npy(body, settings.max_tensor_elements)
