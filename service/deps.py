@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
 import anyio
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Header, HTTPException, Path, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
@@ -148,8 +148,19 @@ class _OrjsonRequest(Request):
         # come (large ones by mremap, no copy); every consumer here takes any buffer.
         if not hasattr(self, "_body"):
             buf = bytearray()
-            async for chunk in self.stream():
-                buf += chunk
+            timeout = self.app.state.settings.body_read_timeout_seconds
+            try:
+                # a client that stalls mid-body holds a connection, never more than this
+                with anyio.fail_after(timeout):
+                    async for chunk in self.stream():
+                        buf += chunk
+            except TimeoutError:
+                raise HTTPException(
+                    408,
+                    f"the request body did not arrive within {timeout} s "
+                    "(GRADSERVE_BODY_READ_TIMEOUT_SECONDS)",
+                    headers={"Connection": "close"},
+                ) from None
             self._body = buf  # type: ignore[assignment]
         return self._body
 

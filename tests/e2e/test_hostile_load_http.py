@@ -6,9 +6,13 @@ settings allow."""
 
 from __future__ import annotations
 
+import io
+import json
+import socket
 import time
 
 import httpx
+import numpy as np
 import pytest
 from e2e_http import ServerProcess, SpawnServer, assert_problem
 from test_json_body_memory_http import _HealthProbe, _peak_rss, _session
@@ -249,3 +253,71 @@ def test_work_stops_when_the_client_goes_away(spawn_server: SpawnServer) -> None
         assert r.status_code == 200
         assert {t["name"] for t in r.json()["tensors"]} == {"m"}
         assert waited < 1.5, waited
+
+
+def _stalled(url: str, head: str, part: bytes) -> socket.socket:
+    """A connection that sends the headers and part of the body, then stalls."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(head.encode() + part)
+    return sock
+
+
+def _answer(sock: socket.socket, timeout: float) -> tuple[int, dict[str, object]]:
+    sock.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_a_stalled_npy_upload_never_holds_the_session(spawn_server: SpawnServer) -> None:
+    """The body is read before the session is taken, within the body-read timeout: the
+    session keeps answering while an upload stalls, and the upload gets 408 body_timeout."""
+    server = spawn_server({"GRADSERVE_BODY_READ_TIMEOUT_SECONDS": "1"})
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        sid, auth = _session(http)
+        buf = io.BytesIO()
+        np.save(buf, np.zeros(1000))
+        npy = buf.getvalue()
+        head = (
+            f"PUT /v1/sessions/{sid}/tensors/up HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: {auth['Authorization']}\r\nContent-Type: application/x-npy\r\n"
+            f"Content-Length: {len(npy)}\r\n\r\n"
+        )
+        sock = _stalled(server.url, head, npy[:100])
+        try:
+            time.sleep(0.2)
+            start = time.monotonic()
+            r = http.post(
+                f"/v1/sessions/{sid}/tensors", json={"name": "a", "value": [1.0]}, headers=auth
+            )
+            assert r.status_code == 201 and time.monotonic() - start < 0.5
+            status, problem = _answer(sock, 5)
+        finally:
+            sock.close()
+        assert status == 408 and problem["code"] == "body_timeout", problem
+        assert _names(http, sid, auth) == {"a"}
+        # a JSON body that stalls is refused the same way
+        head = (
+            f"POST /v1/sessions/{sid}/graph HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: {auth['Authorization']}\r\nContent-Type: application/json\r\n"
+            "Content-Length: 500\r\n\r\n"
+        )
+        sock = _stalled(server.url, head, b'{"nodes": [')
+        try:
+            status, problem = _answer(sock, 5)
+        finally:
+            sock.close()
+        assert status == 408 and problem["code"] == "body_timeout", problem
+        # and a whole upload still works
+        r = http.put(
+            f"/v1/sessions/{sid}/tensors/up",
+            content=npy,
+            headers={**auth, "Content-Type": "application/x-npy"},
+        )
+        assert r.status_code == 201, r.text
