@@ -175,9 +175,19 @@ def _result_nbytes(op: Op, inputs: Sequence[Any], attrs: dict[str, Any], dt: Any
                 n *= int(s)
         except Exception:  # incompatible shapes: forward raises torch's error
             n = -1
+    tensors = [x for x in inputs if isinstance(x, _Tensor)]
     if n < 0:  # an elementwise op, a reduction or an index: at most its largest input
-        n = max((x._st.array.size for x in inputs if isinstance(x, _Tensor)), default=1)
-    return n * (dt.itemsize if dt is not None and op.result is None else 8)
+        n = max((x._st.array.size for x in tensors), default=1)
+    if dt is not None and op.result is None:
+        size = dt.itemsize
+    elif attrs.get("dtype") is not None:  # a cast names its result's dtype
+        try:
+            size = D.as_dtype(attrs["dtype"]).itemsize
+        except Exception:
+            size = 8
+    else:  # the inputs' dtype, or a comparison's bool
+        size = max((x._st.array.itemsize for x in tensors), default=8)
+    return n * size
 
 
 class _quiet:

@@ -63,6 +63,16 @@ class ServerBudget:
         self._held: dict[int, int] = {}
         self._total = 0
 
+    def sessions(self) -> int:
+        """The sessions' bytes (read from a worker thread too: the event loop may add or drop
+        a session while the figure is summed, and then it is summed again)."""
+        for _ in range(10):
+            try:
+                return self.sessions_bytes()
+            except RuntimeError:  # dictionary changed size during iteration
+                continue
+        return self.sessions_bytes()
+
     def full(self) -> ApiError:
         return ApiError(
             503,
@@ -74,7 +84,7 @@ class ServerBudget:
 
     def check_new(self, nbytes: int = 0) -> None:
         """503 when the sessions plus running requests plus ``nbytes`` exceed the budget."""
-        if self.sessions_bytes() + self._total + nbytes > self.max_bytes:
+        if self.sessions() + self._total + nbytes > self.max_bytes:
             raise self.full()
 
     def hold(self, key: int, nbytes: int, base: int) -> None:
@@ -124,7 +134,7 @@ class Guard:
         self.request = 0  # charged bytes the request added, at the last measure
         self._mark = allocated_bytes()
         self._ops = 0
-        self._base = server.sessions_bytes() if server is not None else 0
+        self._base = server.sessions() if server is not None else 0
 
     def check_time(self) -> None:
         """408 when the client went away, 504 past the deadline (the caller rolls back)."""
