@@ -27,7 +27,11 @@ class Settings(BaseSettings):
     redis_cache_bytes: int = Field(
         256 * 1024 * 1024, ge=0, description="Per-replica cache of immutable arrays (Redis store)."
     )
-    redis_lease_ms: int = Field(30_000, ge=100, description="Lease of a session's Redis lock.")
+    redis_lease_ms: int = Field(
+        10_000,
+        ge=100,
+        description="Lease of a session's Redis lock, renewed every third of it while held.",
+    )
 
     # NoDecode: the raw variable reaches _split_keys (the env source would parse it as JSON)
     api_keys: Annotated[list[str], NoDecode] = Field(

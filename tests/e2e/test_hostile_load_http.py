@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import socket
+import threading
 import time
 
 import httpx
@@ -321,3 +322,42 @@ def test_a_stalled_npy_upload_never_holds_the_session(spawn_server: SpawnServer)
             headers={**auth, "Content-Type": "application/x-npy"},
         )
         assert r.status_code == 201, r.text
+
+
+def test_a_write_queued_behind_a_delete_is_404_not_201(spawn_server: SpawnServer) -> None:
+    """Memory store: a POST /tensors that waited for the session while a DELETE of it was
+    ahead in the queue re-checks the session after taking it, and answers 404."""
+    server = spawn_server()
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        sid, auth = _session(http)
+        r = http.post(
+            f"/v1/sessions/{sid}/tensors",
+            json={"name": "m", "fill": "randn", "shape": [512, 512]},
+            headers=auth,
+        )
+        assert r.status_code == 201
+        busy = [{"name": "p", "op": "matmul", "args": ["m", "m"]}] * 150
+        out: dict[str, httpx.Response] = {}
+
+        def call(key: str, method: str, path: str, **kw: object) -> threading.Thread:
+            def run() -> None:
+                with httpx.Client(base_url=server.url, timeout=60) as c:
+                    out[key] = c.request(method, path, headers=auth, **kw)  # type: ignore[arg-type]
+
+            t = threading.Thread(target=run)
+            t.start()
+            return t
+
+        threads = [call("graph", "POST", f"/v1/sessions/{sid}/graph", json={"nodes": busy})]
+        time.sleep(0.3)
+        threads.append(call("delete", "DELETE", f"/v1/sessions/{sid}"))
+        time.sleep(0.3)
+        threads.append(
+            call("post", "POST", f"/v1/sessions/{sid}/tensors", json={"name": "a", "value": [1]})
+        )
+        for t in threads:
+            t.join(60)
+        assert out["graph"].status_code == 200, out["graph"].text
+        assert out["delete"].status_code == 204
+        assert_problem(out["post"], 404, "session_not_found")
+        assert_problem(http.get(f"/v1/sessions/{sid}", headers=auth), 404, "session_not_found")
