@@ -15,16 +15,23 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from engine.state import Footprint, allocated_bytes
 
 from .errors import ApiError
+
+if TYPE_CHECKING:
+    from .executor import Executor
+    from .settings import Settings
+    from .stores import Session
 
 __all__ = [
     "NODE_OVERHEAD",
     "TENSOR_OVERHEAD",
     "Guard",
     "ServerBudget",
+    "guard_for",
     "physical_memory",
     "weigh",
 ]
@@ -194,3 +201,22 @@ class Guard:
     def close(self) -> None:
         if self.server is not None:
             self.server.release(id(self))
+
+
+def guard_for(
+    session: Session,
+    settings: Settings,
+    ex: Executor,
+    server: ServerBudget | None,
+    cancelled: threading.Event | None,
+) -> Guard:
+    """The guard of one request on ``session`` (its deadline starts now)."""
+    return Guard(
+        session_bytes=session.bytes,
+        max_session_bytes=settings.max_session_bytes,
+        max_request_bytes=settings.max_request_bytes,
+        measure=ex.measure,
+        server=server,
+        deadline=time.monotonic() + settings.max_request_seconds,
+        cancelled=cancelled,
+    )

@@ -13,10 +13,9 @@ from typing import Any
 
 import engine
 from api_schema import GraphNode
-from engine.autograd import budget
 from engine.errors import EngineError
 from engine.ops import OPS
-from engine.state import Checkpoint, Footprint, checkpoint, footprint, from_array
+from engine.state import Checkpoint, Footprint, budget, checkpoint, footprint, from_array
 from engine.tensor import Tensor
 
 from .budget import Guard, weigh

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,7 +10,7 @@ from starlette.responses import Response
 
 from api_schema import GraphRequest, GraphResponse, Problem
 
-from ..budget import Guard, ServerBudget
+from ..budget import ServerBudget, guard_for
 from ..deps import OrjsonRoute, SessionDep, SettingsDep, compute, json_response
 from ..errors import ApiError
 from ..executor import Executor, unknown_name
@@ -40,15 +39,7 @@ def run_graph(
             f"{len(req.nodes)} nodes is above the limit of {settings.max_nodes_per_request}",
         )
     ex = Executor(session.names, settings.max_tensor_elements, session.backend.xp)
-    guard = Guard(
-        session_bytes=session.bytes,
-        max_session_bytes=settings.max_session_bytes,
-        max_request_bytes=settings.max_request_bytes,
-        measure=ex.measure,
-        server=server,
-        deadline=time.monotonic() + settings.max_request_seconds,
-        cancelled=cancelled,
-    )
+    guard = guard_for(session, settings, ex, server, cancelled)
     try:
         ex.run(req.nodes, req.no_grad, guard, req.free, req.return_)
         return _finish(ex, session, req, settings)
@@ -80,7 +71,7 @@ def _finish(
 @router.post(
     "/graph",
     response_model=GraphResponse,
-    responses={s: {"model": Problem} for s in (400, 401, 404, 409, 413, 422, 507)},
+    responses={s: {"model": Problem} for s in (400, 401, 404, 409, 413, 422, 503, 504, 507)},
 )
 async def run_graph_request(
     request: Request, session: SessionDep, settings: SettingsDep, body: GraphRequest

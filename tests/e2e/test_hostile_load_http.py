@@ -361,3 +361,61 @@ def test_a_write_queued_behind_a_delete_is_404_not_201(spawn_server: SpawnServer
         assert out["delete"].status_code == 204
         assert_problem(out["post"], 404, "session_not_found")
         assert_problem(http.get(f"/v1/sessions/{sid}", headers=auth), 404, "session_not_found")
+
+
+def test_stateless_grad_is_bounded_by_the_request_budget(spawn_server: SpawnServer) -> None:
+    """/v1/grad has no session: the request budget is all it may hold, checked per op."""
+    server = spawn_server({"GRADSERVE_MAX_REQUEST_BYTES": str(4 * TENSOR)})
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        rss_before = _rss(server)
+        _reset_peak(server)
+        col = [[1.0]] * N
+        nodes = [{"name": f"y{i}", "op": "matmul", "args": ["u", "v"]} for i in range(20)]
+        nodes.append({"name": "out", "op": "sum", "args": ["y19"]})
+        body = {
+            "inputs": {
+                "u": {"value": {"data": col, "dtype": "float64"}, "requires_grad": True},
+                "v": {"value": {"data": [[1.0] * N], "dtype": "float64"}},
+            },
+            "nodes": nodes,
+            "output": "out",
+            "wrt": ["u"],
+        }
+        r = http.post("/v1/grad", json=body)
+        assert_problem(r, 507, "request_budget_exceeded")
+        assert _peak_rss(server) - rss_before < 4 * TENSOR + 2 * TENSOR + 64 * MiB
+
+
+def test_a_backward_past_its_deadline_leaves_grads_as_they_were(
+    spawn_server: SpawnServer,
+) -> None:
+    server = spawn_server({"GRADSERVE_MAX_REQUEST_SECONDS": "0.5"})
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        sid, auth = _session(http)
+        r = http.post(
+            f"/v1/sessions/{sid}/tensors",
+            json={"name": "m", "fill": "rand", "shape": [256, 256], "requires_grad": True},
+            headers=auth,
+        )
+        assert r.status_code == 201
+        assert http.post(
+            f"/v1/sessions/{sid}/graph",
+            json={"nodes": [{"name": "p", "op": "mul", "args": ["m", 1e-3]}]},
+            headers=auth,
+        ).is_success
+        for _ in range(100):  # a chain of 200 matmuls, built 2 at a time within the deadline
+            chain = [{"name": "p", "op": "matmul", "args": ["p", "m"]}] * 2
+            r = http.post(f"/v1/sessions/{sid}/graph", json={"nodes": chain}, headers=auth)
+            assert r.status_code == 200, r.text
+        r = http.post(
+            f"/v1/sessions/{sid}/graph",
+            json={"nodes": [{"name": "out", "op": "sum", "args": ["p"]}]},
+            headers=auth,
+        )
+        assert r.status_code == 200
+        start = time.monotonic()
+        r = http.post(f"/v1/sessions/{sid}/backward", json={"tensor": "out"}, headers=auth)
+        assert_problem(r, 504, "deadline_exceeded")
+        assert time.monotonic() - start < 3
+        g = http.get(f"/v1/sessions/{sid}/tensors/m/grad", headers=auth)
+        assert g.status_code == 200 and g.json() is None, g.text
