@@ -103,6 +103,7 @@ def test_intermediates_a_request_frees_are_dropped_as_it_runs(spawn_server: Spaw
         _reset_peak(server)
         nodes = [{"name": "y0", "op": "add", "args": ["x", 1]}]
         nodes += [{"name": f"y{i}", "op": "add", "args": [f"y{i - 1}", 1]} for i in range(1, 40)]
+        probe = _HealthProbe(server.url)
         r = http.post(
             f"/v1/sessions/{sid}/graph",
             json={
@@ -113,6 +114,7 @@ def test_intermediates_a_request_frees_are_dropped_as_it_runs(spawn_server: Spaw
             },
             headers=auth,
         )
+        assert probe.stop() < 0.1, probe.slowest
         assert r.status_code == 200, r.text
         assert _peak_rss(server) - rss_before < 4 * TENSOR + 64 * MiB
         assert _names(http, sid, auth) == {"x", "y39"}
@@ -291,6 +293,7 @@ def test_a_stalled_npy_upload_never_holds_the_session(spawn_server: SpawnServer)
             f"Content-Length: {len(npy)}\r\n\r\n"
         )
         sock = _stalled(server.url, head, npy[:100])
+        probe = _HealthProbe(server.url)
         try:
             time.sleep(0.2)
             start = time.monotonic()
@@ -301,7 +304,9 @@ def test_a_stalled_npy_upload_never_holds_the_session(spawn_server: SpawnServer)
             status, problem = _answer(sock, 5)
         finally:
             sock.close()
+            slowest = probe.stop()
         assert status == 408 and problem["code"] == "body_timeout", problem
+        assert slowest < 0.1, slowest
         assert _names(http, sid, auth) == {"a"}
         # a JSON body that stalls is refused the same way
         head = (
@@ -381,8 +386,13 @@ def test_stateless_grad_is_bounded_by_the_request_budget(spawn_server: SpawnServ
             "output": "out",
             "wrt": ["u"],
         }
-        r = http.post("/v1/grad", json=body)
+        probe = _HealthProbe(server.url)
+        try:
+            r = http.post("/v1/grad", json=body)
+        finally:
+            slowest = probe.stop()
         assert_problem(r, 507, "request_budget_exceeded")
+        assert slowest < 0.1, slowest
         assert _peak_rss(server) - rss_before < 4 * TENSOR + 2 * TENSOR + 64 * MiB
 
 
@@ -403,10 +413,14 @@ def test_a_backward_past_its_deadline_leaves_grads_as_they_were(
             json={"nodes": [{"name": "p", "op": "mul", "args": ["m", 1e-3]}]},
             headers=auth,
         ).is_success
-        for _ in range(100):  # a chain of 200 matmuls, built 2 at a time within the deadline
+        built = 0
+        while built < 200:  # a chain of 200 matmuls, built 2 at a time within the deadline
             chain = [{"name": "p", "op": "matmul", "args": ["p", "m"]}] * 2
             r = http.post(f"/v1/sessions/{sid}/graph", json={"nodes": chain}, headers=auth)
+            if r.status_code == 504:  # a loaded machine: nothing was applied, send it again
+                continue
             assert r.status_code == 200, r.text
+            built += 2
         r = http.post(
             f"/v1/sessions/{sid}/graph",
             json={"nodes": [{"name": "out", "op": "sum", "args": ["p"]}]},

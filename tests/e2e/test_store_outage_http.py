@@ -205,13 +205,6 @@ def test_a_wrong_token_and_an_unknown_id_cost_redis_the_same(
 
         existing = f"/v1/sessions/{sid}/tensors"
         missing = f"/v1/sessions/{unknown}/tensors"
+        # the same Redis commands, as many: wall-clock time cannot resolve the 0.1-0.2 ms
+        # this was on a shared machine, the work done can
         assert commands(existing) == commands(missing)
-        # and the time, interleaved: medians within noise (the gap measured was 0.1-0.2 ms)
-        times: dict[str, list[float]] = {existing: [], missing: []}
-        for _ in range(150):
-            for path in (existing, missing):
-                start = time.perf_counter()
-                http.get(path, headers=wrong)
-                times[path].append(time.perf_counter() - start)
-        a, b = (sorted(t)[len(t) // 2] for t in times.values())
-        assert abs(a - b) < max(0.5e-3, 0.2 * min(a, b)), (a, b)
