@@ -39,6 +39,7 @@ __all__ = [
     "Node",
     "SavedTensor",
     "apply",
+    "budget",
     "backward",
     "enable_grad",
     "grad",
@@ -56,6 +57,7 @@ class _Mode(threading.local):
     quiet: bool = False  # inside np.errstate(all="ignore") already (a backward pass)
     allocated: int = 0  # bytes of op results in this thread, ever (engine.state measures)
     profiler: Any = None  # an engine.profiler.profile recording this thread's ops
+    reserve: Callable[[int], None] | None = None  # told each op's result bytes before it runs
 
 
 _mode = _Mode()
@@ -164,6 +166,48 @@ class limits:
 
     def __exit__(self, *exc: object) -> None:
         _mode.max_elements = self._prev.pop()
+
+
+class budget:
+    """Context manager: call ``reserve(nbytes)`` before each op of this thread allocates its
+    result (an upper bound from the shapes: 8 bytes an element where the dtype is not known
+    yet); it raises to refuse the op before any memory is taken."""
+
+    def __init__(self, reserve: Callable[[int], None] | None) -> None:
+        self.reserve = reserve
+        self._prev: list[Callable[[int], None] | None] = []
+
+    def __enter__(self) -> None:
+        self._prev.append(_mode.reserve)
+        _mode.reserve = self.reserve
+
+    def __exit__(self, *exc: object) -> None:
+        _mode.reserve = self._prev.pop()
+
+
+def _result_nbytes(op: Op, inputs: Sequence[Any], attrs: dict[str, Any], dt: Any) -> int:
+    """An upper bound on the bytes of ``op``'s result, from the inputs' shapes."""
+    n = -1
+    if op.shape is not None:
+        try:
+            n = 1
+            for s in op.shape([getattr(x, "shape", ()) for x in inputs], attrs):
+                n *= int(s)
+        except Exception:  # incompatible shapes: forward raises torch's error
+            n = -1
+    tensors = [x for x in inputs if isinstance(x, _Tensor)]
+    if n < 0:  # an elementwise op, a reduction or an index: at most its largest input
+        n = max((x._st.array.size for x in tensors), default=1)
+    if dt is not None and op.result is None:
+        size = dt.itemsize
+    elif attrs.get("dtype") is not None:  # a cast names its result's dtype
+        try:
+            size = D.as_dtype(attrs["dtype"]).itemsize
+        except Exception:
+            size = 8
+    else:  # the inputs' dtype, or a comparison's bool
+        size = max((x._st.array.itemsize for x in tensors), default=8)
+    return n * size
 
 
 class _quiet:
@@ -442,6 +486,8 @@ def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
                     product *= x._st.array.size or 1
         if not op.bounded or product > limit:
             check_numel(op.shape([getattr(x, "shape", ()) for x in inputs], attrs))
+    if _mode.reserve is not None:
+        _mode.reserve(_result_nbytes(op, inputs, attrs, dt))
     assert op.forward is not None, f"{op.name} is composed, not applied"
     try:
         if _mode.quiet:

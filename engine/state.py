@@ -15,6 +15,9 @@ reaches into a tensor's or a node's private fields:
 ``footprint(roots)``
     what tensors keep alive: the bytes of every array they reach (values, grads, saved
     graph values; views count once), and how many tensors and graph nodes;
+``budget(reserve)``
+    a block in which ``reserve(nbytes)`` hears each op's result size (from the shapes)
+    before the op allocates, and may raise to refuse it;
 ``nbytes(t)``, ``version(t)``
     the bytes of a tensor's values, and torch's ``t._version`` counter.
 """
@@ -27,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from . import dtypes as D
-from .autograd import Node, _mode
+from .autograd import Node, _mode, budget
 from .tensor import Tensor
 
 __all__ = [
@@ -35,6 +38,7 @@ __all__ = [
     "Checkpoint",
     "Footprint",
     "allocated_bytes",
+    "budget",
     "checkpoint",
     "count_allocations",
     "footprint",

@@ -13,6 +13,7 @@ from api_schema import Problem, StatelessGradRequest
 from api_schema import graph as graph_schema
 from engine import public_ops
 
+from .budget import ServerBudget
 from .clients import ClientLimits
 from .errors import install_error_handlers
 from .executor import SPECIAL_OPS
@@ -71,6 +72,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.manager = manager
     app.state.limiter = anyio.CapacityLimiter(settings.compute_threads)
     app.state.client_limits = ClientLimits(settings)
+    # the Redis store keeps sessions out of this process: only running requests count here
+    in_process = settings.store == "memory"
+    app.state.server_budget = ServerBudget(
+        settings.max_server_bytes, lambda: manager.total_bytes() if in_process else 0
+    )
     app.state.metrics = Metrics(manager)
     install_error_handlers(app)
     install_openapi_fixes(app)

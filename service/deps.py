@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hmac
+import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
 import anyio
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Header, HTTPException, Path, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
@@ -98,15 +99,41 @@ def key_matches(given: str | None, keys: list[str]) -> bool:
 ApiKeyDep = Depends(require_api_key)
 
 
-async def compute(request: Request, fn: Callable[[], T]) -> T:
-    """Run CPU-heavy work on the compute threads, never on the event loop."""
+async def compute(
+    request: Request, fn: Callable[[], T], cancelled: threading.Event | None = None
+) -> T:
+    """Run CPU-heavy work on the compute threads, never on the event loop.
+
+    With ``cancelled``, the event is set as soon as the client disconnects: the work checks
+    it between ops, stops and rolls back (a thread cannot be interrupted from outside), so
+    the session's lock is released promptly.
+    """
     limiter: anyio.CapacityLimiter = request.app.state.limiter
 
     def run() -> T:
         with count_allocations():  # session byte accounting counts what this request allocates
             return fn()
 
-    return await anyio.to_thread.run_sync(run, limiter=limiter)
+    if cancelled is None:
+        return await anyio.to_thread.run_sync(run, limiter=limiter)
+
+    async def watch() -> None:
+        while not await request.is_disconnected():
+            await anyio.sleep(0.05)
+        cancelled.set()
+
+    outcome: list[Any] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch)
+        try:  # caught here: raised through the task group it would come out as a group
+            outcome.append(await anyio.to_thread.run_sync(run, limiter=limiter))
+        except Exception as exc:
+            outcome.append(exc)
+        tg.cancel_scope.cancel()
+    if isinstance(outcome[0], Exception):
+        raise outcome[0]
+    result: T = outcome[0]
+    return result
 
 
 def json_response(body: Any, status_code: int = 200) -> Response:
@@ -121,8 +148,19 @@ class _OrjsonRequest(Request):
         # come (large ones by mremap, no copy); every consumer here takes any buffer.
         if not hasattr(self, "_body"):
             buf = bytearray()
-            async for chunk in self.stream():
-                buf += chunk
+            timeout = self.app.state.settings.body_read_timeout_seconds
+            try:
+                # a client that stalls mid-body holds a connection, never more than this
+                with anyio.fail_after(timeout):
+                    async for chunk in self.stream():
+                        buf += chunk
+            except TimeoutError:
+                raise HTTPException(
+                    408,
+                    f"the request body did not arrive within {timeout} s "
+                    "(GRADSERVE_BODY_READ_TIMEOUT_SECONDS)",
+                    headers={"Connection": "close"},
+                ) from None
             self._body = buf  # type: ignore[assignment]
         return self._body
 

@@ -4,6 +4,7 @@ ApiError                 an error the service raises itself (status, code, detai
 engine.EngineError       carries its own code and status (docs/api.md)
 RequestValidationError   422 validation_error
 StarletteHTTPException   404 / 405 / ... from routing, mapped to codes
+redis.RedisError         503 store_unavailable with Retry-After (the store is down)
 anything else            500 internal_error, logged with its traceback and request id
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -33,6 +35,7 @@ _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    408: "body_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
@@ -146,6 +149,19 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.headers:  # e.g. the Allow header a 405 must carry (RFC 9110)
             response.headers.update(exc.headers)
         return response
+
+    @app.exception_handler(RedisError)
+    async def _store_unavailable(request: Request, exc: RedisError) -> Response:
+        # an outage of the store, not a bug: the client retries; the connection stays open
+        rid = getattr(request.state, "request_id", None)
+        log.warning("session store unavailable (request %s): %r", rid, exc)
+        return problem_response(
+            503,
+            "store_unavailable",
+            "the session store is unavailable; retry shortly",
+            request,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -7,7 +7,7 @@ before its first in-place op and restored if a later node fails.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
 from contextlib import ExitStack
 from typing import Any
 
@@ -15,9 +15,10 @@ import engine
 from api_schema import GraphNode
 from engine.errors import EngineError
 from engine.ops import OPS
-from engine.state import Checkpoint, checkpoint, from_array
+from engine.state import Checkpoint, Footprint, budget, checkpoint, footprint, from_array
 from engine.tensor import Tensor
 
+from .budget import Guard, weigh
 from .codecs import decode_tensor_data
 from .errors import ApiError
 
@@ -47,6 +48,9 @@ class Executor:
         self.xp = xp
         self._snapshots: dict[int, Checkpoint] = {}
         self.node: int | None = None
+        self.dropped: set[str] = set()  # freed names the request no longer needed
+        self._start: Footprint | None = None
+        self._unbinds: set[str] = set()  # the request's ``free``: the session lets them go
 
     # ------------------------------------------------------------------ names
     def lookup(self, name: Any) -> Tensor:
@@ -60,7 +64,7 @@ class Executor:
         return t
 
     def bound(self, name: str) -> bool:
-        return name in self.local or name in self.names
+        return name in self.local or name in self.names or name in self.dropped
 
     def constant(self, value: Any) -> Tensor:
         arr = decode_tensor_data(value, self.max_elements)
@@ -98,18 +102,40 @@ class Executor:
         return out
 
     # -------------------------------------------------------------------- run
-    def run(self, nodes: list[GraphNode], no_grad: bool) -> None:
-        """Run every node; on any failure undo in-place changes and re-raise with the index."""
+    def run(
+        self,
+        nodes: list[GraphNode],
+        no_grad: bool,
+        guard: Guard | None = None,
+        free: Collection[str] = (),
+        keep: Collection[str] | None = None,
+    ) -> None:
+        """Run every node; on any failure undo in-place changes and re-raise with the index.
+
+        ``guard`` is told each op's result size before it allocates and checks the deadline
+        between nodes. A name in ``free`` and not in ``keep`` (the names reported) is dropped
+        after its last use, so its memory goes back while the request runs.
+        """
+        drops = _drops(nodes, free, keep) if free else {}
+        self._unbinds = set(free)
         try:
             with ExitStack() as stack:
                 stack.enter_context(engine.limits(self.max_elements))
+                if guard is not None:
+                    stack.enter_context(budget(guard.reserve))
                 if no_grad:
                     stack.enter_context(engine.no_grad())
                 for i, node in enumerate(nodes):
                     self.node = i
+                    if guard is not None:
+                        guard.check_time()
                     out = self._call(node)
                     if node.name is not None:
                         self.local[node.name] = out
+                    del out
+                    for name in drops.get(i, ()):
+                        self.local.pop(name, None)
+                        self.dropped.add(name)
         except EngineError as exc:
             self.rollback()
             exc.node = self.node  # type: ignore[attr-defined]
@@ -188,3 +214,46 @@ class Executor:
             snap.restore()
         self._snapshots.clear()
         self.local.clear()
+        self.dropped.clear()
+
+    def measure(self) -> tuple[int, int, int, int]:
+        """Array bytes and charged bytes (``budget.weigh``) of what the session and the
+        request hold now (less the names the request frees: the session holds them only
+        while the request runs), and of what the session held before (in-place targets as
+        they were)."""
+        before = {id(c.tensor): c.stand_in() for c in self._snapshots.values()}
+        kept = [t for n, t in self.names.items() if n not in self._unbinds]
+        now = footprint([*kept, *self.local.values(), *before.values()])
+        if self._start is None:
+            self._start = footprint(before.get(id(t), t) for t in self.names.values())
+        return now.nbytes, weigh(now), self._start.nbytes, weigh(self._start)
+
+
+def _names_in(a: Any) -> Iterator[str]:
+    if isinstance(a, str):
+        yield a
+    elif isinstance(a, list):
+        for x in a:
+            yield from _names_in(x)
+
+
+def _drops(
+    nodes: list[GraphNode], free: Collection[str], keep: Collection[str] | None
+) -> dict[int, list[str]]:
+    """For each node, the freed names whose last use (or binding) it is."""
+    if keep is None:  # every node name is reported
+        return {}
+    last: dict[str, int] = {}
+    for i, node in enumerate(nodes):
+        for name in _names_in(node.args):
+            last[name] = i
+        if node.op == "index":
+            for name in _names_in(node.kwargs.get("index")):
+                last[name] = i
+        if node.name is not None:
+            last[node.name] = i
+    out: dict[int, list[str]] = {}
+    for name in set(free) - set(keep):
+        if name in last:
+            out.setdefault(last[name], []).append(name)
+    return out

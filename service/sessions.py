@@ -42,6 +42,9 @@ __all__ = [
 log = logging.getLogger("gradserve.sessions")
 
 
+_NO_DIGEST = bytes(32)
+
+
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
@@ -63,6 +66,13 @@ def commit(
     trial.update(bind)
     for name in unbind:
         trial.pop(name, None)
+    if len(trial) > settings.max_tensors_per_session and len(trial) > len(session.names):
+        raise ApiError(
+            507,
+            "too_many_tensors",
+            f"the session would bind {len(trial)} names, above its limit of "
+            f"{settings.max_tensors_per_session} (GRADSERVE_MAX_TENSORS_PER_SESSION)",
+        )
     added = allocated_bytes() + sum(nbytes(t) for t in bind.values())
     size = account(session, settings, added, trial)
     if size > settings.max_session_bytes and size > session.bytes:
@@ -206,7 +216,10 @@ class SessionManager:
         token = self._token(authorization)
         # authenticate before queueing for the lock: a stranger never holds a session's lock
         digest = await self.store.token_digest(session_id)
-        if digest is None or not hmac.compare_digest(digest, _digest(token)):
+        # an unknown id is compared too (against a digest no token has): a wrong token on a
+        # session that exists and an id that does not take the same steps
+        matches = hmac.compare_digest(digest or _NO_DIGEST, _digest(token))
+        if digest is None or not matches:
             raise session_not_found(session_id)
         async with self.store.lock(session_id) as lease:
             session = await self.store.load(session_id, lease)

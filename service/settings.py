@@ -27,7 +27,11 @@ class Settings(BaseSettings):
     redis_cache_bytes: int = Field(
         256 * 1024 * 1024, ge=0, description="Per-replica cache of immutable arrays (Redis store)."
     )
-    redis_lease_ms: int = Field(30_000, ge=100, description="Lease of a session's Redis lock.")
+    redis_lease_ms: int = Field(
+        10_000,
+        ge=100,
+        description="Lease of a session's Redis lock, renewed every third of it while held.",
+    )
 
     # NoDecode: the raw variable reaches _split_keys (the env source would parse it as JSON)
     api_keys: Annotated[list[str], NoDecode] = Field(
@@ -37,7 +41,35 @@ class Settings(BaseSettings):
 
     # limits
     max_tensor_elements: int = Field(16 * 1024 * 1024, ge=1)
-    max_session_bytes: int = Field(1024 * 1024 * 1024, ge=1)
+    max_session_bytes: int = Field(
+        1024 * 1024 * 1024,
+        ge=1,
+        description="A session's quota: its arrays plus a per-tensor and per-node overhead.",
+    )
+    max_request_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=1,
+        description="What one graph request may hold beyond its session's bytes, checked as "
+        "each op allocates (507 request_budget_exceeded).",
+    )
+    max_server_bytes: int = Field(
+        default_factory=lambda: _default_server_bytes(),
+        ge=1,
+        description="Bytes every session of a process plus its running requests may hold "
+        "(503 server_memory_exhausted); default: half the machine's memory.",
+    )
+    max_tensors_per_session: int = Field(
+        100_000, ge=1, description="Names one session may bind (507 too_many_tensors)."
+    )
+    max_request_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Compute deadline of one request, checked between ops "
+        "(504 deadline_exceeded, nothing applied).",
+    )
+    body_read_timeout_seconds: float = Field(
+        30.0, gt=0, description="Time a client has to send a request body (408 body_timeout)."
+    )
     max_sessions: int = Field(1000, ge=1)
     max_nodes_per_request: int = Field(10_000, ge=1)
     max_body_bytes: int = Field(256 * 1024 * 1024, ge=1)
@@ -80,6 +112,12 @@ class Settings(BaseSettings):
                 return json.loads(v)
             return [k.strip() for k in v.split(",") if k.strip()]
         return v
+
+
+def _default_server_bytes() -> int:
+    from .budget import physical_memory
+
+    return max(physical_memory() // 2, 1 << 30)
 
 
 @lru_cache

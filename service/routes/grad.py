@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Collection
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,9 +21,10 @@ from api_schema import (
     StatelessInput,
 )
 from engine.errors import DoesNotRequireGradError
-from engine.state import allocated_bytes, from_array, reached_leaves
+from engine.state import allocated_bytes, budget, checkpoint, from_array, reached_leaves
 from engine.tensor import Tensor
 
+from ..budget import Guard, ServerBudget, guard_for
 from ..codecs import decode_tensor_data
 from ..deps import ApiKeyDep, OrjsonRoute, SessionDep, SettingsDep, compute, json_response
 from ..errors import ApiError
@@ -31,7 +35,7 @@ from ..views import tensor_data
 
 router = APIRouter(tags=["gradients"], route_class=OrjsonRoute)
 ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": Problem} for s in (400, 401, 404, 409, 413, 422)
+    s: {"model": Problem} for s in (400, 401, 404, 409, 413, 422, 503, 504, 507)
 }
 
 
@@ -43,7 +47,7 @@ def _tensor_arg(ex: Executor, value: Any, like: Tensor) -> Tensor:
     return from_array(ex.xp.asarray(arr))
 
 
-def _grad_map(names: dict[str, Tensor], ids: set[int], encoding: str) -> dict[str, Any]:
+def _grad_map(names: dict[str, Tensor], ids: Collection[int], encoding: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, t in names.items():
         if id(t) in ids:
@@ -51,7 +55,13 @@ def _grad_map(names: dict[str, Tensor], ids: set[int], encoding: str) -> dict[st
     return out
 
 
-def run_backward(session: Session, req: BackwardRequest, settings: Settings) -> dict[str, Any]:
+def run_backward(
+    session: Session,
+    req: BackwardRequest,
+    settings: Settings,
+    server: ServerBudget | None = None,
+    cancelled: threading.Event | None = None,
+) -> dict[str, Any]:
     ex = Executor(session.names, settings.max_tensor_elements, session.backend.xp)
     out = ex.lookup(req.tensor)
     if not out.requires_grad:  # checked first, before the gradient is even resolved
@@ -60,8 +70,20 @@ def run_backward(session: Session, req: BackwardRequest, settings: Settings) -> 
         )
     gradient = None if req.gradient is None else _tensor_arg(ex, req.gradient, out)
     inputs = None if req.inputs is None else [ex.lookup(n) for n in req.inputs]
-    with engine.limits(settings.max_tensor_elements):
-        out.backward(gradient, req.retain_graph, req.create_graph, inputs)
+    # what backward may accumulate into: put back as it was if it stops half way (a budget,
+    # the deadline, a client gone); arrays are immutable, so the references are the state
+    touched = {id(t): t for t in [*session.names.values(), *reached_leaves([out])]}
+    before = [checkpoint(t) for t in touched.values()]
+    guard = guard_for(session, settings, ex, server, cancelled)
+    try:
+        with engine.limits(settings.max_tensor_elements), budget(guard.reserve):
+            out.backward(gradient, req.retain_graph, req.create_graph, inputs)
+    except BaseException:
+        for c in before:
+            c.restore()
+        raise
+    finally:
+        guard.close()
     if inputs is not None:
         names = req.inputs or []
         grads = {n: tensor_data(t.grad, req.encoding) for n, t in zip(names, inputs, strict=True)}
@@ -77,10 +99,21 @@ async def backward(
     request: Request, session: SessionDep, settings: SettingsDep, body: BackwardRequest
 ) -> Response:
     """``tensor.backward()``: accumulate into leaves' ``.grad``; report the reached leaves'."""
-    return json_response(await compute(request, lambda: run_backward(session, body, settings)))
+    server, cancelled = request.app.state.server_budget, threading.Event()
+    return json_response(
+        await compute(
+            request, lambda: run_backward(session, body, settings, server, cancelled), cancelled
+        )
+    )
 
 
-def run_grad(session: Session, req: GradRequest, settings: Settings) -> dict[str, Any]:
+def run_grad(
+    session: Session,
+    req: GradRequest,
+    settings: Settings,
+    server: ServerBudget | None = None,
+    cancelled: threading.Event | None = None,
+) -> dict[str, Any]:
     ex = Executor(session.names, settings.max_tensor_elements, session.backend.xp)
     outputs = [ex.lookup(n) for n in req.outputs]
     inputs = [ex.lookup(n) for n in req.inputs]
@@ -94,10 +127,14 @@ def run_grad(session: Session, req: GradRequest, settings: Settings) -> dict[str
             None if g is None else _tensor_arg(ex, g, o)
             for g, o in zip(req.grad_outputs, outputs, strict=True)
         ]
-    with engine.limits(settings.max_tensor_elements):
-        results = engine.autograd.grad(
-            outputs, inputs, gos, req.retain_graph, req.create_graph, req.allow_unused
-        )
+    guard = guard_for(session, settings, ex, server, cancelled)
+    try:
+        with engine.limits(settings.max_tensor_elements), budget(guard.reserve):
+            results = engine.autograd.grad(
+                outputs, inputs, gos, req.retain_graph, req.create_graph, req.allow_unused
+            )
+    finally:
+        guard.close()
     grads: dict[str, Any] = {}
     bind: dict[str, Tensor] = {}
     for i, (name, g) in enumerate(zip(req.inputs, results, strict=True)):
@@ -114,10 +151,20 @@ async def autograd_grad(
     request: Request, session: SessionDep, settings: SettingsDep, body: GradRequest
 ) -> Response:
     """``torch.autograd.grad``: ``.grad`` is untouched; ``bind`` names the results."""
-    return json_response(await compute(request, lambda: run_grad(session, body, settings)))
+    server, cancelled = request.app.state.server_budget, threading.Event()
+    return json_response(
+        await compute(
+            request, lambda: run_grad(session, body, settings, server, cancelled), cancelled
+        )
+    )
 
 
-def run_stateless(req: StatelessGradRequest, settings: Settings) -> dict[str, Any]:
+def run_stateless(
+    req: StatelessGradRequest,
+    settings: Settings,
+    server: ServerBudget | None = None,
+    cancelled: threading.Event | None = None,
+) -> dict[str, Any]:
     if len(req.nodes) > settings.max_nodes_per_request:
         raise ApiError(
             413,
@@ -141,29 +188,45 @@ def run_stateless(req: StatelessGradRequest, settings: Settings) -> dict[str, An
         if name not in names:
             raise unknown_name(name)
     ex = Executor(names, limit, np)
-    ex.run(req.nodes, no_grad=False)
-    out = ex.lookup(req.output)
-    gradient = None if req.gradient is None else _tensor_arg(ex, req.gradient, out)
-    wrt = [names[n] for n in req.wrt]
-    grads: dict[str, Any] = {}
-    if wrt:
-        results: tuple[Tensor | None, ...] = (None,) * len(wrt)
-        if out.requires_grad:  # else the output depends on no wrt input: every grad is null
-            with engine.limits(limit):
-                results = engine.autograd.grad(out, wrt, gradient, allow_unused=True)
-        for name, g in zip(req.wrt, results, strict=True):
-            grads[name] = tensor_data(g, req.encoding)
-    return {"output": tensor_data(out, req.encoding), "grads": grads}
+    # no session: the request's own budget is all it may hold
+    guard = Guard(
+        session_bytes=0,
+        max_session_bytes=settings.max_request_bytes,
+        max_request_bytes=settings.max_request_bytes,
+        measure=ex.measure,
+        server=server,
+        deadline=time.monotonic() + settings.max_request_seconds,
+        cancelled=cancelled,
+    )
+    try:
+        ex.run(req.nodes, no_grad=False, guard=guard)
+        out = ex.lookup(req.output)
+        gradient = None if req.gradient is None else _tensor_arg(ex, req.gradient, out)
+        wrt = [names[n] for n in req.wrt]
+        grads: dict[str, Any] = {}
+        if wrt:
+            results: tuple[Tensor | None, ...] = (None,) * len(wrt)
+            if out.requires_grad:  # else the output depends on no wrt input: every grad is null
+                with engine.limits(limit), budget(guard.reserve):
+                    results = engine.autograd.grad(out, wrt, gradient, allow_unused=True)
+            for name, g in zip(req.wrt, results, strict=True):
+                grads[name] = tensor_data(g, req.encoding)
+        return {"output": tensor_data(out, req.encoding), "grads": grads}
+    finally:
+        guard.close()
 
 
 @router.post(
     "/v1/grad",
     response_model=StatelessGradResponse,
     dependencies=[ApiKeyDep],
-    responses={s: {"model": Problem} for s in (400, 401, 409, 413, 422)},
+    responses={s: {"model": Problem} for s in (400, 401, 409, 413, 422, 503, 504, 507)},
 )
 async def stateless_grad(
     request: Request, settings: SettingsDep, body: StatelessGradRequest
 ) -> Response:
     """One request, no session: build the graph, differentiate the output, return both."""
-    return json_response(await compute(request, lambda: run_stateless(body, settings)))
+    server, cancelled = request.app.state.server_budget, threading.Event()
+    return json_response(
+        await compute(request, lambda: run_stateless(body, settings, server, cancelled), cancelled)
+    )

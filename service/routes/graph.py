@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -9,6 +10,7 @@ from starlette.responses import Response
 
 from api_schema import GraphRequest, GraphResponse, Problem
 
+from ..budget import ServerBudget, guard_for
 from ..deps import OrjsonRoute, SessionDep, SettingsDep, compute, json_response
 from ..errors import ApiError
 from ..executor import Executor, unknown_name
@@ -19,8 +21,17 @@ from ..views import tensor_info
 router = APIRouter(prefix="/v1/sessions/{session_id}", tags=["graph"], route_class=OrjsonRoute)
 
 
-def run_graph(session: Session, req: GraphRequest, settings: Settings) -> dict[str, Any]:
-    """Run the nodes, then bind, free and report; nothing changes if any step fails."""
+def run_graph(
+    session: Session,
+    req: GraphRequest,
+    settings: Settings,
+    server: ServerBudget | None = None,
+    cancelled: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Run the nodes, then bind, free and report; nothing changes if any step fails.
+
+    Every op is checked against the session's quota, the request's byte budget and the
+    server's before it allocates, and the deadline and the client between nodes."""
     if len(req.nodes) > settings.max_nodes_per_request:
         raise ApiError(
             413,
@@ -28,7 +39,17 @@ def run_graph(session: Session, req: GraphRequest, settings: Settings) -> dict[s
             f"{len(req.nodes)} nodes is above the limit of {settings.max_nodes_per_request}",
         )
     ex = Executor(session.names, settings.max_tensor_elements, session.backend.xp)
-    ex.run(req.nodes, req.no_grad)
+    guard = guard_for(session, settings, ex, server, cancelled)
+    try:
+        ex.run(req.nodes, req.no_grad, guard, req.free, req.return_)
+        return _finish(ex, session, req, settings)
+    finally:
+        guard.close()
+
+
+def _finish(
+    ex: Executor, session: Session, req: GraphRequest, settings: Settings
+) -> dict[str, Any]:
     try:
         for name in req.free:
             if not ex.bound(name):
@@ -50,11 +71,15 @@ def run_graph(session: Session, req: GraphRequest, settings: Settings) -> dict[s
 @router.post(
     "/graph",
     response_model=GraphResponse,
-    responses={s: {"model": Problem} for s in (400, 401, 404, 409, 413, 422, 507)},
+    responses={s: {"model": Problem} for s in (400, 401, 404, 409, 413, 422, 503, 504, 507)},
 )
 async def run_graph_request(
     request: Request, session: SessionDep, settings: SettingsDep, body: GraphRequest
 ) -> Response:
     """Add nodes to the session's graph; report the ``return`` names."""
-    result = await compute(request, lambda: run_graph(session, body, settings))
+    server = request.app.state.server_budget
+    cancelled = threading.Event()
+    result = await compute(
+        request, lambda: run_graph(session, body, settings, server, cancelled), cancelled
+    )
     return json_response(result)

@@ -49,7 +49,7 @@ def session_info(session: Session, settings: object) -> dict[str, object]:
     status_code=201,
     response_model=SessionCreated,
     dependencies=[ApiKeyDep],
-    responses={400: {"model": Problem}, 401: {"model": Problem}, 429: {"model": Problem}},
+    responses={s: {"model": Problem} for s in (400, 401, 429, 503)},
 )
 async def create_session(
     request: Request,
@@ -62,6 +62,7 @@ async def create_session(
     body = body or SessionCreate()
     limits: ClientLimits = request.app.state.client_limits
     client = client_key(request, x_api_key if settings.api_keys else None)
+    request.app.state.server_budget.check_new()  # 503 while the server is at its budget
     limits.admit(client)
     ttl = body.ttl_seconds
     if not settings.api_keys:  # anonymous: a session may not hold a slot for a day

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 import engine
@@ -41,6 +41,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem},
     404: {"model": Problem},
     413: {"model": Problem},
+    503: {"model": Problem},
     507: {"model": Problem},
 }
 Include = Annotated[
@@ -136,6 +137,11 @@ async def create_tensor(
     request: Request, session: SessionDep, settings: SettingsDep, body: TensorCreate
 ) -> Response:
     """Create a leaf from a value or a fill (zeros, ones, full, randn, rand, arange, eye)."""
+    shape = body.shape if body.fill not in (None, "arange") else None
+    # what the fill allocates (8 bytes an element at most), refused before it is taken;
+    # above the element limit it is 413 tensor_too_large instead
+    numel = min(math.prod(shape), settings.max_tensor_elements) if shape else 0
+    request.app.state.server_budget.check_new(8 * numel)
     name, t = await compute(request, lambda: create_leaf(session, body, settings))
     return json_response(tensor_info(name, t), 201)
 
@@ -204,6 +210,18 @@ async def read_tensor_grad(
     return await compute(request, lambda: _value_response(request, t.grad, encoding, "grad", name))
 
 
+async def read_npy_body(request: Request) -> bytes | None:
+    """A ``.npy`` body, read in full (within the body-read timeout) before the session is
+    taken: a client that stalls mid-upload never holds the session's lock."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != NPY_MEDIA_TYPE:
+        return None  # the handler answers 415 (after the session's own checks, as before)
+    return await request.body()
+
+
+NpyBody = Annotated[bytes | None, Depends(read_npy_body)]
+
+
 @router.put(
     "/tensors/{name}",
     response_model=TensorInfo,
@@ -217,6 +235,7 @@ async def read_tensor_grad(
 )
 async def put_tensor(
     request: Request,
+    body: NpyBody,
     session: SessionDep,
     settings: SettingsDep,
     name: NamePath,
@@ -230,7 +249,8 @@ async def put_tensor(
             "unsupported_media_type",
             f"PUT takes Content-Type: {NPY_MEDIA_TYPE}, not {ctype!r}",
         )
-    body = await request.body()
+    assert body is not None
+    request.app.state.server_budget.check_new(len(body))
 
     def work() -> tuple[bool, Tensor]:
         arr = decode_npy(body, settings.max_tensor_elements)

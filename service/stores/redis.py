@@ -26,7 +26,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
+import socket
 import threading
 import time
 import uuid
@@ -40,6 +42,9 @@ import anyio
 import numpy as np
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 import engine
 from engine import serialize
@@ -110,8 +115,10 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0
 """
 # Admission: drop expired sessions, then add this one unless the server is full (atomic,
-# so replicas creating sessions at once cannot go past max_sessions together).
+# so replicas creating sessions at once cannot go past max_sessions together). Admitting
+# a session already admitted says yes: the call may be retried after a lost reply.
 _ADMIT = """
+if redis.call('ZSCORE', KEYS[1], ARGV[4]) then return 1 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
@@ -159,6 +166,13 @@ def _session_of(sid: str, meta: dict[str, Any], names: dict[str, engine.Tensor])
         exact_bytes=size,
         name_counter=int(meta.get("auto", 0)),
     )
+
+
+_NO_TOKEN = json.dumps(bytes(32).hex())
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else _text(value)
 
 
 def _raw(value: Any) -> bytes:
@@ -237,6 +251,33 @@ class ArrayCache:
             return aid
 
 
+def _process_start(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot; Linux), or "" if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+# Who holds a lease: this process's incarnation (host, pid, start time) and a random part.
+# A lease that outlives its holder (Redis restarted from its append-only file while a
+# request held it, or the holder crashed) is recognisable: this process's own that no
+# request holds, or one of a process on this host that is gone.
+INCARNATION = f"{socket.gethostname()}/{os.getpid()}/{_process_start(os.getpid())}"
+
+
+def _holder_is_gone(holder: str, held: set[str]) -> bool:
+    incarnation, _, _ = holder.rpartition(":")
+    if incarnation == INCARNATION:
+        return holder not in held
+    host, _, rest = incarnation.partition("/")
+    pid, _, start = rest.partition("/")
+    if host != socket.gethostname() or not pid.isdigit() or not start:
+        return False  # another machine's: its lease runs out by itself
+    return _process_start(int(pid)) != start
+
+
 @dataclass
 class Lease:
     """A held lease lock: its random token (the save's fence) and the session's stored graph
@@ -252,11 +293,20 @@ class RedisStore:
 
     kind = "redis"
 
-    def __init__(self, url: str, *, lease_ms: int = 30_000, cache_bytes: int = 256 << 20) -> None:
+    def __init__(self, url: str, *, lease_ms: int = 10_000, cache_bytes: int = 256 << 20) -> None:
         self.url = url
         # a session's buffers travel in one command: allow for a large one (redis-py's
-        # default socket timeout is 5 s); options in the URL still win
-        self.redis: aioredis.Redis = aioredis.from_url(url, socket_timeout=60)
+        # default socket timeout is 5 s); options in the URL still win. A pooled connection
+        # idle for a second is pinged before use (after a Redis restart it is stale), and a
+        # command that meets a dead connection is sent once more on a fresh one: every
+        # command here is idempotent (reads, SET NX with our token, fenced scripts, admit).
+        self.redis: aioredis.Redis = aioredis.from_url(
+            url,
+            socket_timeout=60,
+            socket_connect_timeout=5,
+            health_check_interval=1,
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        )
         self.lease_ms = lease_ms
         self.cache = ArrayCache(cache_bytes)
         self.moved = {"to_redis": 0, "from_redis": 0}  # payload bytes, for benchmarks
@@ -265,6 +315,7 @@ class RedisStore:
         self._save = self.redis.register_script(_SAVE)
         self._admit = self.redis.register_script(_ADMIT)
         self._usage = Usage(0, 0)  # as of the last refresh_usage()
+        self._held: set[str] = set()  # lease tokens this process's requests hold now
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -306,7 +357,9 @@ class RedisStore:
 
     async def token_digest(self, session_id: str) -> bytes | None:
         raw = await self.redis.hget(_key(session_id, "meta"), "token")
-        return None if raw is None else bytes.fromhex(json.loads(raw))
+        # an unknown id decodes a stand-in: both paths do the same work (timing)
+        digest = bytes.fromhex(json.loads(_NO_TOKEN if raw is None else raw))
+        return None if raw is None else digest
 
     async def count(self) -> int:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -345,29 +398,44 @@ class RedisStore:
     async def lock(self, session_id: str, wait_s: float | None = None) -> AsyncIterator[Lease]:
         """Hold the session's lease lock; renewed while held; released on exit."""
         sid = session_id
-        token = secrets.token_hex(16)
+        token = f"{INCARNATION}:{secrets.token_hex(16)}"
         key = _key(sid, "lock")
         # wait long enough for a crashed holder's lease to run out
         wait = wait_s if wait_s is not None else max(60.0, 2 * self.lease_ms / 1000)
         deadline = time.monotonic() + wait
         delay = 0.001
-        while not await self.redis.set(key, token, nx=True, px=self.lease_ms):
-            if time.monotonic() > deadline:
-                raise ApiError(503, "session_busy", "the session stayed locked; try again")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
-        done = asyncio.Event()
-        renew = asyncio.create_task(self._renew(key, token, done))
+        checked = 0.0
+        self._held.add(token)
         try:
-            yield Lease(token)
+            while not await self.redis.set(key, token, nx=True, px=self.lease_ms):
+                now = time.monotonic()
+                if now > deadline:
+                    raise ApiError(503, "session_busy", "the session stayed locked; try again")
+                if now - checked > 0.1:  # a lease whose holder is gone is taken over
+                    checked = now
+                    holder = _text_or_none(await self.redis.get(key))
+                    if holder == token:  # a retried SET whose first reply was lost
+                        break
+                    if holder is not None and _holder_is_gone(holder, self._held):
+                        log.warning("taking over a lease its holder left", extra={"sid": sid})
+                        await self._release(keys=[key], args=[holder])
+                        continue
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.05)
+            done = asyncio.Event()
+            renew = asyncio.create_task(self._renew(key, token, done))
+            try:
+                yield Lease(token)
+            finally:
+                # the event as well as the cancel: on Python 3.11 a cancel that lands as a
+                # Redis call completes can be swallowed (asyncio.wait_for, gh-86296), and a
+                # renewer that missed it would keep the lease alive forever
+                done.set()
+                renew.cancel()
+                await asyncio.wait({renew})  # never suppresses a cancel of this task itself
+                await self._release(keys=[key], args=[token])
         finally:
-            # the event as well as the cancel: on Python 3.11 a cancel that lands as a Redis
-            # call completes can be swallowed (asyncio.wait_for, gh-86296), and a renewer
-            # that missed it would keep the lease alive forever
-            done.set()
-            renew.cancel()
-            await asyncio.wait({renew})  # never suppresses a cancel of this task itself
-            await self._release(keys=[key], args=[token])
+            self._held.discard(token)
 
     async def _renew(self, key: str, token: str, done: asyncio.Event) -> None:
         while not await wait_set(done, self.lease_ms / 3000):

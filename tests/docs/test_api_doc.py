@@ -137,6 +137,10 @@ def test_every_setting_is_documented_with_its_default(text: str) -> None:
         cell = rows.get(var)
         if cell is None:
             problems.append(f"{var}: no row")
+        elif info.default_factory is not None:
+            # computed on the machine (e.g. a share of its memory): the row says how, in words
+            if not cell or cell.startswith("`"):
+                problems.append(f"{var}: a computed default, documented as {cell!r}")
         elif default in ([], None, ""):
             if "none" not in cell:
                 problems.append(f"{var}: default is empty, documented as {cell!r}")
