@@ -40,15 +40,25 @@ class OpInfo(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     name: str
-    arity: int | None = Field(description="Positional args; null: a list of tensors.")
+    arity: int | None = Field(description="Operands (leading args); null: a list of tensors.")
     kwargs_: dict[str, Any] = Field(alias="kwargs", description="Attributes and their defaults.")
+    signature: str = Field(description="torch's parameter list of the function form.")
+    method_signature: str | None = Field(
+        None, description="The method's parameter list where torch's differs (`*shape`)."
+    )
+    variants: list[str] = Field(
+        description="function, method, inplace, nn (torch.nn.functional) and operator dunders."
+    )
+    aliases: list[str] = Field(default_factory=list)
+    in_place: bool = Field(False, description="Runs in place on its first argument (a name).")
     dtypes: str
     differentiable: bool
     grad_fns: list[str]
-    doc: str = ""
+    doc: str = Field(description="One line.")
 
 
 class OpsResponse(BaseModel):
+    version: str = Field(description="A hash of the op table; equal tables, equal versions.")
     ops: list[OpInfo]
 
 

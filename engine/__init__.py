@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from . import autograd, nn
+from . import autograd, methods, nn
 from . import autograd_function as _autograd_function
 from . import autograd_functional as _autograd_functional
 from . import profiler as _profiler
@@ -55,7 +55,7 @@ from .factories import (
 )
 from .functional import *  # noqa: F403
 from .functional import __all__ as _functional_all
-from .ops import OPS, Op, public_ops
+from .ops import OPS, Op, public_ops, table_version
 from .shapes import Size
 from .tensor import Tensor
 
@@ -109,6 +109,7 @@ __all__ = [
     "linspace",
     "long",
     "manual_seed",
+    "methods",
     "nn",
     "no_grad",
     "ones",
@@ -123,6 +124,7 @@ __all__ = [
     "set_default_device",
     "set_default_dtype",
     "set_grad_enabled",
+    "table_version",
     "tensor",
     "use_backend",
     "zeros",

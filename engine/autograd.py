@@ -8,11 +8,9 @@ running its VJPs, and frees saved values unless asked to retain them.
 
 from __future__ import annotations
 
-import inspect
 import re
-import threading
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,12 +26,24 @@ from .errors import (
     ModifiedInplaceError,
     ScalarOverflowError,
     ShapeMismatchError,
-    TensorTooLargeError,
 )
+from .gradmode import (
+    _GradMode,
+    _mode,
+    _quiet,
+    budget,
+    check_numel,
+    enable_grad,
+    is_grad_enabled,
+    limits,
+    no_grad,
+    set_grad_enabled,
+)
+from .tensor import Tensor, as_tensor
+from .unsupported import missing
 
 if TYPE_CHECKING:
-    from .ops import Op
-    from .tensor import Tensor
+    from .ops.table import Op
 
 __all__ = [
     "Node",
@@ -41,6 +51,7 @@ __all__ = [
     "apply",
     "budget",
     "backward",
+    "check_numel",
     "enable_grad",
     "grad",
     "is_grad_enabled",
@@ -48,191 +59,6 @@ __all__ = [
     "no_grad",
     "set_grad_enabled",
 ]
-
-
-# --------------------------------------------------------------------- grad mode
-class _Mode(threading.local):
-    enabled: bool = True
-    max_elements: int | None = None
-    quiet: bool = False  # inside np.errstate(all="ignore") already (a backward pass)
-    allocated: int = 0  # bytes of op results in this thread, ever (engine.state measures)
-    profiler: Any = None  # an engine.profiler.profile recording this thread's ops
-    reserve: Callable[[int], None] | None = None  # told each op's result bytes before it runs
-
-
-_mode = _Mode()
-
-
-def is_grad_enabled() -> bool:
-    """Whether ops in this thread record a graph."""
-    return _mode.enabled
-
-
-class _GradMode:
-    """Context manager and decorator that sets grad mode for this thread."""
-
-    def __init__(self, mode: bool) -> None:
-        self.mode = bool(mode)
-        self._prev: list[bool] = []
-
-    def __enter__(self) -> None:
-        self._prev.append(_mode.enabled)
-        _mode.enabled = self.mode
-
-    def __exit__(self, *exc: object) -> None:
-        _mode.enabled = self._prev.pop()
-
-    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        import functools
-
-        mode = self.mode
-        if inspect.isgeneratorfunction(fn):
-            # torch's _DecoratorContextManager: the mode holds while the generator runs, and
-            # the caller's mode is back between its steps
-            @functools.wraps(fn)
-            def generator(*args: Any, **kwargs: Any) -> Any:
-                gen = fn(*args, **kwargs)
-                try:
-                    with _GradMode(mode):
-                        request = gen.send(None)
-                    while True:
-                        try:
-                            sent = yield request
-                        except GeneratorExit:
-                            with _GradMode(mode):
-                                gen.close()
-                            raise
-                        except BaseException as exc:
-                            with _GradMode(mode):
-                                request = gen.throw(exc)
-                        else:
-                            with _GradMode(mode):
-                                request = gen.send(sent)
-                except StopIteration as stop:
-                    return stop.value
-
-            return generator
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with _GradMode(mode):
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-
-class set_grad_enabled(_GradMode):
-    """``torch.set_grad_enabled``: like torch, it sets the mode when called (so a plain call
-    works as a function) and restores the previous one on leaving a ``with`` block."""
-
-    def __init__(self, mode: bool) -> None:
-        super().__init__(mode)
-        self._before = _mode.enabled
-        _mode.enabled = self.mode
-
-    def __enter__(self) -> None:
-        self._prev.append(self._before)
-        _mode.enabled = self.mode
-
-    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        _mode.enabled = self._before  # as a decorator it does not change the current mode
-        return super().__call__(fn)
-
-
-class no_grad(_GradMode):
-    """``torch.no_grad``: results do not require grad and record no graph."""
-
-    def __init__(self) -> None:
-        super().__init__(False)
-
-
-class enable_grad(_GradMode):
-    """``torch.enable_grad``: turn recording back on inside ``no_grad``."""
-
-    def __init__(self) -> None:
-        super().__init__(True)
-
-
-class limits:
-    """Context manager: refuse any op whose result would exceed ``max_elements`` (this thread)."""
-
-    def __init__(self, max_elements: int | None) -> None:
-        self.max_elements = max_elements
-        self._prev: list[int | None] = []
-
-    def __enter__(self) -> None:
-        self._prev.append(_mode.max_elements)
-        _mode.max_elements = self.max_elements
-
-    def __exit__(self, *exc: object) -> None:
-        _mode.max_elements = self._prev.pop()
-
-
-class budget:
-    """Context manager: call ``reserve(nbytes)`` before each op of this thread allocates its
-    result (an upper bound from the shapes: 8 bytes an element where the dtype is not known
-    yet); it raises to refuse the op before any memory is taken."""
-
-    def __init__(self, reserve: Callable[[int], None] | None) -> None:
-        self.reserve = reserve
-        self._prev: list[Callable[[int], None] | None] = []
-
-    def __enter__(self) -> None:
-        self._prev.append(_mode.reserve)
-        _mode.reserve = self.reserve
-
-    def __exit__(self, *exc: object) -> None:
-        _mode.reserve = self._prev.pop()
-
-
-def _result_nbytes(op: Op, inputs: Sequence[Any], attrs: dict[str, Any], dt: Any) -> int:
-    """An upper bound on the bytes of ``op``'s result, from the inputs' shapes."""
-    n = -1
-    if op.shape is not None:
-        try:
-            n = 1
-            for s in op.shape([getattr(x, "shape", ()) for x in inputs], attrs):
-                n *= int(s)
-        except Exception:  # incompatible shapes: forward raises torch's error
-            n = -1
-    tensors = [x for x in inputs if isinstance(x, _Tensor)]
-    if n < 0:  # an elementwise op, a reduction or an index: at most its largest input
-        n = max((x._st.array.size for x in tensors), default=1)
-    if dt is not None and op.result is None:
-        size = dt.itemsize
-    elif attrs.get("dtype") is not None:  # a cast names its result's dtype
-        try:
-            size = D.as_dtype(attrs["dtype"]).itemsize
-        except Exception:
-            size = 8
-    else:  # the inputs' dtype, or a comparison's bool
-        size = max((x._st.array.itemsize for x in tensors), default=8)
-    return n * size
-
-
-class _quiet:
-    """Mark this thread as already inside errstate(all="ignore") (apply skips its own)."""
-
-    def __enter__(self) -> None:
-        self._prev = _mode.quiet
-        _mode.quiet = True
-
-    def __exit__(self, *exc: object) -> None:
-        _mode.quiet = self._prev
-
-
-def check_numel(shape: Sequence[int]) -> None:
-    """Refuse a result shape above this thread's element limit, before allocating it."""
-    limit = _mode.max_elements
-    if limit is None:
-        return
-    n = 1
-    for s in shape:
-        n *= int(s)  # Python ints: no overflow
-    if n > limit:
-        raise TensorTooLargeError(
-            f"a tensor of shape {list(shape)} has {n} elements, above the limit of {limit}"
-        )
 
 
 # ------------------------------------------------------------------ saved values
@@ -279,8 +105,6 @@ class SavedTensor:
 
     def unpack(self, node: Node, vc: list[int]) -> Tensor:
         """The saved tensor, or torch's error when it was modified in place since."""
-        from .tensor import Tensor
-
         if vc[0] != self.version:
             type_name = D.from_numpy_dtype(self.array.dtype).tensor_type
             owner = self._owner(node)
@@ -405,13 +229,34 @@ class _AccumulateGrad:
 
 
 # ------------------------------------------------------------------------ apply
-# engine.tensor sets this once Tensor exists (it imports this module first)
-_Tensor: Any = None
+def _result_nbytes(op: Op, inputs: Sequence[Any], attrs: dict[str, Any], dt: Any) -> int:
+    """An upper bound on the bytes of ``op``'s result, from the inputs' shapes."""
+    n = -1
+    if op.shape is not None:
+        try:
+            n = 1
+            for s in op.shape([getattr(x, "shape", ()) for x in inputs], attrs):
+                n *= int(s)
+        except Exception:  # incompatible shapes: forward raises torch's error
+            n = -1
+    tensors = [x for x in inputs if isinstance(x, Tensor)]
+    if n < 0:  # an elementwise op, a reduction or an index: at most its largest input
+        n = max((x._st.array.size for x in tensors), default=1)
+    if dt is not None and op.result is None:
+        size = dt.itemsize
+    elif attrs.get("dtype") is not None:  # a cast names its result's dtype
+        try:
+            size = D.as_dtype(attrs["dtype"]).itemsize
+        except Exception:
+            size = 8
+    else:  # the inputs' dtype, or a comparison's bool
+        size = max((x._st.array.itemsize for x in tensors), default=8)
+    return n * size
 
 
 def _common_dtype(inputs: Sequence[Any], idx: tuple[int, ...] | None) -> D.DType:
     """torch.result_type, with a fast answer for the usual case: one tensor dtype."""
-    T = _Tensor
+    T = Tensor
     first: D.DType | None = None
     widest = 0  # of the Python scalars: 0 bool, 1 int, 2 float
     for i, x in enumerate(inputs):
@@ -441,7 +286,7 @@ def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
     """Run ``op`` on tensors and Python scalars; record a node when grad is on."""
     if _mode.profiler is not None:
         return _mode.profiler.record(op, inputs, attrs)
-    T = _Tensor
+    T = Tensor
     xp = None
     requires = False
     for x in inputs:
@@ -515,7 +360,7 @@ def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
 
 def record(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Node:
     """Build the node of a differentiable call (its output is attached by the caller)."""
-    T = _Tensor
+    T = Tensor
     next_ = tuple(
         (x.grad_fn if x.grad_fn is not None else (x if x._rg else None))
         if isinstance(x, T)
@@ -545,8 +390,6 @@ def _target(t: Tensor) -> Any:
 def _make_grads(
     outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None, create_graph: bool
 ) -> list[Tensor]:
-    from .tensor import Tensor, as_tensor
-
     grads = []
     for i, out in enumerate(outputs):
         g = None if grad_outputs is None else grad_outputs[i]
@@ -703,7 +546,7 @@ def _kept_state(node: Node) -> bool:
             stack.extend(v)
         elif isinstance(v, dict):
             stack.extend(v.values())
-        elif isinstance(v, _Tensor) or getattr(v, "ndim", 0) > 0:  # a tensor or an index array
+        elif isinstance(v, Tensor) or getattr(v, "ndim", 0) > 0:  # a tensor or an index array
             return True
     return False
 
@@ -771,8 +614,6 @@ def _call_vjps(node: Node, g: Tensor) -> list[Tensor | None]:
 
 def _store_grad(t: Tensor, g: Tensor, create_graph: bool) -> None:
     """AccumulateGrad: ``.grad`` is set the first time, then summed into (in place, as torch)."""
-    from .tensor import Tensor
-
     acc = t._grad
     if acc is None:
         # Its own Tensor: the same gradient may reach several leaves (torch clones it), unless
@@ -789,8 +630,6 @@ def _store_grad(t: Tensor, g: Tensor, create_graph: bool) -> None:
 
 def _per_output(grads: Any, n: int) -> list[Any]:
     """One gradient per output: a single one, or a sequence of them (``[g]`` for one output)."""
-    from .tensor import Tensor
-
     if isinstance(grads, list | tuple) and (
         n > 1 or (len(grads) == 1 and (grads[0] is None or isinstance(grads[0], Tensor)))
     ):
@@ -806,8 +645,6 @@ def backward(
     inputs: Tensor | Sequence[Tensor] | None = None,
 ) -> None:
     """``torch.autograd.backward``: accumulate gradients into leaves' ``.grad``."""
-    from .tensor import Tensor
-
     outs = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     gs = None
     if grad_tensors is not None:
@@ -838,8 +675,6 @@ def grad(
     materialize_grads: bool = False,
 ) -> tuple[Tensor | None, ...]:
     """``torch.autograd.grad``: gradients of outputs w.r.t. inputs; ``.grad`` is untouched."""
-    from .tensor import Tensor
-
     outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     gs = None
@@ -875,6 +710,4 @@ def retain_grad(t: Tensor) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    from .unsupported import missing
-
     missing("autograd", name, "module 'engine.autograd'")

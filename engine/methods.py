@@ -1,218 +1,133 @@
-"""Tensor methods named as torch's; each calls the function of the same name in ``functional``."""
+"""Tensor's methods named as torch's, built from the op table and attached to ``Tensor``.
+
+Each op's ``method``, ``inplace`` and operator variants become methods with torch's
+signatures (``x.sum(dim=1, keepdim=True)``); the few that the table cannot express are
+written here: ``to`` (dtypes, devices, another tensor), ``where`` (self is its second
+operand), ``x[key] = v``, ``backward`` and ``retain_grad``. ``engine/__init__`` imports this
+module, so every ``Tensor`` has its methods before any user code runs.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .tensor import Tensor
-
-# Set by engine.tensor once ``functional`` can be imported (it needs Tensor defined first).
-F: Any = None
-
-
-class TensorMethods:
-    """The method half of Tensor: thin calls into the op table."""
-
-    __slots__ = ()
-
-    def abs(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.abs(self, *args, **kwargs)
-
-    def add(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.add(self, *args, **kwargs)
-
-    def amax(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.amax(self, *args, **kwargs)
-
-    def amin(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.amin(self, *args, **kwargs)
-
-    def argmax(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.argmax(self, *args, **kwargs)
-
-    def argmin(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.argmin(self, *args, **kwargs)
-
-    def broadcast_to(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.broadcast_to(self, *args, **kwargs)
-
-    def clamp(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.clamp(self, *args, **kwargs)
-
-    def clip(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.clip(self, *args, **kwargs)
-
-    def clone(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.clone(self, *args, **kwargs)
-
-    def cos(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.cos(self, *args, **kwargs)
-
-    def div(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.div(self, *args, **kwargs)
-
-    def dot(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.dot(self, *args, **kwargs)
-
-    def eq(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.eq(self, *args, **kwargs)
-
-    def erf(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.erf(self, *args, **kwargs)
-
-    def exp(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.exp(self, *args, **kwargs)
-
-    def expand_as(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.expand_as(self, *args, **kwargs)
-
-    def flatten(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.flatten(self, *args, **kwargs)
-
-    def ge(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.ge(self, *args, **kwargs)
-
-    def gt(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.gt(self, *args, **kwargs)
-
-    def le(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.le(self, *args, **kwargs)
-
-    def log(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.log(self, *args, **kwargs)
-
-    def log1p(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.log1p(self, *args, **kwargs)
-
-    def log_softmax(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.log_softmax(self, *args, **kwargs)
-
-    def logsumexp(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.logsumexp(self, *args, **kwargs)
-
-    def lt(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.lt(self, *args, **kwargs)
-
-    def matmul(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.matmul(self, *args, **kwargs)
-
-    def max(self, *args: Any, **kwargs: Any) -> Any:
-        return F.max(self, *args, **kwargs)
-
-    def maximum(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.maximum(self, *args, **kwargs)
-
-    def mean(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.mean(self, *args, **kwargs)
-
-    def min(self, *args: Any, **kwargs: Any) -> Any:
-        return F.min(self, *args, **kwargs)
-
-    def minimum(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.minimum(self, *args, **kwargs)
-
-    def mm(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.mm(self, *args, **kwargs)
-
-    def mul(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.mul(self, *args, **kwargs)
-
-    def ne(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.ne(self, *args, **kwargs)
-
-    def neg(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.neg(self, *args, **kwargs)
-
-    def norm(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.norm(self, *args, **kwargs)
-
-    def pow(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.pow(self, *args, **kwargs)
-
-    def prod(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.prod(self, *args, **kwargs)
-
-    def reciprocal(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.reciprocal(self, *args, **kwargs)
-
-    def relu(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.relu(self, *args, **kwargs)
-
-    def select(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.select(self, *args, **kwargs)
-
-    def sigmoid(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.sigmoid(self, *args, **kwargs)
-
-    def sign(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.sign(self, *args, **kwargs)
-
-    def sin(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.sin(self, *args, **kwargs)
-
-    def softmax(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.softmax(self, *args, **kwargs)
-
-    def sqrt(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.sqrt(self, *args, **kwargs)
-
-    def square(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.square(self, *args, **kwargs)
-
-    def squeeze(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.squeeze(self, *args, **kwargs)
-
-    def sub(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.sub(self, *args, **kwargs)
-
-    def sum(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.sum(self, *args, **kwargs)
-
-    def t(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.t(self, *args, **kwargs)
-
-    def tan(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.tan(self, *args, **kwargs)
-
-    def tanh(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.tanh(self, *args, **kwargs)
-
-    def transpose(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.transpose(self, *args, **kwargs)
-
-    def unsqueeze(self, *args: Any, **kwargs: Any) -> Tensor:
-        return F.unsqueeze(self, *args, **kwargs)
-
-    def reshape(self, *shape: Any) -> Tensor:
-        return F.reshape(self, *shape)
-
-    def view(self, *shape: Any) -> Tensor:
-        return F.view(self, *shape)
-
-    def permute(self, *shape: Any) -> Tensor:
-        return F.permute(self, *shape)
-
-    def expand(self, *shape: Any) -> Tensor:
-        return F.expand(self, *shape)
-
-    def sum_to_size(self, *shape: Any) -> Tensor:
-        return F.sum_to_size(self, *shape)
-
-    def negative(self) -> Tensor:
-        return F.neg(self)
-
-    def multiply(self, other: Any = None) -> Tensor:
-        return F.mul(self, other)
-
-    def divide(self, other: Any = None) -> Tensor:
-        return F.div(self, other)
-
-    def subtract(self, other: Any = None) -> Tensor:
-        return F.sub(self, other)
-
-    def where(self, condition: Any, other: Any) -> Tensor:
-        return F.where(condition, self, other)
-
-    def zeros_like(self) -> Tensor:
-        return F._const_like(self, 0)
+from collections.abc import Callable
+from typing import Any
+
+from . import autograd as A
+from . import dtypes as D
+from .errors import InvalidArgumentError, LeafInplaceError
+from .gradmode import _mode
+from .ops import OPS, Op
+from .ops.indexing import INDEX_PUT
+from .ops.pointwise import TO, WHERE
+from .signatures import build, params
+from .tensor import Tensor, writes_a_view
+
+__all__ = ["install"]
+
+
+def _method(op: Op, name: str) -> Callable[..., Any]:
+    sig = op.method_sig if op.method_sig is not None else _rest(op.sig)
+    return build(name, _join("self", sig), op.invoke, op.doc, f"Tensor.{name}")
+
+
+def _inplace(op: Op, name: str) -> Callable[..., Any]:
+    def run(self: Tensor, *values: Any) -> Tensor:
+        return self._inplace(op.invoke, *values)
+
+    return build(name, _join("self", _rest(op.sig)), run, f"In place: {op.doc}", f"Tensor.{name}")
+
+
+def _rest(sig: str) -> str:
+    """A function's parameter list without its first (the method's self)."""
+    return sig.split(",", 1)[1].strip() if "," in sig else ""
+
+
+def _join(first: str, rest: str) -> str:
+    return f"{first}, {rest}" if rest else first
+
+
+def _dunder(op: Op, name: str) -> Callable[..., Any]:
+    fn = op.fn
+    plain = "__" + name[3:]  # __iadd__ and __radd__ come with __add__
+    if name.startswith("__i") and plain in op.variants:
+        inplace = getattr(Tensor, op.name + "_")
+        return lambda self, other: inplace(self, other)
+    if name.startswith("__r") and plain in op.variants:
+        return lambda self, other: fn(other, self)
+    if params(op.sig)[1:2] and params(op.sig)[1].required:
+        return lambda self, other: fn(self, other)
+    return lambda self: fn(self)
+
+
+def install() -> None:
+    """Attach every op's method, in-place and operator variants to ``Tensor``."""
+    for op in OPS.values():
+        if "method" in op.variants:
+            for name in (op.name, *op.aliases):
+                setattr(Tensor, name, _method(op, name))
+        if "inplace" in op.variants:
+            setattr(Tensor, op.name + "_", _inplace(op, op.name + "_"))
+    for op in OPS.values():  # after every in-place method exists (``__iadd__`` uses ``add_``)
+        for variant in op.variants:
+            if variant.startswith("__"):
+                setattr(Tensor, variant, _dunder(op, variant))
+    for name, fn in _SPECIAL.items():
+        setattr(Tensor, name, fn)
+
+
+# ------------------------------------------------------------- written by hand
+def to(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    """``to(dtype)``, ``to(other)`` (a differentiable cast: ToCopyBackward0); devices are per
+    session, so a device argument is accepted and changes nothing."""
+    dtype = kwargs.get("dtype")
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype if dtype is None else dtype
+        elif isinstance(a, D.DType | str) and dtype is None and a not in ("cpu", "cuda"):
+            dtype = a
+    if dtype is None:
+        return self
+    return TO.fn(self, D.as_dtype(dtype))
+
+
+def where(self: Tensor, condition: Any, other: Any) -> Tensor:
+    """``x.where(condition, y)`` is ``torch.where(condition, x, y)``."""
+    return WHERE.fn(condition, self, other)
+
+
+def setitem(self: Tensor, key: Any, value: Any) -> None:
+    """``x[key] = value``: in place, as torch (a leaf that requires grad refuses)."""
+    if _mode.enabled and self.grad_fn is None and self._rg and writes_a_view(key, self):
+        raise LeafInplaceError(
+            "a view of a leaf Variable that requires grad is being used in an in-place operation."
+        )
+    self._inplace(INDEX_PUT.fn, key, value)
+
+
+def backward(
+    self: Tensor,
+    gradient: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    inputs: Any = None,
+) -> None:
+    """Accumulate d(self)/d(leaf) into every reached leaf's ``.grad``."""
+    A.backward(self, gradient, retain_graph, create_graph, inputs)
+
+
+def retain_grad(self: Tensor) -> None:
+    """Keep ``.grad`` for this non-leaf after backward."""
+    if not self._rg:
+        raise InvalidArgumentError("can't retain_grad on Tensor that has requires_grad=False")
+    A.retain_grad(self)
+
+
+_SPECIAL: dict[str, Any] = {
+    "to": to,
+    "where": where,
+    "__setitem__": setitem,
+    "backward": backward,
+    "retain_grad": retain_grad,
+}
+
+install()

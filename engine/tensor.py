@@ -1,19 +1,23 @@
-"""``Tensor``: a backend array with torch's autograd state, operators and methods.
+"""``Tensor``: a backend array with torch's autograd state.
 
 Arrays are never written in place: an in-place op computes a new array and
 rebinds the tensor's storage to it (bumping its version counter), so arrays that
 alias each other (NumPy views) can never change under a saved value.
+
+This module is the data half of the class: storage, metadata, leaf rules, conversions.
+Its methods named as torch's ops, their in-place forms and operators are built from the
+op table by ``engine.methods`` (which sits above the autograd core and the ops).
 """
 
 from __future__ import annotations
 
 import builtins
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import autograd as A
 from . import dtypes as D
+from .arrays import array_from
 from .backend import backend_of
 from .errors import (
     EngineTypeError,
@@ -22,14 +26,15 @@ from .errors import (
     NotLeafError,
     ShapeMismatchError,
 )
-from .methods import TensorMethods
-from .shapes import Size
+from .formatting import format_tensor
+from .gradmode import _mode, is_grad_enabled
+from .shapes import Size, normalize_dim
 from .values import HostValues
 
-__all__ = ["Tensor", "as_tensor"]
+if TYPE_CHECKING:
+    from .autograd import Node
 
-# ``engine.functional``, set when it is imported: it needs Tensor, and Tensor's operators need it.
-F: Any = None
+__all__ = ["Storage", "Tensor", "as_tensor", "writes_a_view"]
 
 
 class Storage:
@@ -41,7 +46,13 @@ class Storage:
         self.array = array
 
 
-class Tensor(HostValues, TensorMethods):
+if TYPE_CHECKING:  # the methods and operators engine.methods builds from the op table
+    _TableMethods = Any
+else:
+    _TableMethods = object
+
+
+class Tensor(HostValues, _TableMethods):
     """A multi-dimensional array that records the ops applied to it."""
 
     __slots__ = ("__weakref__", "_dtype", "_grad", "_rg", "_st", "_vc", "_xp", "grad_fn")
@@ -53,12 +64,17 @@ class Tensor(HostValues, TensorMethods):
     _xp: Any
     _rg: bool
     _grad: Tensor | None
-    grad_fn: A.Node | None
+    grad_fn: Node | None
+
+    if TYPE_CHECKING:  # operators engine.methods builds from the op table, for type checkers
+
+        def __mul__(self, o: Any) -> Tensor: ...
+        def __rmul__(self, o: Any) -> Tensor: ...
 
     # ------------------------------------------------------------ construction
     @staticmethod
     def _make(
-        array: Any, requires_grad: bool, grad_fn: A.Node | None, dtype: D.DType | None = None
+        array: Any, requires_grad: bool, grad_fn: Node | None, dtype: D.DType | None = None
     ) -> Tensor:
         t = Tensor.__new__(Tensor)
         if isinstance(array, np.generic):
@@ -73,9 +89,7 @@ class Tensor(HostValues, TensorMethods):
         return t
 
     def __init__(self, data: Any = None, *, dtype: Any = None, requires_grad: bool = False) -> None:
-        from .factories import _array_from
-
-        array = _array_from([] if data is None else data, dtype)
+        array = array_from([] if data is None else data, dtype)
         src = Tensor._make(array, False, None)
         self._st, self._vc, self._dtype, self._xp = src._st, src._vc, src._dtype, src._xp
         self._rg = False
@@ -97,8 +111,6 @@ class Tensor(HostValues, TensorMethods):
         """``torch.Tensor.size``: the shape, or one dim's length."""
         if dim is None:
             return self.shape
-        from .shapes import normalize_dim
-
         return self._st.array.shape[normalize_dim(dim, self.ndim)]
 
     @property
@@ -212,16 +224,6 @@ class Tensor(HostValues, TensorMethods):
         return self.transpose(-2, -1)
 
     # ---------------------------------------------------------------- autograd
-    def backward(
-        self,
-        gradient: Any = None,
-        retain_graph: bool | None = None,
-        create_graph: bool = False,
-        inputs: Any = None,
-    ) -> None:
-        """Accumulate d(self)/d(leaf) into every reached leaf's ``.grad``."""
-        A.backward(self, gradient, retain_graph, create_graph, inputs)
-
     def detach(self) -> Tensor:
         """A new tensor sharing storage and version counter, outside the graph."""
         t = Tensor._make(self._st.array, False, None)
@@ -234,12 +236,6 @@ class Tensor(HostValues, TensorMethods):
         self.grad_fn = None
         self._rg = False
         return self
-
-    def retain_grad(self) -> None:
-        """Keep ``.grad`` for this non-leaf after backward."""
-        if not self._rg:
-            raise InvalidArgumentError("can't retain_grad on Tensor that has requires_grad=False")
-        A.retain_grad(self)
 
     @property
     def retains_grad(self) -> bool:
@@ -254,7 +250,7 @@ class Tensor(HostValues, TensorMethods):
     # ------------------------------------------------------------- conversion
     def numpy(self, *, force: bool = False) -> np.ndarray[Any, Any]:
         """The values as a NumPy array (a host copy on CuPy)."""
-        if self._rg and not force and A.is_grad_enabled():  # torch 2.13 allows it in no_grad
+        if self._rg and not force and is_grad_enabled():  # torch 2.13 allows it in no_grad
             raise InvalidArgumentError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead."
@@ -264,9 +260,10 @@ class Tensor(HostValues, TensorMethods):
     def _host(self) -> np.ndarray[Any, Any]:
         return backend_of(self._st.array).asnumpy(self._st.array)
 
-    def __repr__(self) -> str:
-        from .formatting import format_tensor
+    def _array(self) -> Any:
+        return self._st.array
 
+    def __repr__(self) -> str:
         return format_tensor(
             self._host(),
             dtype=self._dtype.name,
@@ -294,16 +291,6 @@ class Tensor(HostValues, TensorMethods):
         missing("Tensor", name, "'Tensor' object")
 
     # ------------------------------------------------------------------ dtype
-    def to(self, *args: Any, **kwargs: Any) -> Tensor:
-        """``to(dtype)`` (a differentiable cast: ToCopyBackward0); devices are per session."""
-        dtype = kwargs.get("dtype")
-        for a in args:
-            if isinstance(a, D.DType | str) and dtype is None and a not in ("cpu", "cuda"):
-                dtype = a
-        if dtype is None:
-            return self
-        return F.to(self, D.as_dtype(dtype))
-
     def type(self, dtype: Any = None) -> Any:
         if dtype is None:
             return self._dtype.tensor_type
@@ -331,7 +318,7 @@ class Tensor(HostValues, TensorMethods):
         return self
 
     def contiguous(self) -> Tensor:
-        return self if self._st.array.flags.c_contiguous else F.clone(self)
+        return self if self._st.array.flags.c_contiguous else self.clone()
 
     def is_contiguous(self) -> builtins.bool:
         return bool(self._st.array.flags.c_contiguous)
@@ -339,7 +326,7 @@ class Tensor(HostValues, TensorMethods):
     # ---------------------------------------------------------------- in place
     def _inplace(self, fn: Any, *args: Any, **kwargs: Any) -> Tensor:
         """Run ``fn`` out of place on a snapshot of self, then rebind self to the result."""
-        if A._mode.enabled and self.grad_fn is None and self._rg:
+        if _mode.enabled and self.grad_fn is None and self._rg:
             raise LeafInplaceError(
                 "a leaf Variable that requires grad is being used in an in-place operation."
             )
@@ -365,128 +352,6 @@ class Tensor(HostValues, TensorMethods):
             self._rg = True
         return self
 
-    def add_(self, other: Any, *, alpha: Any = 1) -> Tensor:
-        return self._inplace(F.add, other, alpha=alpha)
-
-    def sub_(self, other: Any, *, alpha: Any = 1) -> Tensor:
-        return self._inplace(F.sub, other, alpha=alpha)
-
-    def mul_(self, other: Any) -> Tensor:
-        return self._inplace(F.mul, other)
-
-    def div_(self, other: Any) -> Tensor:
-        return self._inplace(F.div, other)
-
-    def zero_(self) -> Tensor:
-        return self._inplace(F.zero)
-
-    def fill_(self, value: Any) -> Tensor:
-        return self._inplace(F.fill, value)
-
-    def copy_(self, src: Any) -> Tensor:
-        return self._inplace(F.copy, as_tensor(src, like=self))
-
-    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
-        return self._inplace(F.clamp, min, max)
-
-    def __iadd__(self, other: Any) -> Tensor:
-        return self.add_(other)
-
-    def __isub__(self, other: Any) -> Tensor:
-        return self.sub_(other)
-
-    def __imul__(self, other: Any) -> Tensor:
-        return self.mul_(other)
-
-    def __itruediv__(self, other: Any) -> Tensor:
-        return self.div_(other)
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        if A._mode.enabled and self.grad_fn is None and self._rg and _writes_a_view(key, self):
-            raise LeafInplaceError(
-                "a view of a leaf Variable that requires grad is being used in an in-place "
-                "operation."
-            )
-        self._inplace(F.index_put, key, value)
-
-    # --------------------------------------------------------------- operators
-    def __add__(self, o: Any) -> Tensor:
-        return F.add(self, o)
-
-    def __radd__(self, o: Any) -> Tensor:
-        return F.add(self, o)
-
-    def __sub__(self, o: Any) -> Tensor:
-        return F.sub(self, o)
-
-    def __rsub__(self, o: Any) -> Tensor:
-        return F.sub(o, self)
-
-    def __mul__(self, o: Any) -> Tensor:
-        return F.mul(self, o)
-
-    def __rmul__(self, o: Any) -> Tensor:
-        return F.mul(self, o)
-
-    def __truediv__(self, o: Any) -> Tensor:
-        return F.div(self, o)
-
-    def __rtruediv__(self, o: Any) -> Tensor:
-        return F.div(o, self)
-
-    def __pow__(self, o: Any) -> Tensor:
-        return F.pow(self, o)
-
-    def __rpow__(self, o: Any) -> Tensor:
-        return F.pow(o, self)
-
-    def __matmul__(self, o: Any) -> Tensor:
-        return F.matmul(self, o)
-
-    def __rmatmul__(self, o: Any) -> Tensor:
-        return F.matmul(o, self)
-
-    def __neg__(self) -> Tensor:
-        return F.neg(self)
-
-    def __pos__(self) -> Tensor:
-        return self
-
-    def __abs__(self) -> Tensor:
-        return F.abs(self)
-
-    __hash__ = HostValues.__hash__  # defining __eq__ would otherwise unset it
-
-    def __eq__(self, o: Any) -> Tensor:  # type: ignore[override]
-        return F.eq(self, o)
-
-    def __ne__(self, o: Any) -> Tensor:  # type: ignore[override]
-        return F.ne(self, o)
-
-    def __lt__(self, o: Any) -> Tensor:
-        return F.lt(self, o)
-
-    def __le__(self, o: Any) -> Tensor:
-        return F.le(self, o)
-
-    def __gt__(self, o: Any) -> Tensor:
-        return F.gt(self, o)
-
-    def __ge__(self, o: Any) -> Tensor:
-        return F.ge(self, o)
-
-    def __and__(self, o: Any) -> Tensor:
-        return F.logical_and(self, o)
-
-    def __or__(self, o: Any) -> Tensor:
-        return F.logical_or(self, o)
-
-    def __invert__(self) -> Tensor:
-        return F.logical_not(self)
-
-    def __getitem__(self, key: Any) -> Tensor:
-        return F.index(self, key)
-
     def all(self) -> Tensor:
         """True where every element is non-zero (a 0-d bool tensor)."""
         return Tensor._make(self._xp.asarray(self._st.array.all()), False, None)
@@ -495,10 +360,12 @@ class Tensor(HostValues, TensorMethods):
         """True where some element is non-zero (a 0-d bool tensor)."""
         return Tensor._make(self._xp.asarray(self._st.array.any()), False, None)
 
-    # The methods named as torch's are attached from ``functional`` below.
+    def zeros_like(self) -> Tensor:
+        """A tensor of zeros with this one's shape and dtype, outside the graph."""
+        return Tensor._make(self._xp.zeros_like(self._st.array), False, None)
 
 
-def _writes_a_view(key: Any, t: Tensor) -> bool:
+def writes_a_view(key: Any, t: Tensor) -> bool:
     """Whether torch's ``t[key] = v`` writes through a view: basic indexing that is no no-op."""
     items = key if isinstance(key, tuple) else (key,)
     dim: int | None = 0  # the dim an item indexes; unknown after an ellipsis
@@ -529,16 +396,11 @@ def as_tensor(value: Any, like: Tensor | None = None, dtype: Any = None) -> Tens
     """A Tensor from a Tensor (as is), an array, a list or a number."""
     if isinstance(value, Tensor):
         return value
-    from .factories import _array_from
-
     xp = like._xp if like is not None else None
     if dtype is None and like is not None and not isinstance(value, np.ndarray):
         dtype = like.dtype if _is_number_tree(value) else None
-    return Tensor._make(_array_from(value, dtype, xp=xp), False, None)
+    return Tensor._make(array_from(value, dtype, xp=xp), False, None)
 
 
 def _is_number_tree(value: Any) -> builtins.bool:
     return isinstance(value, int | float | list | tuple)
-
-
-A._Tensor = Tensor

@@ -21,6 +21,10 @@ class HostValues:
     def _host(self) -> np.ndarray[Any, Any]:
         raise NotImplementedError
 
+    def _array(self) -> Any:
+        """The values as a backend array (a device array stays on its device)."""
+        return self._host()
+
     def numel(self) -> int:
         raise NotImplementedError
 

@@ -11,12 +11,11 @@ from fastapi_offline import FastAPIOffline
 
 from api_schema import Problem, StatelessGradRequest
 from api_schema import graph as graph_schema
-from engine import public_ops
 
 from .budget import ServerBudget
 from .clients import ClientLimits
 from .errors import install_error_handlers
-from .executor import SPECIAL_OPS
+from .executor import WIRE_OPS
 from .observability import Metrics, RequestMiddleware, configure_logging
 from .openapi import install_openapi_fixes
 from .routes import grad, graph, meta, sessions, tensors, ui, viz
@@ -33,7 +32,7 @@ stable `code`.
 
 
 def _ops_description() -> str:
-    names = sorted({op.name for op in public_ops()} | set(SPECIAL_OPS))
+    names = sorted(WIRE_OPS)
     return (
         "The op's wire name, one of: "
         + ", ".join(f"`{n}`" for n in names)

@@ -7,14 +7,14 @@ before its first in-place op and restored if a later node fails.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from contextlib import ExitStack
 from typing import Any
 
 import engine
 from api_schema import GraphNode
 from engine.errors import EngineError
-from engine.ops import OPS
+from engine.ops import wire_ops
 from engine.state import Checkpoint, Footprint, budget, checkpoint, footprint, from_array
 from engine.tensor import Tensor
 
@@ -22,16 +22,10 @@ from .budget import Guard, weigh
 from .codecs import decode_tensor_data
 from .errors import ApiError
 
-__all__ = ["INPLACE_OPS", "Executor", "SPECIAL_OPS"]
+__all__ = ["WIRE_OPS", "Executor"]
 
-INPLACE_OPS = ("add_", "sub_", "mul_", "div_", "zero_", "copy_")
-SPECIAL_OPS = {
-    "grad_of": "the current .grad of a tensor itself (torch's w.grad); 400 when it is none",
-    **{name: f"in place: torch's Tensor.{name}" for name in INPLACE_OPS},
-}
-
-# every positional argument is a tensor (unary ops check their first; the rest take scalars)
-_TENSOR_ONLY_OPS = ("mse_loss", "cross_entropy", "binary_cross_entropy")
+# every wire name (the op table's): its op, and whether it runs in place on its first argument
+WIRE_OPS = wire_ops()
 
 
 def unknown_name(name: Any, node: int | None = None) -> ApiError:
@@ -159,50 +153,25 @@ class Executor:
 
     def _call(self, node: GraphNode) -> Tensor:
         op = node.op
-        if op == "grad_of":
-            if len(node.args) != 1 or node.kwargs:
-                raise ApiError(400, "invalid_argument", "grad_of takes one name", node=self.node)
-            t = self.lookup(node.args[0])
-            if t.grad is None:
-                raise ApiError(
-                    400, "invalid_argument", f"{node.args[0]!r} has no .grad", node=self.node
-                )
-            return t.grad
-        if op in INPLACE_OPS:
-            if not node.args:
-                raise ApiError(400, "invalid_argument", f"{op} needs a target", node=self.node)
-            target = self.lookup(node.args[0])
-            rest = [self.arg(a) for a in node.args[1:]]
-            if id(target) not in self._snapshots:
-                self._snapshots[id(target)] = checkpoint(target)
-            method: Callable[..., Tensor] = getattr(target, op)
-            return method(*rest, **node.kwargs)
-        spec = OPS.get(op)
-        if spec is None or not spec.public:
+        entry = WIRE_OPS.get(op)
+        if entry is None:
             raise ApiError(
                 400,
                 "unknown_op",
                 f"unknown op {op!r}; GET /v1/ops lists the known ones",
                 node=self.node,
             )
-        args = [self.arg(a) for a in node.args]
-        if spec.arity is not None and len(args) > max(spec.arity, 1) + (
-            1 if op in ("max", "min") else 0
-        ):
-            raise ApiError(
-                400, "invalid_argument", f"{op} takes {spec.arity} positional args", node=self.node
-            )
-        # torch's TypeError for a Python scalar where a tensor must be (the engine assumes one)
-        tensor_args = args if op in _TENSOR_ONLY_OPS else args[:1] if spec.arity == 1 else []
-        for i, a in enumerate(tensor_args):
-            if not isinstance(a, Tensor):
-                raise ApiError(
-                    400,
-                    "invalid_argument",
-                    f"{op}(): argument {i + 1} must be Tensor, not {type(a).__name__}",
-                    node=self.node,
-                )
-        out = spec(*args, **self.kwargs(op, node.kwargs))
+        spec, inplace = entry
+        if inplace:
+            if not node.args:
+                raise ApiError(400, "invalid_argument", f"{op} needs a target", node=self.node)
+            target = self.lookup(node.args[0])
+            rest = [self.arg(a) for a in node.args[1:]]
+            if id(target) not in self._snapshots:
+                self._snapshots[id(target)] = checkpoint(target)
+            out = getattr(target, op)(*rest, **self.kwargs(op, node.kwargs))
+        else:
+            out = spec(*[self.arg(a) for a in node.args], **self.kwargs(op, node.kwargs))
         if not isinstance(out, Tensor):
             raise ApiError(
                 400, "invalid_argument", f"{op} did not produce a tensor", node=self.node

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ..autograd import apply, check_numel
 from ..errors import EngineTypeError, IndexOutOfRangeError, InvalidArgumentError
-from ..tensor import Tensor
-from . import defop
+from ..tensor import Tensor, as_tensor
+from .table import defop
 
 
 def normalize_index(key: Any, xp: Any) -> list[Any]:
@@ -219,12 +220,23 @@ def _index_vjp(g: Tensor, n: Any) -> Tensor:
     return apply(INDEX_BACKWARD, (g,), {"index": n.attrs["index"], "shape": list(n.in_meta[0][0])})
 
 
+def _index_args(x: Tensor, key: Any) -> Any:
+    items = normalize_index(key, x._xp)
+    _check(x._st.array.shape, items)
+    check_numel((_result_numel(x._st.array.shape, items),))
+    return (x,), {"index": items}
+
+
 INDEX = defop(
     "index",
     _index_fwd,
     (_index_vjp,),
     _grad_fn,
-    kwargs={"index": None},
+    sig="input, index",
+    prepare=_index_args,
+    variants=("function", "__getitem__"),
+    call=lambda x, index: _wire_index(x, index),
+    doc="x[index]: ints, slices, None, '...', int64 or bool index arrays (the wire's items)",
     grad_fns=(
         "SelectBackward0",
         "SliceBackward0",
@@ -239,8 +251,10 @@ INDEX_BACKWARD = defop(
     _scatter_fwd,
     (lambda g, n: apply(INDEX, (g,), {"index": n.attrs["index"]}),),
     "IndexPutBackward0",
-    kwargs={"index": None, "shape": None},
+    sig="grad, index, shape",
+    variants=(),
     public=False,
+    doc="index's gradient: grad scattered (summed) into zeros of shape",
 )
 
 
@@ -256,6 +270,13 @@ def _index_put_self_vjp(g: Tensor, n: Any) -> Tensor:
     return g * Tensor._make(mask, False, None)
 
 
+def _index_put_args(x: Tensor, key: Any, value: Any) -> Any:
+    items = normalize_index(key, x._xp)
+    _check(x._st.array.shape, items)
+    v = value if isinstance(value, int | float | bool) else as_tensor(value, like=x)
+    return (x, v), {"index": items}
+
+
 INDEX_PUT = defop(
     "index_put",
     _index_put_fwd,
@@ -263,32 +284,20 @@ INDEX_PUT = defop(
     "IndexPutBackward0",
     promote="common",
     promote_args=(0,),
-    arity=2,
-    kwargs={"index": None},
+    arity=1,
+    sig="input, index, values",
+    prepare=_index_put_args,
+    variants=("function",),  # Tensor.__setitem__ runs it in place
     public=False,
     dtypes="any",
+    doc="x[index] = values out of place (the in-place form rebinds x to it)",
 )
+index: Callable[..., Any] = INDEX.fn
+index_put: Callable[..., Any] = INDEX_PUT.fn
 
 
-def index(x: Tensor, key: Any) -> Tensor:
-    """``x[key]``."""
-    items = normalize_index(key, x._xp)
-    _check(x._st.array.shape, items)
-    check_numel((_result_numel(x._st.array.shape, items),))
-    return apply(INDEX, (x,), {"index": items})
-
-
-def index_put(x: Tensor, key: Any, value: Any) -> Tensor:
-    """``x[key] = value`` out of place (the in-place form rebinds ``x`` to this)."""
-    from ..tensor import as_tensor
-
-    items = normalize_index(key, x._xp)
-    _check(x._st.array.shape, items)
-    v = value if isinstance(value, int | float | bool) else as_tensor(value, like=x)
-    return apply(INDEX_PUT, (x, v), {"index": items})
-
-
-INDEX.call = lambda x, index: globals()["index"](x, _wire_key(index))
+def _wire_index(x: Tensor, items: Any) -> Any:
+    return index(x, _wire_key(items))
 
 
 def _wire_key(items: Any) -> Any:

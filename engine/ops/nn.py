@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import apply, check_numel
+from ..backend import special
 from ..errors import (
     DtypeMismatchError,
     IndexOutOfRangeError,
@@ -18,9 +19,11 @@ from ..errors import (
 )
 from ..shapes import broadcast_shapes
 from ..tensor import Tensor
-from . import defop
 from .pointwise import DIV_SCALAR, reject_bool, where
-from .reduction import log_softmax
+from .reduction import LOG_SOFTMAX
+from .table import defop
+
+log_softmax = LOG_SOFTMAX.fn
 
 # ---------------------------------------------------------------------- matmul
 
@@ -146,17 +149,43 @@ MATMUL = defop(
         "TransposeBackward0",
     ),
     dtypes="any",
+    sig="input, other",
+    variants=("function", "method", "__matmul__", "__rmatmul__"),
+    doc="the matrix product as torch.matmul (1-d, 2-d and batched operands)",
 )
+matmul = MATMUL.fn
 
 
-def matmul(a: Tensor, b: Tensor) -> Tensor:
-    return apply(MATMUL, (a, b), {})
-
-
-def mm(a: Tensor, b: Tensor) -> Tensor:
+def _mm(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 2 or b.ndim != 2:
         raise InvalidArgumentError("self must be a matrix")
     return matmul(a, b)
+
+
+MM = defop(
+    "mm",
+    None,
+    None,
+    "MmBackward0",
+    sig="input, mat2",
+    arity=2,
+    prepare=_mm,
+    public=False,
+    dtypes="any",
+    doc="the product of two matrices",
+)
+DOT = defop(
+    "dot",
+    None,
+    None,
+    "DotBackward0",
+    sig="input, tensor",
+    arity=2,
+    prepare=lambda a, b: matmul(a, b),
+    public=False,
+    dtypes="any",
+    doc="the inner product of two 1-d tensors",
+)
 
 
 # ----------------------------------------------------------------- activations
@@ -168,6 +197,8 @@ RELU = defop(
     saves_out=True,
     check=reject_bool("Boolean inputs not supported for relu"),
     dtypes="any",
+    variants=("function", "method", "nn"),
+    doc="max(input, 0)",
 )
 LEAKY_RELU = defop(
     "leaky_relu",
@@ -176,7 +207,10 @@ LEAKY_RELU = defop(
     "LeakyReluBackward0",
     saves=(0,),
     promote="common",
-    kwargs={"negative_slope": 0.01},
+    sig="input, negative_slope=0.01",
+    prepare=lambda x, slope: ((x,), {"negative_slope": slope}),
+    variants=("nn",),
+    doc="input where positive, else negative_slope * input",
 )
 
 _SQRT_2_PI = math.sqrt(2 / math.pi)
@@ -185,8 +219,6 @@ _SQRT_2_PI = math.sqrt(2 / math.pi)
 def _gelu_fwd(xp: Any, a: Any, approximate: str = "none") -> Any:
     if approximate == "tanh":
         return 0.5 * a * (1 + xp.tanh(_SQRT_2_PI * (a + 0.044715 * a**3)))
-    from ..backend import special
-
     return (0.5 * a * (1 + special(xp).erf(a / math.sqrt(2)))).astype(a.dtype, copy=False)
 
 
@@ -214,7 +246,9 @@ GELU = defop(
     saves=(0,),
     promote="float",
     check=_gelu_check,
-    kwargs={"approximate": "none"},
+    sig="input, approximate='none'",
+    variants=("nn",),
+    doc="input * Phi(input) (approximate='tanh': the tanh formula)",
 )
 
 
@@ -236,25 +270,11 @@ SOFTPLUS = defop(
     "SoftplusBackward0",
     saves=(0,),
     promote="float",
-    kwargs={"beta": 1.0, "threshold": 20.0},
+    sig="input, beta=1.0, threshold=20.0",
+    prepare=lambda x, beta, threshold: ((x,), {"beta": beta, "threshold": threshold}),
+    variants=("nn",),
+    doc="log(1 + exp(beta * input)) / beta, linear above threshold",
 )
-
-
-def relu(x: Tensor) -> Tensor:
-    return apply(RELU, (x,), {})
-
-
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    return apply(LEAKY_RELU, (x,), {"negative_slope": negative_slope})
-
-
-def gelu(x: Tensor, approximate: str = "none") -> Tensor:
-    return apply(GELU, (x,), {} if approximate == "none" else {"approximate": approximate})
-
-
-def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    attrs = {k: v for k, v in (("beta", beta), ("threshold", threshold))}
-    return apply(SOFTPLUS, (x,), attrs)
 
 
 # ----------------------------------------------------------------------- losses
@@ -309,7 +329,10 @@ MSE_LOSS = defop(
     promote="common",
     check=_mse_check,
     arity=2,
-    kwargs={"reduction": "mean"},
+    tensors=2,
+    sig="input, target, reduction='mean'",
+    variants=("nn",),
+    doc="the squared error (input - target) ** 2, averaged ('mean'), summed or not ('none')",
 )
 
 
@@ -398,15 +421,16 @@ NLL_LOSS = defop(
     saves=(1,),
     check=_nll_check,
     arity=2,
-    kwargs={"reduction": "mean", "ignore_index": -100},
+    sig="input, target, reduction='mean', ignore_index=-100",
+    prepare=lambda *a: _nll_loss(*a),
+    variants=("nn",),
     public=False,
     result="keep",
+    doc="the negative log-likelihood of int64 class targets under log-probabilities",
 )
 
 
-def nll_loss(
-    logp: Tensor, target: Tensor, reduction: str = "mean", ignore_index: int = -100
-) -> Tensor:
+def _nll_loss(logp: Tensor, target: Tensor, reduction: str, ignore_index: int) -> Any:
     attrs: dict[str, Any] = {}
     if reduction != "mean":
         attrs["reduction"] = reduction
@@ -418,15 +442,10 @@ def nll_loss(
         n, c = logp.shape[:2]
         out = apply(NLL_LOSS, (logp.reshape(n, c, 1, -1), target.reshape(n, 1, -1)), attrs)
         return out.reshape(*target.shape) if reduction == "none" else out
-    return apply(NLL_LOSS, (logp, target), attrs)
+    return (logp, target), attrs
 
 
-def cross_entropy(
-    input: Tensor,
-    target: Tensor,
-    reduction: str = "mean",
-    ignore_index: int = -100,
-) -> Tensor:
+def _cross_entropy(input: Tensor, target: Tensor, reduction: str, ignore_index: int) -> Tensor:
     """``F.cross_entropy`` with class indices: ``nll_loss(log_softmax(input, 1), target)``."""
     _check_reduction(reduction)
     if not input.dtype.is_floating_point:
@@ -448,7 +467,8 @@ def cross_entropy(
         if reduction == "sum":
             return total
         return apply(DIV_SCALAR, (total, input.numel() // input.shape[dim]), {})
-    return nll_loss(log_softmax(input, 1 if input.ndim > 1 else 0), target, reduction, ignore_index)
+    logp = log_softmax(input, 1 if input.ndim > 1 else 0)
+    return NLL_LOSS.fn(logp, target, reduction, ignore_index)
 
 
 CROSS_ENTROPY = defop(
@@ -457,8 +477,10 @@ CROSS_ENTROPY = defop(
     None,
     "NllLossBackward0",
     arity=2,
-    kwargs={"reduction": "mean", "ignore_index": -100},
-    call=cross_entropy,
+    tensors=2,
+    sig="input, target, reduction='mean', ignore_index=-100",
+    prepare=_cross_entropy,
+    variants=("nn",),
     grad_fns=(
         "NllLossBackward0",
         "NllLoss2DBackward0",
@@ -510,27 +532,10 @@ BINARY_CROSS_ENTROPY = defop(
     promote="common",
     check=_bce_check,
     arity=2,
-    kwargs={"reduction": "mean"},
+    tensors=2,
+    sig="input, target, reduction='mean'",
+    variants=("nn",),
+    doc="the binary cross entropy of probabilities input against targets in [0, 1]",
 )
-
-
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    return apply(MSE_LOSS, (input, target), {} if reduction == "mean" else {"reduction": reduction})
-
-
-def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    attrs = {} if reduction == "mean" else {"reduction": reduction}
-    return apply(BINARY_CROSS_ENTROPY, (input, target), attrs)
-
-
-for _op, _fn in (
-    (MATMUL, matmul),
-    (LEAKY_RELU, leaky_relu),
-    (GELU, gelu),
-    (SOFTPLUS, softplus),
-    (MSE_LOSS, mse_loss),
-    (BINARY_CROSS_ENTROPY, binary_cross_entropy),
-):
-    _op.call = _fn
 
 del np

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd import apply
-from ..errors import EngineTypeError, ShapeValueError
+from ..errors import ShapeValueError
 from ..tensor import Tensor
-from . import defop
 from .nn import _check_reduction, _loss_scale, _reduce
+from .table import defop
 
-__all__ = ["binary_cross_entropy_with_logits"]
+__all__ = ["BINARY_CROSS_ENTROPY_WITH_LOGITS"]
 
 
 def _fwd(xp: Any, x: Any, t: Any, reduction: str = "mean") -> Any:
@@ -35,12 +34,6 @@ def _vjp_t(g: Tensor, n: Any) -> Tensor:
 def _check(inputs: Any, attrs: dict[str, Any]) -> None:
     _check_reduction(attrs.get("reduction", "mean"))
     x, t = inputs
-    for i, a in enumerate(inputs):
-        if not isinstance(a, Tensor):
-            raise EngineTypeError(
-                f"binary_cross_entropy_with_logits(): argument {i + 1} must be Tensor, not "
-                f"{type(a).__name__}"
-            )
     if not isinstance(t, Tensor) or x._st.array.shape != t._st.array.shape:
         raise ShapeValueError(
             f"Target size ({getattr(t, 'shape', ())!r}) must be the same as input size "
@@ -57,16 +50,8 @@ BINARY_CROSS_ENTROPY_WITH_LOGITS = defop(
     promote="common",
     check=_check,
     arity=2,
-    kwargs={"reduction": "mean"},
+    tensors=2,
+    sig="input, target, reduction='mean'",
+    variants=("nn",),
+    doc="the binary cross entropy of sigmoid(input) against targets, computed stably",
 )
-
-
-def binary_cross_entropy_with_logits(
-    input: Tensor, target: Tensor, reduction: str = "mean"
-) -> Tensor:
-    """``torch.nn.functional.binary_cross_entropy_with_logits`` (no weight/pos_weight)."""
-    attrs = {} if reduction == "mean" else {"reduction": reduction}
-    return apply(BINARY_CROSS_ENTROPY_WITH_LOGITS, (input, target), attrs)
-
-
-BINARY_CROSS_ENTROPY_WITH_LOGITS.call = binary_cross_entropy_with_logits

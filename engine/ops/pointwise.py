@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from ..autograd import apply
+from ..backend import special
+from ..dtypes import as_dtype, result_type
 from ..errors import DtypeMismatchError, EngineTypeError, InvalidArgumentError
 from ..shapes import broadcast_shapes
-from ..tensor import Tensor
-from . import defop
+from ..tensor import Tensor, as_tensor
+from .table import defop, operand
 
 
 def _bshape(shapes: list[tuple[int, ...]], attrs: dict[str, Any]) -> tuple[int, ...]:
@@ -33,7 +36,29 @@ def _is_scalar(x: Any) -> bool:
     return not isinstance(x, Tensor)
 
 
-_BIN = {"shape": _bshape, "check": _bcheck, "arity": 2, "dtypes": "any", "bounded": True}
+_BIN = {
+    "shape": _bshape,
+    "check": _bcheck,
+    "arity": 2,
+    "sig": "input, other",
+    "dtypes": "any",
+    "bounded": True,
+}
+_ALPHA = {"sig": "input, other, *, alpha=1", "promote": "common"}
+
+
+def _dunders(name: str, inplace: bool = True) -> tuple[str, ...]:
+    """function, method, in place and the operator's three dunders (``__add__``, ...)."""
+    ops = (f"__{name}__", f"__r{name}__", *((f"__i{name}__",) if inplace else ()))
+    return ("function", "method", *(("inplace",) if inplace else ()), *ops)
+
+
+def _scalar_second(a: Any, b: Any, *attrs: Any) -> Any:
+    """torch.add(2, x) and 2 * x: a Python scalar goes second (the ops commute)."""
+    if not isinstance(a, Tensor):
+        a, b = b, a
+    return (operand(a), operand(b)), ({} if not attrs or attrs[0] == 1 else {"alpha": attrs[0]})
+
 
 # ------------------------------------------------------------------ arithmetic
 ADD = defop(
@@ -41,9 +66,10 @@ ADD = defop(
     lambda xp, a, b, alpha=1: a + b if alpha == 1 else a + b * alpha,
     (lambda g, n: g, lambda g, n: g if n.attrs.get("alpha", 1) == 1 else g * n.attrs["alpha"]),
     "AddBackward0",
-    promote="common",
-    kwargs={"alpha": 1},
-    **_BIN,
+    prepare=_scalar_second,
+    variants=_dunders("add"),
+    doc="input + alpha * other, broadcast",
+    **{**_BIN, **_ALPHA},
 )
 
 
@@ -70,10 +96,11 @@ SUB = defop(
     lambda xp, a, b, alpha=1: a - b if alpha == 1 else a - b * alpha,
     (lambda g, n: g, lambda g, n: -g if n.attrs.get("alpha", 1) == 1 else g * -n.attrs["alpha"]),
     lambda ins, at: "RsubBackward1" if _is_scalar(ins[0]) else "SubBackward0",
-    promote="common",
-    kwargs={"alpha": 1},
     grad_fns=("SubBackward0", "RsubBackward1"),
-    **{**_BIN, "check": _sub_check},
+    variants=_dunders("sub"),
+    aliases=("subtract",),
+    doc="input - alpha * other, broadcast",
+    **{**_BIN, **_ALPHA, "check": _sub_check},
 )
 MUL = defop(
     "mul",
@@ -82,8 +109,20 @@ MUL = defop(
     "MulBackward0",
     saves=(0, 1),
     promote="common",
+    prepare=_scalar_second,
+    variants=_dunders("mul"),
+    aliases=("multiply",),
+    doc="input * other, broadcast",
     **_BIN,
 )
+
+
+def _div_args(a: Any, b: Any) -> Any:
+    if not isinstance(a, Tensor) and isinstance(b, Tensor):
+        return MUL.fn(apply(RECIPROCAL, (b,), {}), a)  # torch's ``2 / x``: x.reciprocal() * 2
+    return (operand(a), operand(b)), {}
+
+
 DIV = defop(
     "div",
     lambda xp, a, b: a / b,
@@ -91,6 +130,10 @@ DIV = defop(
     "DivBackward0",
     saves=(0, 1),
     promote="float",
+    prepare=_div_args,
+    variants=_dunders("truediv"),
+    aliases=("divide", "true_divide"),
+    doc="input / other (true division, at least float32), broadcast",
     **_BIN,
 )
 RECIPROCAL = defop(
@@ -101,6 +144,7 @@ RECIPROCAL = defop(
     saves_out=True,
     promote="float",
     public=False,
+    doc="1 / input",
 )
 DIV_SCALAR = defop(  # torch's div.Scalar, which its C++ compositions call (Python's x / 2 is not)
     "div_scalar",
@@ -109,7 +153,10 @@ DIV_SCALAR = defop(  # torch's div.Scalar, which its C++ compositions call (Pyth
     "DivBackward1",
     promote="float",
     arity=2,
+    sig="input, other",
+    variants=(),
     public=False,
+    doc="tensor / Python scalar as torch's div.Scalar (its C++ compositions' DivBackward1)",
 )
 
 
@@ -122,14 +169,20 @@ def _neg_check(inputs: Any, attrs: dict[str, Any]) -> None:
 
 
 NEG = defop(
-    "neg", lambda xp, a: -a, (lambda g, n: -g,), "NegBackward0", check=_neg_check, dtypes="any"
+    "neg",
+    lambda xp, a: -a,
+    (lambda g, n: -g,),
+    "NegBackward0",
+    check=_neg_check,
+    dtypes="any",
+    variants=("function", "method", "__neg__"),
+    aliases=("negative",),
+    doc="-input",
 )
 
 
 def _pow_check(inputs: Any, attrs: dict[str, Any]) -> None:
     a, b = inputs
-    from ..dtypes import result_type
-
     dt = result_type(a, b)
     if dt.name == "bool" and isinstance(b, Tensor):  # a scalar exponent is a copy or ones
         raise InvalidArgumentError("\"pow\" not implemented for 'Bool'")
@@ -178,7 +231,10 @@ POW = defop(
     shape=_bshape,
     check=_pow_check,
     arity=2,
+    sig="input, exponent",
+    variants=_dunders("pow", inplace=False),
     dtypes="any",
+    doc="input ** exponent (either may be a Python scalar), broadcast",
 )
 
 
@@ -188,8 +244,22 @@ def _unary(name: str, fwd: Any, vjp: Any, grad_fn: str, **kw: Any) -> Any:
     return defop(name, fwd, (vjp,), grad_fn, **kw)
 
 
-EXP = _unary("exp", lambda xp, a: xp.exp(a), lambda g, n: g * n.out, "ExpBackward0", saves_out=True)
-LOG = _unary("log", lambda xp, a: xp.log(a), lambda g, n: g / n[0], "LogBackward0", saves=(0,))
+EXP = _unary(
+    "exp",
+    lambda xp, a: xp.exp(a),
+    lambda g, n: g * n.out,
+    "ExpBackward0",
+    saves_out=True,
+    doc="e ** input, elementwise",
+)
+LOG = _unary(
+    "log",
+    lambda xp, a: xp.log(a),
+    lambda g, n: g / n[0],
+    "LogBackward0",
+    saves=(0,),
+    doc="the natural logarithm, elementwise",
+)
 LOG1P = _unary(
     "log1p",
     lambda xp, a: xp.log1p(a),
@@ -197,6 +267,7 @@ LOG1P = _unary(
     "Log1PBackward0",
     saves=(0,),
     public=False,
+    doc="log(1 + input), accurate near zero",
 )
 SQRT = _unary(
     "sqrt",
@@ -204,12 +275,23 @@ SQRT = _unary(
     lambda g, n: g / (2 * n.out),
     "SqrtBackward0",
     saves_out=True,
+    doc="the square root, elementwise",
 )
 SIN = _unary(
-    "sin", lambda xp, a: xp.sin(a), lambda g, n: g * n[0].cos(), "SinBackward0", saves=(0,)
+    "sin",
+    lambda xp, a: xp.sin(a),
+    lambda g, n: g * n[0].cos(),
+    "SinBackward0",
+    saves=(0,),
+    doc="the sine, elementwise (radians)",
 )
 COS = _unary(
-    "cos", lambda xp, a: xp.cos(a), lambda g, n: -g * n[0].sin(), "CosBackward0", saves=(0,)
+    "cos",
+    lambda xp, a: xp.cos(a),
+    lambda g, n: -g * n[0].sin(),
+    "CosBackward0",
+    saves=(0,),
+    doc="the cosine, elementwise (radians)",
 )
 TAN = _unary(
     "tan",
@@ -217,6 +299,7 @@ TAN = _unary(
     lambda g, n: g * (1 + n.out * n.out),
     "TanBackward0",
     saves_out=True,
+    doc="the tangent, elementwise (radians)",
 )
 TANH = _unary(
     "tanh",
@@ -224,6 +307,8 @@ TANH = _unary(
     lambda g, n: g * (1 - n.out * n.out),
     "TanhBackward0",
     saves_out=True,
+    variants=("function", "method", "nn"),
+    doc="the hyperbolic tangent, elementwise",
 )
 
 
@@ -234,13 +319,17 @@ def _sigmoid(xp: Any, a: Any) -> Any:
 
 
 SIGMOID = _unary(
-    "sigmoid", _sigmoid, lambda g, n: g * (n.out * (1 - n.out)), "SigmoidBackward0", saves_out=True
+    "sigmoid",
+    _sigmoid,
+    lambda g, n: g * (n.out * (1 - n.out)),
+    "SigmoidBackward0",
+    saves_out=True,
+    variants=("function", "method", "nn"),
+    doc="1 / (1 + exp(-input)), stable on both tails",
 )
 
 
 def _erf(xp: Any, a: Any) -> Any:
-    from ..backend import special
-
     return special(xp).erf(a).astype(a.dtype, copy=False)
 
 
@@ -251,6 +340,7 @@ ERF = _unary(
     "ErfBackward0",
     saves=(0,),
     public=False,
+    doc="the Gauss error function, elementwise",
 )
 SIGN = defop(
     "sign",
@@ -259,6 +349,7 @@ SIGN = defop(
     "SignBackward0",
     public=False,
     dtypes="any",
+    doc="-1, 0 or 1 by the sign of each element",
 )
 
 
@@ -280,6 +371,8 @@ ABS = defop(
     saves=(0,),
     check=reject_bool("\"abs_cpu\" not implemented for 'Bool'"),
     dtypes="any",
+    variants=("function", "method", "__abs__"),
+    doc="the absolute value, elementwise",
 )
 
 # --------------------------------------------------------------- comparisons
@@ -290,18 +383,42 @@ _CMP = {
     "shape": _bshape,
     "check": _bcheck,
     "arity": 2,
+    "sig": "input, other",
     "dtypes": "any",
     "result": "keep",
 }
-EQ = defop("eq", lambda xp, a, b: a == b, None, "", **_CMP)
-NE = defop("ne", lambda xp, a, b: a != b, None, "", **_CMP)
-LT = defop("lt", lambda xp, a, b: a < b, None, "", **_CMP)
-LE = defop("le", lambda xp, a, b: a <= b, None, "", **_CMP)
-GT = defop("gt", lambda xp, a, b: a > b, None, "", **_CMP)
-GE = defop("ge", lambda xp, a, b: a >= b, None, "", **_CMP)
+
+
+def _compare(name: str, fwd: Any, text: str) -> Any:
+    variants = ("function", "method", f"__{name}__")
+    return defop(name, fwd, None, "", variants=variants, doc=f"input {text} other (bool)", **_CMP)
+
+
+EQ = _compare("eq", lambda xp, a, b: a == b, "==")
+NE = _compare("ne", lambda xp, a, b: a != b, "!=")
+LT = _compare("lt", lambda xp, a, b: a < b, "<")
+LE = _compare("le", lambda xp, a, b: a <= b, "<=")
+GT = _compare("gt", lambda xp, a, b: a > b, ">")
+GE = _compare("ge", lambda xp, a, b: a >= b, ">=")
 _LOGIC = {**_CMP, "public": False}
-LOGICAL_AND = defop("logical_and", lambda xp, a, b: xp.logical_and(a, b), None, "", **_LOGIC)
-LOGICAL_OR = defop("logical_or", lambda xp, a, b: xp.logical_or(a, b), None, "", **_LOGIC)
+LOGICAL_AND = defop(
+    "logical_and",
+    lambda xp, a, b: xp.logical_and(a, b),
+    None,
+    "",
+    variants=("function", "method", "__and__"),
+    doc="elementwise logical and (bool)",
+    **_LOGIC,
+)
+LOGICAL_OR = defop(
+    "logical_or",
+    lambda xp, a, b: xp.logical_or(a, b),
+    None,
+    "",
+    variants=("function", "method", "__or__"),
+    doc="elementwise logical or (bool)",
+    **_LOGIC,
+)
 LOGICAL_NOT = defop(
     "logical_not",
     lambda xp, a: xp.logical_not(a),
@@ -310,6 +427,8 @@ LOGICAL_NOT = defop(
     differentiable=False,
     public=False,
     result="keep",
+    variants=("function", "method", "__invert__"),
+    doc="elementwise logical not (bool)",
 )
 
 
@@ -337,7 +456,10 @@ WHERE = defop(
     shape=_bshape,
     check=_where_check,
     arity=3,
+    sig="condition, input, other",
+    variants=("function",),
     dtypes="any",
+    doc="input where condition (a bool tensor) holds, else other; broadcast",
 )
 
 
@@ -363,6 +485,23 @@ def _clamp_check(inputs: Any, attrs: dict[str, Any]) -> None:
         raise InvalidArgumentError("torch.clamp: At least one of 'min' or 'max' must not be None")
 
 
+def _clamp_prepare(a: Tensor, min: Any, max: Any) -> Any:
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        lo = -math.inf if min is None else min
+        hi = math.inf if max is None else max
+        return apply(CLAMP_T, (a, lo, hi), {})
+    attrs = {k: v for k, v in (("min", min), ("max", max)) if v is not None}
+    if not attrs:
+        _clamp_check((a,), attrs)
+    dt = result_type(a, *attrs.values())  # torch promotes over the bounds too
+    if dt.name == "bool":
+        kernel = "clamp" if len(attrs) == 2 else f"clamp_{next(iter(attrs))}"
+        raise InvalidArgumentError(f"\"{kernel}_scalar_cpu\" not implemented for 'Bool'")
+    if dt is not a.dtype:  # only non-float inputs, which never require grad
+        a = TO.fn(a, dt)
+    return (a,), attrs
+
+
 CLAMP = defop(
     "clamp",
     _clamp_fwd,
@@ -371,8 +510,12 @@ CLAMP = defop(
     saves=(0,),
     promote="common",
     check=_clamp_check,
-    kwargs={"min": None, "max": None},
+    sig="input, min=None, max=None",
+    prepare=_clamp_prepare,
+    variants=("function", "method", "inplace"),
+    aliases=("clip",),
     dtypes="any",
+    doc="input limited to [min, max] (either bound may be None or a tensor)",
 )
 
 
@@ -397,7 +540,10 @@ CLAMP_T = defop(
     shape=_bshape,
     check=_bcheck,
     arity=3,
+    sig="input, min, max",
+    variants=(),
     public=False,
+    doc="clamp with tensor bounds (ClampBackward0)",
 )
 
 
@@ -417,6 +563,7 @@ MAXIMUM = defop(
     "MaximumBackward0",
     saves=(0, 1),
     promote="common",
+    doc="the elementwise larger of input and other (ties share the gradient)",
     **_BIN,
 )
 MINIMUM = defop(
@@ -426,14 +573,18 @@ MINIMUM = defop(
     "MinimumBackward0",
     saves=(0, 1),
     promote="common",
+    doc="the elementwise smaller of input and other (ties share the gradient)",
     **_BIN,
 )
 
 
 def _cast_fwd(xp: Any, a: Any, dtype: str) -> Any:
-    from ..dtypes import as_dtype
-
     return a.astype(as_dtype(dtype).np)
+
+
+def _to_prepare(a: Tensor, dtype: Any) -> Any:
+    dt = as_dtype(dtype)
+    return a if dt is a.dtype else ((a,), {"dtype": dt.name})
 
 
 TO = defop(
@@ -441,196 +592,80 @@ TO = defop(
     _cast_fwd,
     (lambda g, n: g,),  # _call_vjps casts back to the input's dtype
     "ToCopyBackward0",
-    kwargs={"dtype": None},
+    sig="input, dtype",
+    prepare=_to_prepare,
+    variants=("function",),  # Tensor.to(*args) is engine.methods' own (devices, other)
     dtypes="any",
     result="keep",
+    doc="a differentiable cast to dtype (ToCopyBackward0); the same tensor when it has it",
 )
 
 
-# -------------------------------------------------------------- functional API
-def _t(x: Any) -> Any:
-    """Numbers stay Python scalars (wrapped numbers); arrays and lists become tensors."""
-    if isinstance(x, Tensor | int | float | bool):
-        return x
-    from ..tensor import as_tensor
-
-    return as_tensor(x)
-
-
-def add(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
-    if not isinstance(a, Tensor):  # torch.add(2, x): Python scalars go second
-        a, b = b, a
-    return apply(ADD, (_t(a), _t(b)), {} if alpha == 1 else {"alpha": alpha})
-
-
-def sub(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
-    return apply(SUB, (_t(a), _t(b)), {} if alpha == 1 else {"alpha": alpha})
-
-
-def mul(a: Any, b: Any) -> Tensor:
-    if not isinstance(a, Tensor):
-        a, b = b, a
-    return apply(MUL, (_t(a), _t(b)), {})
-
-
-def div(a: Any, b: Any) -> Tensor:
-    if not isinstance(a, Tensor) and isinstance(b, Tensor):
-        # torch's ``2 / x`` is ``x.reciprocal() * 2``
-        return mul(apply(RECIPROCAL, (b,), {}), a)
-    return apply(DIV, (_t(a), _t(b)), {})
-
-
-def neg(a: Tensor) -> Tensor:
-    return apply(NEG, (a,), {})
-
-
-def pow(a: Any, b: Any) -> Tensor:
-    return apply(POW, (_t(a), _t(b)), {})
-
-
-def reciprocal(a: Tensor) -> Tensor:
-    return apply(RECIPROCAL, (a,), {})
-
-
-def exp(a: Tensor) -> Tensor:
-    return apply(EXP, (a,), {})
-
-
-def log(a: Tensor) -> Tensor:
-    return apply(LOG, (a,), {})
-
-
-def log1p(a: Tensor) -> Tensor:
-    return apply(LOG1P, (a,), {})
-
-
-def sqrt(a: Tensor) -> Tensor:
-    return apply(SQRT, (a,), {})
-
-
-def sin(a: Tensor) -> Tensor:
-    return apply(SIN, (a,), {})
-
-
-def cos(a: Tensor) -> Tensor:
-    return apply(COS, (a,), {})
-
-
-def tan(a: Tensor) -> Tensor:
-    return apply(TAN, (a,), {})
-
-
-def tanh(a: Tensor) -> Tensor:
-    return apply(TANH, (a,), {})
-
-
-def sigmoid(a: Tensor) -> Tensor:
-    return apply(SIGMOID, (a,), {})
-
-
-def erf(a: Tensor) -> Tensor:
-    return apply(ERF, (a,), {})
-
-
-def sign(a: Tensor) -> Tensor:
-    return apply(SIGN, (a,), {})
-
-
-def abs(a: Tensor) -> Tensor:
-    return apply(ABS, (a,), {})
-
-
-def eq(a: Any, b: Any) -> Tensor:
-    return apply(EQ, (_t(a), _t(b)), {})
-
-
-def ne(a: Any, b: Any) -> Tensor:
-    return apply(NE, (_t(a), _t(b)), {})
-
-
-def lt(a: Any, b: Any) -> Tensor:
-    return apply(LT, (_t(a), _t(b)), {})
-
-
-def le(a: Any, b: Any) -> Tensor:
-    return apply(LE, (_t(a), _t(b)), {})
-
-
-def gt(a: Any, b: Any) -> Tensor:
-    return apply(GT, (_t(a), _t(b)), {})
-
-
-def ge(a: Any, b: Any) -> Tensor:
-    return apply(GE, (_t(a), _t(b)), {})
-
-
-def logical_and(a: Any, b: Any) -> Tensor:
-    return apply(LOGICAL_AND, (_t(a), _t(b)), {})
-
-
-def logical_or(a: Any, b: Any) -> Tensor:
-    return apply(LOGICAL_OR, (_t(a), _t(b)), {})
-
-
-def logical_not(a: Tensor) -> Tensor:
-    return apply(LOGICAL_NOT, (a,), {})
-
-
-def where(cond: Tensor, a: Any, b: Any) -> Tensor:
-    return apply(WHERE, (cond, _t(a), _t(b)), {})
-
-
-def clamp(a: Tensor, min: Any = None, max: Any = None) -> Tensor:
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
-        lo = -math.inf if min is None else min
-        hi = math.inf if max is None else max
-        return apply(CLAMP_T, (a, lo, hi), {})
-    attrs = {k: v for k, v in (("min", min), ("max", max)) if v is not None}
-    if not attrs:
-        _clamp_check((a,), attrs)
-    from ..dtypes import result_type
-
-    dt = result_type(a, *attrs.values())  # torch promotes over the bounds too
-    if dt.name == "bool":
-        kernel = "clamp" if len(attrs) == 2 else f"clamp_{next(iter(attrs))}"
-        raise InvalidArgumentError(f"\"{kernel}_scalar_cpu\" not implemented for 'Bool'")
-    if dt is not a.dtype:  # only non-float inputs, which never require grad
-        a = to(a, dt)
-    return apply(CLAMP, (a,), attrs)
-
-
-def maximum(a: Any, b: Any) -> Tensor:
-    return apply(MAXIMUM, (_t(a), _t(b)), {})
-
-
-def minimum(a: Any, b: Any) -> Tensor:
-    return apply(MINIMUM, (_t(a), _t(b)), {})
-
-
-def to(a: Tensor, dtype: Any) -> Tensor:
-    from ..dtypes import as_dtype
-
-    dt = as_dtype(dtype)
-    if dt is a.dtype:
-        return a
-    return apply(TO, (a,), {"dtype": dt.name})
-
-
-for _op, _fn in (
-    (ADD, add),
-    (SUB, sub),
-    (MUL, mul),
-    (DIV, div),
-    (POW, pow),
-    (WHERE, where),
-    (CLAMP, clamp),
-    (MAXIMUM, maximum),
-    (MINIMUM, minimum),
-    (EQ, eq),
-    (NE, ne),
-    (LT, lt),
-    (LE, le),
-    (GT, gt),
-    (GE, ge),
-):
-    _op.call = _fn
+# --------------------------------------------------------- compositions and fills
+SQUARE = defop(
+    "square",
+    None,
+    None,
+    "PowBackward0",
+    prepare=lambda x: POW.fn(x, 2),
+    public=False,
+    dtypes="any",
+    doc="input ** 2",
+)
+
+
+def _const_like(x: Tensor, value: Any) -> Tensor:
+    return Tensor._make(x._xp.full(x.shape, value, dtype=x.dtype.np), False, None)
+
+
+ZERO = defop(
+    "zero",
+    None,
+    None,
+    "MulBackward0",
+    # ``zero_`` out of place: no gradient flows back
+    prepare=lambda x: MUL.fn(x, 0) if x.requires_grad else _const_like(x, 0),
+    variants=("function", "inplace"),
+    public=False,
+    wire=("zero_",),
+    differentiable=False,
+    dtypes="any",
+    doc="zeros of input's shape and dtype (zero_: fill input with zeros)",
+)
+FILL = defop(
+    "fill",
+    None,
+    None,
+    "",
+    sig="input, value",
+    prepare=_const_like,
+    variants=("function", "inplace"),
+    public=False,
+    differentiable=False,
+    dtypes="any",
+    doc="value in input's shape and dtype (fill_: fill input with it)",
+)
+
+
+def _copy(x: Tensor, src: Any) -> Tensor:
+    src = as_tensor(src, like=x)
+    out = src.expand(*x.shape) if tuple(src.shape) != tuple(x.shape) else src
+    return out if out.dtype is x.dtype else TO.fn(out, x.dtype)
+
+
+COPY = defop(
+    "copy",
+    None,
+    None,
+    "ExpandBackward0",
+    sig="input, src",
+    prepare=_copy,
+    variants=("function", "inplace"),
+    public=False,
+    wire=("copy_",),
+    dtypes="any",
+    doc="src's values broadcast and cast to input's shape and dtype (copy_: into input)",
+)
+
+# names the VJPs above and the other op modules call
+where: Callable[..., Any] = WHERE.fn

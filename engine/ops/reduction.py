@@ -10,8 +10,8 @@ from ..autograd import apply
 from ..errors import InvalidArgumentError
 from ..shapes import normalize_dim, normalize_dims, reduced_shape
 from ..tensor import Tensor
-from . import defop
-from .pointwise import reject_bool, where
+from .pointwise import MAXIMUM, MINIMUM, reject_bool, where
+from .table import defop
 
 
 def _axis(attrs: dict[str, Any]) -> tuple[int, ...] | None:
@@ -69,7 +69,44 @@ def _sum_fwd(xp: Any, a: Any, dim: Any = None, keepdim: bool = False) -> Any:
     return xp.sum(a, axis=None if dim is None else tuple(dim), keepdims=keepdim, dtype=dtype)
 
 
-_RED = {"shape": _rshape, "kwargs": {"dim": None, "keepdim": False}, "result": "keep"}
+def _dims_attr(x: Tensor, dim: Any) -> list[int] | None:
+    if dim is None:
+        return None
+    return list(normalize_dims(dim, x.ndim))
+
+
+def _red_attrs(x: Tensor, dim: Any, keepdim: bool) -> dict[str, Any]:
+    attrs: dict[str, Any] = {}
+    dims = _dims_attr(x, dim)
+    if dims is not None:
+        attrs["dim"] = dims
+    if keepdim:
+        attrs["keepdim"] = True
+    return attrs
+
+
+def _one_dim_attrs(x: Tensor, dim: Any, keepdim: bool) -> dict[str, Any]:
+    attrs: dict[str, Any] = {}
+    if dim is not None:
+        attrs["dim"] = normalize_dim(dim, x.ndim)
+    if keepdim:
+        attrs["keepdim"] = True
+    return attrs
+
+
+def _reduce(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Any:
+    """sum/mean's arguments: a cast first when dtype is given, every dim normalized."""
+    if dtype is not None:
+        x = x.to(dtype)
+    return (x,), _red_attrs(x, dim, keepdim)
+
+
+_RED = {
+    "shape": _rshape,
+    "sig": "input, dim=None, keepdim=False, *, dtype=None",
+    "prepare": _reduce,
+    "result": "keep",
+}
 
 SUM = defop(
     "sum",
@@ -78,6 +115,7 @@ SUM = defop(
     _by_dim("Sum"),
     grad_fns=("SumBackward0", "SumBackward1"),
     dtypes="any",
+    doc="the sum of all elements, or over dim (int64 for integer and bool inputs)",
     **_RED,
 )
 
@@ -98,6 +136,7 @@ MEAN = defop(
     _by_dim("Mean"),
     grad_fns=("MeanBackward0", "MeanBackward1"),
     check=_float_only("mean"),
+    doc="the mean of all elements, or over dim (floating point inputs)",
     **_RED,
 )
 
@@ -133,14 +172,22 @@ PROD_EXCEPT = defop(
     "ProdExceptBackward0",
     saves=(0,),
     saves_out=True,
-    kwargs={"dim": None},
+    sig="input, dim=None",
+    variants=(),
     public=False,
+    doc="each element's product of all the others along dim (prod's gradient)",
 )
 
 
 def _prod_fwd(xp: Any, a: Any, dim: Any = None, keepdim: bool = False) -> Any:
     dtype = None if a.dtype.kind == "f" else "int64"
     return xp.prod(a, axis=dim, keepdims=keepdim, dtype=dtype)
+
+
+def _prod_args(x: Tensor, dim: Any, keepdim: bool, dtype: Any) -> Any:
+    if dtype is not None:
+        x = x.to(dtype)
+    return (x,), ({} if dim is None else _one_dim_attrs(x, dim, keepdim))
 
 
 def _prod_vjp(g: Tensor, n: Any) -> Tensor:
@@ -156,7 +203,8 @@ PROD = defop(
     saves=(0,),
     grad_fns=("ProdBackward0", "ProdBackward1"),
     dtypes="any",
-    **_RED,
+    doc="the product of all elements, or along one dim",
+    **{**_RED, "prepare": _prod_args},
 )
 
 
@@ -192,6 +240,24 @@ def _extreme(name: str, largest: bool) -> Any:
             return g * mask / mask.sum()
         return _restore(g, n) * _onehot_arg(x, dim, largest)
 
+    def prepare(x: Tensor, dim: Any, keepdim: bool, other: Any) -> Any:
+        if isinstance(dim, Tensor):  # torch.max(a, b)
+            other, dim = dim, None
+        if other is not None:
+            return (MAXIMUM if largest else MINIMUM).fn(x, other)
+        if dim is None:
+            return (x,), {}
+        attrs = _one_dim_attrs(x, dim, keepdim)
+        values = apply(OPS_BY_NAME[name], (x,), attrs)
+        # max(dim) takes bools, argmax does not: the indices come from the same values as ints
+        idx_in = x.to("int32") if x.dtype.name == "bool" else x
+        indices = apply(ARGMAX if largest else ARGMIN, (idx_in,), attrs)
+        return MinMax(values, indices)
+
+    def wire(x: Tensor, other: Any = None, *, dim: Any = None, keepdim: bool = False) -> Any:
+        out = OPS_BY_NAME[name].fn(x, dim, keepdim, other=other)
+        return out.values if isinstance(out, MinMax) else out
+
     return defop(
         name,
         fwd,
@@ -201,12 +267,21 @@ def _extreme(name: str, largest: bool) -> Any:
         saves_out=True,
         grad_fns=(f"{fn.capitalize()}Backward0", f"{fn.capitalize()}Backward1"),
         dtypes="any",
-        **_RED,
+        shape=_rshape,
+        result="keep",
+        sig="input, dim=None, keepdim=False, *, other=None",
+        prepare=prepare,
+        call=wire,
+        doc=f"the {fn} of all elements; (values, indices) along dim; {fn}imum with a tensor",
     )
 
 
-MAX = _extreme("max", True)
-MIN = _extreme("min", False)
+MinMax = namedtuple("MinMax", ["values", "indices"])
+OPS_BY_NAME: dict[str, Any] = {}
+
+
+MAX = OPS_BY_NAME["max"] = _extreme("max", True)
+MIN = OPS_BY_NAME["min"] = _extreme("min", False)
 
 
 def _amax(largest: bool) -> Any:
@@ -222,6 +297,9 @@ def _amax(largest: bool) -> Any:
         count = mask.sum() if axis is None else mask.sum(list(axis), keepdim=True)
         return _restore(g, n) * mask / count
 
+    def prepare(x: Tensor, dim: Any, keepdim: bool) -> Any:
+        return (x,), _red_attrs(x, None if dim in ((), []) else dim, keepdim)
+
     return defop(
         name,
         fwd,
@@ -230,7 +308,9 @@ def _amax(largest: bool) -> Any:
         saves=(0,),
         saves_out=True,
         dtypes="any",
-        **_RED,
+        **{**_RED, "sig": "input, dim=(), keepdim=False", "prepare": prepare},
+        doc=f"the {'largest' if largest else 'smallest'} element over dim (all when dim=()); "
+        "ties share the gradient",
     )
 
 
@@ -255,7 +335,15 @@ LOGSUMEXP = defop(
     saves_out=True,
     promote="float",
     shape=_rshape,
-    kwargs={"dim": None, "keepdim": False},
+    sig="input, dim, keepdim=False",
+    prepare=lambda x, dim, keepdim: (
+        (x,),
+        {
+            "dim": list(normalize_dims(dim, x.ndim)) if x.ndim else [],
+            **({"keepdim": True} if keepdim else {}),
+        },
+    ),
+    doc="log(sum(exp(input))) over dim, computed stably",
 )
 
 
@@ -267,6 +355,12 @@ def _softmax_fwd(xp: Any, a: Any, dim: int) -> Any:
 def _log_softmax_fwd(xp: Any, a: Any, dim: int) -> Any:
     s = a - xp.amax(a, axis=dim, keepdims=True)
     return s - xp.log(xp.sum(xp.exp(s), axis=dim, keepdims=True))
+
+
+def _softmax_args(x: Tensor, dim: int, dtype: Any) -> Any:
+    if dtype is not None:
+        x = x.to(dtype)
+    return (x,), {"dim": normalize_dim(dim, x.ndim) if x.ndim else 0}
 
 
 def _softmax_check(fname: str) -> Any:
@@ -287,7 +381,10 @@ SOFTMAX = defop(
     "SoftmaxBackward0",
     saves_out=True,
     check=_softmax_check("softmax"),
-    kwargs={"dim": None},
+    sig="input, dim, dtype=None",
+    prepare=lambda x, dim, dtype: _softmax_args(x, dim, dtype),
+    variants=("function", "method", "nn"),
+    doc="exp(input) normalized to sum to one along dim",
 )
 LOG_SOFTMAX = defop(
     "log_softmax",
@@ -296,7 +393,10 @@ LOG_SOFTMAX = defop(
     "LogSoftmaxBackward0",
     saves_out=True,
     check=_softmax_check("log_softmax"),
-    kwargs={"dim": None},
+    sig="input, dim, dtype=None",
+    prepare=lambda x, dim, dtype: _softmax_args(x, dim, dtype),
+    variants=("function", "method", "nn"),
+    doc="log(softmax(input, dim)), computed stably",
 )
 
 
@@ -344,6 +444,17 @@ def _norm_check(inputs: Any, attrs: dict[str, Any]) -> None:
         )
 
 
+def _norm_args(x: Tensor, p: Any, dim: Any, keepdim: bool) -> Any:
+    if p in ("fro", None):
+        p = 2.0
+    if isinstance(p, str | bool):
+        raise InvalidArgumentError(f"norm: unsupported p={p!r}; use a number, inf or 'fro'")
+    attrs = _red_attrs(x, dim, keepdim)
+    if float(p) != 2.0:
+        attrs["p"] = float(p)
+    return (x,), attrs
+
+
 NORM = defop(
     "norm",
     _norm_fwd,
@@ -353,7 +464,9 @@ NORM = defop(
     saves_out=True,
     check=_norm_check,
     shape=_rshape,
-    kwargs={"p": 2.0, "dim": None, "keepdim": False},
+    sig="input, p='fro', dim=None, keepdim=False",
+    prepare=_norm_args,
+    doc="the vector p-norm over all elements or over dim ('fro' and None: 2)",
 )
 
 
@@ -368,6 +481,11 @@ def _arg(largest: bool) -> Any:
     return fwd
 
 
+_ARG = {
+    **_RED,
+    "sig": "input, dim=None, keepdim=False",
+    "prepare": lambda x, dim, keepdim: ((x,), _one_dim_attrs(x, dim, keepdim)),
+}
 ARGMAX = defop(
     "argmax",
     _arg(True),
@@ -376,7 +494,8 @@ ARGMAX = defop(
     differentiable=False,
     check=reject_bool("argmax(): does not support bool input"),
     dtypes="any",
-    **_RED,
+    doc="the index of the first largest element (of the flattened input when dim is None)",
+    **_ARG,
 )
 ARGMIN = defop(
     "argmin",
@@ -386,159 +505,6 @@ ARGMIN = defop(
     differentiable=False,
     check=reject_bool("argmin(): does not support bool input"),
     dtypes="any",
-    **_RED,
+    doc="the index of the first smallest element (of the flattened input when dim is None)",
+    **_ARG,
 )
-
-
-# -------------------------------------------------------------- functional API
-def _dims_attr(x: Tensor, dim: Any) -> list[int] | None:
-    if dim is None:
-        return None
-    return list(normalize_dims(dim, x.ndim))
-
-
-def _red_attrs(x: Tensor, dim: Any, keepdim: bool) -> dict[str, Any]:
-    attrs: dict[str, Any] = {}
-    dims = _dims_attr(x, dim)
-    if dims is not None:
-        attrs["dim"] = dims
-    if keepdim:
-        attrs["keepdim"] = True
-    return attrs
-
-
-def sum(x: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
-    if dtype is not None:
-        x = x.to(dtype)
-    return apply(SUM, (x,), _red_attrs(x, dim, keepdim))
-
-
-def mean(x: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
-    if dtype is not None:
-        x = x.to(dtype)
-    return apply(MEAN, (x,), _red_attrs(x, dim, keepdim))
-
-
-def prod(x: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
-    if dtype is not None:
-        x = x.to(dtype)
-    attrs: dict[str, Any] = {}
-    if dim is not None:
-        attrs["dim"] = normalize_dim(dim, x.ndim)
-        if keepdim:
-            attrs["keepdim"] = True
-    return apply(PROD, (x,), attrs)
-
-
-MinMax = namedtuple("MinMax", ["values", "indices"])
-
-
-def _minmax(op: Any, largest: bool, x: Tensor, dim: Any, keepdim: bool, other: Any) -> Any:
-    from .pointwise import maximum, minimum
-
-    if isinstance(dim, Tensor):  # torch.max(a, b)
-        other, dim = dim, None
-    if other is not None:
-        return maximum(x, other) if largest else minimum(x, other)
-    if dim is None:
-        return apply(op, (x,), {})
-    d = normalize_dim(dim, x.ndim)
-    attrs: dict[str, Any] = {"dim": d, **({"keepdim": True} if keepdim else {})}
-    values = apply(op, (x,), attrs)
-    # max(dim) takes bools, argmax does not: the indices come from the same values as ints
-    idx_in = x.to("int32") if x.dtype.name == "bool" else x
-    indices = apply(ARGMAX if largest else ARGMIN, (idx_in,), attrs)
-    return MinMax(values, indices)
-
-
-def max(x: Tensor, dim: Any = None, keepdim: bool = False, *, other: Any = None) -> Any:
-    return _minmax(MAX, True, x, dim, keepdim, other)
-
-
-def min(x: Tensor, dim: Any = None, keepdim: bool = False, *, other: Any = None) -> Any:
-    return _minmax(MIN, False, x, dim, keepdim, other)
-
-
-def _wire_minmax(largest: bool) -> Any:
-    def call(x: Tensor, other: Any = None, *, dim: Any = None, keepdim: bool = False) -> Tensor:
-        out = _minmax(MAX if largest else MIN, largest, x, dim, keepdim, other)
-        return out.values if isinstance(out, MinMax) else out
-
-    return call
-
-
-MAX.call = _wire_minmax(True)
-MIN.call = _wire_minmax(False)
-
-
-def amax(x: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
-    dims = None if dim in ((), []) else dim
-    return apply(AMAX, (x,), _red_attrs(x, dims, keepdim))
-
-
-def amin(x: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
-    dims = None if dim in ((), []) else dim
-    return apply(AMIN, (x,), _red_attrs(x, dims, keepdim))
-
-
-def logsumexp(x: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
-    dims = list(normalize_dims(dim, x.ndim)) if x.ndim else []
-    attrs: dict[str, Any] = {"dim": dims, **({"keepdim": True} if keepdim else {})}
-    return apply(LOGSUMEXP, (x,), attrs)
-
-
-def softmax(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
-    if dtype is not None:
-        x = x.to(dtype)
-    return apply(SOFTMAX, (x,), {"dim": normalize_dim(dim, x.ndim) if x.ndim else 0})
-
-
-def log_softmax(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
-    if dtype is not None:
-        x = x.to(dtype)
-    return apply(LOG_SOFTMAX, (x,), {"dim": normalize_dim(dim, x.ndim) if x.ndim else 0})
-
-
-def norm(x: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
-    if p in ("fro", None):
-        p = 2.0
-    if isinstance(p, str | bool):
-        raise InvalidArgumentError(f"norm: unsupported p={p!r}; use a number, inf or 'fro'")
-    attrs = _red_attrs(x, dim, keepdim)
-    if float(p) != 2.0:
-        attrs["p"] = float(p)
-    return apply(NORM, (x,), attrs)
-
-
-def argmax(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
-    attrs: dict[str, Any] = {}
-    if dim is not None:
-        attrs["dim"] = normalize_dim(dim, x.ndim)
-    if keepdim:
-        attrs["keepdim"] = True
-    return apply(ARGMAX, (x,), attrs)
-
-
-def argmin(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
-    attrs: dict[str, Any] = {}
-    if dim is not None:
-        attrs["dim"] = normalize_dim(dim, x.ndim)
-    if keepdim:
-        attrs["keepdim"] = True
-    return apply(ARGMIN, (x,), attrs)
-
-
-for _op, _fn in (
-    (SUM, sum),
-    (MEAN, mean),
-    (PROD, prod),
-    (AMAX, amax),
-    (AMIN, amin),
-    (LOGSUMEXP, logsumexp),
-    (SOFTMAX, softmax),
-    (LOG_SOFTMAX, log_softmax),
-    (NORM, norm),
-    (ARGMAX, argmax),
-    (ARGMIN, argmin),
-):
-    _op.call = _fn

@@ -10,8 +10,13 @@ from typing import Any
 from ..autograd import apply
 from ..errors import InvalidArgumentError, ShapeMismatchError
 from ..shapes import as_size, normalize_dim, normalize_dims, numel, reshape_shape
-from ..tensor import Tensor
-from . import defop
+from ..tensor import Tensor, as_tensor
+from .table import defop
+
+
+def _size(shape: Any) -> list[int]:
+    """A size given as torch takes it: ``(2, 3)``, ``((2, 3),)``, ``[2, 3]`` or ``6``."""
+    return list(as_size(tuple(shape) if isinstance(shape, tuple | list) else (shape,)))
 
 
 def _in_shape(n: Any, i: int = 0) -> tuple[int, ...]:
@@ -23,34 +28,73 @@ def _reshape_grad_fn(ins: Any, attrs: dict[str, Any]) -> str:
     return "ViewBackward0" if ins[0]._st.array.flags.c_contiguous else "UnsafeViewBackward0"
 
 
+def _reshape_args(x: Tensor, shape: Any) -> Any:
+    return (x,), {"shape": list(reshape_shape(x._st.array.shape, _size(shape)))}
+
+
+def _view_args(x: Tensor, shape: Any) -> Any:
+    target = reshape_shape(x._st.array.shape, _size(shape))
+    if not x._st.array.flags.c_contiguous and x.numel() > 1 and target != x._st.array.shape:
+        raise InvalidArgumentError(
+            "view size is not compatible with input tensor's size and stride (at least one "
+            "dimension spans across two contiguous subspaces). Use .reshape(...) instead."
+        )
+    return (x,), {"shape": list(target)}
+
+
+_RESHAPE = {
+    "shape": lambda shapes, at: reshape_shape(shapes[0], at["shape"]),
+    "sig": "input, shape",
+    "method_sig": "*shape",
+    "dtypes": "any",
+}
 RESHAPE = defop(
     "reshape",
     lambda xp, a, shape: xp.reshape(a, shape),
     (lambda g, n: g.reshape(_in_shape(n)),),
     _reshape_grad_fn,
-    shape=lambda shapes, at: reshape_shape(shapes[0], at["shape"]),
-    kwargs={"shape": None},
     grad_fns=("ViewBackward0", "UnsafeViewBackward0"),
-    dtypes="any",
+    prepare=_reshape_args,
+    doc="the same elements in a new shape (one dim may be -1)",
+    **_RESHAPE,
 )
 VIEW = defop(
     "view",
     lambda xp, a, shape: xp.reshape(a, shape),
     (lambda g, n: g.reshape(_in_shape(n)),),
     "ViewBackward0",
-    shape=lambda shapes, at: reshape_shape(shapes[0], at["shape"]),
-    kwargs={"shape": None},
-    dtypes="any",
     public=False,
+    prepare=_view_args,
+    doc="reshape of a contiguous tensor (torch's view rules)",
+    **_RESHAPE,
 )
+
+
+def _flatten(x: Tensor, start_dim: int, end_dim: int) -> Tensor:
+    if x.ndim == 0:
+        return x.reshape(1)
+    s = normalize_dim(start_dim, x.ndim)
+    e = normalize_dim(end_dim, x.ndim)
+    if s > e:
+        raise InvalidArgumentError(
+            "flatten() has invalid args: start_dim cannot come after end_dim"
+        )
+    shape = x._st.array.shape
+    if s == e:
+        return x
+    return x.reshape(*shape[:s], numel(shape[s : e + 1]), *shape[e + 1 :])
+
+
 FLATTEN = defop(
     "flatten",
     None,
     None,
     _reshape_grad_fn,
-    kwargs={"start_dim": 0, "end_dim": -1},
+    sig="input, start_dim=0, end_dim=-1",
+    prepare=_flatten,
     grad_fns=("ViewBackward0", "UnsafeViewBackward0"),
     dtypes="any",
+    doc="dims start_dim..end_dim merged into one (a reshape)",
 )
 
 
@@ -62,23 +106,70 @@ def _inverse(perm: list[int]) -> list[int]:
     return inv
 
 
+def _permute_args(x: Tensor, dims: Any) -> Any:
+    d = _size(dims)
+    if len(d) != x.ndim:
+        raise InvalidArgumentError(
+            "permute(sparse_coo): number of dimensions in the tensor input does not match the "
+            f"length of the desired ordering of dimensions i.e. input.dim() = {x.ndim} is not "
+            f"equal to len(dims) = {len(d)}"
+        )
+    nd = [normalize_dim(i, x.ndim) for i in d]
+    if len(set(nd)) != len(nd):
+        raise InvalidArgumentError("permute(): duplicate dims are not allowed.")
+    return (x,), {"dims": nd}
+
+
 PERMUTE = defop(
     "permute",
     lambda xp, a, dims: xp.transpose(a, dims),
     (lambda g, n: g.permute(*_inverse(n.attrs["dims"])),),
     "PermuteBackward0",
-    kwargs={"dims": None},
+    sig="input, dims",
+    method_sig="*dims",
+    prepare=_permute_args,
     dtypes="any",
+    doc="the dims reordered as dims says",
 )
+
+
+def _transpose_args(x: Tensor, dim0: int, dim1: int) -> Any:
+    if x.ndim == 0:
+        return ((x,), {"dim0": 0, "dim1": 0}) if x.requires_grad else x
+    return (x,), {"dim0": normalize_dim(dim0, x.ndim), "dim1": normalize_dim(dim1, x.ndim)}
+
+
 TRANSPOSE = defop(
     "transpose",
     # a 0-d tensor transposes to itself (torch allows dims 0 and -1 there)
     lambda xp, a, dim0, dim1, t=False: xp.swapaxes(a, dim0, dim1) if a.ndim else a,
     (lambda g, n: g.transpose(n.attrs["dim0"], n.attrs["dim1"]),),
     lambda ins, at: "TBackward0" if at.get("t") else "TransposeBackward0",
-    kwargs={"dim0": 0, "dim1": 1},
+    sig="input, dim0, dim1",
+    prepare=_transpose_args,
     grad_fns=("TransposeBackward0", "TBackward0"),
     dtypes="any",
+    doc="dims dim0 and dim1 swapped",
+)
+
+
+def _t_args(x: Tensor) -> Any:
+    if x.ndim > 2:
+        raise InvalidArgumentError(
+            f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D"
+        )
+    return apply(TRANSPOSE, (x,), {"dim0": 0, "dim1": 1 if x.ndim == 2 else 0, "t": True})
+
+
+MATRIX_T = defop(
+    "t",
+    None,
+    None,
+    "TBackward0",
+    prepare=_t_args,
+    public=False,
+    dtypes="any",
+    doc="the transpose of a matrix (a 0-d or 1-d tensor as it is)",
 )
 
 
@@ -96,22 +187,34 @@ def _squeeze_grad_fn(ins: Any, attrs: dict[str, Any]) -> str:
     return "SqueezeBackward2" if attrs.get("dims_form") else "SqueezeBackward1"
 
 
+def _squeeze_args(x: Tensor, dim: Any) -> Any:
+    if dim is None:
+        return (x,), {}
+    tuple_form = isinstance(dim, list | tuple)
+    dims = list(normalize_dims(dim, x.ndim))
+    return (x,), {"dim": dims, **({"dims_form": True} if tuple_form else {})}
+
+
 SQUEEZE = defop(
     "squeeze",
     lambda xp, a, dim=None, dims_form=False: _squeeze_fwd(xp, a, dim),
     (lambda g, n: g.reshape(_in_shape(n)),),
     _squeeze_grad_fn,
-    kwargs={"dim": None},
+    sig="input, dim=None",
+    prepare=_squeeze_args,
     grad_fns=("SqueezeBackward0", "SqueezeBackward1", "SqueezeBackward2"),
     dtypes="any",
+    doc="size-1 dims removed (all of them, or those among dim)",
 )
 UNSQUEEZE = defop(
     "unsqueeze",
     lambda xp, a, dim: xp.expand_dims(a, dim),
     (lambda g, n: g.squeeze(n.attrs["dim"]),),
     "UnsqueezeBackward0",
-    kwargs={"dim": None},
+    sig="input, dim",
+    prepare=lambda x, dim: ((x,), {"dim": normalize_dim(dim, x.ndim + 1)}),
     dtypes="any",
+    doc="a size-1 dim inserted at dim",
 )
 
 
@@ -148,14 +251,44 @@ def _expand_shape(
     return tuple(out)
 
 
+def _expand_args(x: Tensor, size: Any) -> Any:
+    target = _expand_shape(x._st.array.shape, _size(size), x.dtype.tensor_type)
+    return (x,), {"size": list(target)}
+
+
 EXPAND = defop(
     "expand",
     lambda xp, a, size: xp.broadcast_to(a, size),
     (lambda g, n: g.sum_to_size(_in_shape(n)),),
     "ExpandBackward0",
     shape=lambda shapes, at: _expand_shape(tuple(shapes[0]), list(at["size"])),
-    kwargs={"size": None},
+    sig="input, size",
+    method_sig="*size",
+    prepare=_expand_args,
     dtypes="any",
+    doc="size-1 dims repeated (without copying) to size; -1 keeps a dim",
+)
+BROADCAST_TO = defop(
+    "broadcast_to",
+    None,
+    None,
+    "ExpandBackward0",
+    sig="input, size",
+    prepare=lambda x, size: EXPAND.fn(x, size),
+    public=False,
+    dtypes="any",
+    doc="expand to size (torch.broadcast_to)",
+)
+EXPAND_AS = defop(
+    "expand_as",
+    None,
+    None,
+    "ExpandBackward0",
+    sig="input, other",
+    prepare=lambda x, other: EXPAND.fn(x, other.shape),
+    public=False,
+    dtypes="any",
+    doc="expand to other's shape",
 )
 
 
@@ -168,14 +301,24 @@ def _sum_to_fwd(xp: Any, a: Any, size: Any) -> Any:
     return out.reshape(size)
 
 
+def _sum_to_args(x: Tensor, size: Any) -> Any:
+    target = tuple(_size(size))
+    if tuple(x._st.array.shape) == target:
+        return x
+    return (x,), {"size": list(target)}
+
+
 SUM_TO = defop(
     "sum_to_size",
     _sum_to_fwd,
     (lambda g, n: g.expand(*_in_shape(n)),),
     "SumBackward1",
-    kwargs={"size": None},
+    sig="input, size",
+    method_sig="*size",
+    prepare=_sum_to_args,
     public=False,
     dtypes="any",
+    doc="summed over broadcast dims back to size (undoes expand)",
 )
 
 
@@ -225,9 +368,26 @@ CAT = defop(
     shape=_cat_shape,
     check=_cat_check,
     arity=None,
-    kwargs={"dim": 0},
+    sig="tensors, dim=0",
+    prepare=lambda tensors, dim: _list_args(tensors, dim, "cat"),
+    variants=("function",),
     dtypes="any",
+    doc="tensors joined along an existing dim",
 )
+
+
+def _list_args(tensors: Any, dim: int, fname: str) -> Any:
+    if isinstance(tensors, Tensor) or not isinstance(tensors, list | tuple):
+        raise InvalidArgumentError(
+            f"{fname}(): argument 'tensors' must be tuple of Tensors, not {type(tensors).__name__}"
+        )
+    if not tensors:
+        raise InvalidArgumentError(f"{fname}(): expected a non-empty list of Tensors")
+    ts = tuple(as_tensor(x) for x in tensors)
+    if fname == "stack":
+        return ts, {"dim": normalize_dim(dim, ts[0].ndim + 1)}
+    ref = next((x for x in ts if x._st.array.shape != (0,)), ts[0])
+    return ts, {"dim": normalize_dim(dim, ref.ndim)}
 
 
 def _stack_check(inputs: Any, attrs: dict[str, Any]) -> None:
@@ -251,8 +411,11 @@ STACK = defop(
     ),
     check=_stack_check,
     arity=None,
-    kwargs={"dim": 0},
+    sig="tensors, dim=0",
+    prepare=lambda tensors, dim: _list_args(tensors, dim, "stack"),
+    variants=("function",),
     dtypes="any",
+    doc="tensors of one shape joined along a new dim",
 )
 
 CLONE = defop(
@@ -261,6 +424,7 @@ CLONE = defop(
     (lambda g, n: g,),
     "CloneBackward0",
     dtypes="any",
+    doc="a copy (the gradient flows through)",
 )
 DETACH = defop(
     "detach",
@@ -269,153 +433,45 @@ DETACH = defop(
     "",
     differentiable=False,
     dtypes="any",
-    call=lambda x: x.detach(),
+    prepare=lambda x: x.detach(),
+    variants=(),  # Tensor.detach is the tensor's own
+    doc="the same values outside the graph (shares storage)",
 )
 
 
-# -------------------------------------------------------------- functional API
-def reshape(x: Tensor, *shape: Any) -> Tensor:
-    size = list(as_size(shape))
-    target = reshape_shape(x._st.array.shape, size)
-    return apply(RESHAPE, (x,), {"shape": list(target)})
+def _grad_of(x: Tensor) -> Tensor:
+    if x.grad is None:
+        raise InvalidArgumentError("the tensor has no .grad")
+    return x.grad
 
 
-def view(x: Tensor, *shape: Any) -> Tensor:
-    size = list(as_size(shape))
-    target = reshape_shape(x._st.array.shape, size)
-    if not x._st.array.flags.c_contiguous and x.numel() > 1 and target != x._st.array.shape:
-        raise InvalidArgumentError(
-            "view size is not compatible with input tensor's size and stride (at least one "
-            "dimension spans across two contiguous subspaces). Use .reshape(...) instead."
-        )
-    return apply(VIEW, (x,), {"shape": list(target)})
+GRAD_OF = defop(
+    "grad_of",
+    None,
+    None,
+    "",
+    differentiable=False,
+    dtypes="any",
+    prepare=_grad_of,
+    variants=(),  # torch's w.grad; on the wire, to use it in a graph
+    doc="the current .grad of a tensor itself (torch's w.grad); an error when it has none",
+)
 
 
-def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    if x.ndim == 0:
-        return reshape(x, 1)
-    s = normalize_dim(start_dim, x.ndim)
-    e = normalize_dim(end_dim, x.ndim)
-    if s > e:
-        raise InvalidArgumentError(
-            "flatten() has invalid args: start_dim cannot come after end_dim"
-        )
-    shape = x._st.array.shape
-    if s == e:
-        return x
-    return reshape(x, *shape[:s], numel(shape[s : e + 1]), *shape[e + 1 :])
-
-
-def permute(x: Tensor, *dims: Any) -> Tensor:
-    d = list(as_size(dims))
-    if len(d) != x.ndim:
-        raise InvalidArgumentError(
-            "permute(sparse_coo): number of dimensions in the tensor input does not match the "
-            f"length of the desired ordering of dimensions i.e. input.dim() = {x.ndim} is not "
-            f"equal to len(dims) = {len(d)}"
-        )
-    nd = [normalize_dim(i, x.ndim) for i in d]
-    if len(set(nd)) != len(nd):
-        raise InvalidArgumentError("permute(): duplicate dims are not allowed.")
-    return apply(PERMUTE, (x,), {"dims": nd})
-
-
-def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
-    if x.ndim == 0:
-        return apply(TRANSPOSE, (x,), {"dim0": 0, "dim1": 0}) if x.requires_grad else x
-    d0, d1 = normalize_dim(dim0, x.ndim), normalize_dim(dim1, x.ndim)
-    return apply(TRANSPOSE, (x,), {"dim0": d0, "dim1": d1})
-
-
-def t(x: Tensor) -> Tensor:
-    if x.ndim > 2:
-        raise InvalidArgumentError(
-            f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D"
-        )
-    if x.ndim < 2:
-        return apply(TRANSPOSE, (x,), {"dim0": 0, "dim1": 0, "t": True})
-    return apply(TRANSPOSE, (x,), {"dim0": 0, "dim1": 1, "t": True})
-
-
-def squeeze(x: Tensor, dim: Any = None) -> Tensor:
-    if dim is None:
-        return apply(SQUEEZE, (x,), {})
-    tuple_form = isinstance(dim, list | tuple)
-    dims = list(normalize_dims(dim, x.ndim))
-    return apply(SQUEEZE, (x,), {"dim": dims, **({"dims_form": True} if tuple_form else {})})
-
-
-def unsqueeze(x: Tensor, dim: int) -> Tensor:
-    return apply(UNSQUEEZE, (x,), {"dim": normalize_dim(dim, x.ndim + 1)})
-
-
-def expand(x: Tensor, *size: Any) -> Tensor:
-    target = _expand_shape(x._st.array.shape, list(as_size(size)), x.dtype.tensor_type)
-    return apply(EXPAND, (x,), {"size": list(target)})
-
-
-def broadcast_to(x: Tensor, size: Any) -> Tensor:
-    return expand(x, *as_size((size,)))
-
-
-def expand_as(x: Tensor, other: Tensor) -> Tensor:
-    return expand(x, *other.shape)
-
-
-def sum_to_size(x: Tensor, *size: Any) -> Tensor:
-    target = as_size(size)
-    if tuple(x._st.array.shape) == target:
-        return x
-    return apply(SUM_TO, (x,), {"size": list(target)})
-
-
-def _tensors(tensors: Any, fname: str) -> list[Tensor]:
-    if isinstance(tensors, Tensor) or not isinstance(tensors, list | tuple):
-        raise InvalidArgumentError(
-            f"{fname}(): argument 'tensors' must be tuple of Tensors, not {type(tensors).__name__}"
-        )
-    if not tensors:
-        raise InvalidArgumentError(f"{fname}(): expected a non-empty list of Tensors")
-    from ..tensor import as_tensor
-
-    return [as_tensor(x) for x in tensors]
-
-
-def cat(tensors: Any, dim: int = 0) -> Tensor:
-    ts = _tensors(tensors, "cat")
-    ref = next((x for x in ts if x._st.array.shape != (0,)), ts[0])
-    return apply(CAT, tuple(ts), {"dim": normalize_dim(dim, ref.ndim)})
-
-
-def stack(tensors: Any, dim: int = 0) -> Tensor:
-    ts = _tensors(tensors, "stack")
-    return apply(STACK, tuple(ts), {"dim": normalize_dim(dim, ts[0].ndim + 1)})
-
-
-def clone(x: Tensor) -> Tensor:
-    return apply(CLONE, (x,), {})
-
-
-def select(x: Tensor, dim: int, index: int) -> Tensor:
+def _select(x: Tensor, dim: int, index: int) -> Any:
     key: list[Any] = [slice(None)] * x.ndim
     key[normalize_dim(dim, x.ndim)] = index
     return x[tuple(key)]
 
 
-def _wire_flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    return flatten(x, start_dim, end_dim)
-
-
-for _op, _fn in (
-    (RESHAPE, lambda x, shape: reshape(x, *as_size((shape,)))),
-    (PERMUTE, lambda x, dims: permute(x, *as_size((dims,)))),
-    (TRANSPOSE, transpose),
-    (SQUEEZE, squeeze),
-    (UNSQUEEZE, unsqueeze),
-    (EXPAND, lambda x, size: expand(x, *as_size((size,)))),
-    (FLATTEN, _wire_flatten),
-    (CAT, cat),
-    (STACK, stack),
-    (CLONE, clone),
-):
-    _op.call = _fn
+SELECT = defop(
+    "select",
+    None,
+    None,
+    "SelectBackward0",
+    sig="input, dim, index",
+    prepare=_select,
+    public=False,
+    dtypes="any",
+    doc="the slice at index along dim (that dim removed)",
+)

@@ -12,45 +12,29 @@ import engine
 from api_schema import BackendsResponse, OpsResponse
 
 from ..deps import json_response
-from ..executor import SPECIAL_OPS
+from ..executor import WIRE_OPS
 
 router = APIRouter(tags=["meta"])
 health = APIRouter(tags=["operations"])
 
 
 def ops_listing() -> list[dict[str, Any]]:
-    """Every op a graph node may name, from the engine's op table."""
-    out = [
-        {
-            "name": op.name,
-            "arity": op.arity,
-            "kwargs": op.kwargs,
-            "dtypes": op.dtypes,
-            "differentiable": op.differentiable,
-            "grad_fns": list(op.grad_fns),
-            "doc": op.doc,
-        }
-        for op in engine.public_ops()
-    ]
-    for name, doc in SPECIAL_OPS.items():
-        out.append(
-            {
-                "name": name,
-                "arity": 1 if name in ("grad_of", "zero_") else 2,
-                "kwargs": {"alpha": 1} if name in ("add_", "sub_") else {},
-                "dtypes": "any",
-                "differentiable": name != "grad_of",
-                "grad_fns": [],
-                "doc": doc,
-            }
-        )
+    """Every op a graph node may name, from the engine's op table (in-place forms included)."""
+    out = []
+    for name, (op, inplace) in WIRE_OPS.items():
+        spec = op.spec()
+        del spec["wire"]
+        if inplace:
+            spec["doc"] = f"in place on its first argument (torch's Tensor.{name}): {spec['doc']}"
+        out.append({**spec, "name": name, "in_place": inplace})
     return sorted(out, key=lambda o: o["name"])
 
 
 @router.get("/v1/ops", response_model=OpsResponse)
 async def list_ops() -> Response:
-    """The op set: names, arity, kwargs, dtypes and PyTorch's grad_fn names."""
-    return json_response({"ops": ops_listing()})
+    """The op set: names, torch signatures, kwargs, dtypes, PyTorch's grad_fn names and docs,
+    with the op table's version (the client compares it with its own on connect)."""
+    return json_response({"version": engine.table_version(), "ops": ops_listing()})
 
 
 @router.get("/v1/backends", response_model=BackendsResponse)

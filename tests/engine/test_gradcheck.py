@@ -151,7 +151,7 @@ for _e, _gen in [
     (0, normal),
 ]:
     case(f"pow-scalar-exp{_e}", lambda x, e=_e: x**e, _gen((3, 4)))
-case("pow-square", torch.square, normal((3, 4)))
+case("pow-square", torch.square, normal((3, 4)), covers=("square",))
 case("pow-scalar-base2", lambda x: 2.0**x, normal((3, 4)))
 case("pow-scalar-base0.5", lambda x: torch.pow(0.5, x), normal((3, 4)))
 case("pow-tensor-0d-exp", lambda a, b: a**b, uniform(0.4, 2.0, (3, 4)), normal(()))
@@ -275,7 +275,14 @@ MATMUL_SHAPES = [
 ]
 for _sa, _sb in MATMUL_SHAPES:
     case(f"matmul-{sname(_sa)}-{sname(_sb)}", lambda a, b: a @ b, normal(_sa), normal(_sb))
-case("matmul-mm", torch.mm, normal((2, 3)), normal((3, 2)))
+case("matmul-mm", torch.mm, normal((2, 3)), normal((3, 2)), covers=("mm",))
+case("matmul-dot", torch.dot, normal((4,)), normal((4,)), covers=("dot",))
+case(
+    "copy-broadcast",
+    lambda x: torch.zeros(2, 3, dtype=torch.float64).copy_(x) * 2,
+    normal((3,)),
+    covers=("copy",),
+)
 case("matmul-same-input", lambda a: a @ a.t(), normal((2, 3)))
 
 
@@ -327,7 +334,9 @@ SHAPE_OPS: list[tuple[str, Any, tuple[int, ...]]] = [
 ]
 for _name, _fn, _shape in SHAPE_OPS:
     # flatten is composed of reshape and leaves no node of its own
-    case(_name, _fn, normal(_shape), covers=("flatten",) if "flatten" in _name else ())
+    # compositions leave no node of their own: the case named after one covers it
+    _composed = {"flatten", "t", "broadcast_to", "expand_as", "select"}
+    case(_name, _fn, normal(_shape), covers=tuple(_composed & {_name.split("-")[0]}))
 
 for _dim, _shapes in [
     (0, [(2, 3), (1, 3), (3, 3)]),
