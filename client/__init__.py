@@ -25,13 +25,14 @@ from .errors import (
     SessionClosedError,
     UnknownNameError,
 )
-from .namespace import RemoteTorch, connect
+from .namespace import OpTableMismatchError, RemoteTorch, connect
 from .tensor import GradFn, RemoteTensor
 
 __all__ = [
     "AuthError",
     "GradFn",
     "LimitError",
+    "OpTableMismatchError",
     "RemoteIndexError",
     "RemoteRuntimeError",
     "RemoteTensor",

@@ -4,23 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import SimpleNamespace, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-import engine
 from engine import dtypes as D
+from engine.arrays import array_from
+from engine.device import accelerator, device, get_default_device, set_default_device
 from engine.errors import InvalidArgumentError
+from engine.meta import table_version
+from engine.shapes import Size, as_size
+from engine.signatures import build
 from engine.torch_keywords import accept_torch_keywords_on
 from engine.unsupported import missing
 
 from .autograd_api import Namespace, _DefaultDtype, autograd_namespace
 from .connection import Connection
-from .tensor import MaxResult, MinResult, RemoteTensor, apply, conn_of, wire_value
+from .tensor import SPECS, MaxResult, MinResult, RemoteTensor, record, wire_value
 from .viz import Viz
 from .wire import decode
 
-__all__ = ["RemoteTorch", "connect"]
+__all__ = ["OpTableMismatchError", "RemoteTorch", "connect"]
+
+
+class OpTableMismatchError(RuntimeError):
+    """The server's op table differs from this client's (GET /v1/ops carries its version)."""
 
 
 class _NoGrad:
@@ -106,13 +114,19 @@ class _DtypeNames:
     bool = D.bool_
 
 
-class RemoteTorch(_DtypeNames):
+if TYPE_CHECKING:  # the functions built from the op table below
+    _TableFunctions = Any
+else:
+    _TableFunctions = object
+
+
+class RemoteTorch(_DtypeNames, _TableFunctions):
     """The namespace ``connect`` returns: factories, dtypes, functions, autograd, nn.functional."""
 
-    Size = engine.Size
-    device = engine.device
-    accelerator = engine.accelerator
-    get_default_device = staticmethod(engine.get_default_device)
+    Size = Size
+    device = device
+    accelerator = accelerator
+    get_default_device = staticmethod(get_default_device)
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -121,23 +135,8 @@ class RemoteTorch(_DtypeNames):
         self.autograd = autograd_namespace(self)
         self.return_types = SimpleNamespace(max=MaxResult, min=MinResult)
         self.viz = Viz(conn)  # torch.viz.make_dot(out): torchviz's picture, drawn remotely
-        self.nn = SimpleNamespace(
-            functional=Namespace(
-                "nn.functional",
-                relu=self.relu,
-                leaky_relu=self.leaky_relu,
-                gelu=self.gelu,
-                softplus=self.softplus,
-                sigmoid=self.sigmoid,
-                tanh=self.tanh,
-                softmax=self.softmax,
-                log_softmax=self.log_softmax,
-                mse_loss=self.mse_loss,
-                cross_entropy=self.cross_entropy,
-                binary_cross_entropy=self.binary_cross_entropy,
-                binary_cross_entropy_with_logits=self.binary_cross_entropy_with_logits,
-            )
-        )
+        nn = {n: getattr(self, n) for n, s in SPECS.items() if "nn" in s["variants"] and s["wire"]}
+        self.nn = SimpleNamespace(functional=Namespace("nn.functional", **nn))
 
     # ------------------------------------------------------------- session
     @property
@@ -181,7 +180,7 @@ class RemoteTorch(_DtypeNames):
 
     def set_default_device(self, d: Any) -> None:
         """The CPU only: a session's device is its backend (``connect(url, backend=...)``)."""
-        engine.set_default_device(d)
+        set_default_device(d)
 
     def get_default_dtype(self) -> D.DType:
         return self._default_dtype.get()
@@ -233,7 +232,7 @@ class RemoteTorch(_DtypeNames):
         """``torch.tensor``: torch's dtype inference, done locally; the values go to the server."""
         if isinstance(data, RemoteTensor):
             data = data._host()
-        arr = engine.tensor(data, dtype=dtype).numpy()
+        arr = np.asarray(array_from(data, dtype, xp=np))
         if requires_grad and arr.dtype.kind != "f":  # torch's factory text, before sending
             raise InvalidArgumentError(
                 "Only Tensors of floating point and complex dtype can require gradients"
@@ -255,7 +254,7 @@ class RemoteTorch(_DtypeNames):
     ) -> RemoteTensor:
         """``torch.linspace``: the values are computed here (as torch's) and sent as data."""
         dt = dtype if dtype is not None else self._default_dtype.get()
-        values = engine.linspace(start, end, steps, dtype=dt).numpy()
+        values = np.linspace(start, end, steps).astype(D.as_dtype(dt).np)  # engine.linspace's
         return self.tensor(values, dtype=dt, requires_grad=requires_grad)
 
     def empty(
@@ -273,12 +272,12 @@ class RemoteTorch(_DtypeNames):
     def zeros(
         self, *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
     ) -> RemoteTensor:
-        return self._fill("zeros", engine.shapes.as_size(size), dtype, requires_grad)
+        return self._fill("zeros", as_size(size), dtype, requires_grad)
 
     def ones(
         self, *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
     ) -> RemoteTensor:
-        return self._fill("ones", engine.shapes.as_size(size), dtype, requires_grad)
+        return self._fill("ones", as_size(size), dtype, requires_grad)
 
     def full(
         self,
@@ -289,19 +288,17 @@ class RemoteTorch(_DtypeNames):
         requires_grad: bool = False,
         device: Any = None,
     ) -> RemoteTensor:
-        return self._fill(
-            "full", engine.shapes.as_size((size,)), dtype, requires_grad, fill_value=fill_value
-        )
+        return self._fill("full", as_size((size,)), dtype, requires_grad, fill_value=fill_value)
 
     def randn(
         self, *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
     ) -> RemoteTensor:
-        return self._fill("randn", engine.shapes.as_size(size), dtype, requires_grad)
+        return self._fill("randn", as_size(size), dtype, requires_grad)
 
     def rand(
         self, *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
     ) -> RemoteTensor:
-        return self._fill("rand", engine.shapes.as_size(size), dtype, requires_grad)
+        return self._fill("rand", as_size(size), dtype, requires_grad)
 
     def eye(
         self,
@@ -350,93 +347,15 @@ class RemoteTorch(_DtypeNames):
         return t.numel()
 
     # ------------------------------------------------------------ functions
-    def _f(self, op: str, args: list[Any], kwargs: dict[str, Any] | None = None) -> RemoteTensor:
-        return apply(conn_of(*args), op, args, kwargs or {})
-
-    def add(self, a: Any, b: Any, *, alpha: Any = 1) -> RemoteTensor:
-        return self._f("add", [a, b], {} if alpha == 1 else {"alpha": alpha})
-
-    def sub(self, a: Any, b: Any, *, alpha: Any = 1) -> RemoteTensor:
-        return self._f("sub", [a, b], {} if alpha == 1 else {"alpha": alpha})
-
-    def mul(self, a: Any, b: Any) -> RemoteTensor:
-        return self._f("mul", [a, b])
-
-    def div(self, a: Any, b: Any) -> RemoteTensor:
-        return self._f("div", [a, b])
-
-    def pow(self, a: Any, b: Any) -> RemoteTensor:
-        return self._f("pow", [a, b])
-
-    def matmul(self, a: Any, b: Any) -> RemoteTensor:
-        return self._f("matmul", [a, b])
-
-    mm = matmul
-
-    def where(self, cond: Any, a: Any, b: Any) -> RemoteTensor:
-        return self._f("where", [cond, a, b])
-
-    def maximum(self, a: Any, b: Any) -> RemoteTensor:
-        return self._f("maximum", [a, b])
-
-    def minimum(self, a: Any, b: Any) -> RemoteTensor:
-        return self._f("minimum", [a, b])
-
-    def clamp(self, x: RemoteTensor, min: Any = None, max: Any = None) -> RemoteTensor:
-        return x.clamp(min, max)
-
-    def cat(self, tensors: Sequence[RemoteTensor], dim: int = 0) -> RemoteTensor:
-        return self._f("cat", [list(tensors)], {"dim": dim})
-
-    def stack(self, tensors: Sequence[RemoteTensor], dim: int = 0) -> RemoteTensor:
-        return self._f("stack", [list(tensors)], {"dim": dim})
-
-    def sum(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
-        return x.sum(dim, keepdim)
-
-    def mean(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
-        return x.mean(dim, keepdim)
-
-    def prod(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
-        return x.prod(dim, keepdim)
+    # (the op table's functions are attached below; these compose or return tuples)
+    def mm(self, a: RemoteTensor, b: Any) -> RemoteTensor:
+        return a.mm(b)
 
     def max(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> Any:
         return x.max(dim, keepdim)
 
     def min(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> Any:
         return x.min(dim, keepdim)
-
-    def norm(
-        self, x: RemoteTensor, p: Any = "fro", dim: Any = None, keepdim: bool = False
-    ) -> RemoteTensor:
-        return x.norm(p, dim, keepdim)
-
-    def softmax(self, x: RemoteTensor, dim: int) -> RemoteTensor:
-        return x.softmax(dim)
-
-    def log_softmax(self, x: RemoteTensor, dim: int) -> RemoteTensor:
-        return x.log_softmax(dim)
-
-    def logsumexp(self, x: RemoteTensor, dim: Any, keepdim: bool = False) -> RemoteTensor:
-        return x.logsumexp(dim, keepdim)
-
-    def reshape(self, x: RemoteTensor, shape: Sequence[int]) -> RemoteTensor:
-        return x.reshape(*shape)
-
-    def flatten(self, x: RemoteTensor, start_dim: int = 0, end_dim: int = -1) -> RemoteTensor:
-        return x.flatten(start_dim, end_dim)
-
-    def transpose(self, x: RemoteTensor, dim0: int, dim1: int) -> RemoteTensor:
-        return x.transpose(dim0, dim1)
-
-    def permute(self, x: RemoteTensor, dims: Sequence[int]) -> RemoteTensor:
-        return x.permute(*dims)
-
-    def squeeze(self, x: RemoteTensor, dim: Any = None) -> RemoteTensor:
-        return x.squeeze(dim)
-
-    def unsqueeze(self, x: RemoteTensor, dim: int) -> RemoteTensor:
-        return x.unsqueeze(dim)
 
     def all(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
         return x.all(dim, keepdim)
@@ -450,80 +369,8 @@ class RemoteTorch(_DtypeNames):
     def t(self, x: RemoteTensor) -> RemoteTensor:
         return x.t()
 
-    def argmax(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
-        return x.argmax(dim, keepdim)
-
-    def argmin(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
-        return x.argmin(dim, keepdim)
-
-    def exp(self, x: RemoteTensor) -> RemoteTensor:
-        return self._f("exp", [x])
-
-    def log(self, x: RemoteTensor) -> RemoteTensor:
-        return self._f("log", [x])
-
-    def sqrt(self, x: RemoteTensor) -> RemoteTensor:
-        return self._f("sqrt", [x])
-
-    def abs(self, x: RemoteTensor) -> RemoteTensor:
-        return self._f("abs", [x])
-
-    def neg(self, x: RemoteTensor) -> RemoteTensor:
-        return self._f("neg", [x])
-
-    def sin(self, x: RemoteTensor) -> RemoteTensor:
-        return self._f("sin", [x])
-
-    def cos(self, x: RemoteTensor) -> RemoteTensor:
-        return self._f("cos", [x])
-
-    def tan(self, x: RemoteTensor) -> RemoteTensor:
-        return self._f("tan", [x])
-
-    def clone(self, x: RemoteTensor) -> RemoteTensor:
-        return x.clone()
-
     def detach(self, x: RemoteTensor) -> RemoteTensor:
         return x.detach()
-
-    def sigmoid(self, x: RemoteTensor) -> RemoteTensor:
-        return self._f("sigmoid", [x])
-
-    def tanh(self, x: RemoteTensor) -> RemoteTensor:
-        return self._f("tanh", [x])
-
-    def relu(self, x: RemoteTensor) -> RemoteTensor:
-        return self._f("relu", [x])
-
-    def leaky_relu(self, x: RemoteTensor, negative_slope: float = 0.01) -> RemoteTensor:
-        return self._f("leaky_relu", [x], {"negative_slope": negative_slope})
-
-    def gelu(self, x: RemoteTensor, approximate: str = "none") -> RemoteTensor:
-        return self._f("gelu", [x], {} if approximate == "none" else {"approximate": approximate})
-
-    def softplus(self, x: RemoteTensor, beta: float = 1.0, threshold: float = 20.0) -> RemoteTensor:
-        return self._f("softplus", [x], {"beta": beta, "threshold": threshold})
-
-    def mse_loss(self, input: RemoteTensor, target: Any, reduction: str = "mean") -> RemoteTensor:
-        return self._f("mse_loss", [input, target], {"reduction": reduction})
-
-    def cross_entropy(
-        self, input: RemoteTensor, target: Any, reduction: str = "mean", ignore_index: int = -100
-    ) -> RemoteTensor:
-        return self._f(
-            "cross_entropy", [input, target], {"reduction": reduction, "ignore_index": ignore_index}
-        )
-
-    def binary_cross_entropy(
-        self, input: RemoteTensor, target: Any, reduction: str = "mean"
-    ) -> RemoteTensor:
-        return self._f("binary_cross_entropy", [input, target], {"reduction": reduction})
-
-    def binary_cross_entropy_with_logits(
-        self, input: RemoteTensor, target: Any, reduction: str = "mean"
-    ) -> RemoteTensor:
-        kw = {"reduction": reduction}
-        return self._f("binary_cross_entropy_with_logits", [input, target], kw)
 
     # ------------------------------------------------------------- autograd
     def _backward(
@@ -595,10 +442,42 @@ def connect(
     timeout: float = 60.0,
     **kwargs: Any,
 ) -> RemoteTorch:
-    """Open a new session on a gradserve server; use the result like ``torch``."""
-    return RemoteTorch(Connection(url, api_key, backend, timeout, **kwargs))
+    """Open a new session on a gradserve server; use the result like ``torch``.
+
+    Raises ``OpTableMismatchError`` (and deletes the new session) when the server's op table
+    is not this client's: the client builds its functions and methods from its own.
+    """
+    conn = Connection(url, api_key, backend, timeout, **kwargs)
+    server = conn.send("GET", "/v1/ops").json().get("version")
+    if server != table_version():
+        conn.close()
+        raise OpTableMismatchError(
+            f"the server at {url} has op table version {server!r}, this client "
+            f"{table_version()!r}: install the gradserve version the server runs"
+        )
+    return RemoteTorch(conn)
 
 
+# the hand-written functions take torch's input=/other= too (the table's have torch's names)
 accept_torch_keywords_on(
     RemoteTorch, [n for n in vars(RemoteTorch) if not n.startswith("_") and n not in ("Size",)]
 )
+
+
+def _install() -> None:
+    """RemoteTorch's functions: every op on the wire with a function or nn.functional form."""
+    for spec in SPECS.values():
+        name = spec["name"]
+        forms = {"function", "nn"} & set(spec["variants"])
+        if name not in spec["wire"] or not forms or name in vars(RemoteTorch) or name == "index":
+            continue  # index: the client's x[key] writes the wire's own index items
+
+        def run(self: RemoteTorch, *values: Any, _op: str = name) -> RemoteTensor:
+            return record(_op, *values)
+
+        for alias in (name, *spec["aliases"]):
+            sig = "self, " + spec["signature"]
+            setattr(RemoteTorch, alias, build(alias, sig, run, spec["doc"]))
+
+
+_install()

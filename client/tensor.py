@@ -7,27 +7,42 @@ call right there). Values are fetched when needed, together with the pending nod
 
 from __future__ import annotations
 
+import functools
 import operator
 import warnings
 import weakref
 from collections.abc import Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from engine import dtypes as D
+from engine.arrays import array_from
 from engine.errors import InvalidArgumentError, LeafInplaceError
 from engine.formatting import format_tensor
-from engine.meta import infer, stand_in
-from engine.ops import OPS
-from engine.shapes import Size, as_size, normalize_dim
+from engine.meta import check_inplace, infer, op_specs, stand_in
+from engine.shapes import Size, normalize_dim
+from engine.signatures import build, params, same
 from engine.values import HostValues
 
 from .connection import Connection
 from .inference import remembered
 from .wire import decode, encode_b64
 
-__all__ = ["GradFn", "MaxResult", "MinResult", "RemoteTensor", "apply", "conn_of", "wire_value"]
+__all__ = [
+    "SPECS",
+    "GradFn",
+    "MaxResult",
+    "MinResult",
+    "RemoteTensor",
+    "apply",
+    "conn_of",
+    "record",
+    "wire_value",
+]
+
+# the op table's declarations (the engine's, which the server's must equal: see ``connect``)
+SPECS: dict[str, dict[str, Any]] = {s["name"]: s for s in op_specs()}
 
 _UNKNOWN: Any = object()
 _NON_LEAF_GRAD = (
@@ -74,9 +89,7 @@ class MinResult(MaxResult):
 # ------------------------------------------------------------------ wire values
 def _host_array(a: Any) -> np.ndarray[Any, Any]:
     """A non-remote value as torch.tensor would type it (float64 NumPy arrays stay float64)."""
-    from engine import tensor as etensor
-
-    return etensor(a).numpy()
+    return np.asarray(array_from(a, xp=np))
 
 
 def wire_value(a: Any) -> Any:
@@ -120,9 +133,7 @@ def _meta(a: Any) -> Any:
         return [_meta(x) for x in a]
     if isinstance(a, bool | int | float) or a is None:
         return a
-    from engine import tensor as etensor
-
-    return etensor(_host_array(a))
+    return _host_array(a)
 
 
 def _index_items(key: Any) -> tuple[list[Any], list[Any], bool]:
@@ -172,7 +183,7 @@ def apply(
     )
     rg = (
         conn.grad_enabled
-        and OPS[op].differentiable
+        and SPECS[op]["differentiable"]
         and dtype.is_floating_point
         and any(isinstance(a, RemoteTensor) and a.requires_grad for a in _flat(args))
     )
@@ -187,6 +198,27 @@ def apply(
     return out
 
 
+def _split(spec: dict[str, Any], values: Sequence[Any]) -> tuple[list[Any], dict[str, Any]]:
+    """An op's parameter values (in its signature's order) as wire args and kwargs: the
+    operands, then the attributes that differ from their defaults (sizes as lists)."""
+    ps = params(spec["signature"])
+    n = 1 if spec["arity"] is None else spec["arity"]
+    args = [list(values[0])] if spec["arity"] is None else list(values[:n])
+    kwargs: dict[str, Any] = {}
+    for p, v in zip(ps[n:], values[n:], strict=False):  # operators give only the operands
+        if isinstance(v, tuple | list):  # ``x.reshape((2, 3))`` or ``x.reshape(2, 3)``
+            v = list(v[0]) if len(v) == 1 and isinstance(v[0], tuple | list) else list(v)
+        if p.required or not same(v, p.default):
+            kwargs[p.name] = v
+    return args, kwargs
+
+
+def record(op: str, *values: Any) -> RemoteTensor:
+    """Record the wire op ``op`` on its parameters' values (in its signature's order)."""
+    args, kwargs = _split(SPECS[op], values)
+    return apply(conn_of(*args), op, args, kwargs)
+
+
 def conn_of(*args: Any) -> Connection:
     """The session of the first remote tensor among ``args``."""
     for a in _flat(args):
@@ -195,7 +227,13 @@ def conn_of(*args: Any) -> Connection:
     raise TypeError("expected at least one remote tensor argument")
 
 
-class RemoteTensor(HostValues):
+if TYPE_CHECKING:  # the methods and operators built from the op table below
+    _TableMethods = Any
+else:
+    _TableMethods = object
+
+
+class RemoteTensor(HostValues, _TableMethods):
     """A tensor living in a server session."""
 
     __array_priority__ = 1000  # NumPy defers to our operators (``np.float32(2) * t``)
@@ -437,10 +475,7 @@ class RemoteTensor(HostValues):
             )
 
         def check() -> bool:  # torch's shape and dtype checks, locally
-            from engine.autograd import no_grad
-
-            with no_grad():
-                getattr(stand_in(self.shape, self.dtype), op)(*map(_meta, args), **kwargs)
+            check_inplace(op, stand_in(self.shape, self.dtype), [*map(_meta, args)], kwargs)
             return True
 
         remembered((op, self, args, kwargs), check)
@@ -452,107 +487,14 @@ class RemoteTensor(HostValues):
             self._grad_fn = _UNKNOWN
         return self
 
-    def add_(self, other: Any, *, alpha: Any = 1) -> RemoteTensor:
-        return self._inplace("add_", other, **({} if alpha == 1 else {"alpha": alpha}))
-
-    def sub_(self, other: Any, *, alpha: Any = 1) -> RemoteTensor:
-        return self._inplace("sub_", other, **({} if alpha == 1 else {"alpha": alpha}))
-
-    def mul_(self, other: Any) -> RemoteTensor:
-        return self._inplace("mul_", other)
-
-    def div_(self, other: Any) -> RemoteTensor:
-        return self._inplace("div_", other)
-
-    def zero_(self) -> RemoteTensor:
-        return self._inplace("zero_")
-
-    def copy_(self, src: Any) -> RemoteTensor:
-        return self._inplace("copy_", src)
-
-    def __iadd__(self, other: Any) -> RemoteTensor:
-        return self.add_(other)
-
-    def __isub__(self, other: Any) -> RemoteTensor:
-        return self.sub_(other)
-
-    def __imul__(self, other: Any) -> RemoteTensor:
-        return self.mul_(other)
-
-    def __itruediv__(self, other: Any) -> RemoteTensor:
-        return self.div_(other)
-
     # ------------------------------------------------------------- operators
     def _op(self, op: str, *args: Any, **kwargs: Any) -> RemoteTensor:
         return apply(self._conn, op, [self, *args], kwargs)
 
-    def _rop(self, op: str, other: Any) -> RemoteTensor:
-        return apply(self._conn, op, [other, self], {})
-
-    def __add__(self, o: Any) -> RemoteTensor:
-        return self._op("add", o)
-
-    def __radd__(self, o: Any) -> RemoteTensor:
-        return self._rop("add", o)
-
-    def __sub__(self, o: Any) -> RemoteTensor:
-        return self._op("sub", o)
-
-    def __rsub__(self, o: Any) -> RemoteTensor:
-        return self._rop("sub", o)
-
-    def __mul__(self, o: Any) -> RemoteTensor:
-        return self._op("mul", o)
-
-    def __rmul__(self, o: Any) -> RemoteTensor:
-        return self._rop("mul", o)
-
-    def __truediv__(self, o: Any) -> RemoteTensor:
-        return self._op("div", o)
-
-    def __rtruediv__(self, o: Any) -> RemoteTensor:
-        return self._rop("div", o)
-
-    def __pow__(self, o: Any) -> RemoteTensor:
-        return self._op("pow", o)
-
-    def __rpow__(self, o: Any) -> RemoteTensor:
-        return self._rop("pow", o)
-
-    def __matmul__(self, o: Any) -> RemoteTensor:
-        return self._op("matmul", o)
-
-    def __rmatmul__(self, o: Any) -> RemoteTensor:
-        return self._rop("matmul", o)
-
-    def __neg__(self) -> RemoteTensor:
-        return self._op("neg")
-
     def __pos__(self) -> RemoteTensor:
         return self
 
-    def __abs__(self) -> RemoteTensor:
-        return self._op("abs")
-
-    __hash__ = HostValues.__hash__  # defining __eq__ would otherwise unset it
-
-    def __eq__(self, o: Any) -> RemoteTensor:  # type: ignore[override]
-        return self._op("eq", o)
-
-    def __ne__(self, o: Any) -> RemoteTensor:  # type: ignore[override]
-        return self._op("ne", o)
-
-    def __lt__(self, o: Any) -> RemoteTensor:
-        return self._op("lt", o)
-
-    def __le__(self, o: Any) -> RemoteTensor:
-        return self._op("le", o)
-
-    def __gt__(self, o: Any) -> RemoteTensor:
-        return self._op("gt", o)
-
-    def __ge__(self, o: Any) -> RemoteTensor:
-        return self._op("ge", o)
+    __hash__ = HostValues.__hash__  # defining __eq__ (below, from the table) would unset it
 
     def _logical(self, what: str) -> None:
         if self.dtype is not D.bool_:
@@ -591,173 +533,45 @@ class RemoteTensor(HostValues):
         raise TypeError("item assignment is not part of the gradserve wire API; use where()")
 
     # --------------------------------------------------------------- methods
-    def add(self, o: Any, *, alpha: Any = 1) -> RemoteTensor:
-        return self._op("add", o, **({} if alpha == 1 else {"alpha": alpha}))
-
-    def sub(self, o: Any, *, alpha: Any = 1) -> RemoteTensor:
-        return self._op("sub", o, **({} if alpha == 1 else {"alpha": alpha}))
-
-    def mul(self, o: Any) -> RemoteTensor:
-        return self._op("mul", o)
-
-    def div(self, o: Any) -> RemoteTensor:
-        return self._op("div", o)
-
-    def pow(self, o: Any) -> RemoteTensor:
-        return self._op("pow", o)
-
+    # (the op table's methods are attached below; these compose or differ from torch's)
     def square(self) -> RemoteTensor:
         return self._op("pow", 2)
 
-    def exp(self) -> RemoteTensor:
-        return self._op("exp")
-
-    def log(self) -> RemoteTensor:
-        return self._op("log")
-
-    def sqrt(self) -> RemoteTensor:
-        return self._op("sqrt")
-
-    def abs(self) -> RemoteTensor:
-        return self._op("abs")
-
-    def neg(self) -> RemoteTensor:
-        return self._op("neg")
-
-    def sin(self) -> RemoteTensor:
-        return self._op("sin")
-
-    def cos(self) -> RemoteTensor:
-        return self._op("cos")
-
-    def tan(self) -> RemoteTensor:
-        return self._op("tan")
-
-    def tanh(self) -> RemoteTensor:
-        return self._op("tanh")
-
-    def sigmoid(self) -> RemoteTensor:
-        return self._op("sigmoid")
-
-    def relu(self) -> RemoteTensor:
-        return self._op("relu")
-
-    def matmul(self, o: Any) -> RemoteTensor:
-        return self._op("matmul", o)
-
-    mm = matmul
-
-    def eq(self, o: Any) -> RemoteTensor:
-        return self._op("eq", o)
-
-    def ne(self, o: Any) -> RemoteTensor:
-        return self._op("ne", o)
-
-    def lt(self, o: Any) -> RemoteTensor:
-        return self._op("lt", o)
-
-    def le(self, o: Any) -> RemoteTensor:
-        return self._op("le", o)
-
-    def gt(self, o: Any) -> RemoteTensor:
-        return self._op("gt", o)
-
-    def ge(self, o: Any) -> RemoteTensor:
-        return self._op("ge", o)
-
-    def maximum(self, o: Any) -> RemoteTensor:
-        return self._op("maximum", o)
-
-    def minimum(self, o: Any) -> RemoteTensor:
-        return self._op("minimum", o)
-
-    def clamp(self, min: Any = None, max: Any = None) -> RemoteTensor:
-        kw = {k: v for k, v in (("min", min), ("max", max)) if v is not None}
-        return self._op("clamp", **kw)
-
-    clip = clamp
-
-    def _reduce(self, op: str, dim: Any, keepdim: bool, **extra: Any) -> RemoteTensor:
-        kw: dict[str, Any] = dict(extra)
-        if dim is not None:
-            kw["dim"] = list(dim) if isinstance(dim, tuple | list) else dim
-        if keepdim:
-            kw["keepdim"] = True
-        return self._op(op, **kw)
-
-    def sum(self, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
-        return self._reduce("sum", dim, keepdim)
-
-    def mean(self, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
-        return self._reduce("mean", dim, keepdim)
-
-    def prod(self, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
-        return self._reduce("prod", dim, keepdim)
-
-    def amax(self, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
-        return self._reduce("amax", dim, keepdim)
-
-    def amin(self, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
-        return self._reduce("amin", dim, keepdim)
-
-    def logsumexp(self, dim: Any, keepdim: bool = False) -> RemoteTensor:
-        return self._reduce("logsumexp", dim, keepdim)
-
-    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> RemoteTensor:
-        extra = {} if p in ("fro", 2, 2.0) else {"p": p}
-        return self._reduce("norm", dim, keepdim, **extra)
-
-    def argmax(self, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
-        return self._reduce("argmax", dim, keepdim)
-
-    def argmin(self, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
-        return self._reduce("argmin", dim, keepdim)
-
     def all(self, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
         """True where no element is zero (composed: the wire has no logical reductions)."""
-        return (self == 0).sum(dim, keepdim) == 0
+        return self.eq(0).sum(dim, keepdim).eq(0)
 
     def any(self, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
         """True where some element is nonzero."""
-        return (self != 0).sum(dim, keepdim) > 0
+        return self.ne(0).sum(dim, keepdim).gt(0)
+
+    def _extreme(self, op: str, dim: Any, keepdim: bool) -> Any:
+        if isinstance(dim, RemoteTensor):
+            return self._op(op, dim)
+        if dim is None:
+            return self._op(op)
+        kw = {"dim": dim, **({"keepdim": True} if keepdim else {})}
+        result = MaxResult if op == "max" else MinResult
+        return result(self._op(op, **kw), self._op("arg" + op, **kw))
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Any:
         """All elements' max, ``(values, indices)`` along ``dim``, or ``maximum`` with a tensor."""
-        if isinstance(dim, RemoteTensor):
-            return self._op("max", dim)
-        if dim is None:
-            return self._op("max")
-        return MaxResult(self._reduce("max", dim, keepdim), self._reduce("argmax", dim, keepdim))
+        return self._extreme("max", dim, keepdim)
 
     def min(self, dim: Any = None, keepdim: bool = False) -> Any:
         """All elements' min, ``(values, indices)`` along ``dim``, or ``minimum`` with a tensor."""
-        if isinstance(dim, RemoteTensor):
-            return self._op("min", dim)
-        if dim is None:
-            return self._op("min")
-        return MinResult(self._reduce("min", dim, keepdim), self._reduce("argmin", dim, keepdim))
+        return self._extreme("min", dim, keepdim)
 
-    def softmax(self, dim: int) -> RemoteTensor:
-        return self._op("softmax", dim=dim)
-
-    def log_softmax(self, dim: int) -> RemoteTensor:
-        return self._op("log_softmax", dim=dim)
-
-    def reshape(self, *shape: Any) -> RemoteTensor:
-        return self._op("reshape", shape=list(as_size(shape)))
-
-    view = reshape
+    def view(self, *shape: Any) -> RemoteTensor:
+        return record("reshape", self, shape)
 
     def view_as(self, other: RemoteTensor) -> RemoteTensor:
         return self.reshape(*other.shape)
 
     reshape_as = view_as
 
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> RemoteTensor:
-        return self._op("flatten", start_dim=start_dim, end_dim=end_dim)
-
-    def transpose(self, dim0: int, dim1: int) -> RemoteTensor:
-        return self._op("transpose", dim0=dim0, dim1=dim1)
+    def mm(self, other: Any) -> RemoteTensor:
+        return self._op("matmul", other)
 
     def t(self) -> RemoteTensor:
         if self.ndim < 2:
@@ -772,23 +586,8 @@ class RemoteTensor(HostValues):
     def mT(self) -> RemoteTensor:
         return self.transpose(-2, -1)
 
-    def permute(self, *dims: Any) -> RemoteTensor:
-        return self._op("permute", dims=list(as_size(dims)))
-
-    def squeeze(self, dim: Any = None) -> RemoteTensor:
-        return self._op("squeeze") if dim is None else self._op("squeeze", dim=dim)
-
-    def unsqueeze(self, dim: int) -> RemoteTensor:
-        return self._op("unsqueeze", dim=dim)
-
-    def expand(self, *size: Any) -> RemoteTensor:
-        return self._op("expand", size=list(as_size(size)))
-
     def expand_as(self, other: RemoteTensor) -> RemoteTensor:
         return self.expand(*other.shape)
-
-    def clone(self) -> RemoteTensor:
-        return self._op("clone")
 
     def contiguous(self) -> RemoteTensor:
         return self
@@ -832,3 +631,54 @@ class RemoteTensor(HostValues):
 
     def where(self, condition: Any, other: Any) -> RemoteTensor:
         return apply(self._conn, "where", [condition, self, other], {})
+
+
+# ------------------------------------------------------- built from the op table
+def _method(op: str, sig: str, run: Any) -> Any:
+    rest = sig.split(",", 1)[1].strip() if "," in sig else ""
+    return build(op, f"self, {rest}" if rest else "self", run, SPECS[op]["doc"])
+
+
+def _install() -> None:
+    """RemoteTensor's methods, in-place methods and operators for every op on the wire."""
+    own = set(vars(RemoteTensor))
+    for spec in SPECS.values():
+        name, wire = spec["name"], spec["wire"]
+        if name not in wire:
+            continue
+        if "method" in spec["variants"]:
+            sig = spec["method_signature"] or spec["signature"]
+            if spec["method_signature"]:
+                sig = "input, " + sig
+            for alias in (name, *spec["aliases"]):
+                if alias not in own:
+                    setattr(
+                        RemoteTensor, alias, _method(name, sig, functools.partial(record, name))
+                    )
+        for dunder in spec["variants"]:
+            if dunder.startswith("__") and dunder not in own:
+                setattr(RemoteTensor, dunder, _operator(name, dunder, spec))
+    for spec in SPECS.values():
+        for name in spec["wire"]:
+            if name != spec["name"] and name.endswith("_"):  # in place on its first argument
+                run = functools.partial(_inplace_run, name)
+                setattr(RemoteTensor, name, _method(spec["name"], spec["signature"], run))
+
+
+def _inplace_run(name: str, self: RemoteTensor, *values: Any) -> RemoteTensor:
+    args, kwargs = _split(SPECS[name[:-1]], (self, *values))
+    return self._inplace(name, *args[1:], **kwargs)
+
+
+def _operator(op: str, dunder: str, spec: dict[str, Any]) -> Any:
+    plain = "__" + dunder[3:]
+    if dunder.startswith("__i") and plain in spec["variants"]:
+        return lambda self, other: getattr(self, op + "_")(other)
+    if dunder.startswith("__r") and plain in spec["variants"]:
+        return lambda self, other: record(op, other, self)
+    if len(params(spec["signature"])) > 1 and params(spec["signature"])[1].required:
+        return lambda self, other: record(op, self, other)
+    return lambda self: record(op, self)
+
+
+_install()

@@ -1,10 +1,14 @@
-"""Shape and dtype inference without data: run an op on stand-in arrays.
+"""The engine as the client sees it: the op table's declarations, and inference without data.
 
-A stand-in is a zero-strided array (``broadcast_to`` of one element), so it costs
-no memory however large its shape; the op's own forward and checks then give the
-exact result shape, dtype and PyTorch's error for a bad call. The Python client
-uses this to know ``.shape`` and ``.dtype`` of a lazily recorded op without a
-round trip.
+``op_specs()`` is every op's declaration as plain data (name, torch signature, variants,
+doc, ...) and ``table_version()`` its hash: the client builds its remote surfaces from the
+first and compares the second with the server's on connect.
+
+Inference runs an op on stand-in arrays: a stand-in is a zero-strided array
+(``broadcast_to`` of one element), so it costs no memory however large its shape; the
+op's own forward and checks then give the exact result shape, dtype and PyTorch's error
+for a bad call. The client uses this to know ``.shape`` and ``.dtype`` of a lazily
+recorded op without a round trip.
 """
 
 from __future__ import annotations
@@ -13,12 +17,17 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import no_grad
 from .dtypes import DType, as_dtype
-from .ops import OPS
+from .gradmode import no_grad
+from .ops import OPS, table_version
 from .tensor import Tensor
 
-__all__ = ["infer", "stand_in"]
+__all__ = ["check_inplace", "infer", "op_specs", "stand_in", "table_version"]
+
+
+def op_specs() -> list[dict[str, Any]]:
+    """Every op's declaration as data, sorted by name (see ``engine.ops.table.Op.spec``)."""
+    return [OPS[name].spec() for name in sorted(OPS)]
 
 
 def stand_in(shape: tuple[int, ...], dtype: DType | str) -> Tensor:
@@ -33,3 +42,10 @@ def infer(op: str, args: list[Any], kwargs: dict[str, Any]) -> tuple[tuple[int, 
     with no_grad():
         out = spec(*args, **kwargs)
     return tuple(out.shape), out.dtype
+
+
+def check_inplace(method: str, target: Tensor, args: list[Any], kwargs: dict[str, Any]) -> None:
+    """Raise PyTorch's error for ``target.<method>(*args, **kwargs)`` (an in-place op),
+    run on stand-ins: shapes that do not broadcast, a result dtype the target cannot hold."""
+    with no_grad():
+        getattr(target, method)(*args, **kwargs)

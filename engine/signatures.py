@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any, NamedTuple
 
-__all__ = ["Param", "build", "params"]
+__all__ = ["Param", "build", "params", "same"]
 
 
 class Param(NamedTuple):
@@ -64,3 +64,11 @@ def build(
     fn.__qualname__ = qualname or name
     fn.__module__ = getattr(run, "__module__", None) or __name__
     return fn
+
+
+def same(v: Any, default: Any) -> bool:
+    """Whether an attribute's value is its default (then it is not recorded or sent)."""
+    if v is default:
+        return True
+    scalar = bool | int | float | str
+    return isinstance(v, scalar) and isinstance(default, scalar) and v == default

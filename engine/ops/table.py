@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..autograd import apply
-from ..signatures import Param, build, params
+from ..signatures import Param, build, params, same
 from ..tensor import Tensor, as_tensor
 
-__all__ = ["OPS", "Op", "defop", "operand", "public_ops", "same", "table_version", "wire_ops"]
+__all__ = ["OPS", "Op", "defop", "operand", "public_ops", "table_version", "wire_ops"]
 
 VJP = Callable[..., Any]
 
@@ -46,14 +46,6 @@ def operand(x: Any) -> Any:
     if isinstance(x, Tensor | int | float | bool):
         return x
     return as_tensor(x)
-
-
-def same(v: Any, default: Any) -> bool:
-    """Whether an attribute's value is its default (then it is not recorded)."""
-    if v is default:
-        return True
-    scalar = bool | int | float | str
-    return isinstance(v, scalar) and isinstance(default, scalar) and v == default
 
 
 @dataclass(eq=False)
