@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InvalidArgumentError
+
 __all__ = [
     "DType",
     "bool_",
@@ -113,8 +115,6 @@ def as_dtype(value: Any) -> DType:
         name = value.removeprefix("torch.")
         found = DTYPES.get(name) or _ALIASES.get(name)
         if found is None:
-            from .errors import InvalidArgumentError
-
             raise InvalidArgumentError(f"unsupported dtype {value!r}; use one of {sorted(DTYPES)}")
         return found
     if value is bool:
@@ -126,8 +126,6 @@ def as_dtype(value: Any) -> DType:
     try:
         return _BY_NP[np.dtype(value)]
     except (KeyError, TypeError):
-        from .errors import InvalidArgumentError
-
         raise InvalidArgumentError(
             f"unsupported dtype {value!r}; use one of {sorted(DTYPES)}"
         ) from None

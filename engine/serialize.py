@@ -10,10 +10,12 @@ survive the round trip, so torch's errors (graph_freed, modified_inplace) do too
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from .autograd import Node, SavedTensor
+from .dtypes import as_dtype
 from .errors import InvalidArgumentError
 from .ops import OPS
 from .tensor import Storage, Tensor
@@ -166,10 +168,6 @@ def dump(
 
 def load(doc: dict[str, Any], arrays: dict[str, Any]) -> dict[str, Tensor]:
     """Rebuild the named tensors (and their graph) that ``dump`` wrote."""
-    import weakref
-
-    from .dtypes import as_dtype
-
     if doc.get("format") != FORMAT:
         raise InvalidArgumentError(f"unknown graph format {doc.get('format')!r}")
     storages = {k: Storage(arrays[a]) for k, a in doc["storages"].items()}

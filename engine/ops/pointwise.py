@@ -620,15 +620,12 @@ def _const_like(x: Tensor, value: Any) -> Tensor:
 
 ZERO = defop(
     "zero",
-    None,
-    None,
-    "MulBackward0",
-    # ``zero_`` out of place: no gradient flows back
-    prepare=lambda x: MUL.fn(x, 0) if x.requires_grad else _const_like(x, 0),
+    lambda xp, a: xp.zeros_like(a),
+    (lambda g, n: g * 0.0,),
+    "ZeroBackward0",
     variants=("function", "inplace"),
     public=False,
     wire=("zero_",),
-    differentiable=False,
     dtypes="any",
     doc="zeros of input's shape and dtype (zero_: fill input with zeros)",
 )
@@ -648,25 +645,27 @@ FILL = defop(
 )
 
 
-def _copy(x: Tensor, src: Any) -> Tensor:
+def _copy_args(x: Tensor, src: Any) -> Any:
     src = as_tensor(src, like=x)
-    out = src.expand(*x.shape) if tuple(src.shape) != tuple(x.shape) else src
-    return out if out.dtype is x.dtype else TO.fn(out, x.dtype)
+    broadcast_shapes(src.shape, x.shape)  # torch's error when src does not broadcast
+    return (x, src), {}
 
 
 COPY = defop(
     "copy",
-    None,
-    None,
-    "ExpandBackward0",
+    lambda xp, a, src: xp.broadcast_to(src, a.shape).astype(a.dtype),
+    (lambda g, n: g * 0.0, lambda g, n: g),  # input's old values are gone; src's flow through
+    "CopyBackwards",
     sig="input, src",
     arity=2,
     tensors=1,
-    prepare=_copy,
+    shape=lambda shapes, at: shapes[0],
+    prepare=_copy_args,
     variants=("function", "inplace"),
     public=False,
     wire=("copy_",),
     dtypes="any",
+    result="keep",
     doc="src's values broadcast and cast to input's shape and dtype (copy_: into input)",
 )
 

@@ -283,6 +283,7 @@ case(
     normal((3,)),
     covers=("copy",),
 )
+case("zero-inplace", lambda x: x.clone().zero_() + x * x, normal((2, 3)))
 case("matmul-same-input", lambda a: a @ a.t(), normal((2, 3)))
 
 

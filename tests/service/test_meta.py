@@ -8,17 +8,13 @@ import httpx
 import pytest
 from service_testkit import Sess, assert_problem, open_session, tutorial
 
+import engine
+from engine.ops import wire_ops
+
 pytestmark = pytest.mark.anyio
 
-# the op set of docs/api.md (The op set), plus the in-place set and grad_of
-OP_SET = """
-add sub mul div neg pow exp log sqrt abs sin cos tan tanh sigmoid relu leaky_relu gelu softplus
-clamp maximum minimum where matmul sum mean prod max min amax amin logsumexp softmax log_softmax
-norm reshape transpose permute squeeze unsqueeze expand flatten cat stack index detach clone
-mse_loss cross_entropy binary_cross_entropy eq ne lt le gt ge argmax argmin
-add_ sub_ mul_ div_ zero_ copy_ grad_of
-"""
-API_OPS = OP_SET.split()
+# the wire's op set: every wire name of the engine's op table (in-place forms and grad_of too)
+API_OPS = sorted(wire_ops())
 NEVER_DIFFERENTIABLE = {"eq", "ne", "lt", "le", "gt", "ge", "argmax", "argmin"}
 
 
@@ -42,6 +38,22 @@ async def test_ops_lists_every_op(client: httpx.AsyncClient) -> None:
     assert "dim" in ops["sum"]["kwargs"] and "keepdim" in ops["sum"]["kwargs"]
     assert ops["cat"]["arity"] is None
     assert ops["where"]["arity"] == 3
+
+
+async def test_ops_carry_docs_signatures_and_the_table_version(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/v1/ops")).json()
+    assert body["version"] == engine.table_version()
+    assert len(body["version"]) == 16
+    ops = {o["name"]: o for o in body["ops"]}
+    assert len(ops) == len(body["ops"])
+    for name, o in ops.items():
+        assert o["doc"].strip() and "\n" not in o["doc"], name
+        assert o["signature"] and isinstance(o["variants"], list), name
+    assert ops["add"]["signature"] == "input, other, *, alpha=1"
+    assert {"function", "method", "inplace", "__add__"} <= set(ops["add"]["variants"])
+    assert ops["add_"]["in_place"] is True and ops["add"]["in_place"] is False
+    assert ops["reshape"]["method_signature"] == "*shape"
+    assert "nn" in ops["mse_loss"]["variants"] and "clip" in ops["clamp"]["aliases"]
 
 
 async def test_every_listed_op_is_known_to_graph(sess: Sess, client: httpx.AsyncClient) -> None:
