@@ -238,6 +238,28 @@ POW = defop(
 )
 
 
+def _hypot_check(inputs: Any, attrs: dict[str, Any]) -> None:
+    dt = result_type(*inputs)
+    if not dt.is_floating_point:
+        raise InvalidArgumentError(f"\"hypot_cpu\" not implemented for '{dt.scalar_name}'")
+    _bcheck(inputs, attrs)
+
+
+HYPOT = defop(
+    "hypot",
+    lambda xp, a, b: xp.hypot(a, b),
+    (lambda g, n: g * n[0] / n.out, lambda g, n: g * n[1] / n.out),
+    "HypotBackward0",
+    saves=(0, 1),
+    saves_out=True,
+    promote="common",
+    tensors=2,
+    variants=("function", "method", "inplace"),
+    doc="sqrt(input ** 2 + other ** 2) elementwise, without overflow; broadcast",
+    **{**_BIN, "check": _hypot_check, "dtypes": "float"},
+)
+
+
 # ---------------------------------------------------------------- unary math
 def _unary(name: str, fwd: Any, vjp: Any, grad_fn: str, **kw: Any) -> Any:
     kw.setdefault("promote", "float")

@@ -48,6 +48,24 @@ def test_keyword_calls_bind_as_torch(torch: RemoteTorch, ref: Any) -> None:
     np.testing.assert_allclose(c.numpy(), a * 4)
 
 
+def test_hypot_function_method_and_in_place(torch: RemoteTorch, ref: Any) -> None:
+    a, b = np.array([[3.0, -1.5], [0.5, 2.0]]), np.array([4.0, -0.25])
+    ra, rb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    ta, tb = ref.tensor(a, requires_grad=True), ref.tensor(b, requires_grad=True)
+    out, want = torch.hypot(ra, rb), ref.hypot(ta, tb)
+    assert out.grad_fn is not None and out.grad_fn.name() == "HypotBackward0"
+    np.testing.assert_allclose(out.detach().numpy(), want.detach().numpy())
+    (out.sum() + ra.hypot(other=rb).sum()).backward()
+    (want.sum() + ta.hypot(other=tb).sum()).backward()
+    assert ra.grad is not None and rb.grad is not None
+    np.testing.assert_allclose(ra.grad.numpy(), ta.grad.numpy())
+    np.testing.assert_allclose(rb.grad.numpy(), tb.grad.numpy())
+    c, tc = torch.tensor(a), ref.tensor(a)
+    c.hypot_(torch.tensor(b))
+    tc.hypot_(ref.tensor(b))
+    np.testing.assert_allclose(c.numpy(), tc.numpy())
+
+
 class OtherTable(httpx.BaseTransport):
     """A real server, but its GET /v1/ops answers another table version."""
 

@@ -118,6 +118,7 @@ BINARY: list[tuple[str, Any, Any, Any]] = [
     ("max-binary", torch.max, grid, lambda s: grid(s, 0.25)),
     ("min-binary", torch.min, grid, lambda s: grid(s, 0.25)),
     ("mse_loss-none", lambda a, b: F.mse_loss(a, b, reduction="none"), normal, normal),
+    ("hypot", torch.hypot, nonzero, nonzero),
 ]
 for _name, _fn, _ga, _gb in BINARY:
     for _sa, _sb in BIN_SHAPES:
@@ -283,6 +284,7 @@ case(
     normal((3,)),
     covers=("copy",),
 )
+case("hypot-inplace", lambda a, b: a.clone().hypot_(b) * 2, nonzero((2, 3)), nonzero((3,)))
 case("zero-inplace", lambda x: x.clone().zero_() + x * x, normal((2, 3)))
 case("matmul-same-input", lambda a: a @ a.t(), normal((2, 3)))
 

@@ -242,6 +242,7 @@ CASES += [
         kwargs={"dim": 1},
         inputs={"x": X, "y": Y},
     ),
+    Case("hypot", ["x", "y"], lambda t: torch.hypot(t["x"], t["y"]), inputs={"x": X, "y": Y}),
     Case("stack", [["x", "y"]], lambda t: torch.stack([t["x"], t["y"]]), inputs={"x": X, "y": Y}),
 ]
 
@@ -262,6 +263,7 @@ INPLACE = [
     InplaceCase("mul_", ["y"], lambda c, y: c.mul_(y)),
     InplaceCase("div_", [4], lambda c, y: c.div_(4)),
     InplaceCase("zero_", [], lambda c, y: c.zero_()),
+    InplaceCase("hypot_", ["y"], lambda c, y: c.hypot_(y)),
     InplaceCase("copy_", ["y"], lambda c, y: c.copy_(y)),
     InplaceCase("clamp_", [], lambda c, y: c.clamp_(min=-0.5, max=0.5), {"min": -0.5, "max": 0.5}),
 ]
@@ -439,3 +441,10 @@ def test_every_wire_op_has_a_wire_case() -> None:
     covered = {c.op for c in CASES + NON_DIFFERENTIABLE} | {c.op for c in INPLACE} | OWN_TESTS
     missing = sorted(set(wire_ops()) - covered)
     assert not missing, f"wire ops without a wire case in tests/service/test_ops.py: {missing}"
+
+
+async def test_hypot_is_listed_with_its_doc(client: httpx.AsyncClient) -> None:
+    ops = {o["name"]: o for o in (await client.get("/v1/ops")).json()["ops"]}
+    assert ops["hypot"]["doc"].startswith("sqrt(input ** 2 + other ** 2)")
+    assert ops["hypot"]["grad_fns"] == ["HypotBackward0"] and ops["hypot_"]["in_place"]
+    assert {"function", "method", "inplace"} <= set(ops["hypot"]["variants"])
