@@ -636,10 +636,6 @@ SQUARE = defop(
 )
 
 
-def _const_like(x: Tensor, value: Any) -> Tensor:
-    return Tensor._make(x._xp.full(x.shape, value, dtype=x.dtype.np), False, None)
-
-
 ZERO = defop(
     "zero",
     lambda xp, a: xp.zeros_like(a),
@@ -653,16 +649,14 @@ ZERO = defop(
 )
 FILL = defop(
     "fill",
-    None,
-    None,
-    "",
+    lambda xp, a, value: xp.full_like(a, value),
+    (lambda g, n: g * 0.0,),
+    "FillBackward0",
     sig="input, value",
-    arity=2,
-    prepare=_const_like,
     variants=("function", "inplace"),
     public=False,
-    differentiable=False,
     dtypes="any",
+    result="keep",
     doc="value in input's shape and dtype (fill_: fill input with it)",
 )
 

@@ -285,6 +285,7 @@ case(
     covers=("copy",),
 )
 case("hypot-inplace", lambda a, b: a.clone().hypot_(b) * 2, nonzero((2, 3)), nonzero((3,)))
+case("fill-inplace", lambda x: x.clone().fill_(2.5) + x * x, normal((2, 3)))
 case("zero-inplace", lambda x: x.clone().zero_() + x * x, normal((2, 3)))
 case("matmul-same-input", lambda a: a @ a.t(), normal((2, 3)))
 
