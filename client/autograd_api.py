@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from engine import dtypes as D
 from engine.autograd_functional import Functional
 from engine.unsupported import SUPPORTED_HINT, Unsupported, missing
+from engine.values import HostValues
 
 __all__ = [
     "TRACING_NEEDED",
@@ -69,9 +70,8 @@ class Function:
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Without a graph to record (grad off, or no input requires grad) forward runs here,
         as ordinary tensor ops; recording it would need its backward on the server."""
-        from .tensor import RemoteTensor
-
-        tensors = [a for a in args if isinstance(a, RemoteTensor)]
+        # remote tensors (client.tensor builds on this module, so they are known by their session)
+        tensors: list[Any] = [a for a in args if isinstance(a, HostValues) and hasattr(a, "_conn")]
         if tensors and not (
             tensors[0]._conn.grad_enabled and any(t.requires_grad for t in tensors)
         ):

@@ -23,8 +23,10 @@ from engine.formatting import format_tensor
 from engine.meta import check_inplace, infer, op_specs, stand_in
 from engine.shapes import Size, normalize_dim
 from engine.signatures import build, params, same
+from engine.unsupported import missing
 from engine.values import HostValues
 
+from .autograd_api import not_through_client
 from .connection import Connection
 from .inference import remembered
 from .wire import decode, encode_b64
@@ -270,8 +272,6 @@ class RemoteTensor(HostValues, _TableMethods):
         weakref.finalize(self, conn.release, name)
 
     def __getattr__(self, name: str) -> Any:
-        from .autograd_api import missing
-
         missing("Tensor", name, "'RemoteTensor' object")
 
     @property
@@ -281,13 +281,9 @@ class RemoteTensor(HostValues, _TableMethods):
         return version
 
     def register_hook(self, hook: Any) -> Any:
-        from .autograd_api import not_through_client
-
         not_through_client("Tensor.register_hook")
 
     def retain_grad(self) -> None:
-        from .autograd_api import not_through_client
-
         not_through_client("Tensor.retain_grad")
 
     # ------------------------------------------------------------- metadata

@@ -491,7 +491,7 @@ def run_backward(
             node = ready.pop()
             g = pending.pop(id(node), None)
             if g is not None and id(node) in hooked:  # tensor hooks, then retain_grad
-                g = _hooks.run_node(hooked[id(node)], node, g, create_graph)
+                g = _hooks.run_node(hooked[id(node)], node, g, create_graph, _store_grad)
             if id(node) in capture_keys and g is not None:
                 captured[id(node)] = g
             run = g is not None and (needed is None or id(node) in needed)

@@ -233,8 +233,9 @@ def once_differentiable(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _pack_vjp(g: Tensor, node: A.Node, i: int) -> Tensor:
     """An output's gradient, placed at its offset in the flat vector of all outputs."""
     from .factories import zeros
-    from .ops.shape import cat
+    from .ops.shape import CAT
 
+    cat = CAT.fn
     ctx = node.attrs["ctx"]
     offset = node.attrs["offset"]
     total = ctx._total

@@ -11,7 +11,12 @@ user's function runs here, in the user's process, and only tensor ops reach the 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
+
+from . import autograd as A
+from .factories import ones_like, zeros, zeros_like
+from .ops.shape import STACK
 
 __all__ = ["Functional", "hessian", "hvp", "jacobian", "jvp", "vhp", "vjp"]
 
@@ -280,9 +285,15 @@ class Functional:
 
 
 def _engine() -> Functional:
-    import engine
-
-    return Functional(engine)
+    ns = SimpleNamespace(
+        autograd=A,
+        enable_grad=A.enable_grad,
+        ones_like=ones_like,
+        stack=STACK.fn,
+        zeros=zeros,
+        zeros_like=zeros_like,
+    )
+    return Functional(ns)
 
 
 def vjp(

@@ -11,9 +11,12 @@ storing the (hooked) gradient into ``.grad``.
 from __future__ import annotations
 
 import itertools
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -83,8 +86,6 @@ class RemovableHandle:
 
 def register_hook(t: Tensor, hook: Hook) -> RemovableHandle:
     """``Tensor.register_hook``: torch refuses it on a tensor that does not require grad."""
-    from .errors import InvalidArgumentError
-
     if not t.requires_grad:
         raise InvalidArgumentError(
             "cannot register a hook on a tensor that doesn't require gradient"
@@ -126,7 +127,9 @@ def node_hooks() -> dict[int, list[Tensor]]:
     return out
 
 
-def run_node(tensors: list[Tensor], node: Any, g: Any, create_graph: bool) -> Any:
+def run_node(
+    tensors: list[Tensor], node: Any, g: Any, create_graph: bool, store: Callable[..., Any]
+) -> Any:
     """The hooks registered on ``node`` (per tensor, in registration order), then
     retain_grad's store for the tensors whose current grad_fn it is."""
     for t in tensors:
@@ -141,9 +144,7 @@ def run_node(tensors: list[Tensor], node: Any, g: Any, create_graph: bool) -> An
     for t in tensors:
         e = _entries.get(id(t))
         if e is not None and e.ref() is t and e.retains and t.grad_fn is node:
-            from .autograd import _store_grad
-
-            _store_grad(t, g, create_graph)
+            store(t, g, create_graph)  # autograd's AccumulateGrad store
     return g
 
 
@@ -161,10 +162,7 @@ def run(t: Tensor, g: Any, create_graph: bool, leaf: bool) -> Any:
 
 
 def _checked(new: Any, old: Any) -> Any:
-    from .errors import InvalidArgumentError
-    from .tensor import Tensor
-
-    if not isinstance(new, Tensor):
+    if not isinstance(new, type(old)):  # a Tensor (old is one)
         raise InvalidArgumentError(
             f"expected a Tensor or None from a hook, but got {type(new).__name__}"
         )
@@ -178,8 +176,6 @@ def _checked(new: Any, old: Any) -> Any:
 
 def warn_nonleaf_grad() -> None:
     """torch's warning for reading ``.grad`` of a non-leaf that does not retain it."""
-    import warnings
-
     warnings.warn(
         "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
         "attribute won't be populated during autograd.backward(). If you indeed want the .grad "

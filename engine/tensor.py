@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import dtypes as D
+from . import hooks
 from .arrays import array_from
 from .backend import backend_of
 from .errors import (
@@ -29,6 +30,7 @@ from .errors import (
 from .formatting import format_tensor
 from .gradmode import _mode, is_grad_enabled
 from .shapes import Size, normalize_dim
+from .unsupported import missing
 from .values import HostValues
 
 if TYPE_CHECKING:
@@ -169,9 +171,7 @@ class Tensor(HostValues, _TableMethods):
     @property
     def grad(self) -> Tensor | None:
         if self.grad_fn is not None and self._grad is None and not self.retains_grad:
-            from .hooks import warn_nonleaf_grad
-
-            warn_nonleaf_grad()
+            hooks.warn_nonleaf_grad()
         return self._grad
 
     @grad.setter
@@ -243,9 +243,7 @@ class Tensor(HostValues, _TableMethods):
 
     def register_hook(self, hook: Any) -> Any:
         """Run ``hook(grad)`` on this tensor's gradient in backward (engine.hooks)."""
-        from .hooks import register_hook
-
-        return register_hook(self, hook)
+        return hooks.register_hook(self, hook)
 
     # ------------------------------------------------------------- conversion
     def numpy(self, *, force: bool = False) -> np.ndarray[Any, Any]:
@@ -286,8 +284,6 @@ class Tensor(HostValues, _TableMethods):
         return t
 
     def __getattr__(self, name: str) -> Any:
-        from .unsupported import missing
-
         missing("Tensor", name, "'Tensor' object")
 
     # ------------------------------------------------------------------ dtype

@@ -153,6 +153,9 @@ def test_engine_core_has_no_deferred_imports(module: str) -> None:
 # the engine's shared kernel: all the client may import (see pyproject's import-linter contract)
 KERNEL = {
     "engine.arrays",
+    "engine.device",
+    "engine.torch_keywords",
+    "engine.unsupported",
     "engine.dtypes",
     "engine.errors",
     "engine.formatting",
@@ -160,6 +163,10 @@ KERNEL = {
     "engine.shapes",
     "engine.signatures",
     "engine.values",
+    # torch.autograd.functional and Function's ctx, shared with the client's autograd API
+    # (engine-generic helpers, not autograd, tensor or ops internals themselves)
+    "engine.autograd_function",
+    "engine.autograd_functional",
 }
 
 

@@ -190,6 +190,13 @@ CASES = [
         consts={"t": (X > 0).astype(np.float64)},
     ),
     Case(
+        "binary_cross_entropy_with_logits",
+        ["x", "t"],
+        lambda t: F.binary_cross_entropy_with_logits(t["x"], t["t"], reduction="sum"),
+        kwargs={"reduction": "sum"},
+        consts={"t": PROB},
+    ),
+    Case(
         "cross_entropy",
         ["l", "k"],
         lambda t: F.cross_entropy(t["l"], t["k"]),
