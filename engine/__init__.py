@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from . import autograd, nn
+from . import autograd, nn, optim
 from . import autograd_function as _autograd_function
 from . import autograd_functional as _autograd_functional
 from . import profiler as _profiler
@@ -110,6 +110,7 @@ __all__ = [
     "long",
     "manual_seed",
     "nn",
+    "optim",
     "no_grad",
     "ones",
     "ones_like",

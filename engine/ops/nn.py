@@ -426,9 +426,14 @@ def cross_entropy(
     target: Tensor,
     reduction: str = "mean",
     ignore_index: int = -100,
+    label_smoothing: float = 0.0,
 ) -> Tensor:
     """``F.cross_entropy`` with class indices: ``nll_loss(log_softmax(input, 1), target)``."""
     _check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise InvalidArgumentError(
+            f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}"
+        )
     if not input.dtype.is_floating_point:
         raise InvalidArgumentError(
             f"\"log_softmax_lastdim_kernel_impl\" not implemented for '{input.dtype.scalar_name}'"
@@ -441,6 +446,8 @@ def cross_entropy(
                 f"{target.dtype.scalar_name}"
             )
         dim = 1 if input.ndim > 1 else 0
+        if label_smoothing > 0:
+            target = target * (1 - label_smoothing) + label_smoothing / input.shape[dim]
         picked = log_softmax(input, dim) * target
         if reduction == "none":
             return -picked.sum(dim)
@@ -448,7 +455,19 @@ def cross_entropy(
         if reduction == "sum":
             return total
         return apply(DIV_SCALAR, (total, input.numel() // input.shape[dim]), {})
-    return nll_loss(log_softmax(input, 1 if input.ndim > 1 else 0), target, reduction, ignore_index)
+    dim = 1 if input.ndim > 1 else 0
+    logp = log_softmax(input, dim)
+    nll = nll_loss(logp, target, reduction, ignore_index)
+    if label_smoothing == 0:
+        return nll
+    # torch's cross_entropy_loss_label_smoothing: mix in the uniform target's loss
+    keep = Tensor._make(target._st.array != ignore_index, False, None)
+    smooth = where(keep, -logp.sum(dim), 0.0)
+    if reduction == "mean":
+        smooth = smooth.sum() / keep.sum()
+    elif reduction == "sum":
+        smooth = smooth.sum()
+    return (1 - label_smoothing) * nll + smooth * (label_smoothing / input.shape[dim])
 
 
 CROSS_ENTROPY = defop(
@@ -457,7 +476,7 @@ CROSS_ENTROPY = defop(
     None,
     "NllLossBackward0",
     arity=2,
-    kwargs={"reduction": "mean", "ignore_index": -100},
+    kwargs={"reduction": "mean", "ignore_index": -100, "label_smoothing": 0.0},
     call=cross_entropy,
     grad_fns=(
         "NllLossBackward0",
@@ -465,8 +484,10 @@ CROSS_ENTROPY = defop(
         "ViewBackward0",
         "NegBackward0",
         "DivBackward1",
+        "AddBackward0",
     ),
-    doc="logits and int64 class indices, as torch.nn.functional.cross_entropy",
+    doc="logits and int64 class indices or class probabilities, as "
+    "torch.nn.functional.cross_entropy",
 )
 
 

@@ -1,0 +1,89 @@
+"""``torch.optim`` on the engine: SGD, Adam, AdamW, RMSprop, Adagrad and ``lr_scheduler``.
+
+The classes users construct are the backend-agnostic ones of
+:mod:`engine.optim.optimizer` (torch's signatures, defaults and checks) with the
+engine's step: :mod:`engine.optim.kernels` on the parameters' arrays, in place (each
+parameter's version counter moves on, as torch's in-place update).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..autograd import enable_grad
+from ..tensor import Tensor
+from . import lr_scheduler
+from . import optimizer as _generic
+from .kernels import KERNELS, init_state
+
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]
+
+_ARRAY_KEYS = ("step",)
+
+
+def _tensor(value: Any, like: Tensor) -> Tensor:
+    """A state entry as torch shows it: ``step`` a float32 0-d tensor, buffers tensors."""
+    import numpy as np
+
+    if isinstance(value, float | int):
+        return Tensor._make(np.asarray(value, dtype=np.float32), False, None)
+    return Tensor._make(value, False, None)
+
+
+class Optimizer(_generic.Optimizer):
+    """The engine's optimizer base: state as arrays, updated by the kernels."""
+
+    _is_tensor = staticmethod(lambda x: isinstance(x, Tensor))
+
+    def _group_added(self, group: dict[str, Any]) -> None:
+        if self.kind == "adagrad":  # torch fills Adagrad's accumulators at construction
+            for p in group["params"]:
+                self.state[p] = init_state(self.kind, p._st.array, group)
+
+    def _with_grad(self, closure: Callable[[], Any]) -> Any:
+        with enable_grad():
+            return closure()
+
+    def _step(self) -> None:
+        kernel = KERNELS[self.kind]
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state.get(p)
+                if state is None:
+                    state = self.state[p] = init_state(self.kind, p._st.array, group)
+                g = p.grad._st.array
+                new = kernel(p._st.array, g, state, group)
+                if new.dtype != p._st.array.dtype:
+                    new = new.astype(p._st.array.dtype)
+                p._st.array = new
+                p._vc[0] += 1
+
+    def _state_of(self, p: Any) -> dict[str, Any]:
+        return {k: _tensor(v, p) for k, v in self.state.get(p, {}).items()}
+
+    def _import_state(self, p: Any, state: dict[str, Any]) -> dict[str, Any]:
+        import numpy as np
+
+        out: dict[str, Any] = {}
+        for k, v in state.items():
+            arr = v._st.array if isinstance(v, Tensor) else np.asarray(v)
+            if k == "step":
+                out[k] = float(arr)
+            else:
+                out[k] = arr.astype(p._st.array.dtype, copy=True)
+        return out
+
+
+def _bind(cls: type[_generic.Optimizer]) -> Any:
+    return type(cls.__name__, (cls, Optimizer), {"__module__": __name__})
+
+
+SGD: Any = _bind(_generic.SGD)
+Adam: Any = _bind(_generic.Adam)
+AdamW: Any = _bind(_generic.AdamW)
+RMSprop: Any = _bind(_generic.RMSprop)
+Adagrad: Any = _bind(_generic.Adagrad)
+BY_KIND: dict[str, Any] = {c.kind: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad)}
