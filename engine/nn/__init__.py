@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from .. import dtypes as D
 from .. import factories
 from ..autograd import no_grad
 from ..tensor import Tensor
@@ -96,6 +97,7 @@ class _EngineTorch:
     rand_like = staticmethod(factories.rand_like)
     randn_like = staticmethod(factories.randn_like)
     tensor = staticmethod(factories.tensor)
+    float16, float32, float64 = D.float16, D.float32, D.float64
 
     @staticmethod
     def is_tensor(obj: Any) -> bool:

@@ -226,7 +226,7 @@ class LayerNorm(Module):
     def extra_repr(self) -> str:
         return (
             f"{self.normalized_shape}, eps={self.eps}, "
-            f"elementwise_affine={self.elementwise_affine}"
+            f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
         )
 
 
@@ -387,7 +387,10 @@ class L1Loss(_Loss):
 
 class BCELoss(_Loss):
     def __init__(
-        self, weight: Any = None, size_average: Any = None, reduce: Any = None,
+        self,
+        weight: Any = None,
+        size_average: Any = None,
+        reduce: Any = None,
         reduction: str = "mean",
     ) -> None:
         super().__init__(size_average, reduce, reduction)
@@ -401,8 +404,12 @@ class BCELoss(_Loss):
 
 class BCEWithLogitsLoss(_Loss):
     def __init__(
-        self, weight: Any = None, size_average: Any = None, reduce: Any = None,
-        reduction: str = "mean", pos_weight: Any = None,
+        self,
+        weight: Any = None,
+        size_average: Any = None,
+        reduce: Any = None,
+        reduction: str = "mean",
+        pos_weight: Any = None,
     ) -> None:
         super().__init__(size_average, reduce, reduction)
         if weight is not None or pos_weight is not None:
@@ -411,9 +418,7 @@ class BCEWithLogitsLoss(_Loss):
         self.register_buffer("pos_weight", None)
 
     def forward(self, input: Any, target: Any) -> Any:
-        return self._B.F.binary_cross_entropy_with_logits(
-            input, target, reduction=self.reduction
-        )
+        return self._B.F.binary_cross_entropy_with_logits(input, target, reduction=self.reduction)
 
 
 class HuberLoss(_Loss):
@@ -427,8 +432,12 @@ class HuberLoss(_Loss):
 
 class NLLLoss(_Loss):
     def __init__(
-        self, weight: Any = None, size_average: Any = None, ignore_index: int = -100,
-        reduce: Any = None, reduction: str = "mean",
+        self,
+        weight: Any = None,
+        size_average: Any = None,
+        ignore_index: int = -100,
+        reduce: Any = None,
+        reduction: str = "mean",
     ) -> None:
         super().__init__(size_average, reduce, reduction)
         if weight is not None:
@@ -444,8 +453,13 @@ class NLLLoss(_Loss):
 
 class CrossEntropyLoss(_Loss):
     def __init__(
-        self, weight: Any = None, size_average: Any = None, ignore_index: int = -100,
-        reduce: Any = None, reduction: str = "mean", label_smoothing: float = 0.0,
+        self,
+        weight: Any = None,
+        size_average: Any = None,
+        ignore_index: int = -100,
+        reduce: Any = None,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__(size_average, reduce, reduction)
         if weight is not None:

@@ -208,7 +208,10 @@ class Module:
 
     # ---------------------------------------------------------- traversal
     def _named_members(
-        self, get: Callable[[Module], Iterable[tuple[str, Any]]], prefix: str, recurse: bool,
+        self,
+        get: Callable[[Module], Iterable[tuple[str, Any]]],
+        prefix: str,
+        recurse: bool,
         remove_duplicate: bool = True,
     ) -> Iterator[tuple[str, Any]]:
         seen: set[int] = set()
@@ -306,6 +309,34 @@ class Module:
                 with self._B.torch.no_grad():
                     p.grad = self._B.torch.zeros_like(p.grad)
 
+    def _cast(self, dtype: Any) -> Module:
+        for m in self.modules():
+            for k, p in m._parameters.items():
+                if p is not None and p.is_floating_point() and p.dtype != dtype:
+                    with self._B.torch.no_grad():
+                        m._parameters[k] = self._B.Parameter(p.detach().to(dtype), p.requires_grad)
+            for k, b in m._buffers.items():
+                if b is not None and b.is_floating_point():
+                    m._buffers[k] = b.to(dtype)
+        return self
+
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """``to(dtype)``: floating parameters and buffers cast (devices are per session)."""
+        dtype = kwargs.get("dtype")
+        for a in args:
+            if not isinstance(a, str) and dtype is None and a is not None:
+                dtype = a
+        return self if dtype is None else self._cast(dtype)
+
+    def double(self) -> Module:
+        return self._cast(self._B.torch.float64)
+
+    def float(self) -> Module:
+        return self._cast(self._B.torch.float32)
+
+    def half(self) -> Module:
+        return self._cast(self._B.torch.float16)
+
     # -------------------------------------------------------- state dict
     def _save_to_state_dict(self, dest: dict[str, Any], prefix: str, keep_vars: bool) -> None:
         for name, p in self._parameters.items():
@@ -324,7 +355,9 @@ class Module:
         self._save_to_state_dict(destination, prefix, keep_vars)
         for name, m in self._modules.items():
             if m is not None:
-                m.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
+                m.state_dict(
+                    destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars
+                )
         return destination
 
     def load_state_dict(
@@ -337,11 +370,15 @@ class Module:
         errors: list[str] = []
         expected: set[str] = set()
         with self._B.torch.no_grad():
-            for prefix_mod, mod in self.named_modules():
+            for prefix_mod, mod in self.named_modules(remove_duplicate=False):
                 prefix = prefix_mod + ("." if prefix_mod else "")
                 local = itertools.chain(
                     mod._parameters.items(),
-                    (kv for kv in mod._buffers.items() if kv[0] not in mod._non_persistent_buffers_set),
+                    (
+                        kv
+                        for kv in mod._buffers.items()
+                        if kv[0] not in mod._non_persistent_buffers_set
+                    ),
                 )
                 for name, cur in local:
                     if cur is None:
@@ -371,7 +408,8 @@ class Module:
                 )
             if missing:
                 errors.insert(
-                    0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". "
+                    0,
+                    "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ",
                 )
         if errors:
             raise RuntimeError(
@@ -389,9 +427,7 @@ class Module:
     def __repr__(self) -> str:
         extra = self.extra_repr()
         extra_lines = extra.split("\n") if extra else []
-        child_lines = [
-            f"({key}): " + _addindent(repr(m), 2) for key, m in self._modules.items()
-        ]
+        child_lines = [f"({key}): " + _addindent(repr(m), 2) for key, m in self._modules.items()]
         lines = extra_lines + child_lines
         main = self._get_name() + "("
         if lines:
@@ -530,7 +566,9 @@ class ModuleList(Module):
                 runs.append([i, i, r])
         lines = []
         for start, end, r in runs:
-            local = f"({start}): {r}" if start == end else f"({start}-{end}): {end - start + 1} x {r}"
+            local = (
+                f"({start}): {r}" if start == end else f"({start}-{end}): {end - start + 1} x {r}"
+            )
             lines.append(_addindent(local, 2))
         return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 

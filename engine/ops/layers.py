@@ -45,7 +45,9 @@ def _addmm_check(inputs: Any, attrs: dict[str, Any]) -> None:
         )
     (n, k), (k2, m) = a._st.array.shape, b._st.array.shape
     if k != k2:
-        raise ShapeMismatchError(f"mat1 and mat2 shapes cannot be multiplied ({n}x{k} and {k2}x{m})")
+        raise ShapeMismatchError(
+            f"mat1 and mat2 shapes cannot be multiplied ({n}x{k} and {k2}x{m})"
+        )
 
 
 ADDMM = defop(
@@ -150,9 +152,7 @@ def _ln_axes(ndim: int, normalized_shape: list[int]) -> tuple[int, ...]:
     return tuple(range(ndim - len(normalized_shape), ndim))
 
 
-def _ln_fwd(
-    xp: Any, x: Any, w: Any, b: Any, normalized_shape: list[int], eps: float = 1e-5
-) -> Any:
+def _ln_fwd(xp: Any, x: Any, w: Any, b: Any, normalized_shape: list[int], eps: float = 1e-5) -> Any:
     axes = _ln_axes(x.ndim, normalized_shape)
     mu = xp.mean(x, axis=axes, keepdims=True)
     var = xp.mean(xp.square(x - mu), axis=axes, keepdims=True)
@@ -165,7 +165,7 @@ def _ln_fwd(
 
 
 def _ln_stats(n: Any) -> tuple[Tensor, Tensor, list[int]]:
-    """x̂ and 1/σ of the saved input, in differentiable ops (for double backward)."""
+    """The saved input normalized, and 1/std, in differentiable ops (for double backward)."""
     x = n[0]
     axes = list(_ln_axes(x.ndim, n.attrs["normalized_shape"]))
     mu = x.mean(axes, keepdim=True)
@@ -177,9 +177,7 @@ def _ln_stats(n: Any) -> tuple[Tensor, Tensor, list[int]]:
 def _ln_vjp_x(g: Tensor, n: Any) -> Tensor:
     xhat, rstd, axes = _ln_stats(n)
     gw = g if n.in_meta[1] is None else g * n[1]
-    return rstd * (
-        gw - gw.mean(axes, keepdim=True) - xhat * (gw * xhat).mean(axes, keepdim=True)
-    )
+    return rstd * (gw - gw.mean(axes, keepdim=True) - xhat * (gw * xhat).mean(axes, keepdim=True))
 
 
 def _ln_vjp_w(g: Tensor, n: Any) -> Tensor:
@@ -198,9 +196,11 @@ def _ln_check(inputs: Any, attrs: dict[str, Any]) -> None:
     for name, t in (("weight", w), ("bias", b)):
         if t is not None and (not isinstance(t, Tensor) or list(t._st.array.shape) != shape):
             got = list(t.shape) if isinstance(t, Tensor) else t
-            raise ShapeMismatchError(f"Expected {name} to be of same shape as normalized_shape, "
-                                     f"but got {name} of shape {got} and normalized_shape = "
-                                     f"{shape}")
+            raise ShapeMismatchError(
+                f"Expected {name} to be of same shape as normalized_shape, "
+                f"but got {name} of shape {got} and normalized_shape = "
+                f"{shape}"
+            )
     if not x.dtype.is_floating_point:
         raise InvalidArgumentError(
             f"\"LayerNormKernelImpl\" not implemented for '{x.dtype.scalar_name}'"
@@ -376,7 +376,9 @@ def _loss_attrs(reduction: str, **extra: Any) -> dict[str, Any]:
     return attrs
 
 
-def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+def huber_loss(
+    input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0
+) -> Tensor:
     return apply(HUBER_LOSS, (input, target), _loss_attrs(reduction, delta=delta))
 
 

@@ -34,7 +34,9 @@ def _tensor(value: Any, like: Tensor) -> Tensor:
 class Optimizer(_generic.Optimizer):
     """The engine's optimizer base: state as arrays, updated by the kernels."""
 
-    _is_tensor = staticmethod(lambda x: isinstance(x, Tensor))
+    @staticmethod
+    def _is_tensor(obj: Any) -> bool:
+        return isinstance(obj, Tensor)
 
     def _group_added(self, group: dict[str, Any]) -> None:
         if self.kind == "adagrad":  # torch fills Adagrad's accumulators at construction

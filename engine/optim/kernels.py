@@ -37,10 +37,7 @@ def sgd(p: Array, g: Array, state: dict[str, Any], group: dict[str, Any]) -> Arr
         g = g + wd * p
     if momentum != 0:
         buf = state.get("momentum_buffer")
-        if buf is None:
-            buf = g.copy()
-        else:
-            buf = buf * momentum + (1 - group["dampening"]) * g
+        buf = g.copy() if buf is None else buf * momentum + (1 - group["dampening"]) * g
         state["momentum_buffer"] = buf
         g = g + momentum * buf if group["nesterov"] else buf
     return p + (-group["lr"]) * g
@@ -72,7 +69,12 @@ def adam(p: Array, g: Array, state: dict[str, Any], group: dict[str, Any]) -> Ar
 
 def rmsprop(p: Array, g: Array, state: dict[str, Any], group: dict[str, Any]) -> Array:
     g = _grad(p, g, group)
-    alpha, eps, wd, momentum = group["alpha"], group["eps"], group["weight_decay"], group["momentum"]
+    alpha, eps, wd, momentum = (
+        group["alpha"],
+        group["eps"],
+        group["weight_decay"],
+        group["momentum"],
+    )
     xp = _xp(p)
     state["step"] += 1
     if wd != 0:

@@ -106,7 +106,8 @@ class LambdaLR(LRScheduler):
 
     def get_lr(self) -> list[float]:
         return [
-            base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs, strict=True)
+            base * fn(self.last_epoch)
+            for fn, base in zip(self.lr_lambdas, self.base_lrs, strict=True)
         ]
 
     def state_dict(self) -> dict[str, Any]:

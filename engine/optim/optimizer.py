@@ -10,7 +10,7 @@ sends one request and the server runs the same kernels on the session's tensors)
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop"]
@@ -20,7 +20,11 @@ class Optimizer:
     """Base class: parameter groups, state, ``zero_grad``, ``state_dict``."""
 
     kind: ClassVar[str] = ""
-    _is_tensor: ClassVar[Callable[[Any], bool]]  # set by a backend's subclass
+
+    @staticmethod
+    def _is_tensor(obj: Any) -> bool:
+        """Whether ``obj`` is a tensor of this optimizer's backend (a backend overrides it)."""
+        raise NotImplementedError
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         self.defaults = defaults
@@ -153,7 +157,8 @@ class Optimizer:
         saved = state_dict["param_groups"]
         if len(saved) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
-        if any(len(g["params"]) != len(s["params"]) for g, s in zip(self.param_groups, saved)):
+        pairs = zip(self.param_groups, saved, strict=True)
+        if any(len(g["params"]) != len(s["params"]) for g, s in pairs):
             raise ValueError(
                 "loaded state dict contains a parameter group that doesn't match the size of "
                 "optimizer's group"
@@ -186,12 +191,12 @@ class Optimizer:
 
 
 def _check_lr(lr: Any) -> None:
-    if not 0.0 <= lr:
+    if not lr >= 0.0:
         raise ValueError(f"Invalid learning rate: {lr}")
 
 
 def _check(name: str, value: Any) -> None:
-    if not 0.0 <= value:
+    if not value >= 0.0:
         raise ValueError(f"Invalid {name} value: {value}")
 
 
@@ -258,13 +263,13 @@ class Adam(Optimizer):
         decoupled_weight_decay: bool = False,
     ) -> None:
         _check_lr(lr)
-        if not 0.0 <= eps:
+        if not eps >= 0.0:
             raise ValueError(f"Invalid epsilon value: {eps}")
         if not 0.0 <= betas[0] < 1.0:
             raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
         if not 0.0 <= betas[1] < 1.0:
             raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if not 0.0 <= weight_decay:
+        if not weight_decay >= 0.0:
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         defaults = {
             "lr": lr,
@@ -338,11 +343,11 @@ class RMSprop(Optimizer):
         differentiable: bool = False,
     ) -> None:
         _check_lr(lr)
-        if not 0.0 <= eps:
+        if not eps >= 0.0:
             raise ValueError(f"Invalid epsilon value: {eps}")
         _check("momentum", momentum)
         _check("weight_decay", weight_decay)
-        if not 0.0 <= alpha:
+        if not alpha >= 0.0:
             raise ValueError(f"Invalid alpha value: {alpha}")
         defaults = {
             "lr": lr,
@@ -382,7 +387,7 @@ class Adagrad(Optimizer):
         _check("lr_decay", lr_decay)
         _check("weight_decay", weight_decay)
         _check("initial_accumulator_value", initial_accumulator_value)
-        if not 0.0 <= eps:
+        if not eps >= 0.0:
             raise ValueError(f"Invalid epsilon value: {eps}")
         defaults = {
             "lr": lr,

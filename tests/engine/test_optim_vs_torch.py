@@ -1,4 +1,4 @@
-"""``engine.optim`` against ``torch.optim``: every optimizer × option set, 100 steps each,
+"""``engine.optim`` against ``torch.optim``: every optimizer and option set, 100 steps each,
 parameters compared after every step (float64: 1e-12 relative; float32: torch.testing's
 default tolerances), plus param groups, schedulers and state_dict round trips."""
 
@@ -131,7 +131,7 @@ def test_state_dict_matches_torch(case: tuple[str, dict[str, Any]]) -> None:
 def test_load_state_dict_from_torch_continues_in_step(name: str) -> None:
     """Torch's state_dict (as arrays) loaded into the engine: both continue identically."""
     opts = OPTIONS[name][-1]
-    *_, (_, tp, topt) = _run(torch, name, opts, "float64", steps=7)
+    *_, (_, _tp, topt) = _run(torch, name, opts, "float64", steps=7)
     tparams = [p for g in topt.param_groups for p in g["params"]]
     eparams = [engine.tensor(p.detach().numpy(), requires_grad=True) for p in tparams]
     eopt = getattr(engine.optim, name)(eparams, lr=123.0)  # overwritten by the load
@@ -180,7 +180,9 @@ SCHEDULERS: dict[str, Any] = {
     "StepLR": lambda m, o: m.optim.lr_scheduler.StepLR(o, step_size=4, gamma=0.3),
     "MultiStepLR": lambda m, o: m.optim.lr_scheduler.MultiStepLR(o, [3, 7, 7, 12], gamma=0.5),
     "ExponentialLR": lambda m, o: m.optim.lr_scheduler.ExponentialLR(o, gamma=0.9),
-    "CosineAnnealingLR": lambda m, o: m.optim.lr_scheduler.CosineAnnealingLR(o, T_max=6, eta_min=1e-3),
+    "CosineAnnealingLR": lambda m, o: m.optim.lr_scheduler.CosineAnnealingLR(
+        o, T_max=6, eta_min=1e-3
+    ),
     "LambdaLR": lambda m, o: m.optim.lr_scheduler.LambdaLR(o, lambda e: 1 / (1 + e) ** 0.5),
     "LambdaLR-per-group": lambda m, o: m.optim.lr_scheduler.LambdaLR(
         o, [lambda e: 0.95**e, lambda e: 1.0 + math.sin(e)]
