@@ -186,7 +186,10 @@ def _ln_vjp_w(g: Tensor, n: Any) -> Tensor:
 
 def _ln_check(inputs: Any, attrs: dict[str, Any]) -> None:
     x, w, b = inputs
-    shape = list(attrs["normalized_shape"])
+    shape = attrs.get("normalized_shape")
+    if not isinstance(shape, list | tuple) or not all(type(s) is int for s in shape):
+        raise InvalidArgumentError("layer_norm needs normalized_shape, a list of ints")
+    shape = list(shape)
     xs = list(x._st.array.shape)
     if not shape or xs[len(xs) - len(shape) :] != shape or len(shape) > len(xs):
         raise ShapeMismatchError(
