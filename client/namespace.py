@@ -14,8 +14,10 @@ from engine.errors import InvalidArgumentError
 from engine.torch_keywords import accept_torch_keywords_on
 from engine.unsupported import missing
 
+from . import optim
 from .autograd_api import Namespace, _DefaultDtype, autograd_namespace
 from .connection import Connection
+from .nn import remote_nn
 from .tensor import MaxResult, MinResult, RemoteTensor, apply, conn_of, wire_value
 from .viz import Viz
 from .wire import decode
@@ -121,23 +123,8 @@ class RemoteTorch(_DtypeNames):
         self.autograd = autograd_namespace(self)
         self.return_types = SimpleNamespace(max=MaxResult, min=MinResult)
         self.viz = Viz(conn)  # torch.viz.make_dot(out): torchviz's picture, drawn remotely
-        self.nn = SimpleNamespace(
-            functional=Namespace(
-                "nn.functional",
-                relu=self.relu,
-                leaky_relu=self.leaky_relu,
-                gelu=self.gelu,
-                softplus=self.softplus,
-                sigmoid=self.sigmoid,
-                tanh=self.tanh,
-                softmax=self.softmax,
-                log_softmax=self.log_softmax,
-                mse_loss=self.mse_loss,
-                cross_entropy=self.cross_entropy,
-                binary_cross_entropy=self.binary_cross_entropy,
-                binary_cross_entropy_with_logits=self.binary_cross_entropy_with_logits,
-            )
-        )
+        self.nn = remote_nn(self)  # torch.nn: engine.nn's modules bound to this session
+        self.optim = optim
 
     # ------------------------------------------------------------- session
     @property

@@ -81,7 +81,9 @@ def _is_number(v: Any) -> bool:
 
 def _check_type(kind: str, key: str, value: Any, default: Any) -> None:
     """Options take the kind of value torch's defaults have (no strings where numbers go)."""
-    if key == "betas":
+    if key == "initial_lr":  # what a scheduler records in each group
+        ok = _is_number(value)
+    elif key == "betas":
         ok = isinstance(value, list | tuple) and len(value) == 2 and all(map(_is_number, value))
     elif isinstance(default, bool):
         ok = isinstance(value, bool)

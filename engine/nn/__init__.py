@@ -97,6 +97,7 @@ class _EngineTorch:
     rand_like = staticmethod(factories.rand_like)
     randn_like = staticmethod(factories.randn_like)
     tensor = staticmethod(factories.tensor)
+    arange = staticmethod(factories.arange)
     float16, float32, float64 = D.float16, D.float32, D.float64
 
     @staticmethod

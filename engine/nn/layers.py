@@ -173,8 +173,10 @@ class Embedding(Module):
     def reset_parameters(self) -> None:
         self._B.init.normal_(self.weight)
         if self.padding_idx is not None:
-            with self._B.torch.no_grad():
-                self.weight[self.padding_idx] = 0.0
+            torch = self._B.torch
+            keep = torch.arange(self.num_embeddings).unsqueeze(1) != self.padding_idx
+            with torch.no_grad():
+                self.weight.copy_(self.weight * keep)
 
     def forward(self, input: Any) -> Any:
         return self._B.F.embedding(input, self.weight, self.padding_idx)

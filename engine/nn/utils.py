@@ -38,11 +38,10 @@ class Utils:
             return torch.tensor(0.0)
         norm_type = float(norm_type)
         with torch.no_grad():
-            norms = [g.norm(norm_type) for g in grads]
-            if math.isinf(norm_type):
-                total = torch.stack(norms).max()
+            if math.isinf(norm_type):  # the max-abs norm (a wire attribute can't be inf)
+                total = torch.stack([g.abs().max() for g in grads]).max()
             else:
-                total = torch.stack(norms).norm(norm_type)
+                total = torch.stack([g.norm(norm_type) for g in grads]).norm(norm_type)
             if error_if_nonfinite:
                 v = float(total.item())
                 if math.isnan(v) or math.isinf(v):
@@ -64,4 +63,4 @@ class Utils:
         clip_value = float(clip_value)
         with self._torch.no_grad():
             for g in _grads(parameters):
-                g.clamp_(-clip_value, clip_value)
+                g.copy_(g.clamp(-clip_value, clip_value))

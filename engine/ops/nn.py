@@ -399,8 +399,9 @@ NLL_LOSS = defop(
     check=_nll_check,
     arity=2,
     kwargs={"reduction": "mean", "ignore_index": -100},
-    public=False,
     result="keep",
+    grad_fns=("NllLossBackward0", "NllLoss2DBackward0"),
+    doc="log-probabilities and int64 class indices, as torch.nn.functional.nll_loss",
 )
 
 
@@ -546,6 +547,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean")
 
 for _op, _fn in (
     (MATMUL, matmul),
+    (NLL_LOSS, nll_loss),
     (LEAKY_RELU, leaky_relu),
     (GELU, gelu),
     (SOFTPLUS, softplus),

@@ -438,6 +438,21 @@ case(
     X23,
     MSE_T,
 )
+case("nll_loss", "nll_loss", lambda m, x, t: m.F.nll_loss(x, t), LOGITS, TARGET)
+case(
+    "nll_loss-4d-ignore",
+    "nll_loss",
+    lambda m, x, t: m.F.nll_loss(x, t, ignore_index=1, reduction="sum"),
+    _u(2, 3, 2, 2, seed=26),
+    np.array([[[0, 2], [1, 2]], [[1, 1], [0, 2]]]),
+)
+case(
+    "nll_loss-3d-none",
+    "nll_loss",
+    lambda m, x, t: m.F.nll_loss(x, t, reduction="none"),
+    X234,
+    np.array([[0, 2, 1, 2], [1, 1, 0, 2]]),
+)
 # comparisons and arg-extrema: never differentiable
 for _cmp in ("eq", "ne", "lt", "le", "gt", "ge"):
     case(f"{_cmp}-tensor", _cmp, lambda m, x, y, c=_cmp: getattr(m.T, c)(x, y), LEFT, RIGHT)
