@@ -23,9 +23,15 @@ from .wire import decode
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]
 
 
-def _post(conn: Any, path: str, body: dict[str, Any]) -> Any:
-    """One request: pending nodes first (program order); frees wait for the next graph."""
-    if conn.pending:
+def _post(conn: Any, path: str, body: dict[str, Any], reads_grads_only: bool = False) -> Any:
+    """One request: pending nodes first (program order); frees wait for the next graph.
+
+    ``reads_grads_only``: the request only drops gradients, so pending nodes that do not
+    read a ``.grad`` may stay queued (they cannot see the difference).
+    """
+    if conn.pending and not (
+        reads_grads_only and not any(n["op"] == "grad_of" for n in conn.pending)
+    ):
         conn.flush()
     conn.sync_zero_grad()
     response = conn.send("POST", conn.prefix + path, json=body)
@@ -79,7 +85,7 @@ class Optimizer(_generic.Optimizer):
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         conn = self._conn
-        _post(conn, f"/optimizers/{self.name}/zero_grad", {"set_to_none": set_to_none})
+        _post(conn, f"/optimizers/{self.name}/zero_grad", {"set_to_none": set_to_none}, set_to_none)
         conn.grad_epoch += 1
         if set_to_none:
             for g in self.param_groups:
