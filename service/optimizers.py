@@ -12,6 +12,7 @@ and runs the engine's own update, so an optimizer behaves exactly as in process.
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any
 
 import engine
@@ -76,7 +77,13 @@ def _validate(kind: str, options: dict[str, Any], defaults: dict[str, Any]) -> N
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    """A finite int or float that fits a double (JSON's ints are unbounded)."""
+    if not isinstance(v, int | float) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
 
 
 def _check_type(kind: str, key: str, value: Any, default: Any) -> None:

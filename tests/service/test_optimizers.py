@@ -186,6 +186,22 @@ async def test_bad_steps_are_problems(sess: Sess) -> None:
     assert_problem(
         await sess.post("/optimizers/opt0/zero_grad", {"bogus": 1}), 422, "validation_error"
     )
+    bad_options = [
+        {"lr": 10**400},
+        {"momentum": -(10**309)},
+        {"dampening": "x"},
+        {"nesterov": 1},
+        {"betas": [0.9]},
+        {"lr": None},
+        {"params": ["w"]},
+    ]
+    for bad in bad_options:
+        p = assert_problem(
+            await sess.post("/optimizers/opt0/step", {"param_groups": [bad]}),
+            400,
+            "invalid_argument",
+        )
+    assert (await sess.get("/optimizers/opt0")).json()["steps"] == 0
 
 
 async def test_step_over_the_quota_changes_nothing(client: Any) -> None:
