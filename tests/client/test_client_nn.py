@@ -27,6 +27,25 @@ def _x(*shape: int, seed: int = 0, lo: float = -2.0, hi: float = 2.0) -> np.ndar
 
 
 LONG_T = np.array([0, 2, 1, 2])
+
+
+def _Stack(nn: Any) -> Any:
+    """A user subclass of nn.Module with a ModuleList and a ModuleDict (any backend)."""
+
+    class Stack(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = nn.ModuleList([nn.Linear(3, 3) for _ in range(2)])
+            self.heads = nn.ModuleDict({"out": nn.Linear(3, 2)})
+
+        def forward(self, x: Any) -> Any:
+            for layer in self.layers:
+                x = nn.functional.silu(layer(x))
+            return self.heads["out"](x)
+
+    return Stack()
+
+
 MODULES: dict[str, tuple[Any, tuple[np.ndarray, ...]]] = {
     "mlp": (
         lambda nn: nn.Sequential(
@@ -44,6 +63,35 @@ MODULES: dict[str, tuple[Any, tuple[np.ndarray, ...]]] = {
         (np.array([[1, 2, 5], [0, 2, 4]]),),
     ),
     "flatten-leaky": (lambda nn: nn.Sequential(nn.Flatten(), nn.LeakyReLU(0.2)), (_x(2, 3, 2),)),
+    "activations": (
+        lambda nn: nn.Sequential(
+            nn.Linear(3, 4),
+            nn.ReLU(),
+            nn.Identity(),
+            nn.Dropout(0.5).eval(),
+            nn.Linear(4, 4),
+            nn.Sigmoid(),
+            nn.Linear(4, 4),
+            nn.Tanh(),
+            nn.Linear(4, 5),
+            nn.GELU(approximate="tanh"),
+            nn.Softmax(dim=-1),
+        ),
+        (_x(4, 3),),
+    ),
+    "layer_norm-2d-plain": (
+        lambda nn: nn.LayerNorm([2, 3], elementwise_affine=False),
+        (_x(4, 2, 3),),
+    ),
+    "linear-nobias-3d": (lambda nn: nn.Linear(3, 2, bias=False), (_x(2, 4, 3),)),
+    "modulelist-dict": (
+        lambda nn: _Stack(nn),
+        (_x(4, 3),),
+    ),
+    "cross_entropy-probabilities": (
+        lambda nn: nn.CrossEntropyLoss(reduction="sum"),
+        (_x(4, 3), _x(4, 3, seed=2, lo=0, hi=1)),
+    ),
     "cross_entropy": (
         lambda nn: nn.CrossEntropyLoss(label_smoothing=0.1, ignore_index=1),
         (_x(4, 3), LONG_T),
@@ -237,3 +285,35 @@ def test_clip_grad_through_the_client_matches_torch(torch: RemoteTorch, norm_typ
     assert out[1][0] == pytest.approx(out[0][0], rel=1e-12)
     for a, b in zip(out[1][1], out[0][1], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_init_functions_fill_session_tensors(torch: RemoteTorch) -> None:
+    init = torch.nn.init
+    t = torch.zeros(400, 300, dtype=torch.float64)
+    init.xavier_uniform_(t, gain=init.calculate_gain("tanh"))
+    a = t.numpy()
+    bound = 5 / 3 * (6 / 700) ** 0.5
+    assert np.abs(a).max() <= bound and np.abs(a).max() > 0.99 * bound
+    init.kaiming_normal_(t, mode="fan_out", nonlinearity="relu")
+    assert abs(t.numpy().std() - (2 / 400) ** 0.5) < 0.02 * (2 / 400) ** 0.5
+    init.normal_(t, 1.0, 0.5)
+    assert abs(t.numpy().mean() - 1.0) < 0.01 and abs(t.numpy().std() - 0.5) < 0.01
+    init.constant_(t, 0.25)
+    assert set(np.unique(t.numpy())) == {0.25}
+    init.zeros_(t)
+    assert not t.numpy().any()
+    init.ones_(t)
+    assert t.numpy().min() == 1.0
+
+
+def test_dropout_trains_and_evaluates_through_the_client(torch: RemoteTorch) -> None:
+    d = torch.nn.Dropout(0.25)
+    x = torch.ones(100, 40, dtype=torch.float64, requires_grad=True)
+    y = d(x)
+    values = y.detach().numpy()
+    np.testing.assert_allclose(np.unique(values), [0.0, 1 / 0.75])
+    assert abs((values != 0).mean() - 0.75) < 0.03
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), values)
+    d.eval()
+    assert d(x) is x
