@@ -18,7 +18,7 @@ from engine.optim import optimizer as _generic
 from engine.optim.optimizer import hyperparameters
 
 from .tensor import RemoteTensor, conn_of
-from .wire import decode
+from .wire import decode, encode_b64
 
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]
 
@@ -107,10 +107,22 @@ class Optimizer(_generic.Optimizer):
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        raise NotImplementedError(
-            "load_state_dict is not supported through the client yet: the state stays in the "
-            "session that built it"
-        )
+        """Send torch's layout (tensors of any library or arrays); the server checks it."""
+        state = {
+            str(k): {
+                key: float(np.asarray(v)) if key == "step" else encode_b64(np.asarray(v))
+                for key, v in entry.items()
+            }
+            for k, entry in state_dict["state"].items()
+        }
+        groups = [
+            {**_wire_options(g), "params": list(g["params"])} for g in state_dict["param_groups"]
+        ]
+        body = {"state": state, "param_groups": groups}
+        info = self._conn.call("PUT", f"/optimizers/{self.name}/state", json=body)
+        for g, new in zip(self.param_groups, info["param_groups"], strict=True):
+            g.update({k: tuple(v) if k == "betas" else v for k, v in new.items() if k != "params"})
+        self._sent = [_wire_options(g) for g in self.param_groups]
 
 
 def _bind(cls: type[_generic.Optimizer]) -> Any:

@@ -24,7 +24,7 @@ from .sessions import Session, commit, lookup
 from .settings import Settings
 from .views import tensor_data
 
-__all__ = ["create", "info", "read_state", "remove", "step", "zero_grad"]
+__all__ = ["create", "info", "load_state", "read_state", "remove", "step", "zero_grad"]
 
 PREFIX = "#opt/"
 MAX_OPTIMIZERS = 16
@@ -329,6 +329,55 @@ def read_state(session: Session, name: str, encoding: str) -> dict[str, Any]:
             state[str(s)] = entry
     groups = [{**g["options"], "params": g["slots"]} for g in cfg["groups"]]
     return {"state": state, "param_groups": groups, "encoding": encoding}
+
+
+def load_state(session: Session, settings: Settings, name: str, body: Any) -> dict[str, Any]:
+    """``opt.load_state_dict(...)``: torch's layout, buffers as TensorData (any dtype)."""
+    from .codecs import decode_tensor_data
+
+    cfg = _config(session, name)
+    kind = cfg["kind"]
+    if len(body.param_groups) != len(cfg["groups"]):
+        raise ApiError(
+            400,
+            "invalid_argument",
+            f"param_groups: {len(body.param_groups)} given, the optimizer has {len(cfg['groups'])}",
+        )
+    merged = []
+    for grp, new in zip(cfg["groups"], body.param_groups, strict=True):
+        options = _normalized({k: v for k, v in new.items() if k != "params"})
+        _validate(kind, options, grp["options"])
+        merged.append(options)
+    try:
+        state = {
+            int(k): {
+                key: v if key == "step" else decode_tensor_data(v, settings.max_tensor_elements)
+                for key, v in entry.items()
+            }
+            for k, entry in body.state.items()
+        }
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ApiError(400, "invalid_argument", f"state: {exc}") from None
+    opt, _ = _build(session, name, cfg)
+    groups = [
+        {**options, "params": new.get("params", [])}
+        for options, new in zip(merged, body.param_groups, strict=True)
+    ]
+    try:
+        opt.load_state_dict({"state": state, "param_groups": groups})
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ApiError(400, "invalid_argument", f"load_state_dict: {exc}") from None
+    bind: dict[str, Tensor] = {}
+    new_state: dict[str, Any] = {}
+    for s_meta, tensors in _export_state(opt, name, cfg):
+        bind.update(tensors)
+        new_state.update(s_meta)
+    stale = [k for k in _state_tensors(session, name) if k not in bind]
+    commit(session, settings, bind, stale)
+    for grp, options in zip(cfg["groups"], merged, strict=True):
+        grp["options"] = _jsonable(options)
+    cfg["state"] = new_state
+    return info(session, name)
 
 
 def remove(session: Session, name: str) -> None:

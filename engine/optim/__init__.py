@@ -15,7 +15,7 @@ from ..autograd import enable_grad
 from ..tensor import Tensor
 from . import lr_scheduler
 from . import optimizer as _generic
-from .kernels import KERNELS, init_state
+from .kernels import KERNELS, init_state, state_keys
 
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]
 
@@ -66,15 +66,28 @@ class Optimizer(_generic.Optimizer):
     def _state_of(self, p: Any) -> dict[str, Any]:
         return {k: _tensor(v, p) for k, v in self.state.get(p, {}).items()}
 
-    def _import_state(self, p: Any, state: dict[str, Any]) -> dict[str, Any]:
+    def _import_state(self, p: Any, state: dict[str, Any], group: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
+        # the keys this kind keeps (a state missing one would fail at the next step)
+        expected, complete = state_keys(self.kind, group)
+        if not (set(state) == expected if complete else set(state) <= expected):
+            raise ValueError(
+                f"state of a {type(self).__name__} parameter has keys {sorted(state)}, "
+                f"expected {sorted(expected)}"
+            )
         out: dict[str, Any] = {}
         for k, v in state.items():
             arr = v._st.array if isinstance(v, Tensor) else np.asarray(v)
             if k == "step":
-                out[k] = float(arr)
+                if arr.size != 1:
+                    raise ValueError(f"state 'step' must be a number, got shape {list(arr.shape)}")
+                out[k] = float(arr.reshape(()))
             else:
+                if tuple(arr.shape) != tuple(p.shape):
+                    raise ValueError(
+                        f"state {k!r} has shape {list(arr.shape)}, its parameter {list(p.shape)}"
+                    )
                 out[k] = arr.astype(p._st.array.dtype, copy=True)
         return out
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..backend import backend_of
 
-__all__ = ["KERNELS", "init_state"]
+__all__ = ["KERNELS", "init_state", "state_keys"]
 
 Array = Any
 
@@ -132,6 +132,14 @@ def init_state(kind: str, p: Array, group: dict[str, Any]) -> dict[str, Any]:
     if kind == "adagrad":
         return {"step": 0.0, "sum": xp.full_like(p, group["initial_accumulator_value"])}
     raise ValueError(f"unknown optimizer {kind!r}")
+
+
+def state_keys(kind: str, group: dict[str, Any]) -> tuple[set[str], bool]:
+    """The keys a parameter's state holds, and whether all must be there (SGD creates its
+    momentum buffer at the first step, so a state may lack it)."""
+    if kind == "sgd":
+        return ({"momentum_buffer"} if group["momentum"] != 0 else set()), False
+    return set(init_state(kind, np.zeros(1), group)), True
 
 
 KERNELS: dict[str, Callable[..., Array]] = {

@@ -168,21 +168,24 @@ class Optimizer:
             for g, s in zip(self.param_groups, saved, strict=True)
             for i, p in zip(s["params"], g["params"], strict=True)
         }
-        new_state: dict[Any, dict[str, Any]] = {}
-        for k, v in state_dict["state"].items():
-            p = by_index.get(int(k))
-            if p is not None:
-                new_state[p] = self._import_state(p, v)
         new_groups = []
+        group_of: dict[int, dict[str, Any]] = {}
         for g, s in zip(self.param_groups, saved, strict=True):
             ng = {k: copy.deepcopy(v) for k, v in s.items() if k != "params"}
             ng["params"] = g["params"]
             if "param_names" in g and "param_names" not in ng:
                 ng["param_names"] = g["param_names"]
             new_groups.append(ng)
+            group_of.update((id(p), ng) for p in g["params"])
+        new_state: dict[Any, dict[str, Any]] = {}
+        for k, v in state_dict["state"].items():
+            p = by_index.get(int(k))
+            if p is not None:
+                new_state[p] = self._import_state(p, v, group_of[id(p)])
         self._set_state(new_state, new_groups)
 
-    def _import_state(self, p: Any, state: dict[str, Any]) -> dict[str, Any]:
+    def _import_state(self, p: Any, state: dict[str, Any], group: dict[str, Any]) -> dict[str, Any]:
+        """One parameter's loaded state (``group``: its new options), as the backend keeps it."""
         return dict(state)
 
     def _set_state(self, state: dict[Any, dict[str, Any]], groups: list[dict[str, Any]]) -> None:

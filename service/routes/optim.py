@@ -90,6 +90,19 @@ async def read_optimizer_state(
     return json_response(result)
 
 
+@router.put("/{name}/state", response_model=OptimizerInfo, responses=ERRORS)
+async def replace_optimizer_state(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    name: OptimizerPath,
+    body: OptimizerState,
+) -> Response:
+    """``opt.load_state_dict(...)``: options and state in torch's layout (as GET returns)."""
+    result = await compute(request, lambda: optimizers.load_state(session, settings, name, body))
+    return json_response(result)
+
+
 @router.delete("/{name}", status_code=204, responses=ERRORS)
 async def delete_optimizer(session: SessionDep, name: OptimizerPath) -> Response:
     """Forget the optimizer and free its state."""

@@ -317,3 +317,33 @@ def test_dropout_trains_and_evaluates_through_the_client(torch: RemoteTorch) -> 
     np.testing.assert_array_equal(x.grad.numpy(), values)
     d.eval()
     assert d(x) is x
+
+
+def test_optimizer_state_dict_round_trips_with_torch(torch: RemoteTorch) -> None:
+    """torch's Adam state loaded into the session's optimizer: both continue in step."""
+    init = _x(3, 4, seed=4)
+    grads = [_x(3, 4, seed=10 + i) for i in range(8)]
+    tp = torch_.nn.Parameter(torch_.tensor(init))
+    topt = torch_.optim.Adam([tp], lr=0.05, amsgrad=True)
+    for g in grads[:4]:
+        tp.grad = torch_.tensor(g)
+        topt.step()
+    rp = torch.nn.Parameter(torch.tensor(tp.detach().numpy()))
+    ropt = torch.optim.Adam([rp], lr=1.0)
+    ropt.load_state_dict(topt.state_dict())
+    assert ropt.param_groups[0]["amsgrad"] is True and ropt.param_groups[0]["lr"] == 0.05
+    for g in grads[4:]:
+        tp.grad = torch_.tensor(g)
+        topt.step()
+        loss = (rp * torch.tensor(g)).sum()  # d loss / d rp = g
+        ropt.zero_grad()
+        loss.backward()
+        ropt.step()
+    np.testing.assert_allclose(rp.detach().numpy(), tp.detach().numpy(), rtol=1e-12)
+    back = ropt.state_dict()
+    for key, value in topt.state_dict()["state"][0].items():
+        np.testing.assert_allclose(back["state"][0][key], value.numpy(), rtol=1e-12)
+    bad = topt.state_dict()
+    bad["state"][0].pop("max_exp_avg_sq")
+    with pytest.raises(RuntimeError, match="expected"):
+        ropt.load_state_dict(bad)

@@ -222,3 +222,43 @@ async def test_step_over_the_quota_changes_nothing(client: Any) -> None:
         assert_problem(await s.post("/optimizers/opt0/step"), 507, "session_quota_exceeded")
         np.testing.assert_array_equal(await _values(s, "w"), np.ones((50, 50)))
         assert (await s.get("/optimizers/opt0")).json()["steps"] == 0
+
+
+async def test_state_put_back_and_bad_states(sess: Sess) -> None:
+    await _leaf(sess, "w", W0)
+    body = {"kind": "sgd", "param_groups": [{"params": ["w"], "momentum": 0.9}]}
+    assert (await sess.post("/optimizers", body)).status_code == 201
+    await _loss_backward(sess)
+    assert (await sess.post("/optimizers/opt0/step")).status_code == 200
+    saved = (await sess.get("/optimizers/opt0/state", params={"encoding": "json"})).json()
+    buf = np.array(saved["state"]["0"]["momentum_buffer"]["data"])
+    np.testing.assert_allclose(buf, 2 * np.array(W0))
+    saved["param_groups"][0]["lr"] = 0.5
+    saved["state"]["0"]["momentum_buffer"] = {"data": np.ones((2, 2)).tolist(), "dtype": "float32"}
+    r = await sess.put("/optimizers/opt0/state", json=saved, headers={})
+    assert r.status_code == 200, r.text
+    assert r.json()["param_groups"][0]["lr"] == 0.5
+    again = (await sess.get("/optimizers/opt0/state", params={"encoding": "json"})).json()
+    assert again["state"]["0"]["momentum_buffer"] == {
+        "data": [[1.0, 1.0], [1.0, 1.0]],
+        "dtype": "float64",
+    }
+    bad_states = [
+        ({"momentum_buffer": {"data": [1.0, 2.0]}}, "shape"),
+        ({"momentum_buffer": {"data": [[1.0, 1.0], [1.0, 1.0]]}, "exp_avg": {"data": 1.0}}, "keys"),
+        ({"momentum_buffer": {"nope": 1}}, "TensorData"),
+    ]
+    for entry, words in bad_states:
+        body = {"state": {"0": entry}, "param_groups": saved["param_groups"]}
+        p = assert_problem(
+            await sess.put("/optimizers/opt0/state", json=body), 400, "invalid_argument"
+        )
+        assert words in p["detail"], p
+    body = {"state": {}, "param_groups": saved["param_groups"] * 2}
+    assert_problem(await sess.put("/optimizers/opt0/state", json=body), 400, "invalid_argument")
+    body = {"state": {}, "param_groups": [{**saved["param_groups"][0], "lr": "fast"}]}
+    assert_problem(await sess.put("/optimizers/opt0/state", json=body), 400, "invalid_argument")
+    # an empty state is torch's fresh optimizer: the buffer goes, and its bytes with it
+    body = {"state": {}, "param_groups": saved["param_groups"]}
+    assert (await sess.put("/optimizers/opt0/state", json=body)).status_code == 200
+    assert (await sess.get("/optimizers/opt0")).json()["state_bytes"] == 0
