@@ -49,6 +49,14 @@ class RemoteParameter(RemoteTensor):
     __str__ = __repr__
 
 
+class _SessionBackend(Backend):
+    def parameter(self, *shape: int, dtype: Any = None) -> Any:
+        # a leaf that requires grad from the start: one request, no detach and PATCH
+        p = self.torch.zeros(*shape, dtype=dtype, requires_grad=True)
+        p.__class__ = RemoteParameter
+        return p
+
+
 def _functional(torch: Any) -> SimpleNamespace:
     """``torch.nn.functional`` of one session: table ops and torch's compositions."""
 
@@ -135,7 +143,7 @@ def remote_nn(torch: Any) -> SimpleNamespace:
     """``torch.nn`` for one session (``torch`` is its ``RemoteTorch``)."""
     functional = _functional(torch)
     init = Init(torch)
-    backend = Backend(torch, functional, RemoteParameter, init)
+    backend = _SessionBackend(torch, functional, RemoteParameter, init)
     utils = Utils(torch)
     return SimpleNamespace(
         **bind(backend, "client.nn"),

@@ -39,7 +39,7 @@ __all__ = [
 
 
 def _param(module: Module, *shape: int, dtype: Any) -> Any:
-    return module._B.Parameter(module._B.torch.zeros(*shape, dtype=dtype))
+    return module._B.parameter(*shape, dtype=dtype)
 
 
 # ---------------------------------------------------------------------- layers

@@ -26,6 +26,10 @@ class Backend:
         self.Parameter = parameter
         self.init = init  # torch.nn.init, bound to this backend
 
+    def parameter(self, *shape: int, dtype: Any = None) -> Any:
+        """A new parameter of zeros (a layer's initialisation then fills it in place)."""
+        return self.Parameter(self.torch.zeros(*shape, dtype=dtype))
+
     def as_tensor(self, value: Any, like: Any) -> Any:
         """``value`` (a tensor or array-like, e.g. from another library's state_dict) as ours."""
         if self.torch.is_tensor(value):
