@@ -17,6 +17,7 @@ from typing import Any
 
 import engine
 from engine.optim import BY_KIND
+from engine.state import checkpoint, nbytes
 from engine.tensor import Tensor
 
 from .errors import ApiError
@@ -111,18 +112,16 @@ def _build(session: Session, name: str, cfg: dict[str, Any]) -> tuple[Any, list[
         for g, gs in zip(cfg["groups"], slots, strict=True)
     ]
     opt = BY_KIND[kind](groups, **_ctor_options(kind, _normalized(cfg["groups"][0]["options"])))
-    for g, gs in zip(opt.param_groups, slots, strict=True):
-        for p, s in zip(g["params"], gs, strict=True):
-            meta = cfg["state"].get(str(s))
-            if meta is None:
-                opt.state.pop(p, None)
-                continue
-            st: dict[str, Any] = {
-                k: session.names[_state_key(name, s, k)]._st.array for k in meta["keys"]
-            }
-            if "step" in meta:
-                st["step"] = meta["step"]
-            opt.state[p] = st
+    # the saved state, through torch's own load_state_dict (slots are state_dict's indices)
+    state: dict[int, dict[str, Any]] = {}
+    for slot, meta in cfg["state"].items():
+        s = int(slot)
+        entry: dict[str, Any] = {k: session.names[_state_key(name, s, k)] for k in meta["keys"]}
+        if "step" in meta:
+            entry["step"] = meta["step"]
+        state[s] = entry
+    saved = opt.state_dict()
+    opt.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
     return opt, slots
 
 
@@ -214,18 +213,12 @@ def _export_state(
 ) -> list[tuple[dict[str, Any], dict[str, Tensor]]]:
     """Each parameter's state as (JSON meta by slot, tensors by reserved name)."""
     out = []
-    for g, grp in zip(opt.param_groups, cfg["groups"], strict=True):
-        for p, s in zip(g["params"], grp["slots"], strict=True):
-            st = opt.state.get(p)
-            if not st:
-                continue
-            meta: dict[str, Any] = {"keys": sorted(k for k in st if k != "step")}
-            if "step" in st:
-                meta["step"] = float(st["step"])
-            tensors = {
-                _state_key(name, s, k): Tensor._make(st[k], False, None) for k in meta["keys"]
-            }
-            out.append(({str(s): meta}, tensors))
+    for index, st in opt.state_dict()["state"].items():
+        meta: dict[str, Any] = {"keys": sorted(k for k in st if k != "step")}
+        if "step" in st:
+            meta["step"] = float(st["step"].item())
+        tensors = {_state_key(name, index, k): st[k] for k in meta["keys"]}
+        out.append(({str(index): meta}, tensors))
     return out
 
 
@@ -261,7 +254,7 @@ def step(session: Session, settings: Settings, name: str, updates: list[dict[str
         for g, options in zip(opt.param_groups, merged, strict=True):
             g.update(_normalized(options))
     params = [p for g in opt.param_groups for p in g["params"]]
-    before = [(p._st.array, p._vc[0]) for p in params]
+    before = [checkpoint(p) for p in params]
     updated = sum(1 for p in params if p.grad is not None)
     for p in params:
         if p.grad is not None and p.grad.shape != p.shape:
@@ -275,8 +268,8 @@ def step(session: Session, settings: Settings, name: str, updates: list[dict[str
     try:
         commit(session, settings, bind)
     except ApiError:
-        for p, (arr, vc) in zip(params, before, strict=True):
-            p._st.array, p._vc[0] = arr, vc
+        for ckpt in before:
+            ckpt.restore()
         raise
     if updates is not None:
         for grp, options in zip(cfg["groups"], merged, strict=True):
@@ -297,18 +290,18 @@ def zero_grad(session: Session, name: str, set_to_none: bool) -> None:
             if set_to_none:
                 p.grad = None
             else:
-                p._grad = engine.zeros_like(p.grad)
+                p.grad = engine.zeros_like(p.grad)
 
 
 def info(session: Session, name: str) -> dict[str, Any]:
     cfg = _config(session, name)
-    nbytes = sum(int(t._st.array.nbytes) for t in _state_tensors(session, name).values())
+    size = sum(nbytes(t) for t in _state_tensors(session, name).values())
     return {
         "name": name,
         "kind": cfg["kind"],
         "param_groups": [{**g["options"], "params": g["names"]} for g in cfg["groups"]],
         "steps": cfg["steps"],
-        "state_bytes": nbytes,
+        "state_bytes": size,
     }
 
 

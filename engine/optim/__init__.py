@@ -88,7 +88,8 @@ class Optimizer(_generic.Optimizer):
                     raise ValueError(
                         f"state {k!r} has shape {list(arr.shape)}, its parameter {list(p.shape)}"
                     )
-                out[k] = arr.astype(p._st.array.dtype, copy=True)
+                # an engine tensor's array is never written in place: it can be shared
+                out[k] = arr.astype(p._st.array.dtype, copy=not isinstance(v, Tensor))
         return out
 
 
