@@ -3,15 +3,16 @@
 ``bind(backend)`` returns a ``Module`` subclass carrying the backend and, for every
 layer, a subclass of (generic layer, that ``Module``): ``isinstance(m, nn.Module)`` and
 user subclasses of ``nn.Module`` behave as in torch, while the code of each class
-exists once (in :mod:`engine.nn.module` and :mod:`engine.nn.layers`).
+exists once (in :mod:`engine.nn.module`, ``containers``, ``layers``, ``activation``, ``loss``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import layers
-from .module import Backend, Module, ModuleDict, ModuleList, Sequential
+from . import activation, layers, loss
+from .containers import ModuleDict, ModuleList, Sequential
+from .module import Backend, Module
 
 __all__ = ["CLASSES", "bind"]
 
@@ -19,7 +20,7 @@ CLASSES: tuple[type[Module], ...] = (
     Sequential,
     ModuleList,
     ModuleDict,
-    *(getattr(layers, name) for name in layers.__all__),
+    *(getattr(m, name) for m in (layers, activation, loss) for name in m.__all__),
 )
 
 
