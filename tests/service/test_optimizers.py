@@ -262,3 +262,22 @@ async def test_state_put_back_and_bad_states(sess: Sess) -> None:
     body = {"state": {}, "param_groups": saved["param_groups"]}
     assert (await sess.put("/optimizers/opt0/state", json=body)).status_code == 200
     assert (await sess.get("/optimizers/opt0")).json()["state_bytes"] == 0
+
+
+async def test_openapi_documents_the_optimizer_endpoints_with_examples(client: Any) -> None:
+    doc = (await client.get("/openapi.json")).json()
+    base = "/v1/sessions/{session_id}/optimizers"
+    expected = {
+        base: {"post"},
+        base + "/{name}": {"get", "delete"},
+        base + "/{name}/step": {"post"},
+        base + "/{name}/zero_grad": {"post"},
+        base + "/{name}/state": {"get", "put"},
+    }
+    for path, methods in expected.items():
+        assert methods <= set(doc["paths"][path]), path
+    schemas = doc["components"]["schemas"]
+    for model in ("OptimizerCreate", "OptimizerStep", "OptimizerZeroGrad", "OptimizerState"):
+        assert schemas[model].get("examples"), model
+    create = doc["paths"][base]["post"]
+    assert {"400", "404", "422", "507"} <= set(create["responses"])
