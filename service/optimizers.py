@@ -25,10 +25,24 @@ from .sessions import Session, commit, lookup
 from .settings import Settings
 from .views import tensor_data
 
-__all__ = ["create", "info", "load_state", "read_state", "remove", "step", "zero_grad"]
+__all__ = [
+    "create",
+    "info",
+    "is_reserved",
+    "load_state",
+    "read_state",
+    "remove",
+    "step",
+    "zero_grad",
+]
 
 PREFIX = "#opt/"
 MAX_OPTIMIZERS = 16
+
+
+def is_reserved(name: str) -> bool:
+    """A name an optimizer keeps its tensors under (never a client's: not a valid Name)."""
+    return name.startswith(PREFIX)
 
 
 def _not_found(name: str) -> ApiError:

@@ -94,6 +94,9 @@ async def test_state_counts_in_the_session_and_goes_with_delete(sess: Sess) -> N
     assert (await sess.post("/optimizers/m/step")).status_code == 200
     after = (await sess.get("")).json()["bytes"]
     assert after - before >= 64 * 64 * 8  # the momentum buffer
+    listed = [t["name"] for t in (await sess.get("/tensors")).json()["tensors"]]
+    assert listed == ["w", "sq", "loss"]  # the optimizer's own names are not the client's
+    assert (await sess.get("")).json()["tensor_count"] == 3
     assert (await sess.delete("/optimizers/m")).status_code == 204
     assert_problem(await sess.get("/optimizers/m"), 404, "optimizer_not_found")
 
