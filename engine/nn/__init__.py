@@ -83,9 +83,6 @@ class Parameter(Tensor):
     def __deepcopy__(self, memo: dict[int, Any]) -> Parameter:
         return Parameter(super().__deepcopy__(memo), self.requires_grad)
 
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        return (Parameter, (Tensor(self.detach().numpy()), self.requires_grad))
-
 
 class _EngineTorch:
     """The names of ``engine`` that nn's classes use (``engine`` itself imports ``nn``)."""

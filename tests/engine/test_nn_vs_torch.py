@@ -459,3 +459,17 @@ def test_clip_grad_value_matches_torch() -> None:
         lib.nn.utils.clip_grad_value_([p], 0.7)
         out.append(p.grad.numpy())
     np.testing.assert_array_equal(out[0], out[1])
+
+
+def test_deepcopy_gives_independent_parameters() -> None:
+    import copy
+
+    m = enn.Sequential(enn.Linear(2, 3), enn.LayerNorm(3))
+    twin = copy.deepcopy(m)
+    assert repr(twin) == repr(m)
+    for (k, a), (_, b) in zip(m.named_parameters(), twin.named_parameters(), strict=True):
+        assert a is not b and isinstance(b, enn.Parameter) and b.requires_grad, k
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    with engine.no_grad():
+        twin[0].weight.mul_(0)
+    assert m[0].weight.detach().numpy().any()
