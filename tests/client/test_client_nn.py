@@ -142,7 +142,7 @@ def test_state_dict_round_trips_through_the_session(torch: RemoteTorch) -> None:
         back(torch_.from_numpy(x)), tm(torch_.from_numpy(x)), rtol=0, atol=0
     )
     r = rm(torch.tensor(x)).detach().numpy()
-    np.testing.assert_allclose(r, tm(torch_.from_numpy(x)).detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(r, tm(torch_.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
     assert isinstance(rm[0].weight, torch.nn.Parameter) and rm[0].weight.is_leaf
     assert repr(rm[0].bias).startswith("Parameter containing:\ntensor([")
 
