@@ -94,9 +94,16 @@ async def test_state_counts_in_the_session_and_goes_with_delete(sess: Sess) -> N
     assert (await sess.post("/optimizers/m/step")).status_code == 200
     after = (await sess.get("")).json()["bytes"]
     assert after - before >= 64 * 64 * 8  # the momentum buffer
+    r = await sess.post(
+        "/graph", {"nodes": [{"name": "l2", "op": "sum", "args": ["w"]}], "return": []}
+    )
+    r = await sess.post("/backward", {"tensor": "l2"})
+    assert list(r.json()["grads"]) == ["w"]  # not the optimizer's alias of it
+    overview = [t["name"] for t in (await sess.get("/overview")).json()["tensors"]]
+    assert not [n for n in overview if n.startswith("#")]
     listed = [t["name"] for t in (await sess.get("/tensors")).json()["tensors"]]
-    assert listed == ["w", "sq", "loss"]  # the optimizer's own names are not the client's
-    assert (await sess.get("")).json()["tensor_count"] == 3
+    assert listed == ["w", "sq", "loss", "l2"]  # the optimizer's own names are not the client's
+    assert (await sess.get("")).json()["tensor_count"] == 4
     assert (await sess.delete("/optimizers/m")).status_code == 204
     assert_problem(await sess.get("/optimizers/m"), 404, "optimizer_not_found")
 
