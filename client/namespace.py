@@ -15,7 +15,7 @@ from engine.torch_keywords import accept_torch_keywords_on
 from engine.unsupported import missing
 
 from . import optim
-from .autograd_api import Namespace, _DefaultDtype, autograd_namespace
+from .autograd_api import _DefaultDtype, autograd_namespace
 from .connection import Connection
 from .nn import remote_nn
 from .tensor import MaxResult, MinResult, RemoteTensor, apply, conn_of, wire_value

@@ -9,7 +9,6 @@ copies tensors or arrays (torch's, NumPy's) into the session's parameters.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 from engine.nn.binding import bind
@@ -18,6 +17,7 @@ from engine.nn.init import Init
 from engine.nn.module import Backend
 from engine.nn.utils import Utils
 
+from .autograd_api import Namespace
 from .tensor import RemoteTensor, apply, conn_of
 
 __all__ = ["RemoteParameter", "remote_nn"]
@@ -57,7 +57,7 @@ class _SessionBackend(Backend):
         return p
 
 
-def _functional(torch: Any) -> SimpleNamespace:
+def _functional(torch: Any) -> Namespace:
     """``torch.nn.functional`` of one session: table ops and torch's compositions."""
 
     def f(op: str, args: list[Any], kwargs: dict[str, Any] | None = None, **kw: Any) -> Any:
@@ -111,7 +111,8 @@ def _functional(torch: Any) -> SimpleNamespace:
         return loss
 
     composite = Composite(torch)
-    return SimpleNamespace(
+    return Namespace(
+        "nn.functional",
         relu=torch.relu,
         leaky_relu=torch.leaky_relu,
         gelu=torch.gelu,
@@ -130,7 +131,7 @@ def _functional(torch: Any) -> SimpleNamespace:
         one_hot=one_hot,
         cross_entropy=cross_entropy,
         nll_loss=nll_loss,
-        binary_cross_entropy_with_logits=_loss("binary_cross_entropy_with_logits"),
+        binary_cross_entropy_with_logits=torch.binary_cross_entropy_with_logits,
         huber_loss=_loss("huber_loss"),
         smooth_l1_loss=_loss("smooth_l1_loss"),
         l1_loss=composite.l1_loss,
@@ -139,13 +140,14 @@ def _functional(torch: Any) -> SimpleNamespace:
     )
 
 
-def remote_nn(torch: Any) -> SimpleNamespace:
+def remote_nn(torch: Any) -> Namespace:
     """``torch.nn`` for one session (``torch`` is its ``RemoteTorch``)."""
     functional = _functional(torch)
     init = Init(torch)
     backend = _SessionBackend(torch, functional, RemoteParameter, init)
     utils = Utils(torch)
-    return SimpleNamespace(
+    return Namespace(
+        "nn",
         **bind(backend, "client.nn"),
         Parameter=RemoteParameter,
         functional=functional,

@@ -560,12 +560,6 @@ case("layer_norm-2d-plain", lambda x: F.layer_norm(x, (4, 3), eps=1e-3), normal(
 case("embedding", lambda w: F.embedding(_IDX, w), normal((5, 2)))
 for _red in ("mean", "sum", "none"):
     case(
-        f"binary_cross_entropy_with_logits-{_red}",
-        lambda x, t, r=_red: F.binary_cross_entropy_with_logits(x, t, reduction=r),
-        normal((2, 3), 3.0),
-        uniform(0.0, 1.0, (2, 3)),
-    )
-    case(
         f"huber_loss-{_red}",
         lambda x, t, r=_red: F.huber_loss(x, t, reduction=r, delta=0.7),
         grid((2, 3), 0.35),

@@ -389,13 +389,6 @@ case("one_hot", "one_hot", lambda m, i: m.F.one_hot(i), EMB_IDX)
 case("one_hot-classes", "one_hot", lambda m, i: m.F.one_hot(i, num_classes=6), EMB_IDX)
 for _red in ("mean", "sum", "none"):
     case(
-        f"binary_cross_entropy_with_logits-{_red}",
-        "binary_cross_entropy_with_logits",
-        lambda m, x, t, r=_red: m.F.binary_cross_entropy_with_logits(x, t, reduction=r),
-        X23 * 3,
-        LABELS,
-    )
-    case(
         f"huber_loss-{_red}",
         "huber_loss",
         lambda m, x, t, r=_red: m.F.huber_loss(x, t, reduction=r, delta=0.8),
