@@ -448,19 +448,17 @@ def case_mlp_adam(ctx: Context) -> list[Row]:
     rt = ctx.connect()
     cli = Step("client", rt, setup(rt))
     models = [eng(), cli()]
-    impls = [EB.Timed("engine", eng)]
+    impls = [Timed("engine", eng)]
     if torch is not None:
         tor = setup(torch)
         models.append(tor())
-        impls.append(EB.Timed("torch", tor))
+        impls.append(Timed("torch", tor))
     first = models[0][0].weight.detach().numpy()
     for m in models[1:]:
-        EB._check_close(
-            "(c) W1 after one Adam step", m[0].weight.detach().numpy(), first, rtol=1e-3
-        )
-    client = EB.Timed("client", cli)
+        check_close("(c) W1 after one Adam step", m[0].weight.detach().numpy(), first, rtol=1e-3)
+    client = Timed("client", cli)
     cli.trips.clear()
-    EB._time_side_by_side([client, *impls], cfg)
+    time_side_by_side([client, *impls], cfg)
     ms = {t.name: t.median * 1e3 for t in [client, *impls]}
     ctx.notes.append(f"(c) client: {_per_round(client, impls[0], cfg)}")
     ctx.notes.append(f"(c) traced requests: {_trace_step(cli, cfg.trace_steps)}")
