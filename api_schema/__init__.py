@@ -17,6 +17,16 @@ from .grads import (
 )
 from .graph import GraphNode, GraphRequest, GraphResponse
 from .misc import BackendInfo, BackendsResponse, OpInfo, OpsResponse, Problem
+from .optim import (
+    OptimizerCreate,
+    OptimizerInfo,
+    OptimizerKind,
+    OptimizerState,
+    OptimizerStep,
+    OptimizerStepped,
+    OptimizerZeroGrad,
+    ParamGroup,
+)
 from .sessions import SessionCreate, SessionCreated, SessionInfo, SessionLimits
 from .tensors import (
     DTypeName,
@@ -44,6 +54,14 @@ __all__ = [
     "GraphResponse",
     "OpInfo",
     "OpsResponse",
+    "OptimizerCreate",
+    "OptimizerInfo",
+    "OptimizerKind",
+    "OptimizerState",
+    "OptimizerStep",
+    "OptimizerStepped",
+    "OptimizerZeroGrad",
+    "ParamGroup",
     "Problem",
     "SessionCreate",
     "SessionCreated",

@@ -413,6 +413,67 @@ def case_mlp(ctx: Context) -> list[Row]:
     ]
 
 
+def case_mlp_adam(ctx: Context) -> list[Row]:
+    """(c) A whole training step with torch.nn and torch.optim: the optimizer in the session."""
+    cfg, torch = ctx.cfg, ctx.torch
+    data = EB._mlp_data(cfg)
+    b, fin, hid = cfg.mlp
+    weights = {
+        "0.weight": data["W1"].T.copy(),
+        "0.bias": data["b1"],
+        "2.weight": data["W2"].T.copy(),
+        "2.bias": data["b2"],
+    }
+
+    def setup(lib: Any) -> Callable[[], Any]:
+        nn = lib.nn
+        model = nn.Sequential(nn.Linear(fin, hid), nn.Tanh(), nn.Linear(hid, hid), nn.Tanh())
+        model.load_state_dict(
+            {k: v if lib is engine else lib.tensor(v) for k, v in weights.items()}
+        )
+        X, T = lib.tensor(data["X"]), lib.tensor(data["T"])
+        opt = lib.optim.Adam(model.parameters(), lr=1e-3)
+        loss_fn = nn.MSELoss()
+
+        def step() -> Any:
+            opt.zero_grad()
+            loss = loss_fn(model(X), T)
+            loss.backward()
+            opt.step()
+            return model
+
+        return step
+
+    eng = setup(engine)
+    rt = ctx.connect()
+    cli = Step("client", rt, setup(rt))
+    models = [eng(), cli()]
+    impls = [Timed("engine", eng)]
+    if torch is not None:
+        tor = setup(torch)
+        models.append(tor())
+        impls.append(Timed("torch", tor))
+    first = models[0][0].weight.detach().numpy()
+    for m in models[1:]:
+        check_close("(c) W1 after one Adam step", m[0].weight.detach().numpy(), first, rtol=1e-3)
+    client = Timed("client", cli)
+    cli.trips.clear()
+    time_side_by_side([client, *impls], cfg)
+    ms = {t.name: t.median * 1e3 for t in [client, *impls]}
+    ctx.notes.append(f"(c) client: {_per_round(client, impls[0], cfg)}")
+    ctx.notes.append(f"(c) traced requests: {_trace_step(cli, cfg.trace_steps)}")
+    return [
+        Row(
+            f"(c) MLP {b}x{fin}, 2x{hid}x{hid} tanh, MSE, nn.Sequential + Adam step",
+            ms["client"],
+            list(cli.trips),
+            ms["engine"],
+            ms.get("torch"),
+            False,
+        )
+    ]
+
+
 # ------------------------------------------------------------------ the table
 def format_table(rows: Sequence[Row], torch_ok: bool) -> str:
     cols = [
@@ -623,6 +684,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows += case_chain(ctx)
                 gc.collect()
                 rows += case_mlp(ctx)
+                gc.collect()
+                rows += case_mlp_adam(ctx)
                 if args.profile:
                     step = ctx.profile_targets["a"]
                     profiles.append(profile_client(step, cfg.profile_steps))

@@ -18,8 +18,10 @@ from engine.signatures import build
 from engine.torch_keywords import accept_torch_keywords_on
 from engine.unsupported import missing
 
-from .autograd_api import Namespace, _DefaultDtype, autograd_namespace
+from . import optim
+from .autograd_api import _DefaultDtype, autograd_namespace
 from .connection import Connection
+from .nn import remote_nn
 from .tensor import SPECS, MaxResult, MinResult, RemoteTensor, record, wire_value
 from .viz import Viz
 from .wire import decode
@@ -135,8 +137,8 @@ class RemoteTorch(_DtypeNames, _TableFunctions):
         self.autograd = autograd_namespace(self)
         self.return_types = SimpleNamespace(max=MaxResult, min=MinResult)
         self.viz = Viz(conn)  # torch.viz.make_dot(out): torchviz's picture, drawn remotely
-        nn = {n: getattr(self, n) for n, s in SPECS.items() if "nn" in s["variants"] and s["wire"]}
-        self.nn = SimpleNamespace(functional=Namespace("nn.functional", **nn))
+        self.nn = remote_nn(self)  # torch.nn: engine.nn's modules bound to this session
+        self.optim = optim
 
     # ------------------------------------------------------------- session
     @property

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from . import autograd, methods, nn
+from . import autograd, methods, nn, optim
 from . import autograd_function as _autograd_function
 from . import autograd_functional as _autograd_functional
 from . import profiler as _profiler
@@ -111,6 +111,7 @@ __all__ = [
     "manual_seed",
     "methods",
     "nn",
+    "optim",
     "no_grad",
     "ones",
     "ones_like",

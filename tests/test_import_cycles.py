@@ -167,6 +167,20 @@ KERNEL = {
     # (engine-generic helpers, not autograd, tensor or ops internals themselves)
     "engine.autograd_function",
     "engine.autograd_functional",
+    # torch.nn's modules and torch.optim's front end, written once against a backend and bound
+    # to a session by the client (pyproject's nn-optim-backend-agnostic contract keeps them free
+    # of the engine's tensors, autograd and ops)
+    "engine.nnkit.activation",
+    "engine.nnkit.binding",
+    "engine.nnkit.composite",
+    "engine.nnkit.containers",
+    "engine.nnkit.init",
+    "engine.nnkit.layers",
+    "engine.nnkit.loss",
+    "engine.nnkit.module",
+    "engine.nnkit.utils",
+    "engine.optimkit.lr_scheduler",
+    "engine.optimkit.optimizer",
 }
 
 

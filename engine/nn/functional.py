@@ -1,15 +1,30 @@
-"""``torch.nn.functional``: the activations and losses of the op table (its ``nn`` variants)."""
+"""``torch.nn.functional``: the activations and losses of the op table (its ``nn`` variants),
+and torch's compositions of them (``l1_loss``, ``dropout``, ``bilinear``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..factories import rand_like
+from ..nnkit.composite import Composite
 from ..ops import OPS
 from ..unsupported import missing
 
-__all__ = sorted(op.name for op in OPS.values() if "nn" in op.variants)
+_TABLE = sorted(op.name for op in OPS.values() if "nn" in op.variants)
 
-globals().update({name: OPS[name].fn for name in __all__})
+globals().update({name: OPS[name].fn for name in _TABLE})
+
+
+class _Random:
+    rand_like = staticmethod(rand_like)
+
+
+_composite = Composite(_Random)
+l1_loss = _composite.l1_loss
+dropout = _composite.dropout
+bilinear = _composite.bilinear
+
+__all__ = sorted([*_TABLE, "bilinear", "dropout", "l1_loss"])
 
 
 def __getattr__(name: str) -> Any:

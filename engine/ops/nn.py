@@ -421,11 +421,12 @@ NLL_LOSS = defop(
     saves=(1,),
     check=_nll_check,
     arity=2,
+    tensors=2,
     sig="input, target, reduction='mean', ignore_index=-100",
     prepare=lambda *a: _nll_loss(*a),
     variants=("nn",),
-    public=False,
     result="keep",
+    grad_fns=("NllLossBackward0", "NllLoss2DBackward0"),
     doc="the negative log-likelihood of int64 class targets under log-probabilities",
 )
 
@@ -445,9 +446,15 @@ def _nll_loss(logp: Tensor, target: Tensor, reduction: str, ignore_index: int) -
     return (logp, target), attrs
 
 
-def _cross_entropy(input: Tensor, target: Tensor, reduction: str, ignore_index: int) -> Tensor:
+def _cross_entropy(
+    input: Tensor, target: Tensor, reduction: str, ignore_index: int, label_smoothing: float
+) -> Tensor:
     """``F.cross_entropy`` with class indices: ``nll_loss(log_softmax(input, 1), target)``."""
     _check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise InvalidArgumentError(
+            f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}"
+        )
     if not input.dtype.is_floating_point:
         raise InvalidArgumentError(
             f"\"log_softmax_lastdim_kernel_impl\" not implemented for '{input.dtype.scalar_name}'"
@@ -460,6 +467,9 @@ def _cross_entropy(input: Tensor, target: Tensor, reduction: str, ignore_index: 
                 f"{target.dtype.scalar_name}"
             )
         dim = 1 if input.ndim > 1 else 0
+        if label_smoothing > 0:
+            smoothed: Any = target * (1 - label_smoothing) + label_smoothing / input.shape[dim]
+            target = smoothed
         picked = log_softmax(input, dim) * target
         if reduction == "none":
             return -picked.sum(dim)
@@ -467,8 +477,19 @@ def _cross_entropy(input: Tensor, target: Tensor, reduction: str, ignore_index: 
         if reduction == "sum":
             return total
         return apply(DIV_SCALAR, (total, input.numel() // input.shape[dim]), {})
-    logp = log_softmax(input, 1 if input.ndim > 1 else 0)
-    return NLL_LOSS.fn(logp, target, reduction, ignore_index)
+    dim = 1 if input.ndim > 1 else 0
+    logp = log_softmax(input, dim)
+    nll = NLL_LOSS.fn(logp, target, reduction, ignore_index)
+    if label_smoothing == 0:
+        return nll
+    # torch's cross_entropy_loss_label_smoothing: mix in the uniform target's loss
+    keep = Tensor._make(target._st.array != ignore_index, False, None)
+    smooth = where(keep, -logp.sum(dim), 0.0)
+    if reduction == "mean":
+        smooth = smooth.sum() / keep.sum()
+    elif reduction == "sum":
+        smooth = smooth.sum()
+    return (1 - label_smoothing) * nll + smooth * (label_smoothing / input.shape[dim])
 
 
 CROSS_ENTROPY = defop(
@@ -478,7 +499,7 @@ CROSS_ENTROPY = defop(
     "NllLossBackward0",
     arity=2,
     tensors=2,
-    sig="input, target, reduction='mean', ignore_index=-100",
+    sig="input, target, reduction='mean', ignore_index=-100, label_smoothing=0.0",
     prepare=_cross_entropy,
     variants=("nn",),
     grad_fns=(
@@ -487,8 +508,10 @@ CROSS_ENTROPY = defop(
         "ViewBackward0",
         "NegBackward0",
         "DivBackward1",
+        "AddBackward0",
     ),
-    doc="logits and int64 class indices, as torch.nn.functional.cross_entropy",
+    doc="logits and int64 class indices or class probabilities, as "
+    "torch.nn.functional.cross_entropy",
 )
 
 

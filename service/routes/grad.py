@@ -29,6 +29,7 @@ from ..codecs import decode_tensor_data
 from ..deps import ApiKeyDep, OrjsonRoute, SessionDep, SettingsDep, compute, json_response
 from ..errors import ApiError
 from ..executor import Executor, unknown_name
+from ..optimizers import is_reserved
 from ..sessions import Session, account, commit
 from ..settings import Settings
 from ..views import tensor_data
@@ -50,7 +51,7 @@ def _tensor_arg(ex: Executor, value: Any, like: Tensor) -> Tensor:
 def _grad_map(names: dict[str, Tensor], ids: Collection[int], encoding: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, t in names.items():
-        if id(t) in ids:
+        if id(t) in ids and not is_reserved(name):  # an optimizer's alias is not a client name
             out[name] = tensor_data(t.grad, encoding)
     return out
 

@@ -19,6 +19,7 @@ from ..deps import (
     compute,
     json_response,
 )
+from ..optimizers import is_reserved
 from ..sessions import Session, measure
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=OrjsonRoute)
@@ -32,7 +33,7 @@ def session_info(session: Session, settings: object) -> dict[str, object]:
         "backend": session.backend.name,
         "device": session.backend.device,
         "expires_at": session.expires_at_iso().isoformat(),
-        "tensor_count": len(session.names),
+        "tensor_count": sum(1 for n in session.names if not is_reserved(n)),
         "bytes": session.bytes,
         "limits": {
             "max_tensor_elements": s.max_tensor_elements,  # type: ignore[attr-defined]

@@ -31,6 +31,7 @@ from ..codecs import (
 )
 from ..deps import NamePath, OrjsonRoute, SessionDep, SettingsDep, compute, json_response
 from ..errors import ApiError
+from ..optimizers import is_reserved
 from ..sessions import Session, commit, lookup, measure
 from ..settings import Settings
 from ..views import tensor_data, tensor_info
@@ -149,7 +150,8 @@ async def create_tensor(
 @router.get("/tensors", response_model=TensorList, responses=ERRORS)
 async def list_tensors(session: SessionDep) -> Response:
     """Every bound name, without values."""
-    return json_response({"tensors": [tensor_info(n, t) for n, t in session.names.items()]})
+    named = [tensor_info(n, t) for n, t in session.names.items() if not is_reserved(n)]
+    return json_response({"tensors": named})
 
 
 @router.get("/tensors/{name}", response_model=TensorInfo, responses=ERRORS)

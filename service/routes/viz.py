@@ -18,6 +18,7 @@ from engine.viz import default_roots, graph_dot
 
 from ..deps import NamePath, OrjsonRoute, SessionDep, SettingsDep, compute, json_response
 from ..errors import ApiError
+from ..optimizers import is_reserved
 from ..render import render_svg
 from ..sessions import Session, commit, lookup
 from ..settings import Settings
@@ -48,7 +49,7 @@ Saved = Annotated[
 
 def session_dot(session: Session, roots: str | None, saved: bool, settings: Settings) -> str:
     """The DOT text of the session's graph behind ``roots`` (every graph when ``None``)."""
-    names = session.names
+    names = {n: t for n, t in session.names.items() if not is_reserved(n)}
     if roots is None or not roots.strip():
         chosen = default_roots(names)
     else:
@@ -179,7 +180,8 @@ async def bind_names(
 async def overview(session: SessionDep) -> Response:
     """Every bound tensor: name, shape, dtype, requires_grad, is_leaf, grad_fn, has_grad and
     bytes (no values)."""
-    return json_response({"tensors": [_summary(n, t) for n, t in session.names.items()]})
+    named = [_summary(n, t) for n, t in session.names.items() if not is_reserved(n)]
+    return json_response({"tensors": named})
 
 
 @router.get("/tensors/{name}/repr", response_model=TensorRepr, responses=_PROBLEMS)

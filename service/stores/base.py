@@ -51,6 +51,8 @@ class Session:
     name_counter: int = 0  # the last automatic name given (t1, t2, ...)
     deleted: bool = False
     exact_bytes: int = 0  # ``bytes`` as last measured; ``bytes`` itself may be an upper bound
+    # optimizers by name: JSON config (service.optimizers); their tensors are in ``names``
+    optimizers: dict[str, Any] = field(default_factory=dict)
 
     def new_name(self) -> str:
         """A name no tensor has yet (for tensors created without one)."""

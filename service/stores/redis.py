@@ -144,6 +144,7 @@ def _meta_of(session: Session) -> dict[str, Any]:
         "auto": session.name_counter,
         "rng": session.generator.bit_generator.state,
         "bytes": session.bytes,
+        "optimizers": session.optimizers,
     }
 
 
@@ -165,6 +166,7 @@ def _session_of(sid: str, meta: dict[str, Any], names: dict[str, engine.Tensor])
         bytes=size,
         exact_bytes=size,
         name_counter=int(meta.get("auto", 0)),
+        optimizers=meta.get("optimizers", {}),
     )
 
 

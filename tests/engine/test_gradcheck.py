@@ -548,6 +548,64 @@ case(
     uniform(0.0, 1.0, ()),
 )
 
+# torch.nn's layers and losses (engine/ops/layers.py)
+_IDX = long([[1, 0, 3], [3, 2, 0]])
+for _shape, _bias in (((4, 3), True), ((4, 3), False), ((2, 4, 3), True), ((3,), True)):
+    case(
+        f"linear-{sname(_shape)}-{'bias' if _bias else 'nobias'}",
+        (lambda x, w, b: F.linear(x, w, b)) if _bias else (lambda x, w, b: F.linear(x, w) + 0 * b),
+        normal(_shape),
+        normal((5, 3)),
+        normal((5,)),
+        covers=("linear",),
+    )
+case("addmm", torch.addmm, normal((5,)), normal((4, 3)), normal((3, 5)))
+case(
+    "addmm-scaled",
+    lambda b, x, w: b.addmm(x, w, beta=0.5, alpha=-2.0),
+    normal((4, 5)),
+    normal((4, 3)),
+    normal((3, 5)),
+)
+case("silu", F.silu, normal((2, 3), 2.0))
+case("elu", F.elu, nonzero((2, 3)))
+case("elu-alpha", lambda x: F.elu(x, alpha=0.5), nonzero((2, 3)))
+case(
+    "layer_norm-affine",
+    lambda x, w, b: F.layer_norm(x, (3,), w, b),
+    normal((2, 4, 3)),
+    normal((3,)),
+    normal((3,)),
+)
+case("layer_norm-2d-plain", lambda x: F.layer_norm(x, (4, 3), eps=1e-3), normal((2, 4, 3)))
+case("embedding", lambda w: F.embedding(_IDX, w), normal((5, 2)))
+for _red in ("mean", "sum", "none"):
+    case(
+        f"huber_loss-{_red}",
+        lambda x, t, r=_red: F.huber_loss(x, t, reduction=r, delta=0.7),
+        grid((2, 3), 0.35),
+        const(np.zeros((2, 3))),
+    )
+    case(
+        f"smooth_l1_loss-{_red}",
+        lambda x, t, r=_red: F.smooth_l1_loss(x, t, reduction=r, beta=0.7),
+        grid((2, 3), 0.35),
+        const(np.zeros((2, 3))),
+    )
+    case(
+        f"cross_entropy-smoothing-{_red}",
+        lambda x, r=_red: F.cross_entropy(x, _T4, reduction=r, label_smoothing=0.2),
+        normal((4, 5)),
+        covers=("cross_entropy",),
+    )
+    case(
+        f"cross_entropy-probs-smoothing-{_red}",
+        lambda x, p, r=_red: F.cross_entropy(x, p.softmax(1), reduction=r, label_smoothing=0.1),
+        normal((4, 5)),
+        normal((4, 5)),
+        covers=("cross_entropy",),
+    )
+
 # internal ops called through the table, as the engine calls them
 case("prod_except-all", lambda x: OPS["prod_except"](x), nonzero((2, 3), 0.5, 1.5))
 case("prod_except-dim1", lambda x: OPS["prod_except"](x, dim=1), nonzero((2, 3, 2), 0.5, 1.5))

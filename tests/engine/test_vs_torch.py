@@ -405,6 +405,105 @@ case(
     LABELS,
     grad=(True, False),
 )
+# torch.nn's layers and losses (engine/ops/layers.py)
+W53, B5 = _u(5, 3, seed=30), _u(5, seed=31)
+case("linear-2d-bias", "linear", lambda m, x, w, b: m.F.linear(x, w, b), _u(4, 3, seed=32), W53, B5)
+case("linear-2d", "linear", lambda m, x, w: m.F.linear(x, w), _u(4, 3, seed=32), W53)
+case("linear-3d-bias", "linear", lambda m, x, w, b: m.F.linear(x, w, b), X234[..., :3], W53, B5)
+case("linear-3d", "linear", lambda m, x, w: m.F.linear(x, w), X234[..., :3], W53)
+case("linear-1d-bias", "linear", lambda m, x, w, b: m.F.linear(x, w, b), Y3, W53, B5)
+case("linear-1d", "linear", lambda m, x, w: m.F.linear(x, w), Y3, W53)
+case("addmm", "addmm", lambda m, b, x, w: m.T.addmm(b, x, w), B5, _u(4, 3, seed=32), W53.T)
+case(
+    "addmm-method-scaled",
+    "addmm",
+    lambda m, b, x, w: b.addmm(x, w, beta=0.5, alpha=-2.0),
+    _u(4, 5, seed=33),
+    _u(4, 3, seed=32),
+    W53.T,
+)
+case("silu", "silu", lambda m, x: m.F.silu(x), X23)
+case("elu", "elu", lambda m, x: m.F.elu(x), X23)
+case("elu-alpha", "elu", lambda m, x: m.F.elu(x, alpha=0.3), X23)
+case(
+    "layer_norm-affine",
+    "layer_norm",
+    lambda m, x, w, b: m.F.layer_norm(x, (4,), w, b),
+    X234,
+    _u(4, seed=33),
+    _u(4, seed=34),
+)
+case("layer_norm-plain", "layer_norm", lambda m, x: m.F.layer_norm(x, (3, 4), eps=1e-3), X234)
+EMB_IDX = np.array([[1, 0, 3], [3, 2, 0]])
+case("embedding", "embedding", lambda m, i, w: m.F.embedding(i, w), EMB_IDX, _u(5, 2, seed=35))
+case(
+    "embedding-padding",
+    "embedding",
+    lambda m, i, w: m.F.embedding(i, w, padding_idx=3),
+    EMB_IDX,
+    _u(5, 2, seed=35),
+)
+case("one_hot", "one_hot", lambda m, i: m.F.one_hot(i), EMB_IDX)
+case("one_hot-classes", "one_hot", lambda m, i: m.F.one_hot(i, num_classes=6), EMB_IDX)
+for _red in ("mean", "sum", "none"):
+    case(
+        f"huber_loss-{_red}",
+        "huber_loss",
+        lambda m, x, t, r=_red: m.F.huber_loss(x, t, reduction=r, delta=0.8),
+        X23,
+        MSE_T,
+    )
+    case(
+        f"smooth_l1_loss-{_red}",
+        "smooth_l1_loss",
+        lambda m, x, t, r=_red: m.F.smooth_l1_loss(x, t, reduction=r, beta=0.8),
+        X23,
+        MSE_T,
+    )
+    case(
+        f"cross_entropy-label_smoothing-{_red}",
+        "cross_entropy",
+        lambda m, x, t, r=_red: m.F.cross_entropy(x, t, reduction=r, label_smoothing=0.15),
+        LOGITS,
+        TARGET,
+    )
+    case(
+        f"cross_entropy-probabilities-label_smoothing-{_red}",
+        "cross_entropy",
+        lambda m, x, t, r=_red: m.F.cross_entropy(x, t, reduction=r, label_smoothing=0.15),
+        LOGITS,
+        _u(4, 3, seed=25, lo=0.0, hi=1.0),
+    )
+case(
+    "cross_entropy-label_smoothing-ignore_index",
+    "cross_entropy",
+    lambda m, x, t: m.F.cross_entropy(x, t, ignore_index=2, label_smoothing=0.3),
+    LOGITS,
+    TARGET,
+)
+case("huber_loss-default", "huber_loss", lambda m, x, t: m.F.huber_loss(x, t), X23, MSE_T)
+case(
+    "smooth_l1_loss-beta0",
+    "smooth_l1_loss",
+    lambda m, x, t: m.F.smooth_l1_loss(x, t, beta=0.0),
+    X23,
+    MSE_T,
+)
+case("nll_loss", "nll_loss", lambda m, x, t: m.F.nll_loss(x, t), LOGITS, TARGET)
+case(
+    "nll_loss-4d-ignore",
+    "nll_loss",
+    lambda m, x, t: m.F.nll_loss(x, t, ignore_index=1, reduction="sum"),
+    _u(2, 3, 2, 2, seed=26),
+    np.array([[[0, 2], [1, 2]], [[1, 1], [0, 2]]]),
+)
+case(
+    "nll_loss-3d-none",
+    "nll_loss",
+    lambda m, x, t: m.F.nll_loss(x, t, reduction="none"),
+    X234,
+    np.array([[0, 2, 1, 2], [1, 1, 0, 2]]),
+)
 # comparisons and arg-extrema: never differentiable
 for _cmp in ("eq", "ne", "lt", "le", "gt", "ge"):
     case(f"{_cmp}-tensor", _cmp, lambda m, x, y, c=_cmp: getattr(m.T, c)(x, y), LEFT, RIGHT)

@@ -253,6 +253,91 @@ CASES += [
     Case("stack", [["x", "y"]], lambda t: torch.stack([t["x"], t["y"]]), inputs={"x": X, "y": Y}),
 ]
 
+# torch.nn's layers and losses (engine/ops/layers.py, nll_loss)
+_nn = np.random.default_rng(10)
+W43, B4 = _nn.standard_normal((4, 3)), _nn.standard_normal(4)
+EMB = _nn.standard_normal((5, 3))
+CASES += [
+    Case(
+        "addmm",
+        ["b", "x", "m"],
+        lambda t: torch.addmm(t["b"], t["x"], t["m"], beta=0.5, alpha=2.0),
+        kwargs={"beta": 0.5, "alpha": 2.0},
+        inputs={"b": B4[:2], "x": X, "m": M},
+    ),
+    Case(
+        "linear",
+        ["x", "w", "b"],
+        lambda t: F.linear(t["x"], t["w"], t["b"]),
+        inputs={"x": X, "w": W43, "b": B4},
+    ),
+    Case(
+        "linear-nobias",
+        ["x", "w"],
+        lambda t: F.linear(t["x"], t["w"]),
+        inputs={"x": X, "w": W43},
+    ),
+    Case("silu", ["x"], lambda t: F.silu(t["x"])),
+    Case("elu", ["x"], lambda t: F.elu(t["x"], alpha=0.5), kwargs={"alpha": 0.5}),
+    Case(
+        "layer_norm",
+        ["x", [3], "w", "b"],
+        lambda t: F.layer_norm(t["x"], [3], t["w"], t["b"], eps=1e-3),
+        kwargs={"eps": 1e-3},
+        inputs={"x": X, "w": V, "b": B4[:3]},
+    ),
+    Case("layer_norm-plain", ["x", [2, 3]], lambda t: F.layer_norm(t["x"], [2, 3])),
+    Case(
+        "embedding",
+        ["k", "e"],
+        lambda t: F.embedding(t["k"], t["e"], padding_idx=-1),
+        kwargs={"padding_idx": -1},
+        inputs={"e": EMB},
+        consts={"k": np.array([[0, 4, 2], [4, 1, 1]])},
+    ),
+    Case(
+        "huber_loss",
+        ["x", "y"],
+        lambda t: F.huber_loss(t["x"], t["y"], reduction="sum", delta=0.7),
+        kwargs={"reduction": "sum", "delta": 0.7},
+        inputs={"x": X, "y": Y},
+    ),
+    Case(
+        "smooth_l1_loss",
+        ["x", "y"],
+        lambda t: F.smooth_l1_loss(t["x"], t["y"], beta=0.6),
+        kwargs={"beta": 0.6},
+        inputs={"x": X, "y": Y},
+    ),
+    Case(
+        "nll_loss",
+        ["l", "k"],
+        lambda t: F.nll_loss(t["l"], t["k"], ignore_index=1),
+        kwargs={"ignore_index": 1},
+        inputs={"l": LOGITS},
+        consts={"k": np.array([0, 2, 1, 1])},
+    ),
+    Case(
+        "cross_entropy-label_smoothing",
+        ["l", "k"],
+        lambda t: F.cross_entropy(t["l"], t["k"], label_smoothing=0.2),
+        kwargs={"label_smoothing": 0.2},
+        inputs={"l": LOGITS},
+        consts={"k": np.array([0, 2, 1, 1])},
+    ),
+]
+NON_DIFFERENTIABLE += [
+    Case(
+        "one_hot",
+        ["k"],
+        lambda t: F.one_hot(t["k"], num_classes=4),
+        kwargs={"num_classes": 4},
+        inputs={},
+        consts={"k": np.array([0, 3, 1])},
+    ),
+    Case("one_hot-inferred", ["k"], lambda t: F.one_hot(t["k"]), inputs={}, consts={"k": [2, 0]}),
+]
+
 
 @dataclass
 class InplaceCase:

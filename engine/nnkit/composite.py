@@ -1,0 +1,68 @@
+"""``torch.nn.functional``'s compositions of table ops, written once for any backend.
+
+Torch itself composes these (``l1_loss`` is ``(x - t).abs().mean()``, ``dropout`` a
+product with a scaled mask, ``bilinear`` a product and a sum), so their graphs and
+grad_fn names come out as torch's from the ops they are made of.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Composite"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(loss: Any, reduction: str) -> Any:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+class Composite:
+    """The composed functions on one backend (its ``rand_like`` draws dropout masks)."""
+
+    def __init__(self, torch: Any) -> None:
+        self._torch = torch
+
+    def l1_loss(self, input: Any, target: Any, reduction: str = "mean") -> Any:
+        """``F.l1_loss``: mean (or sum) of ``|input - target|``."""
+        if tuple(input.shape) != tuple(target.shape):
+            raise ValueError(
+                f"Using a target size ({target.shape}) that is different to the input size "
+                f"({input.shape}). Please ensure they have the same size."
+            )
+        return _reduce((input - target).abs(), reduction)
+
+    def dropout(self, input: Any, p: float = 0.5, training: bool = True, inplace: bool = False):
+        """``F.dropout``: zero with probability ``p``, scale the rest by ``1/(1-p)``."""
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        if not training or p == 0.0:
+            return input
+        if p == 1.0:
+            return input * 0.0
+        keep = (self._torch.rand_like(input) >= p).to(input.dtype) * (1.0 / (1.0 - p))
+        return input * keep
+
+    def bilinear(self, input1: Any, input2: Any, weight: Any, bias: Any = None) -> Any:
+        """``F.bilinear``: ``x1ᵀ W_o x2 + b_o`` for each output ``o``."""
+        out_f, in1, in2 = (int(s) for s in weight.shape)
+        if tuple(input1.shape[:-1]) != tuple(input2.shape[:-1]):
+            raise ValueError("bilinear(): input batch dimensions do not match")
+        if int(input1.shape[-1]) != in1 or int(input2.shape[-1]) != in2:
+            raise ValueError(
+                f"bilinear(): input sizes {input1.shape[-1]}, {input2.shape[-1]} do not match "
+                f"weight {list(weight.shape)}"
+            )
+        batch = tuple(input1.shape[:-1])
+        x1 = input1.reshape(-1, in1)
+        x2 = input2.reshape(-1, in2)
+        u = (x1 @ weight.permute(1, 0, 2).reshape(in1, out_f * in2)).reshape(-1, out_f, in2)
+        out = (u * x2.unsqueeze(1)).sum(-1).view(*batch, out_f)
+        return out if bias is None else out + bias
