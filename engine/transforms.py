@@ -17,10 +17,59 @@ from typing import Any
 __all__ = ["Functional"]
 
 
+# torch's strict-mode texts (torch/autograd/functional.py), ``{i}`` the input or entry index
+_INDEPENDENT = (
+    "The output of the user-provided function is independent of input {i}. This is not "
+    "allowed in strict mode."
+)
+_BACK_TRICK = (
+    "The gradient with respect to the input is independent of entry {i} in the grad_outputs "
+    "when using the double backward trick to compute forward mode gradients. This is not "
+    "allowed in strict mode."
+)
+_DOUBLE_BACK = (
+    "The jacobian of the user-provided function is independent of input {i}. This is not "
+    "allowed in strict mode."
+)
+_DOUBLE_BACK_GRAPH = (
+    "The jacobian of the user-provided function is independent of input {i}. This is not "
+    "allowed in strict mode when create_graph=True."
+)
+_DOUBLE_BACK_TRICK = (
+    "The hessian of the user-provided function is independent of entry {i} in the "
+    "grad_jacobian. This is not allowed in strict mode as it prevents from using the double "
+    "backward trick to replace forward mode AD."
+)
+_DOUBLE_BACK_TRICK_GRAPH = (
+    "The hessian of the user-provided function is independent of input {i}. This is not "
+    "allowed in strict mode when create_graph=True."
+)
+_JACOBIAN = (
+    "Output {k} of the user-provided function is independent of input {{i}}. This is not "
+    "allowed in strict mode."
+)
+_HESSIAN = (
+    "While computing the hessian, found that the jacobian of the user-provided function with "
+    "respect to input {i} is independent of the input. This is not allowed in strict mode. You "
+    "should ensure that your function is twice differentiable and that the jacobian depends on "
+    "the inputs (this would be violated by a linear function for example)."
+)
+
+
 def _as_tuple(x: Any) -> tuple[bool, tuple[Any, ...]]:
     if isinstance(x, tuple | list):
         return True, tuple(x)
     return False, (x,)
+
+
+def _single(out_tuple: bool, outs: tuple[Any, ...], name: str) -> None:
+    """torch's errors for a function that must return one one-element tensor."""
+    if out_tuple:
+        raise RuntimeError(f"The function given to {name} should return a single Tensor")
+    if outs[0].numel() != 1:
+        raise RuntimeError(
+            f"The Tensor returned by the function given to {name} should contain a single element"
+        )
 
 
 class Functional:
@@ -72,17 +121,22 @@ class Functional:
     def _fill(
         self, grads: tuple[Any, ...], refs: tuple[Any, ...], strict: bool, what: str
     ) -> tuple[Any, ...]:
+        """Zeros for the ``None`` gradients; in strict mode torch's error for the first."""
         out = []
         for i, (g, r) in enumerate(zip(grads, refs, strict=True)):
             if g is None:
                 if strict:
-                    raise RuntimeError(
-                        f"The output of the user-provided function is independent of input {i}. "
-                        f"This is not allowed in strict mode when computing {what}."
-                    )
+                    raise RuntimeError(what.format(i=i))
                 g = self._ns.zeros_like(r)
             out.append(g)
         return tuple(out)
+
+    @staticmethod
+    def _strict_none(grads: tuple[Any, ...], strict: bool) -> None:
+        """torch's ``_check_requires_grad`` of a ``None`` gradient."""
+        for i, g in enumerate(grads):
+            if strict and g is None:
+                raise RuntimeError(_INDEPENDENT.format(i=i))
 
     def _post(self, xs: tuple[Any, ...], create_graph: bool) -> tuple[Any, ...]:
         return tuple(x if create_graph or x is None else x.detach() for x in xs)
@@ -123,7 +177,7 @@ class Functional:
             else:
                 vs = _as_tuple(v)[1]
                 self._check_v(vs, outs, "output")
-            grads = self._fill(self._grad(outs, ins, vs, create_graph), ins, strict, "vjp")
+            grads = self._fill(self._grad(outs, ins, vs, create_graph), ins, strict, _INDEPENDENT)
         outs = self._post(outs, create_graph)
         grads = self._post(grads, create_graph)
         return (outs if out_tuple else outs[0]), (grads if in_tuple else grads[0])
@@ -152,6 +206,7 @@ class Functional:
             out_tuple, outs = _as_tuple(func(*ins))
             dummies = tuple(self._ns.zeros_like(o).requires_grad_(True) for o in outs)
             g_ins = self._grad(outs, ins, dummies, create_graph=True)
+            self._strict_none(g_ins, strict)
             pairs = [(g, w) for g, w in zip(g_ins, vs, strict=True) if g is not None]
             if pairs:
                 got = self._ns.autograd.grad(
@@ -163,7 +218,7 @@ class Functional:
                 )
             else:
                 got = [None] * len(outs)
-            res = self._fill(tuple(got), outs, strict, "jvp")
+            res = self._fill(tuple(got), outs, strict, _BACK_TRICK)
         outs = self._post(outs, create_graph)
         res = self._post(res, create_graph)
         return (outs if out_tuple else outs[0]), (res if out_tuple else res[0])
@@ -188,12 +243,12 @@ class Functional:
             ins = self._prep(ins, create_graph, True)
             out_tuple, outs = _as_tuple(func(*ins))
             result = []
-            for out in outs:
+            for k, out in enumerate(outs):
                 flat = out.reshape(-1)
                 rows: list[list[Any]] = [[] for _ in ins]
                 for k in range(flat.numel()):
                     got = self._grad((flat[k],), ins, None, create_graph, retain_graph=True)
-                    got = self._fill(got, ins, strict, "the jacobian")
+                    got = self._fill(got, ins, strict, _JACOBIAN.format(k=k))
                     for i, g in enumerate(got):
                         rows[i].append(g)
                 per_in = []
@@ -220,13 +275,12 @@ class Functional:
         def grads(*xs: Any) -> Any:
             out = func(*xs)
             out_tuple, outs = _as_tuple(out)
-            if out_tuple or outs[0].numel() != 1:
-                raise RuntimeError(
-                    "The function given to hessian should return a single Tensor with a single "
-                    "element."
-                )
+            _single(out_tuple, outs, "hessian")
             g = self._grad(outs, xs, None, create_graph=True)
-            return self._fill(g, xs, strict, "the hessian")
+            for i, gi in enumerate(g):
+                if strict and (gi is None or not gi.requires_grad):
+                    raise RuntimeError(_HESSIAN.format(i=i))
+            return self._fill(g, xs, False, "")
 
         h = self.jacobian(grads, ins, create_graph=create_graph, strict=strict)
         # jacobian of a tuple-valued function: one row of blocks per gradient
@@ -241,6 +295,22 @@ class Functional:
         v: Any = None,
         create_graph: bool = False,
         strict: bool = False,
+    ) -> Any:
+        return self._hv("vhp", func, inputs, v, create_graph, strict)
+
+    def hvp(
+        self,
+        func: Any,
+        inputs: Any,
+        v: Any = None,
+        create_graph: bool = False,
+        strict: bool = False,
+    ) -> Any:
+        """Equal to vhp for a scalar function (its Hessian is symmetric)."""
+        return self._hv("hvp", func, inputs, v, create_graph, strict)
+
+    def _hv(
+        self, name: str, func: Any, inputs: Any, v: Any, create_graph: bool, strict: bool
     ) -> Any:
         with self._ns.enable_grad():
             in_tuple, ins = _as_tuple(inputs)
@@ -257,12 +327,12 @@ class Functional:
                 self._check_v(vs, ins, "input")
             out = func(*ins)
             out_tuple, outs = _as_tuple(out)
-            if out_tuple or outs[0].numel() != 1:
-                raise RuntimeError(
-                    "The function given to hvp/vhp should return a single Tensor with a single "
-                    "element."
-                )
+            _single(out_tuple, outs, name)
             jac = self._grad(outs, ins, None, create_graph=True)
+            self._strict_none(jac, strict)
+            for i, j in enumerate(jac):
+                if strict and not j.requires_grad:
+                    raise RuntimeError(_HESSIAN.format(i=i))
             pairs = [
                 (j, w) for j, w in zip(jac, vs, strict=True) if j is not None and j.requires_grad
             ]
@@ -272,9 +342,11 @@ class Functional:
                 )
             else:
                 got = tuple(None for _ in ins)
-            res = self._fill(got, ins, strict, "hvp/vhp")
+            if name == "vhp":
+                text = _DOUBLE_BACK_GRAPH if create_graph else _DOUBLE_BACK
+            else:
+                text = _DOUBLE_BACK_TRICK_GRAPH if create_graph else _DOUBLE_BACK_TRICK
+            res = self._fill(got, ins, strict, text)
         o = outs[0] if create_graph else outs[0].detach()
         res = self._post(res, create_graph)
         return o, (res if in_tuple else res[0])
-
-    hvp = vhp

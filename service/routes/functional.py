@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -96,7 +98,7 @@ def _function(
     limit: int,
     xp: Any,
     guard: Guard,
-    held: list[Tensor],
+    held: list[weakref.ref[Tensor]],
 ) -> Callable[..., Any]:
     """The template as a Python function over engine tensors (the executor runs its nodes)."""
 
@@ -105,7 +107,7 @@ def _function(
         names.update(zip(template.inputs, xs, strict=True))
         ex = Executor(names, limit, xp)
         ex.run(template.nodes, no_grad=False, guard=guard)
-        held.extend(ex.local.values())  # what the request holds, for the guard's measure
+        held.extend(weakref.ref(t) for t in ex.local.values())  # for the guard's measure
         outs = tuple(ex.lookup(name) for name in template.outputs)
         return outs if len(outs) > 1 else outs[0]
 
@@ -127,12 +129,13 @@ def _transform(
     vectorize: bool,
     limit: int,
     guard: Guard,
+    held: list[weakref.ref[Tensor]],
 ) -> Result:
     """Run the transform; its outputs and result as lists (rows for jacobian/hessian)."""
     many_in, many_out = len(inputs) > 1, n_outputs > 1
     ins: Any = tuple(inputs) if many_in else inputs[0]
     vs: Any = None if v is None else tuple(v) if len(v) > 1 else v[0]
-    f = Functional(engine)
+    f = Functional(_Recording(held))
     try:
         with engine.limits(limit), budget(guard.reserve):
             if fn_name == "jacobian":
@@ -209,17 +212,41 @@ def _report(
     return {"outputs": outs, "result": rows}
 
 
+class _Recording:
+    """The engine's namespace for ``Functional``, noting (weakly) every tensor the transform
+    makes, so that the guard's exact measure sees what it holds while it runs."""
+
+    def __init__(self, held: list[weakref.ref[Tensor]]) -> None:
+        self._held = held
+        self.autograd = SimpleNamespace(grad=self._recorded(engine.autograd.grad))
+        for name in ("stack", "zeros", "zeros_like", "ones_like"):
+            setattr(self, name, self._recorded(getattr(engine, name)))
+        self.enable_grad = engine.enable_grad
+
+    def _recorded(self, f: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            out = f(*args, **kwargs)
+            for t in out if isinstance(out, tuple | list) else (out,):
+                if isinstance(t, Tensor):
+                    self._held.append(weakref.ref(t))
+            return out
+
+        return call
+
+
 def _measure(
-    names: dict[str, Tensor], held: list[Tensor]
+    names: dict[str, Tensor], held: list[weakref.ref[Tensor]]
 ) -> Callable[[], tuple[int, int, int, int]]:
-    """The guard's exact figures: what the session plus the request hold now, and what the
-    session held before (``Executor.measure``'s contract)."""
+    """The guard's exact figures: what the session plus the request hold now (the tensors
+    the transform made that are still alive), and what the session held before
+    (``Executor.measure``'s contract)."""
     start: list[Any] = []
 
     def measure() -> tuple[int, int, int, int]:
         if not start:
             start.append(footprint(names.values()))
-        now = footprint([*names.values(), *held])
+        held[:] = [r for r in held if r() is not None]
+        now = footprint([*names.values(), *(r() for r in held)])
         return now.nbytes, weigh(now), start[0].nbytes, weigh(start[0])
 
     return measure
@@ -243,7 +270,7 @@ def run_functional(
 
     inputs = [tensor(a) for a in req.inputs]
     v = None if req.v is None else [tensor(a) for a in req.v]
-    held: list[Tensor] = [*inputs, *(v or [])]
+    held = [weakref.ref(t) for t in [*inputs, *(v or [])]]
     guard = guard_for(session, settings, ex, server, cancelled)
     guard.measure = _measure(session.names, held)
     try:
@@ -259,6 +286,7 @@ def run_functional(
             req.vectorize,
             limit,
             guard,
+            held,
         )
     finally:
         guard.close()
@@ -285,7 +313,7 @@ def run_stateless_functional(
     limit = settings.max_tensor_elements
     inputs = [_value(a, limit, np) for a in req.inputs]
     v = None if req.v is None else [_value(a, limit, np) for a in req.v]
-    held: list[Tensor] = [*inputs, *(v or [])]
+    held = [weakref.ref(t) for t in [*inputs, *(v or [])]]
     # no session: the request's own budget is all it may hold (as POST /v1/grad)
     guard = Guard(
         session_bytes=0,
@@ -309,6 +337,7 @@ def run_stateless_functional(
             req.vectorize,
             limit,
             guard,
+            held,
         )
     finally:
         guard.close()
