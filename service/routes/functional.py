@@ -134,7 +134,7 @@ def _transform(
     """Run the transform; its outputs and result as lists (rows for jacobian/hessian)."""
     many_in, many_out = len(inputs) > 1, n_outputs > 1
     ins: Any = tuple(inputs) if many_in else inputs[0]
-    vs: Any = None if v is None else tuple(v) if len(v) > 1 else v[0]
+    vs: Any = None if v is None else v[0] if len(v) == 1 else tuple(v)
     f = Functional(_Recording(held))
     try:
         with engine.limits(limit), budget(guard.reserve):
@@ -158,6 +158,11 @@ def _transform(
             raise
         # torch's own errors (strict mode, a wrong v, a non-scalar for hessian), its text
         raise ApiError(400, "invalid_argument", str(exc)) from None
+    except (TypeError, ValueError, IndexError, ArithmeticError) as exc:
+        # arguments of the wrong kind for the transform: the client's mistake (as the executor)
+        raise ApiError(400, "invalid_argument", f"{fn_name}: {exc}") from None
+    except MemoryError:
+        raise ApiError(413, "tensor_too_large", "the result does not fit in memory") from None
 
 
 def _bind(bind: FunctionalBind, outputs: list[Tensor] | None, result: Any) -> dict[str, Tensor]:

@@ -382,6 +382,13 @@ async def test_v_of_the_wrong_shape(client: httpx.AsyncClient) -> None:
     assert "invalid size" in assert_problem(r, 400, "invalid_argument")["detail"]
 
 
+async def test_v_with_no_entries_is_torchs_error(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/v1/functional", json={"fn": "vjp", "graph": SCALAR1, "inputs": [X], "v": []}
+    )
+    assert "single Tensor per output" in assert_problem(r, 400, "invalid_argument")["detail"]
+
+
 async def test_input_count_must_match_the_template(client: httpx.AsyncClient) -> None:
     r = await client.post("/v1/functional", json={"fn": "vjp", "graph": SCALAR2, "inputs": [X]})
     assert "2 inputs" in assert_problem(r, 400, "invalid_argument")["detail"]
