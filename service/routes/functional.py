@@ -37,7 +37,7 @@ from ..budget import Guard, ServerBudget, guard_for, weigh
 from ..codecs import decode_tensor_data
 from ..deps import ApiKeyDep, OrjsonRoute, SessionDep, SettingsDep, compute, json_response
 from ..errors import ApiError
-from ..executor import INPLACE_OPS, Executor
+from ..executor import WIRE_OPS, Executor
 from ..sessions import Session, commit
 from ..settings import Settings
 from ..views import tensor_info
@@ -71,7 +71,9 @@ def _check(fn: str, template: FunctionTemplate, n_inputs: int, settings: Setting
     own = set(template.inputs)
     for i, node in enumerate(template.nodes):
         target = node.args[0] if node.args else None
-        if node.op in INPLACE_OPS and not (isinstance(target, str) and target in own):
+        entry = WIRE_OPS.get(node.op)
+        inplace = entry is not None and entry[1]
+        if inplace and not (isinstance(target, str) and target in own):
             raise ApiError(
                 400,
                 "invalid_argument",
