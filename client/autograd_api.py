@@ -16,7 +16,8 @@ from types import SimpleNamespace
 from typing import Any, NoReturn
 
 from engine import dtypes as D
-from engine.autograd_functional import Functional
+from engine.ctx import CtxBase
+from engine.transforms import Functional
 from engine.unsupported import SUPPORTED_HINT, Unsupported, missing
 from engine.values import HostValues
 
@@ -75,12 +76,10 @@ class Function:
         if tensors and not (
             tensors[0]._conn.grad_enabled and any(t.requires_grad for t in tensors)
         ):
-            from engine.autograd_function import FunctionCtx
-
             conn = tensors[0]._conn
             prev, conn.grad_enabled = conn.grad_enabled, False
             try:
-                return cls.forward(FunctionCtx(), *args, **kwargs)  # type: ignore[attr-defined]
+                return cls.forward(CtxBase(), *args, **kwargs)  # type: ignore[attr-defined]
             finally:
                 conn.grad_enabled = prev
         not_through_client(f"torch.autograd.Function ({cls.__name__}.apply)")

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import autograd as A
+from .ctx import CtxBase
 from .errors import InvalidArgumentError, LeafInplaceError, ShapeMismatchError
 from .ops import Op
 from .tensor import Tensor
@@ -26,15 +27,12 @@ from .tensor import Tensor
 __all__ = ["Function", "FunctionCtx", "InplaceFunction", "once_differentiable"]
 
 
-class FunctionCtx:
-    """The ``ctx`` of ``forward``/``backward``: saved tensors and flags."""
+class FunctionCtx(CtxBase):
+    """The ``ctx`` of ``forward``/``backward``: saved tensors (engine saved values, with
+    torch's in-place and second-backward checks) and flags."""
 
     def __init__(self) -> None:
-        self.to_save: tuple[Any, ...] = ()
-        self.needs_input_grad: tuple[bool, ...] = ()
-        self.materialize_grads = True
-        self._dirty: tuple[Tensor, ...] = ()
-        self._non_differentiable: tuple[Tensor, ...] = ()
+        super().__init__()
         self._node: weakref.ref[A.Node] | None = None
         self._cache: tuple[Any, Any] | None = None
 
@@ -59,15 +57,6 @@ class FunctionCtx:
         )
 
     saved_variables = saved_tensors
-
-    def mark_dirty(self, *tensors: Tensor) -> None:
-        self._dirty = tensors
-
-    def mark_non_differentiable(self, *tensors: Tensor) -> None:
-        self._non_differentiable = tensors
-
-    def set_materialize_grads(self, value: bool) -> None:
-        self.materialize_grads = bool(value)
 
 
 class _FunctionMeta(type):

@@ -18,6 +18,7 @@ from .errors import install_error_handlers
 from .executor import WIRE_OPS
 from .observability import Metrics, RequestMiddleware, configure_logging
 from .openapi import install_openapi_fixes
+from .routes import functional as functional_routes
 from .routes import grad, graph, meta, optim, sessions, tensors, ui, viz
 from .sessions import SessionManager
 from .settings import Settings, get_settings
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi_fixes(app)
     for module in (sessions, tensors, graph, grad, viz, optim):
         app.include_router(module.router)
+    app.include_router(functional_routes.router)
     app.include_router(meta.router)
     app.include_router(ui.router)
     app.include_router(meta.health)

@@ -163,10 +163,9 @@ KERNEL = {
     "engine.shapes",
     "engine.signatures",
     "engine.values",
-    # torch.autograd.functional and Function's ctx, shared with the client's autograd API
-    # (engine-generic helpers, not autograd, tensor or ops internals themselves)
-    "engine.autograd_function",
-    "engine.autograd_functional",
+    # torch.autograd.functional and Function's ctx, written against any torch-like namespace
+    "engine.ctx",
+    "engine.transforms",
     # torch.nn's modules and torch.optim's front end, written once against a backend and bound
     # to a session by the client (pyproject's nn-optim-backend-agnostic contract keeps them free
     # of the engine's tensors, autograd and ops)

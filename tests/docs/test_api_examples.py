@@ -47,6 +47,8 @@ def test_the_curl_examples_run(spawn_server: SpawnServer, tmp_path: Path) -> Non
         '"data":[[4.5,4.5],[4.5,4.5]]',  # x.grad after backward
         '"code":"graph_freed"',  # the second backward
         '"data":[[0.54999995,0.54999995],[0.54999995,0.54999995]]',  # after the SGD step
+        '"name":"dfdx"',  # the session's functional vjp, bound
+        '"data":[[6.0,0.0],[0.0,12.0]]',  # the stateless hessian
         '"code":"unknown_op"',  # the Errors example
         '{"status":"ready"}',
         "gradserve_sessions_live",

@@ -35,6 +35,8 @@ EXTRA_POSITIVE = {
     "POST /v1/sessions/{session_id}/grad": 10,
     "POST /v1/sessions/{session_id}/tensors": 15,
     "POST /v1/grad": 30,
+    "POST /v1/sessions/{session_id}/functional": 20,
+    "POST /v1/functional": 20,
 }
 NAMES = ["x", "y", "out", "idx", "mask", "d"]
 
