@@ -125,6 +125,90 @@ class SavedTensor:
         return t
 
 
+# ----------------------------------------------------------- the VJPs' namespace
+class _TensorFns:
+    """``n.F`` on the differentiable path: the engine's own ops (``create_graph=True``)."""
+
+    @staticmethod
+    def cos(x: Any) -> Any:
+        return x.cos()
+
+    @staticmethod
+    def sin(x: Any) -> Any:
+        return x.sin()
+
+    @staticmethod
+    def exp(x: Any) -> Any:
+        return x.exp()
+
+    @staticmethod
+    def sign(x: Any) -> Any:
+        return x.sign()
+
+    @staticmethod
+    def restore(g: Any, shape: Sequence[int], kept: Sequence[int] | None) -> Any:
+        """``g`` reshaped to ``kept`` (when given), then expanded to ``shape``."""
+        if kept is not None:
+            g = g.reshape(list(kept))
+        return g.expand(list(shape))
+
+
+class _RawFns:
+    """``n.F`` on the raw path: the same math on the backend's arrays (no Tensor, no node)."""
+
+    cos = staticmethod(np.cos)
+    sin = staticmethod(np.sin)
+    exp = staticmethod(np.exp)
+    sign = staticmethod(np.sign)
+
+    @staticmethod
+    def restore(g: Any, shape: Sequence[int], kept: Sequence[int] | None) -> Any:
+        if kept is not None:
+            g = g.reshape(tuple(kept))
+        return np.broadcast_to(g, tuple(shape))
+
+
+class RawView:
+    """What a raw-capable VJP sees as ``n`` when ``create_graph=False``: the node's saved
+    values as arrays (after the same version check), its attributes and ``F``, the raw
+    namespace. One declaration, written with operators, ``n[i]``, ``n.out``, ``n.attrs`` and
+    ``n.F``, so serves both paths."""
+
+    __slots__ = ("node",)
+    F = _RawFns
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return self.node.attrs
+
+    @property
+    def in_meta(self) -> tuple[Any, ...]:
+        return self.node.in_meta
+
+    def __getitem__(self, i: int) -> Any:
+        c = self.node.consts[i]
+        if c is not None:
+            return c
+        return self._unpack(i)
+
+    @property
+    def out(self) -> Any:
+        return self._unpack("out")
+
+    def _unpack(self, key: Any) -> Any:
+        node = self.node
+        if node.saved is None:
+            raise GraphFreedError(GRAPH_FREED_MESSAGE)
+        s = node.saved[key]
+        vc = node.vcs[key]
+        if vc[0] != s.version:
+            s.unpack(node, vc)  # raises torch's error
+        return s.leaf._st.array if s.leaf is not None else s.storage.array
+
+
 # ------------------------------------------------------------------------ nodes
 class Node:
     """One recorded op: torch's ``grad_fn``. Data only, so a graph can be stored and rebuilt."""
@@ -141,6 +225,7 @@ class Node:
         "saved",
         "vcs",
     )
+    F: Any = _TensorFns  # the VJPs' namespace on this (differentiable) path
 
     def __init__(
         self,
@@ -443,7 +528,13 @@ def run_backward(
     """
     if retain_graph is None:
         retain_graph = create_graph
-    grads0 = _make_grads(outputs, grad_outputs, create_graph)
+    grads0: list[Any] = _make_grads(outputs, grad_outputs, create_graph)
+    # create_graph=False: gradients flow as raw arrays (no Tensor, node or version bump) and
+    # become Tensors only where a caller sees them (hooks, captures, leaves' .grad)
+    raw = not create_graph
+    acc = _accumulate_raw if raw else _accumulate
+    if raw:
+        grads0 = [g._st.array for g in grads0]
     roots = [_target(t) for t in outputs]
 
     # Which targets we must capture (by node, or the leaf tensor itself).
@@ -478,9 +569,9 @@ def run_backward(
     captured: dict[int, Tensor] = {}
     for r, g in zip(roots, grads0, strict=True):
         if isinstance(r, Node):
-            _accumulate(pending, id(r), g)
+            acc(pending, id(r), g)
         else:
-            _accumulate(leaf_grads, id(r), g)
+            acc(leaf_grads, id(r), g)
             leaf_objs[id(r)] = r
 
     hooked = _hooks.node_hooks() if _hooks.has_hooks() else {}
@@ -491,21 +582,25 @@ def run_backward(
             node = ready.pop()
             g = pending.pop(id(node), None)
             if g is not None and id(node) in hooked:  # tensor hooks, then retain_grad
-                g = _hooks.run_node(hooked[id(node)], node, g, create_graph, _store_grad)
+                if raw:
+                    g = _hooks.run_node(hooked[id(node)], node, _wrap(g), False, _store_grad)
+                    g = g._st.array
+                else:
+                    g = _hooks.run_node(hooked[id(node)], node, g, create_graph, _store_grad)
             if id(node) in capture_keys and g is not None:
-                captured[id(node)] = g
+                captured[id(node)] = _wrap(g) if raw else g
             run = g is not None and (needed is None or id(node) in needed)
             if run:
                 if node.saved is None and _kept_state(node):
                     raise GraphFreedError(GRAPH_FREED_MESSAGE)
-                in_grads = _call_vjps(node, g)
+                in_grads = _call_vjps_raw(node, g) if raw else _call_vjps(node, g)
                 for nxt, gi in zip(node.next, in_grads, strict=True):
                     if gi is None or nxt is None:
                         continue
                     if isinstance(nxt, Node):
-                        _accumulate(pending, id(nxt), gi)
+                        acc(pending, id(nxt), gi)
                     else:
-                        _accumulate(leaf_grads, id(nxt), gi)
+                        acc(leaf_grads, id(nxt), gi)
                         leaf_objs[id(nxt)] = nxt
             if run and not retain_graph:  # torch frees only what it ran
                 node.release()
@@ -517,6 +612,9 @@ def run_backward(
                         ready_ids.add(k)
                         ready.append(nxt)
 
+    if raw:
+        for k in leaf_grads:
+            leaf_grads[k] = _wrap(leaf_grads[k])
     if _hooks.has_hooks():
         with _GradMode(create_graph):
             for k in leaf_grads:
@@ -608,6 +706,71 @@ def _call_vjps(node: Node, g: Tensor) -> list[Tensor | None]:
             gi = gi.sum_to_size(shape)
         if gi._dtype is not dt:
             gi = gi.to(dt)
+        out.append(gi)
+    return out
+
+
+def _wrap(a: Any) -> Tensor:
+    return Tensor._make(a, False, None)
+
+
+def _array(a: Any) -> Any:
+    """A NumPy scalar (what arithmetic on 0-d arrays returns) as a 0-d array."""
+    return np.asarray(a) if isinstance(a, np.generic) else a
+
+
+def _accumulate_raw(acc: dict[Any, Any], key: Any, g: Any) -> None:
+    prev = acc.get(key)
+    acc[key] = g if prev is None else _array(prev + g)  # a new array: never one a user holds
+
+
+def _sum_to(g: Any, shape: tuple[int, ...]) -> Any:
+    """``sum_to_size``'s forward on an array (the same reduction, so the same bits)."""
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1
+    )
+    out = g.sum(axis=axes, keepdims=True) if axes else g
+    return _array(out.reshape(shape))
+
+
+def _call_vjps_raw(node: Node, g: Any) -> list[Any]:
+    """``_call_vjps`` on arrays: an op declared ``raw`` runs its VJPs on a ``RawView`` when
+    every tensor input has the gradient's dtype (then NumPy's promotion is torch's); any
+    other op runs its VJPs on Tensors, outside grad mode, as before."""
+    op = node.op
+    dt_np = g.dtype
+    ok = op.raw
+    if ok:
+        for m in node.in_meta:
+            if m is not None and m[1].np != dt_np:
+                ok = False
+                break
+    if not ok:
+        got = _call_vjps(node, _wrap(g))
+        return [None if x is None else x._st.array for x in got]
+    view = RawView(node)
+    vjps = op.vjps
+    out: list[Any] = []
+    for i, nxt in enumerate(node.next):
+        if nxt is None:
+            out.append(None)
+            continue
+        if isinstance(vjps, tuple):
+            vjp = vjps[i]
+            gi = None if vjp is None else vjp(g, view)
+        else:
+            assert vjps is not None
+            gi = vjps(g, view, i)
+        if gi is None:
+            out.append(None)
+            continue
+        gi = _array(gi)
+        shape, dt = node.in_meta[i]
+        if gi.shape != shape:
+            gi = _sum_to(gi, shape)
+        if gi.dtype != dt.np:
+            gi = gi.astype(dt.np)
         out.append(gi)
     return out
 
