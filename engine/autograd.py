@@ -367,6 +367,24 @@ def _common_dtype(inputs: Sequence[Any], idx: tuple[int, ...] | None) -> D.DType
 _SCALAR_KIND = {bool: 0, int: 1, float: 2}
 
 
+def _ignore_token() -> tuple[Any, Any]:
+    """NumPy's error-state context variable and its value inside errstate(all="ignore"):
+    setting it directly costs a tenth of entering a new ``np.errstate`` per op. None where
+    this NumPy keeps its error state elsewhere (then apply enters errstate as before)."""
+    try:
+        from numpy._core import _ufunc_config as cfg
+
+        var = cfg._extobj_contextvar  # type: ignore[attr-defined]
+        with np.errstate(all="ignore"):
+            value = var.get()
+        return var, value
+    except (ImportError, AttributeError):  # pragma: no cover - another NumPy layout
+        return None, None
+
+
+_ERR_VAR, _ERR_IGNORE = _ignore_token()
+
+
 def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
     """Run ``op`` on tensors and Python scalars; record a node when grad is on."""
     if _mode.profiler is not None:
@@ -422,6 +440,12 @@ def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
     try:
         if _mode.quiet:
             out = op.forward(xp, *arrays, **attrs)
+        elif xp is np and _ERR_VAR is not None:  # torch does not warn on 1/0 or overflow
+            token = _ERR_VAR.set(_ERR_IGNORE)
+            try:
+                out = op.forward(xp, *arrays, **attrs)
+            finally:
+                _ERR_VAR.reset(token)
         else:
             with xp.errstate(all="ignore"):  # torch does not warn on 1/0 or overflow
                 out = op.forward(xp, *arrays, **attrs)
@@ -446,18 +470,25 @@ def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
 def record(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Node:
     """Build the node of a differentiable call (its output is attached by the caller)."""
     T = Tensor
-    next_ = tuple(
-        (x.grad_fn if x.grad_fn is not None else (x if x._rg else None))
-        if isinstance(x, T)
-        else None
-        for x in inputs
-    )
-    consts = tuple(None if isinstance(x, T) else x for x in inputs)
-    meta = tuple((x._st.array.shape, x._dtype) if isinstance(x, T) else None for x in inputs)
-    name = op.grad_fn if isinstance(op.grad_fn, str) else op.grad_fn(inputs, attrs)
-    node = Node(op, name, next_, consts, meta, attrs)
+    next_: list[Any] = []
+    consts: list[Any] = []
+    meta: list[Any] = []
+    for x in inputs:  # one pass: this runs once per recorded op
+        if isinstance(x, T):
+            gf = x.grad_fn
+            next_.append(gf if gf is not None else (x if x._rg else None))
+            consts.append(None)
+            meta.append((x._st.array.shape, x._dtype))
+        else:
+            next_.append(None)
+            consts.append(x)
+            meta.append(None)
+    gfn = op.grad_fn
+    name = gfn if isinstance(gfn, str) else gfn(inputs, attrs)
+    node = Node(op, name, tuple(next_), tuple(consts), tuple(meta), attrs)
+    n = len(inputs)
     for i in op.saves:
-        if i < len(inputs) and isinstance(inputs[i], T):
+        if i < n and isinstance(inputs[i], T):
             node.save(i, inputs[i])
     return node
 
