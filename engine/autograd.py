@@ -611,37 +611,44 @@ def run_backward(
     with _GradMode(create_graph), np.errstate(all="ignore"), _quiet():
         while ready:
             node = ready.pop()
-            g = pending.pop(id(node), None)
-            if g is not None and id(node) in hooked:  # tensor hooks, then retain_grad
+            nid = id(node)
+            g = pending.pop(nid, None)
+            if g is not None and nid in hooked:  # tensor hooks, then retain_grad
                 if raw:
-                    g = _hooks.run_node(hooked[id(node)], node, _wrap(g), False, _store_grad)
+                    g = _hooks.run_node(hooked[nid], node, _wrap(g), False, _store_grad)
                     g = g._st.array
                 else:
-                    g = _hooks.run_node(hooked[id(node)], node, g, create_graph, _store_grad)
-            if id(node) in capture_keys and g is not None:
-                captured[id(node)] = _wrap(g) if raw else g
-            run = g is not None and (needed is None or id(node) in needed)
+                    g = _hooks.run_node(hooked[nid], node, g, create_graph, _store_grad)
+            if g is not None and nid in capture_keys:
+                captured[nid] = _wrap(g) if raw else g
+            run = g is not None and (needed is None or nid in needed)
+            nexts = node.next
             if run:
                 if node.saved is None and _kept_state(node):
                     raise GraphFreedError(GRAPH_FREED_MESSAGE)
                 in_grads = _call_vjps_raw(node, g) if raw else _call_vjps(node, g)
-                for nxt, gi in zip(node.next, in_grads, strict=True):
-                    if gi is None or nxt is None:
-                        continue
-                    if isinstance(nxt, Node):
-                        acc(pending, id(nxt), gi)
-                    else:
-                        acc(leaf_grads, id(nxt), gi)
-                        leaf_objs[id(nxt)] = nxt
-            if run and not retain_graph:  # torch frees only what it ran
-                node.release()
-            for nxt in node.next:
+                if not retain_graph:  # torch frees only what it ran
+                    node.release()
+            else:
+                in_grads = [None] * len(nexts)
+            # one pass per input: its gradient, then its dependency count (the same order of
+            # readiness as accumulating every input first)
+            for nxt, gi in zip(nexts, in_grads, strict=True):
+                if nxt is None:
+                    continue
                 if isinstance(nxt, Node):
                     k = id(nxt)
-                    deps[k] -= 1
-                    if deps[k] == 0 and k not in ready_ids:
+                    if gi is not None:
+                        acc(pending, k, gi)
+                    d = deps[k] - 1
+                    deps[k] = d
+                    if d == 0 and k not in ready_ids:
                         ready_ids.add(k)
                         ready.append(nxt)
+                elif gi is not None:
+                    k = id(nxt)
+                    acc(leaf_grads, k, gi)
+                    leaf_objs[k] = nxt
 
     if raw:
         for k in leaf_grads:
