@@ -146,6 +146,22 @@ class _TensorFns:
         return x.sign()
 
     @staticmethod
+    def matmul(a: Any, b: Any) -> Any:
+        return a @ b
+
+    @staticmethod
+    def mT(x: Any) -> Any:
+        return x.mT
+
+    @staticmethod
+    def unsqueeze(x: Any, dim: int) -> Any:
+        return x.unsqueeze(dim)
+
+    @staticmethod
+    def squeeze(x: Any, dim: int) -> Any:
+        return x.squeeze(dim)
+
+    @staticmethod
     def restore(g: Any, shape: Sequence[int], kept: Sequence[int] | None) -> Any:
         """``g`` reshaped to ``kept`` (when given), then expanded to ``shape``."""
         if kept is not None:
@@ -160,6 +176,16 @@ class _RawFns:
     sin = staticmethod(np.sin)
     exp = staticmethod(np.exp)
     sign = staticmethod(np.sign)
+    matmul = staticmethod(np.matmul)
+    unsqueeze = staticmethod(np.expand_dims)
+
+    @staticmethod
+    def mT(x: Any) -> Any:
+        return np.swapaxes(x, -2, -1)
+
+    @staticmethod
+    def squeeze(x: Any, dim: int) -> Any:
+        return np.squeeze(x, axis=dim)
 
     @staticmethod
     def restore(g: Any, shape: Sequence[int], kept: Sequence[int] | None) -> Any:

@@ -55,7 +55,7 @@ def test_raw_backward_equals_differentiable_float32(c: Any) -> None:
 
 def test_raw_ops_cover_the_chain_and_reductions() -> None:
     raw = {name for name, op in OPS.items() if op.raw}
-    assert {"add", "sub", "mul", "div", "neg", "exp", "tanh", "sin", "sum", "mean"} <= raw
+    assert {"add", "sub", "mul", "div", "neg", "exp", "tanh", "sin", "sum", "mean", "matmul"} <= raw
 
 
 def _count_backward(monkeypatch: pytest.MonkeyPatch, y: Any) -> dict[str, int]:
