@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy._core import _ufunc_config  # NumPy 2's error state (see _ignore_token)
 
 from . import dtypes as D
 from . import hooks as _hooks
@@ -397,15 +398,12 @@ def _ignore_token() -> tuple[Any, Any]:
     """NumPy's error-state context variable and its value inside errstate(all="ignore"):
     setting it directly costs a tenth of entering a new ``np.errstate`` per op. None where
     this NumPy keeps its error state elsewhere (then apply enters errstate as before)."""
-    try:
-        from numpy._core import _ufunc_config as cfg
-
-        var = cfg._extobj_contextvar  # type: ignore[attr-defined]
-        with np.errstate(all="ignore"):
-            value = var.get()
-        return var, value
-    except (ImportError, AttributeError):  # pragma: no cover - another NumPy layout
+    var = getattr(_ufunc_config, "_extobj_contextvar", None)
+    if var is None:  # pragma: no cover - another NumPy layout
         return None, None
+    with np.errstate(all="ignore"):
+        value = var.get()
+    return var, value
 
 
 _ERR_VAR, _ERR_IGNORE = _ignore_token()
