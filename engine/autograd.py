@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy._core import _ufunc_config  # NumPy 2's error state (see _ignore_token)
 
 from . import dtypes as D
 from . import hooks as _hooks
@@ -125,6 +126,116 @@ class SavedTensor:
         return t
 
 
+# ----------------------------------------------------------- the VJPs' namespace
+class _TensorFns:
+    """``n.F`` on the differentiable path: the engine's own ops (``create_graph=True``)."""
+
+    @staticmethod
+    def cos(x: Any) -> Any:
+        return x.cos()
+
+    @staticmethod
+    def sin(x: Any) -> Any:
+        return x.sin()
+
+    @staticmethod
+    def exp(x: Any) -> Any:
+        return x.exp()
+
+    @staticmethod
+    def sign(x: Any) -> Any:
+        return x.sign()
+
+    @staticmethod
+    def matmul(a: Any, b: Any) -> Any:
+        return a @ b
+
+    @staticmethod
+    def mT(x: Any) -> Any:
+        return x.mT
+
+    @staticmethod
+    def unsqueeze(x: Any, dim: int) -> Any:
+        return x.unsqueeze(dim)
+
+    @staticmethod
+    def squeeze(x: Any, dim: int) -> Any:
+        return x.squeeze(dim)
+
+    @staticmethod
+    def restore(g: Any, shape: Sequence[int], kept: Sequence[int] | None) -> Any:
+        """``g`` reshaped to ``kept`` (when given), then expanded to ``shape``."""
+        if kept is not None:
+            g = g.reshape(list(kept))
+        return g.expand(list(shape))
+
+
+class _RawFns:
+    """``n.F`` on the raw path: the same math on the backend's arrays (no Tensor, no node)."""
+
+    cos = staticmethod(np.cos)
+    sin = staticmethod(np.sin)
+    exp = staticmethod(np.exp)
+    sign = staticmethod(np.sign)
+    matmul = staticmethod(np.matmul)
+    unsqueeze = staticmethod(np.expand_dims)
+
+    @staticmethod
+    def mT(x: Any) -> Any:
+        return np.swapaxes(x, -2, -1)
+
+    @staticmethod
+    def squeeze(x: Any, dim: int) -> Any:
+        return np.squeeze(x, axis=dim)
+
+    @staticmethod
+    def restore(g: Any, shape: Sequence[int], kept: Sequence[int] | None) -> Any:
+        if kept is not None:
+            g = g.reshape(tuple(kept))
+        return np.broadcast_to(g, tuple(shape))
+
+
+class RawView:
+    """What a raw-capable VJP sees as ``n`` when ``create_graph=False``: the node's saved
+    values as arrays (after the same version check), its attributes and ``F``, the raw
+    namespace. One declaration, written with operators, ``n[i]``, ``n.out``, ``n.attrs`` and
+    ``n.F``, so serves both paths."""
+
+    __slots__ = ("node",)
+    F = _RawFns
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return self.node.attrs
+
+    @property
+    def in_meta(self) -> tuple[Any, ...]:
+        return self.node.in_meta
+
+    def __getitem__(self, i: int) -> Any:
+        c = self.node.consts[i]
+        if c is not None:
+            return c
+        return self._unpack(i)
+
+    @property
+    def out(self) -> Any:
+        return self._unpack("out")
+
+    def _unpack(self, key: Any) -> Any:
+        node = self.node
+        if node.saved is None:
+            raise GraphFreedError(GRAPH_FREED_MESSAGE)
+        s = node.saved[key]
+        vc = node.vcs[key]
+        if vc[0] != s.version:
+            s.unpack(node, vc)  # raises torch's error
+        return s.leaf._st.array if s.leaf is not None else s.storage.array
+
+
 # ------------------------------------------------------------------------ nodes
 class Node:
     """One recorded op: torch's ``grad_fn``. Data only, so a graph can be stored and rebuilt."""
@@ -141,6 +252,7 @@ class Node:
         "saved",
         "vcs",
     )
+    F: Any = _TensorFns  # the VJPs' namespace on this (differentiable) path
 
     def __init__(
         self,
@@ -282,6 +394,21 @@ def _common_dtype(inputs: Sequence[Any], idx: tuple[int, ...] | None) -> D.DType
 _SCALAR_KIND = {bool: 0, int: 1, float: 2}
 
 
+def _ignore_token() -> tuple[Any, Any]:
+    """NumPy's error-state context variable and its value inside errstate(all="ignore"):
+    setting it directly costs a tenth of entering a new ``np.errstate`` per op. None where
+    this NumPy keeps its error state elsewhere (then apply enters errstate as before)."""
+    var = getattr(_ufunc_config, "_extobj_contextvar", None)
+    if var is None:  # pragma: no cover - another NumPy layout
+        return None, None
+    with np.errstate(all="ignore"):
+        value = var.get()
+    return var, value
+
+
+_ERR_VAR, _ERR_IGNORE = _ignore_token()
+
+
 def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
     """Run ``op`` on tensors and Python scalars; record a node when grad is on."""
     if _mode.profiler is not None:
@@ -337,6 +464,12 @@ def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
     try:
         if _mode.quiet:
             out = op.forward(xp, *arrays, **attrs)
+        elif xp is np and _ERR_VAR is not None:  # torch does not warn on 1/0 or overflow
+            token = _ERR_VAR.set(_ERR_IGNORE)
+            try:
+                out = op.forward(xp, *arrays, **attrs)
+            finally:
+                _ERR_VAR.reset(token)
         else:
             with xp.errstate(all="ignore"):  # torch does not warn on 1/0 or overflow
                 out = op.forward(xp, *arrays, **attrs)
@@ -361,18 +494,25 @@ def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
 def record(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Node:
     """Build the node of a differentiable call (its output is attached by the caller)."""
     T = Tensor
-    next_ = tuple(
-        (x.grad_fn if x.grad_fn is not None else (x if x._rg else None))
-        if isinstance(x, T)
-        else None
-        for x in inputs
-    )
-    consts = tuple(None if isinstance(x, T) else x for x in inputs)
-    meta = tuple((x._st.array.shape, x._dtype) if isinstance(x, T) else None for x in inputs)
-    name = op.grad_fn if isinstance(op.grad_fn, str) else op.grad_fn(inputs, attrs)
-    node = Node(op, name, next_, consts, meta, attrs)
+    next_: list[Any] = []
+    consts: list[Any] = []
+    meta: list[Any] = []
+    for x in inputs:  # one pass: this runs once per recorded op
+        if isinstance(x, T):
+            gf = x.grad_fn
+            next_.append(gf if gf is not None else (x if x._rg else None))
+            consts.append(None)
+            meta.append((x._st.array.shape, x._dtype))
+        else:
+            next_.append(None)
+            consts.append(x)
+            meta.append(None)
+    gfn = op.grad_fn
+    name = gfn if isinstance(gfn, str) else gfn(inputs, attrs)
+    node = Node(op, name, tuple(next_), tuple(consts), tuple(meta), attrs)
+    n = len(inputs)
     for i in op.saves:
-        if i < len(inputs) and isinstance(inputs[i], T):
+        if i < n and isinstance(inputs[i], T):
             node.save(i, inputs[i])
     return node
 
@@ -443,7 +583,13 @@ def run_backward(
     """
     if retain_graph is None:
         retain_graph = create_graph
-    grads0 = _make_grads(outputs, grad_outputs, create_graph)
+    grads0: list[Any] = _make_grads(outputs, grad_outputs, create_graph)
+    # create_graph=False: gradients flow as raw arrays (no Tensor, node or version bump) and
+    # become Tensors only where a caller sees them (hooks, captures, leaves' .grad)
+    raw = not create_graph
+    acc = _accumulate_raw if raw else _accumulate
+    if raw:
+        grads0 = [g._st.array for g in grads0]
     roots = [_target(t) for t in outputs]
 
     # Which targets we must capture (by node, or the leaf tensor itself).
@@ -478,9 +624,9 @@ def run_backward(
     captured: dict[int, Tensor] = {}
     for r, g in zip(roots, grads0, strict=True):
         if isinstance(r, Node):
-            _accumulate(pending, id(r), g)
+            acc(pending, id(r), g)
         else:
-            _accumulate(leaf_grads, id(r), g)
+            acc(leaf_grads, id(r), g)
             leaf_objs[id(r)] = r
 
     hooked = _hooks.node_hooks() if _hooks.has_hooks() else {}
@@ -489,34 +635,48 @@ def run_backward(
     with _GradMode(create_graph), np.errstate(all="ignore"), _quiet():
         while ready:
             node = ready.pop()
-            g = pending.pop(id(node), None)
-            if g is not None and id(node) in hooked:  # tensor hooks, then retain_grad
-                g = _hooks.run_node(hooked[id(node)], node, g, create_graph, _store_grad)
-            if id(node) in capture_keys and g is not None:
-                captured[id(node)] = g
-            run = g is not None and (needed is None or id(node) in needed)
+            nid = id(node)
+            g = pending.pop(nid, None)
+            if g is not None and nid in hooked:  # tensor hooks, then retain_grad
+                if raw:
+                    g = _hooks.run_node(hooked[nid], node, _wrap(g), False, _store_grad)
+                    g = g._st.array
+                else:
+                    g = _hooks.run_node(hooked[nid], node, g, create_graph, _store_grad)
+            if g is not None and nid in capture_keys:
+                captured[nid] = _wrap(g) if raw else g
+            run = g is not None and (needed is None or nid in needed)
+            nexts = node.next
             if run:
                 if node.saved is None and _kept_state(node):
                     raise GraphFreedError(GRAPH_FREED_MESSAGE)
-                in_grads = _call_vjps(node, g)
-                for nxt, gi in zip(node.next, in_grads, strict=True):
-                    if gi is None or nxt is None:
-                        continue
-                    if isinstance(nxt, Node):
-                        _accumulate(pending, id(nxt), gi)
-                    else:
-                        _accumulate(leaf_grads, id(nxt), gi)
-                        leaf_objs[id(nxt)] = nxt
-            if run and not retain_graph:  # torch frees only what it ran
-                node.release()
-            for nxt in node.next:
+                in_grads = _call_vjps_raw(node, g) if raw else _call_vjps(node, g)
+                if not retain_graph:  # torch frees only what it ran
+                    node.release()
+            else:
+                in_grads = [None] * len(nexts)
+            # one pass per input: its gradient, then its dependency count (the same order of
+            # readiness as accumulating every input first)
+            for nxt, gi in zip(nexts, in_grads, strict=True):
+                if nxt is None:
+                    continue
                 if isinstance(nxt, Node):
                     k = id(nxt)
-                    deps[k] -= 1
-                    if deps[k] == 0 and k not in ready_ids:
+                    if gi is not None:
+                        acc(pending, k, gi)
+                    d = deps[k] - 1
+                    deps[k] = d
+                    if d == 0 and k not in ready_ids:
                         ready_ids.add(k)
                         ready.append(nxt)
+                elif gi is not None:
+                    k = id(nxt)
+                    acc(leaf_grads, k, gi)
+                    leaf_objs[k] = nxt
 
+    if raw:
+        for k in leaf_grads:
+            leaf_grads[k] = _wrap(leaf_grads[k])
     if _hooks.has_hooks():
         with _GradMode(create_graph):
             for k in leaf_grads:
@@ -608,6 +768,71 @@ def _call_vjps(node: Node, g: Tensor) -> list[Tensor | None]:
             gi = gi.sum_to_size(shape)
         if gi._dtype is not dt:
             gi = gi.to(dt)
+        out.append(gi)
+    return out
+
+
+def _wrap(a: Any) -> Tensor:
+    return Tensor._make(a, False, None)
+
+
+def _array(a: Any) -> Any:
+    """A NumPy scalar (what arithmetic on 0-d arrays returns) as a 0-d array."""
+    return np.asarray(a) if isinstance(a, np.generic) else a
+
+
+def _accumulate_raw(acc: dict[Any, Any], key: Any, g: Any) -> None:
+    prev = acc.get(key)
+    acc[key] = g if prev is None else _array(prev + g)  # a new array: never one a user holds
+
+
+def _sum_to(g: Any, shape: tuple[int, ...]) -> Any:
+    """``sum_to_size``'s forward on an array (the same reduction, so the same bits)."""
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1
+    )
+    out = g.sum(axis=axes, keepdims=True) if axes else g
+    return _array(out.reshape(shape))
+
+
+def _call_vjps_raw(node: Node, g: Any) -> list[Any]:
+    """``_call_vjps`` on arrays: an op declared ``raw`` runs its VJPs on a ``RawView`` when
+    every tensor input has the gradient's dtype (then NumPy's promotion is torch's); any
+    other op runs its VJPs on Tensors, outside grad mode, as before."""
+    op = node.op
+    dt_np = g.dtype
+    ok = op.raw
+    if ok:
+        for m in node.in_meta:
+            if m is not None and m[1].np != dt_np:
+                ok = False
+                break
+    if not ok:
+        got = _call_vjps(node, _wrap(g))
+        return [None if x is None else x._st.array for x in got]
+    view = RawView(node)
+    vjps = op.vjps
+    out: list[Any] = []
+    for i, nxt in enumerate(node.next):
+        if nxt is None:
+            out.append(None)
+            continue
+        if isinstance(vjps, tuple):
+            vjp = vjps[i]
+            gi = None if vjp is None else vjp(g, view)
+        else:
+            assert vjps is not None
+            gi = vjps(g, view, i)
+        if gi is None:
+            out.append(None)
+            continue
+        gi = _array(gi)
+        shape, dt = node.in_meta[i]
+        if gi.shape != shape:
+            gi = _sum_to(gi, shape)
+        if gi.dtype != dt.np:
+            gi = gi.astype(dt.np)
         out.append(gi)
     return out
 

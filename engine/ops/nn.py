@@ -107,27 +107,27 @@ def _matmul_check(inputs: Any, attrs: dict[str, Any]) -> None:
 
 
 def _matmul_vjp_a(g: Tensor, n: Any) -> Tensor:
-    b = n[1]
+    b, F = n[1], n.F
     ad, bd = len(n.in_meta[0][0]), b.ndim
     if ad == 1 and bd == 1:
         return g * b
     if bd == 1:
-        return g.unsqueeze(-1) * b
+        return F.unsqueeze(g, -1) * b
     if ad == 1:
-        return matmul(g.unsqueeze(-2), b.mT).squeeze(-2)
-    return matmul(g, b.mT)
+        return F.squeeze(F.matmul(F.unsqueeze(g, -2), F.mT(b)), -2)
+    return F.matmul(g, F.mT(b))
 
 
 def _matmul_vjp_b(g: Tensor, n: Any) -> Tensor:
-    a = n[0]
+    a, F = n[0], n.F
     ad, bd = a.ndim, len(n.in_meta[1][0])
     if ad == 1 and bd == 1:
         return g * a
     if ad == 1:
-        return a.unsqueeze(-1) * g.unsqueeze(-2)
+        return F.unsqueeze(a, -1) * F.unsqueeze(g, -2)
     if bd == 1:
-        return matmul(a.mT, g.unsqueeze(-1)).squeeze(-1)
-    return matmul(a.mT, g)
+        return F.squeeze(F.matmul(F.mT(a), F.unsqueeze(g, -1)), -1)
+    return F.matmul(F.mT(a), g)
 
 
 MATMUL = defop(
@@ -152,6 +152,7 @@ MATMUL = defop(
     sig="input, other",
     variants=("function", "method", "__matmul__", "__rmatmul__"),
     doc="the matrix product as torch.matmul (1-d, 2-d and batched operands)",
+    raw=True,
 )
 matmul = MATMUL.fn
 

@@ -70,6 +70,7 @@ ADD = defop(
     variants=_dunders("add"),
     doc="input + alpha * other, broadcast",
     **{**_BIN, **_ALPHA},
+    raw=True,
 )
 
 
@@ -101,6 +102,7 @@ SUB = defop(
     aliases=("subtract",),
     doc="input - alpha * other, broadcast",
     **{**_BIN, **_ALPHA, "check": _sub_check},
+    raw=True,
 )
 MUL = defop(
     "mul",
@@ -114,6 +116,7 @@ MUL = defop(
     aliases=("multiply",),
     doc="input * other, broadcast",
     **_BIN,
+    raw=True,
 )
 
 
@@ -135,6 +138,7 @@ DIV = defop(
     aliases=("divide", "true_divide"),
     doc="input / other (true division, at least float32), broadcast",
     **_BIN,
+    raw=True,
 )
 RECIPROCAL = defop(
     "reciprocal",
@@ -145,6 +149,7 @@ RECIPROCAL = defop(
     promote="float",
     public=False,
     doc="1 / input",
+    raw=True,
 )
 DIV_SCALAR = defop(  # torch's div.Scalar, which its C++ compositions call (Python's x / 2 is not)
     "div_scalar",
@@ -157,6 +162,7 @@ DIV_SCALAR = defop(  # torch's div.Scalar, which its C++ compositions call (Pyth
     variants=(),
     public=False,
     doc="tensor / Python scalar as torch's div.Scalar (its C++ compositions' DivBackward1)",
+    raw=True,
 )
 
 
@@ -178,6 +184,7 @@ NEG = defop(
     variants=("function", "method", "__neg__"),
     aliases=("negative",),
     doc="-input",
+    raw=True,
 )
 
 
@@ -257,6 +264,7 @@ HYPOT = defop(
     variants=("function", "method", "inplace"),
     doc="sqrt(input ** 2 + other ** 2) elementwise, without overflow; broadcast",
     **{**_BIN, "check": _hypot_check, "dtypes": "float"},
+    raw=True,
 )
 
 
@@ -273,6 +281,7 @@ EXP = _unary(
     "ExpBackward0",
     saves_out=True,
     doc="e ** input, elementwise",
+    raw=True,
 )
 LOG = _unary(
     "log",
@@ -281,6 +290,7 @@ LOG = _unary(
     "LogBackward0",
     saves=(0,),
     doc="the natural logarithm, elementwise",
+    raw=True,
 )
 LOG1P = _unary(
     "log1p",
@@ -290,6 +300,7 @@ LOG1P = _unary(
     saves=(0,),
     public=False,
     doc="log(1 + input), accurate near zero",
+    raw=True,
 )
 SQRT = _unary(
     "sqrt",
@@ -298,22 +309,25 @@ SQRT = _unary(
     "SqrtBackward0",
     saves_out=True,
     doc="the square root, elementwise",
+    raw=True,
 )
 SIN = _unary(
     "sin",
     lambda xp, a: xp.sin(a),
-    lambda g, n: g * n[0].cos(),
+    lambda g, n: g * n.F.cos(n[0]),
     "SinBackward0",
     saves=(0,),
     doc="the sine, elementwise (radians)",
+    raw=True,
 )
 COS = _unary(
     "cos",
     lambda xp, a: xp.cos(a),
-    lambda g, n: -g * n[0].sin(),
+    lambda g, n: -g * n.F.sin(n[0]),
     "CosBackward0",
     saves=(0,),
     doc="the cosine, elementwise (radians)",
+    raw=True,
 )
 TAN = _unary(
     "tan",
@@ -322,6 +336,7 @@ TAN = _unary(
     "TanBackward0",
     saves_out=True,
     doc="the tangent, elementwise (radians)",
+    raw=True,
 )
 TANH = _unary(
     "tanh",
@@ -331,6 +346,7 @@ TANH = _unary(
     saves_out=True,
     variants=("function", "method", "nn"),
     doc="the hyperbolic tangent, elementwise",
+    raw=True,
 )
 
 
@@ -348,6 +364,7 @@ SIGMOID = _unary(
     saves_out=True,
     variants=("function", "method", "nn"),
     doc="1 / (1 + exp(-input)), stable on both tails",
+    raw=True,
 )
 
 
@@ -358,11 +375,12 @@ def _erf(xp: Any, a: Any) -> Any:
 ERF = _unary(
     "erf",
     _erf,
-    lambda g, n: g * ((2 / math.sqrt(math.pi)) * (-(n[0] * n[0])).exp()),
+    lambda g, n: g * ((2 / math.sqrt(math.pi)) * n.F.exp(-(n[0] * n[0]))),
     "ErfBackward0",
     saves=(0,),
     public=False,
     doc="the Gauss error function, elementwise",
+    raw=True,
 )
 SIGN = defop(
     "sign",
@@ -372,6 +390,7 @@ SIGN = defop(
     public=False,
     dtypes="any",
     doc="-1, 0 or 1 by the sign of each element",
+    raw=True,
 )
 
 
@@ -388,13 +407,14 @@ def reject_bool(message: str) -> Any:
 ABS = defop(
     "abs",
     lambda xp, a: xp.abs(a),
-    (lambda g, n: g * n[0].sign(),),
+    (lambda g, n: g * n.F.sign(n[0]),),
     "AbsBackward0",
     saves=(0,),
     check=reject_bool("\"abs_cpu\" not implemented for 'Bool'"),
     dtypes="any",
     variants=("function", "method", "__abs__"),
     doc="the absolute value, elementwise",
+    raw=True,
 )
 
 # --------------------------------------------------------------- comparisons

@@ -29,12 +29,12 @@ def _restore(g: Tensor, n: Any) -> Tensor:
     """Undo a reduction's shape on ``g``: put back reduced dims (size 1), then expand."""
     shape, _ = n.in_meta[0]
     axis = _axis(n.attrs)
+    kept = None
     if axis is not None and not n.attrs.get("keepdim", False):
         kept = [1 if i in axis else s for i, s in enumerate(shape)]
-        g = g.reshape(kept)
     elif axis is None and g.ndim != len(shape):
-        g = g.reshape([1] * len(shape))
-    return g.expand(shape)
+        kept = [1] * len(shape)
+    return n.F.restore(g, shape, kept)
 
 
 def _restore_out(t: Tensor, n: Any) -> Tensor:
@@ -117,6 +117,7 @@ SUM = defop(
     dtypes="any",
     doc="the sum of all elements, or over dim (int64 for integer and bool inputs)",
     **_RED,
+    raw=True,
 )
 
 
@@ -138,6 +139,7 @@ MEAN = defop(
     check=_float_only("mean"),
     doc="the mean of all elements, or over dim (floating point inputs)",
     **_RED,
+    raw=True,
 )
 
 

@@ -2,8 +2,10 @@
 
 An op's forward works on raw arrays through the backend namespace ``xp``; its VJPs
 are written with the engine's own differentiable ops (never raw ``xp``), so that
-``create_graph=True`` differentiates them again. Broadcasting is undone in one
-place (``autograd._call_vjps`` sums each gradient back to its input's shape).
+``create_graph=True`` differentiates them again. An op declared ``raw=True`` writes its
+VJPs with operators, ``n[i]``, ``n.out``, ``n.attrs`` and the namespace ``n.F`` only: the
+same declaration then also runs on raw arrays when ``create_graph=False``. Broadcasting is
+undone in one place (``autograd._call_vjps`` sums each gradient back to its input's shape).
 
 Besides the autograd half, a declaration says how the op is called:
 
@@ -62,6 +64,9 @@ class Op:
     promote_args: tuple[int, ...] | None = None  # the inputs promotion applies to (default all)
     result: str | None = None  # None: the output takes the promoted dtype; "keep": forward's
     differentiable: bool = True
+    # its VJPs use only operators, ``n[i]``, ``n.out``, ``n.attrs``, ``n.in_meta`` and ``n.F``,
+    # so they also run on raw arrays (``autograd.RawView``) when create_graph=False
+    raw: bool = False
     shape: Callable[[list[tuple[int, ...]], dict[str, Any]], Sequence[int]] | None = None
     # a broadcast: the result has at most as many elements as the product of the inputs'
     # sizes, so an element limit need not infer the shape when that product is within it
