@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +32,13 @@ class BackwardRequest(BaseModel):
     create_graph: bool = False
     inputs: list[str] | None = None
     encoding: Encoding = "json"
+    return_grads: Literal["all", "none"] | list[str] = Field(
+        "all",
+        description=(
+            '"all": the .grad of every named leaf reached (or of `inputs`); "none": nothing '
+            "(read a .grad later with GET .../tensors/{name}/grad); a list: those names' .grad."
+        ),
+    )
 
 
 class GradRequest(BaseModel):

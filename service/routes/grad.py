@@ -71,6 +71,7 @@ def run_backward(
         )
     gradient = None if req.gradient is None else _tensor_arg(ex, req.gradient, out)
     inputs = None if req.inputs is None else [ex.lookup(n) for n in req.inputs]
+    wanted = [ex.lookup(n) for n in req.return_grads] if isinstance(req.return_grads, list) else []
     # what backward may accumulate into: put back as it was if it stops half way (a budget,
     # the deadline, a client gone); arrays are immutable, so the references are the state
     touched = {id(t): t for t in [*session.names.values(), *reached_leaves([out])]}
@@ -85,7 +86,14 @@ def run_backward(
         raise
     finally:
         guard.close()
-    if inputs is not None:
+    if isinstance(req.return_grads, list):  # the .grad of exactly these names
+        grads = {
+            n: tensor_data(t.grad, req.encoding)
+            for n, t in zip(req.return_grads, wanted, strict=True)
+        }
+    elif req.return_grads == "none":
+        grads = {}
+    elif inputs is not None:
         names = req.inputs or []
         grads = {n: tensor_data(t.grad, req.encoding) for n, t in zip(names, inputs, strict=True)}
     else:

@@ -78,6 +78,28 @@ async def test_backward_with_inputs(sess: Sess) -> None:
     assert_problem(await sess.backward("out", inputs=["nope"]), 400, "unknown_name")
 
 
+async def test_backward_return_grads_all_none_or_names(sess: Sess) -> None:
+    await sess.tensor("a", value=[1.0, 2.0], requires_grad=True)
+    await sess.tensor("b", value=[3.0, 4.0], requires_grad=True)
+    await sess.run(
+        [
+            {"name": "h", "op": "mul", "args": ["a", "b"]},
+            {"name": "out", "op": "sum", "args": ["h"]},
+        ]
+    )
+    r = await sess.backward("out", retain_graph=True, return_grads="none")
+    assert r.status_code == 200 and r.json() == {"grads": {}}
+    assert await sess.grad("a") == [3.0, 4.0]  # kept on the server
+    r = await sess.backward("out", retain_graph=True, return_grads=["b"])
+    assert r.json() == {"grads": {"b": {"data": [2.0, 4.0], "dtype": "float32"}}}
+    r = await sess.backward("out", retain_graph=True, return_grads="all")
+    assert set(r.json()["grads"]) == {"a", "b"}
+    # an unknown name is refused before anything accumulates
+    assert_problem(await sess.backward("out", return_grads=["nope"]), 400, "unknown_name")
+    assert await sess.grad("a") == [9.0, 12.0]
+    assert_problem(await sess.backward("out", return_grads="some"), 422, "validation_error")
+
+
 async def test_backward_gradient_as_tensordata_and_name(sess: Sess) -> None:
     await sess.tensor("x", value=[1.0, 2.0, 3.0], requires_grad=True)
     await sess.run([{"name": "y", "op": "mul", "args": ["x", 2]}])
