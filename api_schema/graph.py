@@ -36,6 +36,9 @@ class GraphNode(BaseModel):
         default_factory=dict,
         description="The op's attributes with PyTorch's names (dim, keepdim, shape, index, ...).",
     )
+    no_grad: bool | None = Field(
+        None, description="Grad mode for this node (`true`: no_grad); omitted: the request's."
+    )
 
 
 class GraphRequest(BaseModel):

@@ -13,9 +13,17 @@ from typing import Any
 
 import engine
 from api_schema import GraphNode
-from engine.errors import EngineError
+from engine.errors import DoesNotRequireGradError, EngineError
 from engine.ops import wire_ops
-from engine.state import Checkpoint, Footprint, budget, checkpoint, footprint, from_array
+from engine.state import (
+    Checkpoint,
+    Footprint,
+    budget,
+    checkpoint,
+    footprint,
+    from_array,
+    reached_leaves,
+)
 from engine.tensor import Tensor
 
 from .budget import Guard, weigh
@@ -26,6 +34,9 @@ __all__ = ["WIRE_OPS", "Executor"]
 
 # every wire name (the op table's): its op, and whether it runs in place on its first argument
 WIRE_OPS = wire_ops()
+# node kinds that are not ops: they change ``.grad`` and bind nothing (docs/api.md, Graphs)
+BACKWARD, ZERO_GRAD = "autograd.backward", "autograd.zero_grad"
+CONTROL = (BACKWARD, ZERO_GRAD)
 
 
 def unknown_name(name: Any, node: int | None = None) -> ApiError:
@@ -123,8 +134,12 @@ class Executor:
                     self.node = i
                     if guard is not None:
                         guard.check_time()
-                    out = self._call(node)
-                    if node.name is not None:
+                    if node.no_grad is not None and node.no_grad != no_grad:
+                        with engine.set_grad_enabled(not node.no_grad):
+                            out = self._call(node)
+                    else:
+                        out = self._call(node)
+                    if node.name is not None and out is not None:
                         self.local[node.name] = out
                     del out
                     for name in drops.get(i, ()):
@@ -151,8 +166,18 @@ class Executor:
             ) from None
         self.node = None
 
-    def _call(self, node: GraphNode) -> Tensor:
+    def _call(self, node: GraphNode) -> Tensor | None:
         op = node.op
+        if op in CONTROL:
+            if node.name is not None:
+                raise ApiError(400, "invalid_argument", f"{op} binds no name", node=self.node)
+            if op == BACKWARD:
+                self._backward(node)
+            else:
+                for t in [self.lookup(a) for a in node.args]:
+                    self._save(t)
+                    t.grad = None
+            return None
         entry = WIRE_OPS.get(op)
         if entry is None:
             raise ApiError(
@@ -167,8 +192,7 @@ class Executor:
                 raise ApiError(400, "invalid_argument", f"{op} needs a target", node=self.node)
             target = self.lookup(node.args[0])
             rest = [self.arg(a) for a in node.args[1:]]
-            if id(target) not in self._snapshots:
-                self._snapshots[id(target)] = checkpoint(target)
+            self._save(target)
             out = getattr(target, op)(*rest, **self.kwargs(op, node.kwargs))
         else:
             out = spec(*[self.arg(a) for a in node.args], **self.kwargs(op, node.kwargs))
@@ -177,6 +201,44 @@ class Executor:
                 400, "invalid_argument", f"{op} did not produce a tensor", node=self.node
             )
         return out
+
+    def _save(self, t: Tensor) -> None:
+        """Remember ``t``'s state (values, version, ``.grad``) before a node first changes it."""
+        if id(t) not in self._snapshots:
+            self._snapshots[id(t)] = checkpoint(t)
+
+    def _backward(self, node: GraphNode) -> None:
+        """``{"op": "autograd.backward", "args": [tensor, gradient], "kwargs": {retain_graph,
+        create_graph, inputs}}``: as ``POST .../backward``, inside the batch."""
+        if not 1 <= len(node.args) <= 2:
+            raise ApiError(
+                400, "invalid_argument", "backward takes [tensor, gradient]", node=self.node
+            )
+        kw = dict(node.kwargs)
+        unknown = set(kw) - {"retain_graph", "create_graph", "inputs"}
+        if unknown:
+            raise ApiError(
+                400,
+                "invalid_argument",
+                f"backward: unknown kwargs {sorted(unknown)}",
+                node=self.node,
+            )
+        out = self.lookup(node.args[0])
+        if not out.requires_grad:  # checked first, as torch does
+            raise DoesNotRequireGradError(
+                "element 0 of tensors does not require grad and does not have a grad_fn"
+            )
+        g = node.args[1] if len(node.args) == 2 else None
+        gradient = None if g is None else self.arg(g)
+        if gradient is not None and not isinstance(gradient, Tensor):
+            gradient = from_array(self.xp.asarray(gradient, dtype=out.dtype.name))
+        names = kw.get("inputs")
+        inputs = None if names is None else [self.lookup(n) for n in names]
+        for t in inputs if inputs is not None else reached_leaves([out]):
+            self._save(t)
+            if t._grad is not None:  # accumulation writes into the .grad tensor itself
+                self._save(t._grad)
+        out.backward(gradient, kw.get("retain_graph"), bool(kw.get("create_graph")), inputs)
 
     def rollback(self) -> None:
         for snap in reversed(list(self._snapshots.values())):
@@ -218,6 +280,9 @@ def _drops(
             last[name] = i
         if node.op == "index":
             for name in _names_in(node.kwargs.get("index")):
+                last[name] = i
+        if node.op == BACKWARD:
+            for name in _names_in(node.kwargs.get("inputs")):
                 last[name] = i
         if node.name is not None:
             last[node.name] = i

@@ -438,3 +438,81 @@ async def test_stateless_limits() -> None:
         )
         body = assert_problem(r, 413, "tensor_too_large")
         assert body["node"] == 0
+
+
+# ------------------------------------------------- backward and zero_grad as graph nodes
+SGD_STEP = [
+    {"name": "h", "op": "mul", "args": ["w", "x"]},
+    {"name": "loss", "op": "sum", "args": ["h"]},
+    {"op": "autograd.backward", "args": ["loss"]},
+    {"name": "g", "op": "grad_of", "args": ["w"], "no_grad": True},
+    {"name": "step", "op": "mul", "args": ["g", 0.5], "no_grad": True},
+    {"op": "sub_", "args": ["w", "step"], "no_grad": True},
+    {"op": "autograd.zero_grad", "args": ["w"]},
+]
+
+
+async def test_a_whole_sgd_step_is_one_graph_request(sess: Sess) -> None:
+    await sess.tensor("w", value=[1.0, 2.0], requires_grad=True)
+    await sess.tensor("x", value=[2.0, 4.0])
+    tensors = await sess.run(SGD_STEP, **{"return": ["w", "h"]})
+    assert tensors["h"]["requires_grad"] is True and tensors["h"]["grad_fn"] == "MulBackward0"
+    assert await sess.data("w") == [0.0, 0.0]  # w - 0.5 * x
+    assert await sess.grad("w") is None  # zero_grad ran last
+    assert (await sess.info("step"))["requires_grad"] is False  # its node ran under no_grad
+    # the same with the gradient given, and accumulation across two backward nodes
+    nodes = [
+        {"name": "h", "op": "mul", "args": ["w", "x"]},
+        {
+            "op": "autograd.backward",
+            "args": ["h", {"value": {"data": [1.0, 1.0]}}],
+            "kwargs": {"retain_graph": True},
+        },
+        {"op": "autograd.backward", "args": ["h", "x"]},
+    ]
+    await sess.run(nodes)
+    assert await sess.grad("w") == [6.0, 20.0]  # x * 1 + x * x
+
+
+async def test_backward_nodes_fail_atomically_with_torch_errors(sess: Sess) -> None:
+    await sess.tensor("w", value=[1.0, 2.0], requires_grad=True)
+    await sess.tensor("c", value=[1.0, 2.0])
+    await sess.run(
+        [
+            {"name": "loss", "op": "sum", "args": ["w"]},
+            {"op": "autograd.backward", "args": ["loss"]},
+        ]
+    )
+    assert await sess.grad("w") == [1.0, 1.0]
+    # a backward that ran, then a failing node: the .grad is as it was before the request
+    bad = [
+        {"name": "l2", "op": "mul", "args": ["w", 3.0]},
+        {"op": "autograd.backward", "args": ["l2", {"value": {"data": [1.0, 1.0]}}]},
+        {"op": "autograd.zero_grad", "args": ["w"]},
+        {"op": "add", "args": ["w", "nope"]},
+    ]
+    body = assert_problem(await sess.graph(bad), 400, "unknown_name")
+    assert body["node"] == 3
+    assert await sess.grad("w") == [1.0, 1.0]
+    body = assert_problem(
+        await sess.graph([{"op": "autograd.backward", "args": ["c"]}]), 400, "does_not_require_grad"
+    )
+    assert body["node"] == 0
+    nodes = [
+        {"name": "s", "op": "mul", "args": ["w", "w"]},
+        {"name": "t", "op": "sum", "args": ["s"]},
+        {"op": "autograd.backward", "args": ["t"]},
+        {"op": "autograd.backward", "args": ["t"]},
+    ]
+    body = assert_problem(await sess.graph(nodes), 409, "graph_freed")
+    assert body["node"] == 3 and GRAPH_FREED in body["detail"]
+    for node, why in [
+        ({"op": "autograd.backward", "args": []}, "backward takes"),
+        ({"op": "autograd.backward", "args": ["loss"], "kwargs": {"bogus": 1}}, "bogus"),
+        ({"name": "x", "op": "autograd.zero_grad", "args": ["w"]}, "binds no name"),
+    ]:
+        body = assert_problem(await sess.graph([node]), 400, "invalid_argument")
+        assert why in body["detail"]
+    assert_problem(
+        await sess.graph([{"op": "autograd.zero_grad", "args": ["nope"]}]), 400, "unknown_name"
+    )
