@@ -2,7 +2,13 @@
 
 Operations are recorded here as graph nodes and sent as one ``graph`` request when a
 value is needed; every other request first flushes the batch, so the server sees
-calls in program order. Names of tensors Python dropped are sent in ``free``.
+calls in program order. ``backward()`` and ``grad = None`` are nodes too
+(``autograd.backward``, ``autograd.zero_grad``), and grad mode travels per node, so a
+training loop's steps cost no round trip until Python reads a value. Names of tensors
+Python dropped are sent in ``free``.
+
+Each node remembers the line of user code that recorded it: an error the server finds
+in a batch names the call site of the node that failed.
 
 A batch that fails is atomic on the server: the nodes before the failing one are
 queued again (in eager torch they would have run), and the names of the failing
@@ -15,6 +21,8 @@ from __future__ import annotations
 import collections
 import io
 import itertools
+import os
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -37,6 +45,18 @@ __all__ = ["NPY", "Connection"]
 NPY = "application/x-npy"
 _READS = ("GET", "HEAD")  # safe to send again after a network error
 _RETRIES = 3
+_HERE = os.path.dirname(os.path.abspath(__file__))
+BACKWARD, ZERO_GRAD = "autograd.backward", "autograd.zero_grad"  # node kinds (docs/api.md)
+
+
+def _call_site() -> tuple[str, int, str]:
+    """The innermost frame outside this package (and its generated methods): user code."""
+    f = sys._getframe(2)
+    while f.f_back is not None and (
+        f.f_code.co_filename.startswith(_HERE) or f.f_code.co_filename == "<string>"
+    ):
+        f = f.f_back
+    return f.f_code.co_filename, f.f_lineno, f.f_code.co_name
 
 
 def _names_in(node: dict[str, Any]) -> Iterator[str]:
@@ -76,20 +96,24 @@ class Connection:
         self.npy_threshold = npy_threshold
         self.max_pending = max_pending
         self.pending: list[dict[str, Any]] = []
-        self.pending_no_grad = False
+        self.sites: list[tuple[str, int, str]] = []  # per pending node: where it was recorded
         self.pending_names: set[str] = set()
         self.bound: set[str] = set()
         self.lost: dict[str, Exception] = {}  # name -> the error to raise when it is used
         self.to_free: collections.deque[str] = collections.deque()
         self.grad_enabled = True
         self.graph_grads = False  # a backward(create_graph=True) ran: a .grad may have a graph
-        # Caches are valid while their epoch holds: in-place ops change values; backward,
-        # zero_grad and in-place ops on grads change grads.
+        # Value caches are valid while the epoch holds: in-place ops and backward (which
+        # accumulates into .grad tensors in place) change values.
         self.data_epoch = 0
-        self.grad_epoch = 0
-        self.grads: dict[str, tuple[int, Any]] = {}  # leaf name -> (grad_epoch, array or None)
+        # the local model of which tensors have a .grad: True, False, or absent (unknown:
+        # ask the server); a backward sets it for the leaves it reaches
+        self.has_grad: dict[str, bool] = {}
         self.grad_aliases: set[str] = set()  # names bound to some leaf's .grad tensor itself
-        self.zero_pending: list[str] = []  # `w.grad = None`, sent before the next other call
+        # bumped by what can make a later backward fail (an in-place op, a backward that
+        # frees its graph): a backward whose graph is older is sent at once, not deferred
+        self.hazard = 0
+        self.grad_gen = 0  # bumped when some .grad tensor may be replaced by a new one
         self._names = itertools.count()
         self._lock = threading.RLock()
         self.closed = False
@@ -140,10 +164,11 @@ class Connection:
             raise error_from_problem(response.status_code, problem)
         return response
 
-    def call(self, method: str, path: str, **kw: Any) -> Any:
-        """A JSON call on the session, after flushing pending nodes (program order)."""
-        self.flush()
-        self.sync_zero_grad()
+    def call(self, method: str, path: str, flush: bool = True, **kw: Any) -> Any:
+        """A JSON call on the session, after flushing pending nodes (program order); a call
+        that reads and changes nothing the pending nodes touch may go first (``flush``)."""
+        if flush:
+            self.flush()
         response = self.send(method, self.prefix + path, **kw)
         if response.status_code == 204 or not response.content:
             return None
@@ -155,21 +180,45 @@ class Connection:
         return info
 
     def zero_grad(self, name: str) -> None:
-        """``w.grad = None``; several are sent as one request, before the next call.
+        """``w.grad = None``: an ``autograd.zero_grad`` node (consecutive ones merge)."""
+        with self._lock:
+            self.check([name])
+            last = self.pending[-1] if self.pending else None
+            if last is not None and last["op"] == ZERO_GRAD:
+                if name not in last["args"]:
+                    last["args"].append(name)
+            else:
+                self.record({"name": None, "op": ZERO_GRAD, "args": [name], "kwargs": {}})
+            self.has_grad[name] = False
+            self.grad_gen += 1
 
-        Graph requests may go first: a graph node never reads a grad that was set to
-        None (``.grad`` answers None from the cache without asking the server).
-        """
-        self.check([name])
-        if name not in self.zero_pending:
-            self.zero_pending.append(name)
-        self.grad_epoch += 1
-        self.grads[name] = (self.grad_epoch, None)
+    def backward(
+        self, node: dict[str, Any], reached: Iterable[str] | None, now: bool, frees: bool
+    ) -> None:
+        """Record an ``autograd.backward`` node; ``reached``: the leaves whose ``.grad`` it
+        sets (None: not known here, so every ``.grad`` is asked of the server again).
+        ``now``: send it at once (after what is pending), so its error is raised here."""
+        with self._lock:
+            if now:
+                self.flush()
+            self.record(node)
+            if now:
+                self.flush(locate=False)
+            if frees:
+                self.hazard += 1
+            self.data_epoch += 1  # accumulation changes existing .grad tensors in place
+            if reached is None:
+                self.has_grad.clear()
+                self.grad_gen += 1
+            else:
+                for n in reached:
+                    self.has_grad[n] = True
+            if node["kwargs"].get("create_graph"):
+                self.graph_grads = True  # some .grad may now carry a graph
 
-    def sync_zero_grad(self) -> None:
-        if self.zero_pending:
-            names, self.zero_pending = self.zero_pending, []
-            self.send("POST", self.prefix + "/zero_grad", json={"names": names})
+    def sync(self) -> None:
+        """``torch.sync()``: run what is pending now (errors surface here)."""
+        self.flush()
 
     # ------------------------------------------------------------------ names
     def new_name(self) -> str:
@@ -189,14 +238,13 @@ class Connection:
 
     # ----------------------------------------------------------------- graph
     def record(self, node: dict[str, Any]) -> None:
-        """Queue a node; a change of grad mode or a full batch sends what is queued."""
+        """Queue a node (in the current grad mode); a full batch sends what is queued."""
         with self._lock:
             self.check(_names_in(node))
-            no_grad = not self.grad_enabled
-            if self.pending and no_grad != self.pending_no_grad:
-                self.flush()
-            self.pending_no_grad = no_grad
+            if not self.grad_enabled and node["op"] not in (BACKWARD, ZERO_GRAD):
+                node["no_grad"] = True
             self.pending.append(node)
+            self.sites.append(_call_site())
             if node.get("name"):
                 self.pending_names.add(node["name"])
             op, args = node["op"], node["args"]
@@ -204,8 +252,7 @@ class Connection:
                 self.grad_aliases.add(node["name"])
             if op.endswith("_"):
                 self.data_epoch += 1
-                if args[0] in self.grad_aliases:  # w.grad.zero_() changes w's grad
-                    self.grad_epoch += 1
+                self.hazard += 1
             if len(self.pending) >= self.max_pending:
                 self.flush()
 
@@ -214,14 +261,18 @@ class Connection:
         while self.to_free:
             n = self.to_free.popleft()
             self.lost.pop(n, None)
-            self.grads.pop(n, None)
+            self.has_grad.pop(n, None)
             self.grad_aliases.discard(n)
             if n in self.bound or n in self.pending_names:
                 frees.append(n)
         return frees
 
     def flush(
-        self, names: list[str] | None = None, include: tuple[str, ...] = (), encoding: str = "json"
+        self,
+        names: list[str] | None = None,
+        include: tuple[str, ...] = (),
+        encoding: str = "json",
+        locate: bool = True,
     ) -> dict[str, Any]:
         """Send queued nodes (and frees); report ``names`` with ``include``."""
         with self._lock:
@@ -230,20 +281,21 @@ class Connection:
             frees = self._take_frees()
             if not self.pending and not names and not frees:
                 return {}
-            nodes, sent_names = self.pending, self.pending_names
+            nodes, sent_names, sites = self.pending, self.pending_names, self.sites
             body: dict[str, Any] = {
                 "nodes": nodes,
-                "no_grad": self.pending_no_grad,
+                "no_grad": False,  # each node says its own
                 "return": names or [],
                 "include": list(include),
                 "encoding": encoding,
                 "free": frees,
             }
-            self.pending, self.pending_names = [], set()
+            self.pending, self.pending_names, self.sites = [], set(), []
             try:
                 result = self.send("POST", self.prefix + "/graph", json=body).json()
             except ServerError as exc:
-                if self._recover(nodes, frees, exc):
+                located = _located(exc, nodes, sites) if locate else exc
+                if self._recover(nodes, sites, frees, located):
                     return self.flush(names, include, encoding)
                 raise
             except httpx.TransportError as exc:
@@ -261,13 +313,22 @@ class Connection:
         """Names the nodes would bind, and in-place targets that missed an update (their
         values would silently be wrong), now raise ``why`` when used."""
         error = lost_tensor_error(why)
+        if any(n["op"] in (BACKWARD, ZERO_GRAD) for n in nodes):
+            self.has_grad.clear()  # the local model assumed they ran: ask the server again
+            self.grad_gen += 1
         for n in nodes:
             if n.get("name"):
                 self.lost[n["name"]] = error
             if n["op"].endswith("_") and n["args"] and isinstance(n["args"][0], str):
                 self.lost[n["args"][0]] = error
 
-    def _recover(self, nodes: list[dict[str, Any]], frees: list[str], exc: ServerError) -> bool:
+    def _recover(
+        self,
+        nodes: list[dict[str, Any]],
+        sites: list[tuple[str, int, str]],
+        frees: list[str],
+        exc: ServerError,
+    ) -> bool:
         """After a refused batch (nothing changed on the server): keep what eager torch would.
 
         True when the batch should simply be sent again (only its frees were wrong).
@@ -282,6 +343,7 @@ class Connection:
         keep = nodes[:failed] if isinstance(failed, int) and 0 <= failed <= len(nodes) else []
         self._lose(nodes[len(keep) :], exc)
         self.pending = keep + self.pending
+        self.sites = sites[: len(keep)] + self.sites
         self.pending_names = {n["name"] for n in self.pending if n.get("name")}
         self.to_free.extend(n for n in frees if n in self.bound or n in self.pending_names)
         return retry
@@ -328,6 +390,11 @@ class Connection:
         array: np.ndarray[Any, Any] = np.load(io.BytesIO(response.content), allow_pickle=False)
         return array
 
+    def _fresh(self, name: str) -> None:
+        """A new tensor: bound, and without a ``.grad``."""
+        self.bound.add(name)
+        self.has_grad[name] = False
+
     def put_array(self, name: str, array: np.ndarray[Any, Any], requires_grad: bool) -> Any:
         """Create a leaf from an array: ``.npy`` above the threshold, b64 TensorData below."""
         if array.size > self.npy_threshold:
@@ -336,29 +403,39 @@ class Connection:
             info = self.call(
                 "PUT",
                 f"/tensors/{name}",
+                flush=False,  # a new name: the pending nodes cannot see it
                 content=buf.getvalue(),
                 headers={"Content-Type": NPY},
                 params={"requires_grad": str(requires_grad).lower()},
             )
         else:
             body = {"name": name, "value": encode_b64(array), "requires_grad": requires_grad}
-            info = self.call("POST", "/tensors", json=body)
-        self.bound.add(name)
+            info = self.call("POST", "/tensors", flush=False, json=body)
+        self._fresh(name)
         return info
 
     def create(self, body: dict[str, Any]) -> Any:
         """POST /tensors (a fill); binds ``body['name']``."""
-        info = self.call("POST", "/tensors", json=body)
-        self.bound.add(body["name"])
+        info = self.call("POST", "/tensors", flush=False, json=body)  # a new name
+        self._fresh(body["name"])
         return info
 
-    def close(self) -> None:
-        """Delete the session on the server and close the HTTP client."""
+    def close(self, run_pending: bool = True) -> None:
+        """Run what is pending (its error, if any, is raised once the session is gone), then
+        delete the session on the server and close the HTTP client."""
         if self.closed:
             return
+        failed: ServerError | None = None
+        try:
+            if self.pending and run_pending:
+                self.flush()
+        except ServerError as exc:
+            failed = exc
+        except httpx.TransportError:
+            pass
         try:
             self.pending.clear()
-            self.zero_pending.clear()
+            self.sites.clear()
             self.send("DELETE", self.prefix)
         except (ServerError, httpx.TransportError):
             pass
@@ -366,3 +443,19 @@ class Connection:
             self.closed = True
             self.to_free.clear()
             self.http.close()
+        if failed is not None:
+            raise failed
+
+
+def _located(
+    exc: ServerError, nodes: list[dict[str, Any]], sites: list[tuple[str, int, str]]
+) -> ServerError:
+    """The error, with a note (printed under its traceback) and ``.site`` naming the line
+    of user code that recorded the failing node; its message stays the server's."""
+    i = exc.problem.get("node")
+    if not isinstance(i, int) or not 0 <= i < len(sites):
+        return exc
+    file, line, func = sites[i]
+    exc.site = f"{file}:{line}, in {func}"
+    exc.add_note(f"the failing op, `{nodes[i]['op']}`, was recorded at {exc.site}")
+    return exc

@@ -50,6 +50,7 @@ class ServerError(Exception):
         self.code = code
         self.status = status
         self.problem = problem or {}
+        self.site: str | None = None  # a deferred op's call site: "file:line, in function"
 
 
 class RemoteRuntimeError(ServerError, RuntimeError):

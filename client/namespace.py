@@ -151,8 +151,12 @@ class RemoteTorch(_DtypeNames, _TableFunctions):
         return self._conn.requests
 
     def close(self) -> None:
-        """Delete the session (every tensor of it) and close the connection."""
+        """Run what is pending, delete the session (every tensor of it), close the connection."""
         self._conn.close()
+
+    def sync(self) -> None:
+        """Send what is recorded now (a deferred error is raised here, naming its op's line)."""
+        self._conn.sync()
 
     def __enter__(self) -> RemoteTorch:
         return self
@@ -163,7 +167,7 @@ class RemoteTorch(_DtypeNames, _TableFunctions):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        self._conn.close(run_pending=exc is None)  # never hide the block's own exception
 
     def no_grad(self) -> _NoGrad:
         return _NoGrad(self._conn, False)

@@ -18,7 +18,12 @@ import numpy as np
 
 from engine import dtypes as D
 from engine.arrays import array_from
-from engine.errors import InvalidArgumentError, LeafInplaceError
+from engine.errors import (
+    DoesNotRequireGradError,
+    GradRequiresScalarError,
+    InvalidArgumentError,
+    LeafInplaceError,
+)
 from engine.formatting import format_tensor
 from engine.meta import check_inplace, infer, op_specs, stand_in
 from engine.shapes import Size, normalize_dim
@@ -27,9 +32,9 @@ from engine.unsupported import missing
 from engine.values import HostValues
 
 from .autograd_api import not_through_client
-from .connection import Connection
+from .connection import BACKWARD, Connection
 from .inference import remembered
-from .wire import decode, encode_b64
+from .wire import encode_b64
 
 __all__ = [
     "SPECS",
@@ -183,13 +188,13 @@ def apply(
     shape, dtype = remembered(
         (op, args, kwargs), lambda: infer(op, [_meta(a) for a in args], kwargs)
     )
-    rg = (
-        conn.grad_enabled
-        and SPECS[op]["differentiable"]
-        and dtype.is_floating_point
-        and any(isinstance(a, RemoteTensor) and a.requires_grad for a in _flat(args))
-    )
+    rg = conn.grad_enabled and SPECS[op]["differentiable"] and dtype.is_floating_point
+    reach, since = _history(conn, args) if rg else (None, None)
+    rg = rg and reach is not _NO_LEAVES
     out = RemoteTensor(conn, conn.new_name(), shape if shape_known else None, dtype, rg, not rg)
+    conn.has_grad[out.name] = False  # a new tensor has no .grad
+    if rg:
+        out._reach, out._since = reach, since
     node = {
         "name": out.name,
         "op": op,
@@ -198,6 +203,30 @@ def apply(
     }
     conn.record(node)
     return out
+
+
+_NO_LEAVES: frozenset[str] = frozenset()
+
+
+def _history(conn: Connection, args: Sequence[Any]) -> tuple[frozenset[str] | None, int | None]:
+    """What the local model knows of the graph a result of ``args`` gets: the leaves
+    requiring grad a backward from it reaches (empty when no argument requires grad), and
+    the oldest ``conn.hazard`` its graph was built under (see ``RemoteTensor.backward``);
+    None where not known here."""
+    reach: frozenset[str] | None = _NO_LEAVES
+    since: int | None = conn.hazard
+    for a in _flat(args):
+        if isinstance(a, RemoteTensor) and a._rg:
+            r = a._leaves()
+            if not a._leaf:
+                since = None if since is None or a._since is None else min(since, a._since)
+            if r is None or reach is None:
+                reach = None
+            elif not reach:
+                reach = r
+            elif not r <= reach:
+                reach = reach | r
+    return reach, since
 
 
 def _split(spec: dict[str, Any], values: Sequence[Any]) -> tuple[list[Any], dict[str, Any]]:
@@ -242,11 +271,14 @@ class RemoteTensor(HostValues, _TableMethods):
 
     __slots__ = (
         "__weakref__",
+        "_alias",
         "_conn",
         "_grad_fn",
         "_leaf",
+        "_reach",
         "_rg",
         "_shape",
+        "_since",
         "_value",
         "dtype",
         "name",
@@ -268,6 +300,11 @@ class RemoteTensor(HostValues, _TableMethods):
         self._rg = requires_grad
         self._leaf = is_leaf
         self._grad_fn: Any = None if is_leaf else _UNKNOWN  # GradFn once known
+        self._reach: frozenset[str] | None = None  # a non-leaf's leaves (see ``_leaves``)
+        self._since: int | None = None  # a non-leaf's graph's oldest hazard (``_history``)
+        # from ``leaf.grad``: (the leaf, conn.grad_gen then); while it holds, the values can
+        # be read as the leaf's grad (as .npy when large) without binding this name first
+        self._alias: tuple[weakref.ref[RemoteTensor], int] | None = None
         self._value: tuple[int, np.ndarray[Any, Any]] | None = None  # (data_epoch, values)
         weakref.finalize(self, conn.release, name)
 
@@ -285,6 +322,12 @@ class RemoteTensor(HostValues, _TableMethods):
 
     def retain_grad(self) -> None:
         not_through_client("Tensor.retain_grad")
+
+    def _leaves(self) -> frozenset[str] | None:
+        """The leaves requiring grad a backward from here reaches (None: not known)."""
+        if self._leaf:
+            return frozenset((self.name,)) if self._rg else _NO_LEAVES
+        return self._reach
 
     # ------------------------------------------------------------- metadata
     def _signature(self) -> tuple[str, tuple[int, ...], str]:
@@ -372,6 +415,12 @@ class RemoteTensor(HostValues, _TableMethods):
         conn = self._conn
         if self._value is not None and self._value[0] == conn.data_epoch:
             return self._value[1]
+        leaf = None if self._alias is None else self._alias[0]()
+        if leaf is not None and self._alias is not None and self._alias[1] == conn.grad_gen:
+            _, grad = conn.read(leaf.name, "grad", self.numel())
+            if grad is not None:
+                self._value = (conn.data_epoch, grad)
+                return grad
         info, values = conn.read(self.name, "data", None if self._shape is None else self.numel())
         self._absorb(info, values)
         assert self._value is not None
@@ -406,24 +455,36 @@ class RemoteTensor(HostValues, _TableMethods):
         create_graph: bool = False,
         inputs: Sequence[RemoteTensor] | None = None,
     ) -> None:
-        """``tensor.backward``: gradients accumulate into the leaves' ``.grad`` on the server."""
+        """``tensor.backward``: recorded (an ``autograd.backward`` node), run with the next
+        request; gradients accumulate into the leaves' ``.grad`` on the server.
+
+        torch's errors that the local model decides are raised here, without a round trip."""
         conn = self._conn
         conn.check([self.name])
-        body: dict[str, Any] = {
-            "tensor": self.name,
-            "retain_graph": retain_graph,
-            "create_graph": create_graph,
-            "encoding": "b64",
-        }
-        if gradient is not None:
-            body["gradient"] = wire_value(gradient)
-        if inputs is not None:
-            body["inputs"] = [t.name for t in inputs]
-        result = conn.call("POST", "/backward", json=body)
+        if not self._rg:
+            raise DoesNotRequireGradError(
+                "element 0 of tensors does not require grad and does not have a grad_fn"
+            )
+        if gradient is None and self._shape is not None and self.numel() != 1:
+            raise GradRequiresScalarError("grad can be implicitly created only for scalar outputs")
+        kwargs: dict[str, Any] = {}
+        if retain_graph is not None:
+            kwargs["retain_graph"] = retain_graph
         if create_graph:
-            conn.graph_grads = True  # some .grad may now carry a graph
-        conn.grad_epoch += 1
-        conn.grads.update({k: (conn.grad_epoch, decode(v)) for k, v in result["grads"].items()})
+            kwargs["create_graph"] = True
+        if inputs is not None:
+            inputs = [inputs] if isinstance(inputs, RemoteTensor) else list(inputs)
+            kwargs["inputs"] = [t.name for t in inputs]
+        args: list[Any] = [self.name]
+        if gradient is not None:
+            args.append(_wire(gradient))
+        reached = self._leaves() if inputs is None else [t.name for t in inputs]
+        # Sent at once (torch's error right here, decided by the server) when the graph may
+        # have been freed by an earlier backward or saved values changed in place since it
+        # was built; else deferred, like any op.
+        risky = not self._leaf and (self._since is None or self._since < conn.hazard)
+        node = {"name": None, "op": BACKWARD, "args": args, "kwargs": kwargs}
+        conn.backward(node, reached, now=risky, frees=retain_graph is not True)
 
     @property
     def grad(self) -> RemoteTensor | None:
@@ -432,18 +493,23 @@ class RemoteTensor(HostValues, _TableMethods):
                 warnings.warn(_NON_LEAF_GRAD, UserWarning, stacklevel=2)
             return None
         conn = self._conn
-        cached = conn.grads.get(self.name)
-        if cached is None or cached[0] != conn.grad_epoch:
+        conn.check([self.name])
+        known = conn.has_grad.get(self.name)
+        values = None
+        if known is None:  # not decided locally: ask the server (with what is pending)
             info, values = conn.read(self.name, "grad", self.numel())
             self._absorb(info)
-            cached = (conn.grad_epoch, values)
-            conn.grads[self.name] = cached
-        if cached[1] is None:
+            known = conn.has_grad[self.name] = values is not None
+        if not known:
             return None
-        # the server's own .grad tensor, bound to a new name by the next request
+        # the server's own .grad tensor, bound to a new name by the next request: no round
+        # trip until Python needs its values
         g = RemoteTensor(conn, conn.new_name(), self._shape, self.dtype, False, True)
         conn.record({"name": g.name, "op": "grad_of", "args": [self.name], "kwargs": {}})
-        g._value = (conn.data_epoch, cached[1])
+        conn.has_grad[g.name] = False
+        g._alias = (weakref.ref(self), conn.grad_gen)
+        if values is not None:
+            g._value = (conn.data_epoch, values)
         if conn.graph_grads:  # after backward(create_graph=True): its requires_grad, grad_fn
             g._refresh()
         return g
@@ -478,6 +544,7 @@ class RemoteTensor(HostValues, _TableMethods):
         node = {"name": None, "op": op, "args": [self.name, *map(_wire, args)], "kwargs": kwargs}
         conn.record(node)
         if conn.grad_enabled and any(isinstance(a, RemoteTensor) and a.requires_grad for a in args):
+            self._reach, self._since = _history(conn, [self, *args])
             self._rg, self._leaf = True, False
         if not self._leaf:
             self._grad_fn = _UNKNOWN

@@ -75,7 +75,6 @@ class Viz:
         conn = self._conn
         conn.check([t.name for t in roots.values()])
         conn.flush()  # the graph up to here is on the server
-        conn.sync_zero_grad()
         params_ = {t.name: shown for shown, t in (params or {}).items()}
         shown = {**params_, **{t.name: label for label, t in roots.items() if label}}
         query = {"roots": ",".join(t.name for t in roots.values()), "saved": show_saved}
