@@ -28,6 +28,14 @@ exact command, then ONE table:
     MSE loss against a fixed target, float32; each step zeroes the four parameters'
     grads, runs forward + backward, and reads one gradient (``W1.grad``, 512x512) to the
     host. No target (for information).
+(c) the same MLP as torch.nn.Sequential with an Adam step (the optimizer in the session).
+(d) PyTorch's training loops as its tutorials write them, each timed whole (one run per way,
+    after a warm-up of a tenth of it): ``polynomial_autograd.py`` (a cubic fit to sin on
+    2,000 float64 points by manual SGD, 2,000 steps, ``loss.item()`` every 100) and
+    ``two_layer_net_autograd.py`` (64x1000 -> 100 -> 10, ReLU, float32, 500 steps, the loss
+    read every 100), the loss read at the last step too. Same starting values on every way
+    (fixed, not each library's randn); the losses are checked against the engine. Its round
+    trips are the whole loop's (setup included); targets from the issue: <= 25 and <= 10.
 
 Round trips are counted with the client's own counter (``torch.requests``, every HTTP
 request it sent) before and after each step; the cell shows the count of every step of
@@ -56,6 +64,7 @@ import cProfile
 import gc
 import io
 import json
+import math
 import os
 import pstats
 import re
@@ -119,6 +128,8 @@ class Config:
     startup_timeout: float = 60.0
     profile_steps: int = 20  # the breakdown notes and the profiles
     trace_steps: int = 7  # the traced-requests notes
+    poly_steps: int = 2000  # (c)
+    net_steps: int = 500
 
 
 FULL = Config(
@@ -135,6 +146,8 @@ QUICK = Config(
     warmup=1,
     rounds=1,
     block=3,
+    poly_steps=200,
+    net_steps=50,
     settle_s=0.0,
     profile_steps=3,
     trace_steps=2,
@@ -161,6 +174,7 @@ class Row:
     engine_ms: float
     torch_ms: float | None
     targets: bool  # the issue's targets apply (the chain)
+    trips_target: int | None = None  # (c): round trips of the whole loop
 
 
 @dataclass
@@ -474,6 +488,103 @@ def case_mlp_adam(ctx: Context) -> list[Row]:
     ]
 
 
+# ------------------------------------------------------------ (d) training loops
+POLY_START = (0.1, -0.2, 0.3, -0.05)
+
+
+def poly_loop(t: Any, steps: int) -> list[float]:
+    """PyTorch's polynomial_autograd.py on ``t`` (torch, the engine or a client session)."""
+    x = t.linspace(-math.pi, math.pi, 2000, dtype=t.float64)
+    y = t.sin(x)
+    a, b, c, d = (t.tensor(v, dtype=t.float64, requires_grad=True) for v in POLY_START)
+    lr, losses = 1e-6, []
+    for i in range(steps):
+        y_pred = a + b * x + c * x**2 + d * x**3
+        loss = (y_pred - y).pow(2).sum()
+        if i % 100 == 99 or i == steps - 1:  # the last value too: the loop has run
+            losses.append(loss.item())
+        loss.backward()
+        with t.no_grad():
+            a -= lr * a.grad
+            b -= lr * b.grad
+            c -= lr * c.grad
+            d -= lr * d.grad
+            a.grad = None
+            b.grad = None
+            c.grad = None
+            d.grad = None
+    return losses
+
+
+def _net_data() -> list[np.ndarray[Any, Any]]:
+    rng = np.random.default_rng(0)
+    shapes = ((64, 1000), (64, 10), (1000, 100), (100, 10))
+    return [rng.standard_normal(s).astype(np.float32) for s in shapes]
+
+
+def net_loop(t: Any, steps: int) -> list[float]:
+    """PyTorch's two_layer_net_autograd.py on ``t``."""
+    xs, ys, w1s, w2s = _net_data()
+    x, y = t.tensor(xs), t.tensor(ys)
+    w1, w2 = t.tensor(w1s, requires_grad=True), t.tensor(w2s, requires_grad=True)
+    lr, losses = 1e-6, []
+    for i in range(steps):
+        y_pred = x.mm(w1).clamp(min=0).mm(w2)
+        loss = (y_pred - y).pow(2).sum()
+        if i % 100 == 99 or i == steps - 1:  # the last value too: the loop has run
+            losses.append(loss.item())
+        loss.backward()
+        with t.no_grad():
+            w1 -= lr * w1.grad
+            w2 -= lr * w2.grad
+            w1.grad.zero_()
+            w2.grad.zero_()
+    return losses
+
+
+def case_loops(ctx: Context) -> list[Row]:
+    cfg, torch = ctx.cfg, ctx.torch
+    rows = []
+    for label, loop, steps, target in (
+        (
+            f"(d) polynomial SGD, {cfg.poly_steps} steps, .item() /100",
+            poly_loop,
+            cfg.poly_steps,
+            25,
+        ),
+        (f"(d) two-layer net, {cfg.net_steps} steps, loss read /100", net_loop, cfg.net_steps, 10),
+    ):
+        rt = ctx.connect()
+        ways: dict[str, Any] = {"engine": engine, "client": rt}
+        if torch is not None:
+            ways["torch"] = torch
+        ms: dict[str, float] = {}
+        got: dict[str, list[float]] = {}
+        trips = 0
+        for name, t in ways.items():
+            loop(t, max(1, steps // 10))  # warm-up
+            gc.collect()
+            r0 = rt.requests
+            t0 = time.perf_counter()
+            got[name] = loop(t, steps)
+            ms[name] = (time.perf_counter() - t0) * 1e3
+            if name == "client":
+                trips = rt.requests - r0
+        check_close(f"{label}: client vs engine", got["client"], got["engine"], rtol=1e-4)
+        rows.append(
+            Row(
+                label + " (whole loop)",
+                ms["client"],
+                [trips],
+                ms["engine"],
+                ms.get("torch"),
+                False,
+                target,
+            )
+        )
+    return rows
+
+
 # ------------------------------------------------------------------ the table
 def format_table(rows: Sequence[Row], torch_ok: bool) -> str:
     cols = [
@@ -498,6 +609,10 @@ def format_table(rows: Sequence[Row], torch_ok: bool) -> str:
             torch_cell,
             f"{ratio:.2f}x",
         ]
+        if r.trips_target is not None:
+            ok = max(r.trips) <= r.trips_target
+            lines.append([*first, f"round trips <= {r.trips_target}", met(ok)])
+            continue
         if not r.targets:
             lines.append([*first, "-", "-"])
             continue
@@ -686,6 +801,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows += case_mlp(ctx)
                 gc.collect()
                 rows += case_mlp_adam(ctx)
+                gc.collect()
+                rows += case_loops(ctx)
                 if args.profile:
                     step = ctx.profile_targets["a"]
                     profiles.append(profile_client(step, cfg.profile_steps))
