@@ -206,10 +206,10 @@ class Connection:
                 self.flush(locate=False)
             if frees:
                 self.hazard += 1
-            self.data_epoch += 1  # accumulation changes existing .grad tensors in place
+            self.data_epoch += 1  # accumulation may change existing .grad tensors in place
+            self.grad_gen += 1  # or make a new one (torch does when one is held)
             if reached is None:
                 self.has_grad.clear()
-                self.grad_gen += 1
             else:
                 for n in reached:
                     self.has_grad[n] = True
