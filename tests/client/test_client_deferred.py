@@ -196,3 +196,14 @@ def test_close_runs_what_is_pending(server: str) -> None:
     before = torch.requests
     torch.close()
     assert torch.requests == before + 2  # the pending batch, then the DELETE
+
+
+def test_a_with_block_ending_in_an_exception_does_not_run_what_is_pending(server: str) -> None:
+    from client import connect
+
+    with pytest.raises(KeyError), connect(server) as torch:
+        x = torch.ones(2, requires_grad=True)
+        x.sum().backward()
+        before = torch.requests
+        raise KeyError("the block's own error")
+    assert torch.requests == before + 1  # only the DELETE: the block's error is not hidden
