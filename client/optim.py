@@ -1,9 +1,10 @@
 """``torch.optim`` through the client: the optimizer lives in the session.
 
 Constructing one (torch's signature, defaults and checks: the engine's backend-agnostic
-classes) creates it on the server with the parameters' names; ``step()`` and
-``zero_grad()`` are one request each and move no parameter or state bytes (a
-scheduler's new ``lr`` rides along with the next step); ``state_dict()`` fetches the
+classes) creates it on the server with the parameters' names; ``step()`` is one request
+and moves no parameter or state bytes (a scheduler's new ``lr`` rides along with the next
+step); ``zero_grad()`` (set_to_none) is recorded like ``p.grad = None`` (no request of its
+own), ``zero_grad(set_to_none=False)`` is one request; ``state_dict()`` fetches the
 state. ``lr_scheduler`` is the engine's, run on the client.
 """
 
@@ -23,17 +24,10 @@ from .wire import decode, encode_b64
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]
 
 
-def _post(conn: Any, path: str, body: dict[str, Any], reads_grads_only: bool = False) -> Any:
-    """One request: pending nodes first (program order); frees wait for the next graph.
-
-    ``reads_grads_only``: the request only drops gradients, so pending nodes that do not
-    read a ``.grad`` may stay queued (they cannot see the difference).
-    """
-    if conn.pending and not (
-        reads_grads_only and not any(n["op"] == "grad_of" for n in conn.pending)
-    ):
+def _post(conn: Any, path: str, body: dict[str, Any]) -> Any:
+    """One request: pending nodes first (program order: they may hold a backward)."""
+    if conn.pending:
         conn.flush()
-    conn.sync_zero_grad()
     response = conn.send("POST", conn.prefix + path, json=body)
     return response.json() if response.content else None
 
@@ -82,15 +76,17 @@ class Optimizer(_generic.Optimizer):
         _post(self._conn, f"/optimizers/{self.name}/step", body)
         self._sent = now
         self._conn.data_epoch += 1  # the parameters' values changed on the server
+        self._conn.hazard += 1  # in place: an older graph that saved them may now fail
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         conn = self._conn
-        _post(conn, f"/optimizers/{self.name}/zero_grad", {"set_to_none": set_to_none}, set_to_none)
-        conn.grad_epoch += 1
-        if set_to_none:
+        if set_to_none:  # recorded, as ``p.grad = None`` for each parameter
             for g in self.param_groups:
                 for p in g["params"]:
-                    conn.grads[p.name] = (conn.grad_epoch, None)
+                    conn.zero_grad(p.name)
+            return
+        _post(conn, f"/optimizers/{self.name}/zero_grad", {"set_to_none": False})
+        conn.data_epoch += 1  # the .grad tensors were zeroed in place
 
     def state_dict(self) -> dict[str, Any]:
         """torch's layout; state values as NumPy arrays (``step`` a 0-d float32)."""

@@ -235,7 +235,8 @@ def test_a_step_is_one_request_that_moves_no_parameter_bytes(torch: RemoteTorch)
     counter = _Counter(torch.connection.http)
     for _ in range(3):
         loss = nn.functional.cross_entropy(model(x), y)
-        loss.backward()
+        loss.backward()  # recorded (deferred): the step sends it first
+        torch.sync()
         counter.calls.clear()
         opt.step()
         assert len(counter.calls) == 1, counter.calls
@@ -243,9 +244,11 @@ def test_a_step_is_one_request_that_moves_no_parameter_bytes(torch: RemoteTorch)
         assert path.endswith(f"/optimizers/{opt.name}/step") and method == "POST"
         assert sent < 200 and received < 200, counter.calls  # counts, never values
         counter.calls.clear()
-        opt.zero_grad()
-        assert len(counter.calls) == 1 and counter.calls[0][1].endswith("/zero_grad")
-        assert counter.calls[0][2] < 100 and counter.calls[0][3] < 100
+        opt.zero_grad()  # recorded like p.grad = None: no request of its own
+        assert not counter.calls
+        torch.sync()
+        assert len(counter.calls) == 1 and counter.calls[0][1].endswith("/graph")
+        assert counter.calls[0][2] < 400 and counter.calls[0][3] < 100  # names, never values
         sched.step()
     assert all(p.grad is None for p in model.parameters())
     info = torch.connection.call("GET", f"/optimizers/{opt.name}")
