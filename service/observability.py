@@ -73,6 +73,14 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        compute = Counter(
+            "gradserve_compute",
+            "Request compute by where it ran: inline on the event loop, or on the pool",
+            ["where"],
+            registry=self.registry,
+        )
+        self.compute_inline = compute.labels("inline")
+        self.compute_pool = compute.labels("pool")
         self.worker_requests = Gauge(
             "gradserve_worker_requests",
             "HTTP requests served by this worker process (a pid label under --workers N)",
