@@ -106,8 +106,10 @@ def run_backward(
 
 def session_cost(request: Request, session: Session) -> int:
     """A backward or grad call's estimated cost: it walks at most the session's graph, so
-    the session's bytes (an upper bound) plus the body."""
-    return session.bytes + request_bytes(request)
+    the session's last measured bytes plus the body. (``session.bytes``, the quota's upper
+    bound, grows by every request's allocations until the next measurement: it would send
+    a small session's repeated backward calls to the pool.)"""
+    return session.exact_bytes + request_bytes(request)
 
 
 async def backward_response(
