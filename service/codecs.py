@@ -194,7 +194,7 @@ def encode_tensor_data(arr: Any, dtype: D.DType, encoding: str) -> dict[str, Any
     if encoding == "b64":
         # the array's own bytes (no tobytes() copy) straight into the C encoder
         little = np.ascontiguousarray(host, dtype=dtype.np.newbyteorder("<"))
-        raw = memoryview(little.reshape(-1).view(np.uint8))
+        raw = little.reshape(-1).view(np.uint8).data
         return {
             "b64": binascii.b2a_base64(raw, newline=False).decode("ascii"),
             "dtype": dtype.name,
