@@ -196,7 +196,9 @@ async def read_tensor(
     """A tensor's metadata, with its values and .grad when included."""
     inc = parse_include(include)
     t = lookup(session, name)
-    cost = (nbytes(t) + (nbytes(t.grad) if t.grad is not None else 0)) if inc else 0
+    # (.grad read only when asked for: on a non-leaf reading it warns, as torch does)
+    g = t.grad if "grad" in inc else None
+    cost = (nbytes(t) if "data" in inc else 0) + (nbytes(g) if g is not None else 0)
     info = await compute(request, lambda: tensor_info(name, t, inc, encoding), cost=cost)
     return json_response(info)
 
