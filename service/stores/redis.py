@@ -18,6 +18,10 @@ replica has not seen, plus the ones it creates. Mutual exclusion is a lease lock
 PX with a random token) that a crashed holder cannot keep past its lease; a save is
 fenced (one Lua script that writes nothing unless the lock still holds the lease's token),
 so a holder whose lease was taken over cannot overwrite the new holder's state.
+
+``session()`` is the request path: a warm request is two round trips (``_OPEN``: token,
+lease, TTL, meta and graph; ``_SAVE_RELEASE``: the fenced save and the release), plus an
+``MGET`` of the buffers this replica's cache lacks.
 """
 
 from __future__ import annotations
