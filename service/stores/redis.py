@@ -705,7 +705,9 @@ class RedisStore:
                 self.cache.put(bid, flat)
             return orjson.dumps(doc), doc, blobs, sum(sizes.values())
 
-        raw, doc, blobs, size = await anyio.to_thread.run_sync(encode)
+        # a small session encodes faster than a thread hop; a large one off the event loop
+        small = len(names) <= 64 and len(old_buffers) <= 64 and session.bytes <= 1 << 20
+        raw, doc, blobs, size = encode() if small else await anyio.to_thread.run_sync(encode)
         meta = {**_meta_of(session), "bytes": size}
         old_ids = set(old_buffers)
         new_ids = set(doc["buffers"])
