@@ -12,7 +12,8 @@ implementation that uvicorn picks here):
 
 * ``gradserve serve --host 127.0.0.1 --port N --log-level L`` (the real CLI; any
   ``GRADSERVE_*`` variable of the caller's environment is dropped so the defaults
-  apply), and
+  apply, but ``GRADSERVE_MAX_JSON_VALUES`` is raised for (b)'s 1M-element JSON body),
+  and
 * a bare FastAPI "echo" app (this same module, run with ``--echo-server``): ``POST /echo``
   validates and returns a small pydantic model, ``POST /raw`` reads the raw body and
   returns its length.
@@ -157,7 +158,9 @@ def run_echo_server(port: int, log_level: str) -> int:
 
 # ------------------------------------------------------------------ subprocesses
 def _gradserve(log_level: str) -> Process:
-    return Process(lambda port: gradserve_argv(port, log_level=log_level), env=clean_env())
+    # (b)'s 1M-element JSON body holds more array items than the default limit allows
+    env = clean_env({"GRADSERVE_MAX_JSON_VALUES": str(4 * 1024 * 1024)})
+    return Process(lambda port: gradserve_argv(port, log_level=log_level), env=env)
 
 
 def _echo(log_level: str) -> Process:

@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await manager.stop()
+            app.state.metrics.process_exited()
 
     graph_schema.GraphNode.model_fields["op"].description = _ops_description()
     # the models that embed GraphNode copied its schema when built: rebuild them too

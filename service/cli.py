@@ -4,10 +4,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import os
+import shutil
 import signal
 import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 from pydantic import ValidationError
@@ -33,6 +38,31 @@ def version() -> str:
 def _help(text: str, setting: str) -> str:
     """Help text that names the default (``%(default)s``) and the environment variable."""
     return f"{text} (default: %(default)s; env GRADSERVE_{setting.upper()})"
+
+
+@contextlib.contextmanager
+def metrics_dir() -> Iterator[str]:
+    """prometheus-client's multiprocess directory for the workers' metrics.
+
+    ``PROMETHEUS_MULTIPROC_DIR`` when set (its stale ``*.db`` files from an earlier run are
+    removed, the directory is kept), else a fresh temporary directory removed on exit. The
+    workers inherit the variable, so ``/metrics`` adds up every worker's samples.
+    """
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        yield str(path)
+        return
+    made = tempfile.mkdtemp(prefix="gradserve-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    try:
+        yield made
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(made, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         # worker processes build their own app from the environment: hand the options over
         os.environ["GRADSERVE_STORE"] = settings.store
         os.environ["GRADSERVE_LOG_LEVEL"] = settings.log_level
-        uvicorn.run("service.app:create_app", factory=True, workers=args.workers, **common)
+        with metrics_dir():
+            uvicorn.run("service.app:create_app", factory=True, workers=args.workers, **common)
         return 0
     from .app import create_app
 

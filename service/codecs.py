@@ -7,7 +7,6 @@ nan/inf take a slower exact path (shortest decimals per element, non-finite stri
 
 from __future__ import annotations
 
-import base64
 import binascii
 import io
 import math
@@ -150,7 +149,9 @@ def _from_b64(value: dict[str, Any], max_elements: int) -> np.ndarray[Any, Any]:
     if len(text) > 4 * ((expected + 2) // 3) + 4:
         raise _bad(f"b64 payload is longer than {expected} bytes of shape {shape}")
     try:
-        raw = base64.b64decode(text, validate=True)
+        # strict_mode: only the alphabet and trailing padding, as validate=True, but in C
+        # (validate=True runs a regex over the whole text first: twice the time)
+        raw = binascii.a2b_base64(text, strict_mode=True)
     except (binascii.Error, ValueError):
         raise _bad("'b64' is not valid base64") from None
     if len(raw) != expected:
@@ -191,9 +192,11 @@ def encode_tensor_data(arr: Any, dtype: D.DType, encoding: str) -> dict[str, Any
     """TensorData in the chosen form, for a response."""
     host = np.asarray(arr)
     if encoding == "b64":
-        raw = np.ascontiguousarray(host, dtype=dtype.np.newbyteorder("<")).tobytes()
+        # the array's own bytes (no tobytes() copy) straight into the C encoder
+        little = np.ascontiguousarray(host, dtype=dtype.np.newbyteorder("<"))
+        raw = little.reshape(-1).view(np.uint8).data
         return {
-            "b64": base64.b64encode(raw).decode("ascii"),
+            "b64": binascii.b2a_base64(raw, newline=False).decode("ascii"),
             "dtype": dtype.name,
             "shape": list(host.shape),
         }

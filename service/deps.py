@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hmac
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Annotated, Any, NamedTuple, TypeVar
 
 import anyio
 from fastapi import Depends, Header, HTTPException, Path, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from api_schema.tensors import NAME_PATTERN
@@ -30,7 +32,9 @@ __all__ = [
     "SessionDep",
     "SettingsDep",
     "compute",
+    "hot_route",
     "json_response",
+    "request_bytes",
 ]
 
 T = TypeVar("T")
@@ -100,15 +104,31 @@ ApiKeyDep = Depends(require_api_key)
 
 
 async def compute(
-    request: Request, fn: Callable[[], T], cancelled: threading.Event | None = None
+    request: Request,
+    fn: Callable[[], T],
+    cancelled: threading.Event | None = None,
+    cost: int | None = None,
 ) -> T:
-    """Run CPU-heavy work on the compute threads, never on the event loop.
+    """Run CPU-heavy work on the compute threads, or inline when it is small.
 
     With ``cancelled``, the event is set as soon as the client disconnects: the work checks
     it between ops, stops and rolls back (a thread cannot be interrupted from outside), so
     the session's lock is released promptly.
+
+    ``cost`` is the caller's estimate of the bytes the work touches: at or below
+    ``GRADSERVE_INLINE_MAX_BYTES`` it runs inline on the event loop (a thread hop costs more
+    than a small request's whole compute; nothing to watch for a disconnect meanwhile);
+    above it, or with no estimate, it goes to the bounded pool.
+    ``gradserve_compute_total{where}`` counts both.
     """
-    limiter: anyio.CapacityLimiter = request.app.state.limiter
+    state = request.app.state
+    inline_max = state.settings.inline_max_bytes
+    if cost is not None and inline_max > 0 and cost <= inline_max:
+        state.metrics.compute_inline.inc()
+        with count_allocations():
+            return fn()
+    state.metrics.compute_pool.inc()
+    limiter: anyio.CapacityLimiter = state.limiter
 
     def run() -> T:
         with count_allocations():  # session byte accounting counts what this request allocates
@@ -134,6 +154,12 @@ async def compute(
         raise outcome[0]
     result: T = outcome[0]
     return result
+
+
+def request_bytes(request: Request) -> int:
+    """The body's size (its Content-Length), for cost estimates."""
+    length = request.headers.get("content-length")
+    return int(length) if length is not None and length.isdigit() else 0
 
 
 def json_response(body: Any, status_code: int = 200) -> Response:
@@ -203,16 +229,68 @@ def require_json_body(request: Request) -> None:
     )
 
 
+class HotRoute(NamedTuple):
+    """A session route's fast path: its body model and what the route does with it."""
+
+    model: type[BaseModel]
+    handle: Callable[[Request, Session, Any, Settings], Awaitable[Response]]
+
+
+def hot_route(
+    model: type[BaseModel], handle: Callable[[Request, Session, Any, Settings], Awaitable[Response]]
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a declared session route (``POST /v1/sessions/{session_id}/...`` with a JSON
+    body) a fast path: ``OrjsonRoute`` parses the body with orjson into ``model`` and opens
+    the session itself, skipping FastAPI's dependency solving, then calls ``handle``.
+    The FastAPI endpoint stays declared (OpenAPI, validation) and answers every request the
+    fast path does not take: a body that is absent, not JSON or not valid, so each error
+    is the one FastAPI gives."""
+
+    def mark(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        endpoint.hot_route = HotRoute(model, handle)  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
+async def _hot(request: _OrjsonRequest, hot: HotRoute) -> Response | None:
+    """The fast path's answer, or None to leave the request to FastAPI's handler."""
+    body = await request.body()  # cached: FastAPI's handler reads the same bytes
+    if not body:
+        return None
+    try:
+        data = await request.json()
+        model = hot.model.model_validate(data, from_attributes=True)
+    except StarletteHTTPException:
+        raise
+    except Exception:  # not JSON, too deep, not the model: FastAPI words the error
+        return None
+    state = request.app.state
+    session_id = request.path_params["session_id"]
+    authorization = request.headers.get("authorization")
+    # as get_session: held for the request, written back before the response goes out
+    async with state.manager.open(session_id, authorization) as session:
+        response = await hot.handle(request, session, model, state.settings)
+    return response
+
+
 class OrjsonRoute(APIRoute):
-    """Parses JSON bodies with orjson (FastAPI's default is the stdlib parser)."""
+    """Parses JSON bodies with orjson (FastAPI's default is the stdlib parser); a route
+    marked with ``hot_route`` takes its fast path first."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         takes_json = self.body_field is not None
+        hot: HotRoute | None = getattr(self.endpoint, "hot_route", None)
 
         async def route(request: Request) -> Response:
             if takes_json:
                 require_json_body(request)
-            return await handler(_OrjsonRequest(request.scope, request.receive))
+            req = _OrjsonRequest(request.scope, request.receive)
+            if hot is not None:
+                fast = await _hot(req, hot)
+                if fast is not None:
+                    return fast
+            return await handler(req)
 
         return route

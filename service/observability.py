@@ -10,7 +10,8 @@ import re
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess as prom_multiprocess
 from pythonjsonlogger.json import JsonFormatter
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,10 +37,28 @@ def configure_logging(level: str) -> None:
     root.propagate = False
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> str | None:
+    """The directory of prometheus-client's multiprocess mode, when the CLI set one up."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
 class Metrics:
-    """The app's own registry (tests build many apps in one process)."""
+    """The app's own registry (tests build many apps in one process).
+
+    Under ``gradserve serve --workers N`` the CLI points ``PROMETHEUS_MULTIPROC_DIR`` at a
+    fresh directory: every worker then writes its samples there and ``/metrics`` (whichever
+    worker answers) reads all of them, so successive scrapes agree. Counters and histograms
+    add up over workers; the session gauges come from the shared store, so the most recent
+    value wins; bytes moved to and from Redis are per process and add up; the per-worker
+    request gauge keeps a ``pid`` label (how the load spreads over the workers).
+    """
 
     def __init__(self, manager: Any) -> None:
+        self.manager = manager
+        self.multiprocess = multiprocess_dir() is not None
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "gradserve_requests_total",
@@ -54,19 +73,73 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
-        live = Gauge("gradserve_sessions_live", "Live sessions", registry=self.registry)
-        live.set_function(lambda: manager.live_sessions())
-        held = Gauge("gradserve_session_bytes", "Bytes held by sessions", registry=self.registry)
-        held.set_function(lambda: manager.total_bytes())
-        moved = getattr(manager.store, "moved", None)
-        if moved is not None:  # the Redis store: payload bytes to and from Redis
+        compute = Counter(
+            "gradserve_compute",
+            "Request compute by where it ran: inline on the event loop, or on the pool",
+            ["where"],
+            registry=self.registry,
+        )
+        self.compute_inline = compute.labels("inline")
+        self.compute_pool = compute.labels("pool")
+        self.worker_requests = Gauge(
+            "gradserve_worker_requests",
+            "HTTP requests served by this worker process (a pid label under --workers N)",
+            registry=self.registry,
+            multiprocess_mode="liveall",
+        )
+        self.live = Gauge(
+            "gradserve_sessions_live",
+            "Live sessions",
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.held = Gauge(
+            "gradserve_session_bytes",
+            "Bytes held by sessions",
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.moved_gauges: dict[str, Gauge] = {}
+        self.moved: dict[str, int] | None = getattr(manager.store, "moved", None)
+        if self.moved is not None:  # the Redis store: payload bytes to and from Redis
             for direction in ("to_redis", "from_redis"):
-                g = Gauge(
+                self.moved_gauges[direction] = Gauge(
                     f"gradserve_store_bytes_{direction}",
                     f"Payload bytes moved {direction.replace('_', ' ')} by this process",
                     registry=self.registry,
+                    multiprocess_mode="sum",
                 )
-                g.set_function(functools.partial(moved.__getitem__, direction))
+        if not self.multiprocess:  # read at scrape time (the multiprocess files are written)
+            self.live.set_function(lambda: manager.live_sessions())
+            self.held.set_function(lambda: manager.total_bytes())
+            moved = self.moved or {}
+            for direction, gauge in self.moved_gauges.items():
+                gauge.set_function(functools.partial(moved.__getitem__, direction))
+
+    def observe(self, method: str, route: str, status: int, elapsed: float) -> None:
+        """Count one request."""
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(elapsed)
+        self.worker_requests.inc()
+        if self.multiprocess and self.moved is not None:
+            # this process's own figure: written where the other workers' scrapes read it
+            for direction, gauge in self.moved_gauges.items():
+                gauge.set(self.moved[direction])
+
+    def render(self) -> bytes:
+        """The Prometheus text: this process's registry, or every worker's samples."""
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        self.live.set(self.manager.live_sessions())
+        self.held.set(self.manager.total_bytes())
+        registry = CollectorRegistry()
+        prom_multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+
+    def process_exited(self) -> None:
+        """Drop this process's live gauges from the shared directory (at shutdown)."""
+        if self.multiprocess:
+            prom_multiprocess.mark_process_dead(os.getpid())
 
 
 def _route_of(scope: Scope) -> str:
@@ -120,8 +193,7 @@ class RequestMiddleware:
             elapsed = time.perf_counter() - start
             route = _route_of(scope)
             method = scope.get("method", "")
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(elapsed)
+            self.metrics.observe(method, route, status, elapsed)
             access_log.info(
                 "request",
                 extra={

@@ -132,6 +132,9 @@ class SessionManager:
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
+        prepare = getattr(self.store, "prepare", None)
+        if prepare is not None:
+            await prepare()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="gradserve-sweeper")
 
     async def stop(self) -> None:
@@ -214,6 +217,13 @@ class SessionManager:
         session and for a wrong token alike.
         """
         token = self._token(authorization)
+        combined = getattr(self.store, "session", None)
+        if combined is not None:
+            # a store that authenticates, locks and loads in one step (Redis: one script,
+            # the token checked before the lease is taken) and saves and releases in one
+            async with combined(session_id, _digest(token)) as session:
+                yield session
+            return
         # authenticate before queueing for the lock: a stranger never holds a session's lock
         digest = await self.store.token_digest(session_id)
         # an unknown id is compared too (against a digest no token has): a wrong token on a

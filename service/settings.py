@@ -100,8 +100,14 @@ class Settings(BaseSettings):
         description="Nodes GET .../graph.svg and .../graph.dot draw at most (413 beyond).",
     )
     sweep_interval_seconds: float = Field(5.0, gt=0)
-    # worker threads for CPU-heavy work (the event loop never runs it)
+    # worker threads for CPU-heavy work (the event loop runs only requests estimated small)
     compute_threads: int = Field(8, ge=1)
+    inline_max_bytes: int = Field(
+        64 * 1024,
+        ge=0,
+        description="A request whose estimated cost (bytes it reads, per node) is at most this "
+        "runs on the event loop; larger ones go to the compute threads (0: all of them).",
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

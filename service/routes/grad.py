@@ -26,7 +26,16 @@ from engine.tensor import Tensor
 
 from ..budget import Guard, ServerBudget, guard_for
 from ..codecs import decode_tensor_data
-from ..deps import ApiKeyDep, OrjsonRoute, SessionDep, SettingsDep, compute, json_response
+from ..deps import (
+    ApiKeyDep,
+    OrjsonRoute,
+    SessionDep,
+    SettingsDep,
+    compute,
+    hot_route,
+    json_response,
+    request_bytes,
+)
 from ..errors import ApiError
 from ..executor import Executor, unknown_name
 from ..optimizers import is_reserved
@@ -103,17 +112,30 @@ def run_backward(
     return {"grads": grads}
 
 
+def session_cost(request: Request, session: Session) -> int:
+    """A backward or grad call's estimated cost: it walks at most the session's graph, so
+    the session's last measured bytes plus the body. (``session.bytes``, the quota's upper
+    bound, grows by every request's allocations until the next measurement: it would send
+    a small session's repeated backward calls to the pool.)"""
+    return session.exact_bytes + request_bytes(request)
+
+
+async def backward_response(
+    request: Request, session: Session, body: BackwardRequest, settings: Settings
+) -> Response:
+    server, cancelled = request.app.state.server_budget, threading.Event()
+    work = lambda: run_backward(session, body, settings, server, cancelled)  # noqa: E731
+    cost = session_cost(request, session)
+    return json_response(await compute(request, work, cancelled, cost))
+
+
 @router.post("/v1/sessions/{session_id}/backward", response_model=GradsResponse, responses=ERRORS)
+@hot_route(BackwardRequest, backward_response)
 async def backward(
     request: Request, session: SessionDep, settings: SettingsDep, body: BackwardRequest
 ) -> Response:
     """``tensor.backward()``: accumulate into leaves' ``.grad``; report the reached leaves'."""
-    server, cancelled = request.app.state.server_budget, threading.Event()
-    return json_response(
-        await compute(
-            request, lambda: run_backward(session, body, settings, server, cancelled), cancelled
-        )
-    )
+    return await backward_response(request, session, body, settings)
 
 
 def run_grad(
@@ -155,17 +177,22 @@ def run_grad(
     return {"grads": grads}
 
 
+async def grad_response(
+    request: Request, session: Session, body: GradRequest, settings: Settings
+) -> Response:
+    server, cancelled = request.app.state.server_budget, threading.Event()
+    work = lambda: run_grad(session, body, settings, server, cancelled)  # noqa: E731
+    cost = session_cost(request, session)
+    return json_response(await compute(request, work, cancelled, cost))
+
+
 @router.post("/v1/sessions/{session_id}/grad", response_model=GradsResponse, responses=ERRORS)
+@hot_route(GradRequest, grad_response)
 async def autograd_grad(
     request: Request, session: SessionDep, settings: SettingsDep, body: GradRequest
 ) -> Response:
     """``torch.autograd.grad``: ``.grad`` is untouched; ``bind`` names the results."""
-    server, cancelled = request.app.state.server_budget, threading.Event()
-    return json_response(
-        await compute(
-            request, lambda: run_grad(session, body, settings, server, cancelled), cancelled
-        )
-    )
+    return await grad_response(request, session, body, settings)
 
 
 def run_stateless(

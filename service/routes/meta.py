@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 import engine
@@ -59,6 +59,4 @@ async def readyz(request: Request) -> Response:
 @health.get("/metrics", include_in_schema=True)
 async def metrics(request: Request) -> Response:
     """Prometheus text: requests by route and status, latency, live sessions, bytes held."""
-    return Response(
-        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
-    )
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

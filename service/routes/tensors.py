@@ -20,6 +20,7 @@ from api_schema import (
 )
 from engine import dtypes as D
 from engine.errors import EngineError
+from engine.state import nbytes
 from engine.tensor import Tensor
 
 from ..codecs import (
@@ -29,7 +30,16 @@ from ..codecs import (
     decode_tensor_data,
     encode_npy,
 )
-from ..deps import NamePath, OrjsonRoute, SessionDep, SettingsDep, compute, json_response
+from ..deps import (
+    NamePath,
+    OrjsonRoute,
+    SessionDep,
+    SettingsDep,
+    compute,
+    hot_route,
+    json_response,
+    request_bytes,
+)
 from ..errors import ApiError
 from ..optimizers import is_reserved
 from ..sessions import Session, commit, lookup, measure
@@ -133,18 +143,39 @@ def create_leaf(session: Session, body: TensorCreate, settings: Settings) -> tup
     return name, t
 
 
-@router.post("/tensors", status_code=201, response_model=TensorInfo, responses=ERRORS)
-async def create_tensor(
-    request: Request, session: SessionDep, settings: SettingsDep, body: TensorCreate
+def create_cost(request: Request, body: TensorCreate) -> int | None:
+    """The bytes a create makes: the body (a value), or 8 per element of a fill's shape;
+    None (the pool) for an arange, whose size the bounds give."""
+    if body.fill is None:
+        return request_bytes(request)
+    if body.shape is None or body.fill == "arange":
+        return None
+    n = 1
+    for d in body.shape:
+        n *= max(int(d), 0)
+    return request_bytes(request) + 8 * n
+
+
+async def create_response(
+    request: Request, session: Session, body: TensorCreate, settings: Settings
 ) -> Response:
-    """Create a leaf from a value or a fill (zeros, ones, full, randn, rand, arange, eye)."""
     shape = body.shape if body.fill not in (None, "arange") else None
     # what the fill allocates (8 bytes an element at most), refused before it is taken;
     # above the element limit it is 413 tensor_too_large instead
     numel = min(math.prod(shape), settings.max_tensor_elements) if shape else 0
     request.app.state.server_budget.check_new(8 * numel)
-    name, t = await compute(request, lambda: create_leaf(session, body, settings))
+    work = lambda: create_leaf(session, body, settings)  # noqa: E731
+    name, t = await compute(request, work, cost=create_cost(request, body))
     return json_response(tensor_info(name, t), 201)
+
+
+@router.post("/tensors", status_code=201, response_model=TensorInfo, responses=ERRORS)
+@hot_route(TensorCreate, create_response)
+async def create_tensor(
+    request: Request, session: SessionDep, settings: SettingsDep, body: TensorCreate
+) -> Response:
+    """Create a leaf from a value or a fill (zeros, ones, full, randn, rand, arange, eye)."""
+    return await create_response(request, session, body, settings)
 
 
 @router.get("/tensors", response_model=TensorList, responses=ERRORS)
@@ -165,7 +196,10 @@ async def read_tensor(
     """A tensor's metadata, with its values and .grad when included."""
     inc = parse_include(include)
     t = lookup(session, name)
-    info = await compute(request, lambda: tensor_info(name, t, inc, encoding))
+    # (.grad read only when asked for: on a non-leaf reading it warns, as torch does)
+    g = t.grad if "grad" in inc else None
+    cost = (nbytes(t) if "data" in inc else 0) + (nbytes(g) if g is not None else 0)
+    info = await compute(request, lambda: tensor_info(name, t, inc, encoding), cost=cost)
     return json_response(info)
 
 
@@ -200,7 +234,8 @@ async def read_tensor_data(
 ) -> Response:
     """The values: TensorData (JSON) or ``.npy`` by the Accept header."""
     t = lookup(session, name)
-    return await compute(request, lambda: _value_response(request, t, encoding, "data", name))
+    work = lambda: _value_response(request, t, encoding, "data", name)  # noqa: E731
+    return await compute(request, work, cost=nbytes(t))
 
 
 @router.get("/tensors/{name}/grad", responses=_VALUE_RESPONSES)
@@ -209,7 +244,9 @@ async def read_tensor_grad(
 ) -> Response:
     """The ``.grad``: TensorData or null (JSON), or ``.npy`` (404 grad_not_found when none)."""
     t = lookup(session, name)
-    return await compute(request, lambda: _value_response(request, t.grad, encoding, "grad", name))
+    g = t.grad
+    work = lambda: _value_response(request, g, encoding, "grad", name)  # noqa: E731
+    return await compute(request, work, cost=0 if g is None else nbytes(g))
 
 
 async def read_npy_body(request: Request) -> bytes | None:

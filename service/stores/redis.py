@@ -18,6 +18,10 @@ replica has not seen, plus the ones it creates. Mutual exclusion is a lease lock
 PX with a random token) that a crashed holder cannot keep past its lease; a save is
 fenced (one Lua script that writes nothing unless the lock still holds the lease's token),
 so a holder whose lease was taken over cannot overwrite the new holder's state.
+
+``session()`` is the request path: a warm request is two round trips (``_OPEN``: token,
+lease, TTL, meta and graph; ``_SAVE_RELEASE``: the fenced save and the release), plus an
+``MGET`` of the buffers this replica's cache lacks.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from engine import serialize
 from engine.backend import backend_of
 
 from ..errors import ApiError
-from .base import Session, Usage, wait_set
+from .base import Session, Usage, session_not_found, wait_set
 
 __all__ = ["ArrayCache", "Lease", "RedisStore"]
 
@@ -110,6 +114,44 @@ end
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
 return 1
 """
+# The warm request's first round trip: check the token (the digests compared through their
+# SHA-1, so the comparison's time says nothing about where they differ), take the lease,
+# renew the session's TTL and return meta and the graph document.
+# KEYS: meta, graph, lock, sessions. ARGV: digest as stored, lease token, lease ms, sid, now.
+# Replies: {0} unknown session or wrong token; {1} locked by another holder; {3} the graph
+# is gone; {2, meta (flat field/value list), graph}.
+_OPEN = """
+local stored = redis.call('HGET', KEYS[1], 'token')
+if not stored then return {0} end
+if redis.sha1hex(stored) ~= redis.sha1hex(ARGV[1]) then return {0} end
+if not redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[3]) then return {1} end
+local graph = redis.call('GET', KEYS[2])
+if not graph then
+  redis.call('DEL', KEYS[3])
+  return {3}
+end
+local meta = redis.call('HGETALL', KEYS[1])
+local ttl = 0
+for i = 1, #meta, 2 do
+  if meta[i] == 'ttl' then ttl = tonumber(meta[i + 1]) * 1000 end
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+redis.call('ZADD', KEYS[4], 'XX', tonumber(ARGV[5]) + ttl / 1000, ARGV[4])
+return {2, meta, graph}
+"""
+# A request that saved nothing: release the lease (if still ours) and renew the TTL of the
+# session's buffers (a failed request counts as use). KEYS: lock, buffers. ARGV: token, ttl.
+_RELEASE_TOUCH = """
+for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# _SAVE, then the lease released: a successful request's second and last round trip.
+_SAVE_RELEASE = _SAVE.replace(
+    "redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])\nreturn 1",
+    "redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])\nredis.call('DEL', KEYS[1])\nreturn 1",
+)
 _EXTEND = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
@@ -315,9 +357,23 @@ class RedisStore:
         self._release = self.redis.register_script(_RELEASE)
         self._extend = self.redis.register_script(_EXTEND)
         self._save = self.redis.register_script(_SAVE)
+        self._save_release = self.redis.register_script(_SAVE_RELEASE)
+        self._open = self.redis.register_script(_OPEN)
+        self._release_touch = self.redis.register_script(_RELEASE_TOUCH)
+        self.round_trips = 0  # of session(): the warm path's figure, for tests and benchmarks
         self._admit = self.redis.register_script(_ADMIT)
         self._usage = Usage(0, 0)  # as of the last refresh_usage()
         self._held: set[str] = set()  # lease tokens this process's requests hold now
+
+    async def prepare(self) -> None:
+        """Load the scripts into Redis at startup, so no request pays (or shows, in Redis's
+        command counts) a first-use SCRIPT LOAD. A Redis that is down now is not fatal: the
+        scripts load on first use instead."""
+        try:
+            for script in (_OPEN, _SAVE, _SAVE_RELEASE, _RELEASE, _RELEASE_TOUCH, _EXTEND):
+                await self.redis.script_load(script)
+        except Exception:
+            log.warning("could not load the Redis scripts at startup", exc_info=True)
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -464,6 +520,14 @@ class RedisStore:
             raise ApiError(404, "session_not_found", f"no session {sid!r}")
         # stdlib json: the generator's state holds 128-bit integers
         meta = {_text(k): json.loads(v) for k, v in raw_meta.items()}
+        return await self._finish_load(sid, meta, raw, lease, renew=True)
+
+    async def _finish_load(
+        self, sid: str, meta: dict[str, Any], raw: Any, lease: Lease, renew: bool
+    ) -> Session:
+        """The session from its meta and graph document: the buffers from the cache, the
+        missing ones in one MGET (with ``renew``, every key's TTL renewed in the same
+        round trip)."""
         ttl_ms = int(meta["ttl"]) * 1000
         backend = engine.get_backend(meta["backend"])
         doc = orjson.loads(raw)
@@ -476,15 +540,18 @@ class RedisStore:
                 missing.append(bid)
             else:
                 buffers[bid] = b
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.pexpire(_key(sid, "meta"), ttl_ms)
-            pipe.pexpire(_key(sid, "graph"), ttl_ms)
-            pipe.zadd(SESSIONS, {sid: time.time() + ttl_ms / 1000}, xx=True)
-            for bid in buffer_ids:
-                pipe.pexpire(_key(sid, f"a:{bid}"), ttl_ms)
-            if missing:
-                pipe.mget([_key(sid, f"a:{bid}") for bid in missing])
-            replies = await pipe.execute()
+        if renew or missing:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                if renew:
+                    pipe.pexpire(_key(sid, "meta"), ttl_ms)
+                    pipe.pexpire(_key(sid, "graph"), ttl_ms)
+                    pipe.zadd(SESSIONS, {sid: time.time() + ttl_ms / 1000}, xx=True)
+                    for bid in buffer_ids:
+                        pipe.pexpire(_key(sid, f"a:{bid}"), ttl_ms)
+                if missing:
+                    pipe.mget([_key(sid, f"a:{bid}") for bid in missing])
+                replies = await pipe.execute()
+                self.round_trips += 1
         if missing:
             for bid, blob in zip(missing, replies[-1], strict=True):
                 if blob is None:
@@ -511,9 +578,70 @@ class RedisStore:
                 arrays[aid] = a
             return serialize.load(doc, arrays)
 
-        names = await anyio.to_thread.run_sync(rebuild)
+        names = rebuild() if len(doc["arrays"]) <= 64 else await anyio.to_thread.run_sync(rebuild)
         lease.doc, lease.raw = doc, _raw(raw)
         return _session_of(sid, meta, names)
+
+    # ------------------------------------------------------- the warm request path
+    @contextlib.asynccontextmanager
+    async def session(self, session_id: str, digest: bytes) -> AsyncIterator[Session]:
+        """Authenticate, hold and load the session, and save it back if the request
+        succeeds (and was not deleted): two round trips when the lease is free and this
+        replica's cache holds the session's buffers (one script that checks the token, takes
+        the lease, renews the TTL and returns meta and graph; one that saves fenced by the
+        lease and releases it), one more for the buffers it misses. A busy session takes
+        the waiting path (``lock``, ``load``, ``save``)."""
+        sid = session_id
+        token = f"{INCARNATION}:{secrets.token_hex(16)}"
+        keys = [_key(sid, "meta"), _key(sid, "graph"), _key(sid, "lock"), SESSIONS]
+        self._held.add(token)
+        try:
+            reply = await self._open(
+                keys=keys, args=[json.dumps(digest.hex()), token, self.lease_ms, sid, time.time()]
+            )
+            self.round_trips += 1
+            status = int(reply[0])
+            if status in (0, 3):
+                raise session_not_found(sid)
+            if status == 1:  # held by another request: wait for it as before
+                async with self.lock(sid) as lease:
+                    session = await self.load(sid, lease)
+                    yield session
+                    if not session.deleted:
+                        await self.save(session, lease)
+                return
+            flat = reply[1]
+            # stdlib json: the generator's state holds 128-bit integers
+            meta = {_text(flat[i]): json.loads(flat[i + 1]) for i in range(0, len(flat), 2)}
+            lease = Lease(token)
+            done = asyncio.Event()
+            renew = asyncio.create_task(self._renew(keys[2], token, done))
+            released = False
+            try:
+                session = await self._finish_load(sid, meta, reply[2], lease, renew=False)
+                yield session
+                if not session.deleted:
+                    done.set()
+                    renew.cancel()
+                    await asyncio.wait({renew})
+                    await self.save(session, lease, release=True)
+                    released = True
+            finally:
+                done.set()
+                renew.cancel()
+                await asyncio.wait({renew})  # never suppresses a cancel of this task itself
+                if not released:
+                    ttl_ms = int(meta["ttl"]) * 1000
+                    await self._release_and_touch(sid, token, lease, ttl_ms)
+        finally:
+            self._held.discard(token)
+
+    async def _release_and_touch(self, sid: str, token: str, lease: Lease, ttl_ms: int) -> None:
+        """Release the lease of a request that saved nothing, its buffers' TTLs renewed (a
+        failed request still counts as use), in one round trip."""
+        buffers = [_key(sid, f"a:{bid}") for bid in lease.doc.get("buffers", {})]
+        await self._release_touch(keys=[_key(sid, "lock"), *buffers], args=[token, ttl_ms])
+        self.round_trips += 1
 
     def _layout(
         self, arrays: dict[str, Any], old_buffers: dict[str, Any]
@@ -555,8 +683,9 @@ class RedisStore:
                     new[bid] = _flat(root)
         return layout, sizes, new
 
-    async def save(self, session: Session, lease: Lease) -> None:
-        """Write the session back (new buffers, the graph, meta), fenced by the lease.
+    async def save(self, session: Session, lease: Lease, release: bool = False) -> None:
+        """Write the session back (new buffers, the graph, meta), fenced by the lease (and,
+        with ``release``, release it in the same script).
 
         Sets ``session.bytes`` to the session's size: its buffers' bytes, each counted once.
         """
@@ -576,7 +705,9 @@ class RedisStore:
                 self.cache.put(bid, flat)
             return orjson.dumps(doc), doc, blobs, sum(sizes.values())
 
-        raw, doc, blobs, size = await anyio.to_thread.run_sync(encode)
+        # a small session encodes faster than a thread hop; a large one off the event loop
+        small = len(names) <= 64 and len(old_buffers) <= 64 and session.bytes <= 1 << 20
+        raw, doc, blobs, size = encode() if small else await anyio.to_thread.run_sync(encode)
         meta = {**_meta_of(session), "bytes": size}
         old_ids = set(old_buffers)
         new_ids = set(doc["buffers"])
@@ -599,7 +730,10 @@ class RedisStore:
         for name, value in meta_fields.items():
             args += [name, value]
         args += list(blobs.values())
-        if not await self._save(keys=keys, args=args):
+        script = self._save_release if release else self._save
+        saved = await script(keys=keys, args=args)
+        self.round_trips += 1
+        if not saved:
             raise ApiError(409, "session_busy", "the session's lease was lost; retry")
         self.moved["to_redis"] += sum(len(b) for b in blobs.values())
         if raw != old_raw:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -18,6 +21,16 @@ def _graph_requests(text: str) -> float:
         for line in text.splitlines()
         if line.startswith("gradserve_requests_total{") and GRAPH_ROUTE in line
     )
+
+
+def _worker_requests(text: str) -> dict[str, float]:
+    """``gradserve_worker_requests{pid="..."}``: requests each worker process served."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("gradserve_worker_requests{"):
+            pid = line.split('pid="', 1)[1].split('"', 1)[0]
+            out[pid] = float(line.split()[-1])
+    return out
 
 
 def test_two_workers_serve_sessions_from_redis(redis_url: str) -> None:
@@ -38,18 +51,65 @@ def test_two_workers_serve_sessions_from_redis(redis_url: str) -> None:
             calls = 0
             for _ in range(5):  # rounds of concurrent calls, until both workers took some
                 calls += _concurrent_round(server.url, sessions)
-                # each worker counts the graph calls it served: a count between 0 and all
-                # of them means both workers served some
-                seen = {_graph_requests(http.get("/metrics").text) for _ in range(40)}
-                if any(0 < n < calls for n in seen):
+                # /metrics adds up both workers (every scrape sees all the graph calls);
+                # the per-worker gauge shows both workers served some
+                scrapes = [http.get("/metrics").text for _ in range(10)]
+                assert {_graph_requests(t) for t in scrapes} == {calls}
+                per_worker = _worker_requests(scrapes[-1])
+                if len(per_worker) == 2 and all(n > 0 for n in per_worker.values()):
                     break
-            assert any(0 < n < calls for n in seen), (seen, calls)
+            assert len(per_worker) == 2 and all(n > 0 for n in per_worker.values()), per_worker
             for i, s in enumerate(sessions):
                 s.run([{"name": "o", "op": "sum", "args": ["x2"]}])
                 assert s.backward("o").status_code == 200
                 np.testing.assert_array_equal(f32(s.value("x2")), f32([6.0, 12.0, 6.0 * i]))
                 assert s.grad("x") == [6.0, 6.0, 6.0]
                 s.ok("DELETE", "", 204)
+
+
+def test_metrics_of_two_workers_add_up(redis_url: str, tmp_path: Path) -> None:
+    """Successive scrapes (answered by either worker) agree on the request counts; the CLI
+    clears a given multiprocess directory of an earlier run's files."""
+    stale = tmp_path / "counter_999999.db"
+    stale.write_bytes(b"not a metrics file")
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    with servers((["--workers", "2", "--store", redis_url], env)) as (server,):
+        assert not stale.exists()
+        fresh = httpx.Limits(max_keepalive_connections=0)  # either worker may take each call
+        with httpx.Client(base_url=server.url, timeout=60, limits=fresh) as http:
+            # a loaded machine boots workers slowly: wait until both wrote their files
+            deadline = time.monotonic() + 120
+            while len(_pids_with_files(tmp_path)) < 2 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert len(_pids_with_files(tmp_path)) == 2, list(tmp_path.iterdir())
+            sent = 0
+            for _ in range(3):
+                # concurrent calls, so that both workers may take some
+                with ThreadPoolExecutor(8) as pool:
+                    codes = list(pool.map(lambda _: _healthz(server.url), range(32)))
+                assert codes == [200] * 32
+                sent += 32
+                texts = [http.get("/metrics").text for _ in range(12)]
+                # every scrape, whichever worker answers it, counts all the calls
+                counts = {_healthz_requests(t) for t in texts}
+                assert counts == {float(sent)}, (counts, sent)
+                assert set(_worker_requests(texts[-1])) == _pids_with_files(tmp_path)
+
+
+def _pids_with_files(path: Path) -> set[str]:
+    return {p.stem.rsplit("_", 1)[1] for p in path.glob("gauge_liveall_*.db")}
+
+
+def _healthz(url: str) -> int:
+    return httpx.get(url + "/healthz", timeout=60).status_code
+
+
+def _healthz_requests(text: str) -> float:
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("gradserve_requests_total{") and 'route="/healthz"' in line
+    )
 
 
 def _concurrent_round(url: str, sessions: list[Session]) -> int:
