@@ -8,6 +8,7 @@ running its VJPs, and frees saved values unless asked to retain them.
 
 from __future__ import annotations
 
+import math
 import re
 import weakref
 from collections.abc import Iterable, Sequence
@@ -796,6 +797,16 @@ def _sum_to(g: Any, shape: tuple[int, ...]) -> Any:
     return _array(out.reshape(shape))
 
 
+def _raw_grads_nbytes(node: Node) -> int:
+    """The bytes of the gradients a raw VJP call makes: one array per input that needs one."""
+    total = 0
+    for nxt, meta in zip(node.next, node.in_meta, strict=False):
+        if nxt is not None and meta is not None:
+            shape, dt = meta
+            total += math.prod(shape) * dt.itemsize
+    return total
+
+
 def _call_vjps_raw(node: Node, g: Any) -> list[Any]:
     """``_call_vjps`` on arrays: an op declared ``raw`` runs its VJPs on a ``RawView`` when
     every tensor input has the gradient's dtype (then NumPy's promotion is torch's); any
@@ -811,6 +822,8 @@ def _call_vjps_raw(node: Node, g: Any) -> list[Any]:
     if not ok:
         got = _call_vjps(node, _wrap(g))
         return [None if x is None else x._st.array for x in got]
+    if _mode.reserve is not None:  # a host's budget and deadline see raw VJPs as ops too
+        _mode.reserve(_raw_grads_nbytes(node))
     view = RawView(node)
     vjps = op.vjps
     out: list[Any] = []

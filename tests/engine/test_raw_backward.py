@@ -164,3 +164,34 @@ def test_freed_graph_raises_on_the_raw_path() -> None:
     y.backward()
     with pytest.raises(RuntimeError, match="Trying to backward through the graph a second time"):
         y.backward()
+
+
+def test_a_host_budget_sees_every_raw_vjp_before_it_allocates() -> None:
+    """A host's ``budget`` (the service's per-request bytes and deadline) is told of each
+    raw VJP call, as of each op, so a backward on raw arrays can still be refused or stopped
+    between nodes."""
+    from engine.state import budget
+
+    x = torch.ones(4, 4, dtype=torch.float64, requires_grad=True)
+    y = x
+    for _ in range(5):
+        y = y * 2.0  # raw VJP: one (4, 4) float64 gradient for x's side
+    out = y.sum()
+    told: list[int] = []
+    with budget(told.append):
+        out.backward()
+    assert len(told) >= 6  # sum's VJP and the five mul VJPs (plus whatever backward allocates)
+    assert told.count(4 * 4 * 8) >= 5
+
+    class Refused(Exception):
+        pass
+
+    def refuse(nbytes: int) -> None:
+        raise Refused
+
+    x.grad = None
+    y = x * 2.0
+    out = y.sum()
+    with pytest.raises(Refused), budget(refuse):
+        out.backward()
+    assert x.grad is None
