@@ -19,10 +19,10 @@ the original error instead of a confusing ``unknown_name``.
 from __future__ import annotations
 
 import collections
+import inspect
 import io
 import itertools
 import os
-import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -51,7 +51,8 @@ BACKWARD, ZERO_GRAD = "autograd.backward", "autograd.zero_grad"  # node kinds (d
 
 def _call_site() -> tuple[str, int, str]:
     """The innermost frame outside this package (and its generated methods): user code."""
-    f = sys._getframe(2)
+    f = inspect.currentframe()
+    assert f is not None  # CPython always has frames
     while f.f_back is not None and (
         f.f_code.co_filename.startswith(_HERE) or f.f_code.co_filename == "<string>"
     ):

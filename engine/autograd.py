@@ -797,16 +797,6 @@ def _sum_to(g: Any, shape: tuple[int, ...]) -> Any:
     return _array(out.reshape(shape))
 
 
-def _raw_grads_nbytes(node: Node) -> int:
-    """The bytes of the gradients a raw VJP call makes: one array per input that needs one."""
-    total = 0
-    for nxt, meta in zip(node.next, node.in_meta, strict=False):
-        if nxt is not None and meta is not None:
-            shape, dt = meta
-            total += math.prod(shape) * dt.itemsize
-    return total
-
-
 def _call_vjps_raw(node: Node, g: Any) -> list[Any]:
     """``_call_vjps`` on arrays: an op declared ``raw`` runs its VJPs on a ``RawView`` when
     every tensor input has the gradient's dtype (then NumPy's promotion is torch's); any
@@ -822,8 +812,7 @@ def _call_vjps_raw(node: Node, g: Any) -> list[Any]:
     if not ok:
         got = _call_vjps(node, _wrap(g))
         return [None if x is None else x._st.array for x in got]
-    if _mode.reserve is not None:  # a host's budget and deadline see raw VJPs as ops too
-        _mode.reserve(_raw_grads_nbytes(node))
+    reserve = _mode.reserve  # a host's budget and deadline see each raw gradient as an op
     view = RawView(node)
     vjps = op.vjps
     out: list[Any] = []
@@ -831,6 +820,9 @@ def _call_vjps_raw(node: Node, g: Any) -> list[Any]:
         if nxt is None:
             out.append(None)
             continue
+        if reserve is not None:
+            shape, dt = node.in_meta[i]
+            reserve(math.prod(shape) * dt.itemsize)
         if isinstance(vjps, tuple):
             vjp = vjps[i]
             gi = None if vjp is None else vjp(g, view)

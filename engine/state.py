@@ -18,8 +18,8 @@ reaches into a tensor's or a node's private fields:
 ``budget(reserve)``
     a block in which ``reserve(nbytes)`` hears each op's result size (from the shapes)
     before the op allocates, and may raise to refuse it;
-``nbytes(t)``, ``version(t)``
-    the bytes of a tensor's values, and torch's ``t._version`` counter.
+``nbytes(t)``, ``version(t)``, ``grad_of(t)``
+    the bytes of a tensor's values, torch's ``t._version`` counter, and the stored ``.grad``.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ __all__ = [
     "count_allocations",
     "footprint",
     "from_array",
+    "grad_of",
     "nbytes",
     "reached_leaves",
     "version",
@@ -188,6 +189,12 @@ def from_array(array: Any, requires_grad: bool = False) -> Tensor:
 def nbytes(t: Tensor) -> int:
     """Bytes of ``t``'s values (torch's ``t.nbytes``): a view counts its own elements."""
     return int(t._st.array.nbytes)
+
+
+def grad_of(t: Tensor) -> Tensor | None:
+    """``t``'s ``.grad`` as stored, leaf or not, without torch's non-leaf warning (a host
+    checkpoints it before a backward accumulates into it)."""
+    return t._grad
 
 
 def version(t: Tensor) -> int:

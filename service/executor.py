@@ -22,6 +22,7 @@ from engine.state import (
     checkpoint,
     footprint,
     from_array,
+    grad_of,
     reached_leaves,
 )
 from engine.tensor import Tensor
@@ -236,8 +237,9 @@ class Executor:
         inputs = None if names is None else [self.lookup(n) for n in names]
         for t in inputs if inputs is not None else reached_leaves([out]):
             self._save(t)
-            if t._grad is not None:  # accumulation writes into the .grad tensor itself
-                self._save(t._grad)
+            grad = grad_of(t)
+            if grad is not None:  # accumulation writes into the .grad tensor itself
+                self._save(grad)
         out.backward(gradient, kw.get("retain_graph"), bool(kw.get("create_graph")), inputs)
 
     def rollback(self) -> None:
