@@ -6,12 +6,25 @@ ops; ``Op.__call__`` is what the wire runs. See ``table`` for what a declaration
 
 from __future__ import annotations
 
-from . import indexing, layers, nn, nn_extra, pointwise, reduction, shape
+from . import (
+    compare,
+    cumulative,
+    indexing,
+    layers,
+    nn,
+    nn_extra,
+    pointwise,
+    reduction,
+    shape,
+    sorting,
+)
 from .table import OPS, Op, defop, public_ops, table_version, wire_ops
 
 __all__ = [
     "OPS",
     "Op",
+    "compare",
+    "cumulative",
     "defop",
     "indexing",
     "layers",
@@ -21,6 +34,7 @@ __all__ = [
     "public_ops",
     "reduction",
     "shape",
+    "sorting",
     "table_version",
     "wire_ops",
 ]

@@ -7,7 +7,8 @@ from collections import namedtuple
 from typing import Any
 
 from ..autograd import apply
-from ..errors import InvalidArgumentError
+from ..dtypes import as_dtype
+from ..errors import EngineTypeError, InvalidArgumentError
 from ..shapes import normalize_dim, normalize_dims, reduced_shape
 from ..tensor import Tensor
 from .pointwise import MAXIMUM, MINIMUM, reject_bool, where
@@ -446,7 +447,16 @@ def _norm_check(inputs: Any, attrs: dict[str, Any]) -> None:
         )
 
 
-def _norm_args(x: Tensor, p: Any, dim: Any, keepdim: bool) -> Any:
+def _norm_args(x: Tensor, p: Any, dim: Any, keepdim: bool, dtype: Any) -> Any:
+    if dtype is not None:  # computed in dtype (at least the input's precision), as torch's
+        _norm_check((x,), {})
+        want = as_dtype(dtype)
+        if not want.is_floating_point or want.itemsize < x.dtype.itemsize:
+            raise InvalidArgumentError(
+                f"linalg.vector_norm: the dtype of the input ({x.dtype.scalar_name}) should be "
+                f"convertible without narrowing to the specified dtype ({want.scalar_name})"
+            )
+        x = x.to(want)
     if p in ("fro", None):
         p = 2.0
     if isinstance(p, str | bool):
@@ -466,9 +476,11 @@ NORM = defop(
     saves_out=True,
     check=_norm_check,
     shape=_rshape,
-    sig="input, p='fro', dim=None, keepdim=False",
+    sig="input, p='fro', dim=None, keepdim=False, *, dtype=None",
+    method_sig="p='fro', dim=None, keepdim=False, dtype=None",
     prepare=_norm_args,
-    doc="the vector p-norm over all elements or over dim ('fro' and None: 2)",
+    doc="the vector p-norm over all elements or over dim ('fro' and None: 2; p: any number, "
+    "inf, -inf); dtype: computed in dtype",
 )
 
 
@@ -509,4 +521,109 @@ ARGMIN = defop(
     dtypes="any",
     doc="the index of the first smallest element (of the flattened input when dim is None)",
     **_ARG,
+)
+
+
+# ------------------------------------------------------------------ variance, std
+def _moment_check(inputs: Any, attrs: dict[str, Any]) -> None:
+    if not inputs[0].dtype.is_floating_point:
+        raise InvalidArgumentError("std and var only support floating point and complex dtypes")
+
+
+def _count(n: Any) -> int:
+    """How many elements each reduced value of a node's input summarises."""
+    shape, _ = n.in_meta[0]
+    axis = _axis(n.attrs)
+    return math.prod(shape[i] for i in (range(len(shape)) if axis is None else axis))
+
+
+def _var_fwd(xp: Any, a: Any, dim: Any = None, keepdim: bool = False, correction: float = 1) -> Any:
+    axis = None if dim is None else tuple(dim)
+    count = math.prod(a.shape[i] for i in (range(a.ndim) if axis is None else axis))
+    d = a - xp.mean(a, axis=axis, keepdims=True)
+    s = xp.sum(d * d, axis=axis, keepdims=keepdim)
+    return s / max(count - correction, 0)  # dof <= 0: inf or nan, as torch
+
+
+def _centered(n: Any) -> Any:
+    """input - mean(input) over the node's dims (differentiable; raw-capable)."""
+    x = n[0]
+    axis = _axis(n.attrs)
+    total = x.sum() if axis is None else x.sum(axis)
+    m = total / _count(n)
+    if axis is None:
+        return x - m
+    shape, _ = n.in_meta[0]
+    return x - m.reshape(tuple(1 if i in axis else s for i, s in enumerate(shape)))
+
+
+def _var_scale(n: Any) -> float:
+    dof = max(_count(n) - n.attrs.get("correction", 1), 0)
+    return 2.0 / dof if dof > 0 else math.inf
+
+
+def _var_vjp(g: Any, n: Any) -> Any:
+    # torch's var_backward: (2 / dof) * grad * (input - mean)
+    return _restore(g, n) * _centered(n) * _var_scale(n)
+
+
+def _std_vjp(g: Tensor, n: Any) -> Tensor:
+    # torch's std_backward: var_backward(grad / (2 * std)), zero where std is zero
+    gs = where(n.out == 0, 0.0, g / (n.out * 2))
+    return _restore(gs, n) * _centered(n) * _var_scale(n)
+
+
+def _moment_args(fname: str) -> Any:
+    def prepare(x: Tensor, dim: Any, unbiased: Any, keepdim: bool, correction: Any) -> Any:
+        if isinstance(dim, bool):  # torch.var(x, False): the legacy (input, unbiased) form
+            if unbiased is not None:
+                raise EngineTypeError(f"{fname}(): argument 'dim' must be tuple of ints, not bool")
+            dim, unbiased = None, dim
+        if unbiased is not None and correction is not None:
+            raise EngineTypeError(
+                f"{fname}() received an invalid combination of arguments: give unbiased or "
+                "correction, not both"
+            )
+        c = correction if correction is not None else (1 if unbiased in (None, True) else 0)
+        if isinstance(c, bool) or not isinstance(c, int | float):
+            raise EngineTypeError(
+                f"{fname}(): argument 'correction' must be Number, not {type(c).__name__}"
+            )
+        attrs = _red_attrs(x, None if dim in ((), []) else dim, keepdim)
+        if c != 1:
+            attrs["correction"] = c
+        return (x,), attrs
+
+    return prepare
+
+
+_MOMENT = {
+    "saves": (0,),
+    "check": _moment_check,
+    "shape": _rshape,
+    "sig": "input, dim=None, unbiased=None, keepdim=False, *, correction=None",
+}
+
+VAR = defop(
+    "var",
+    _var_fwd,
+    (_var_vjp,),
+    "VarBackward0",
+    prepare=_moment_args("var"),
+    raw=True,
+    doc="the variance over all elements or dim, divided by N - correction "
+    "(correction=1, or unbiased=False for 0)",
+    **_MOMENT,
+)
+STD = defop(
+    "std",
+    lambda xp, a, dim=None, keepdim=False, correction=1: xp.sqrt(
+        _var_fwd(xp, a, dim, keepdim, correction)
+    ),
+    (_std_vjp,),
+    "StdBackward0",
+    saves_out=True,
+    prepare=_moment_args("std"),
+    doc="the standard deviation: sqrt(var(input, dim, correction=, keepdim=))",
+    **_MOMENT,
 )

@@ -621,6 +621,56 @@ case(
     covers=("cross_entropy",),
 )
 
+# ------------------------------------------- var, std, cumsum, cumprod, sort, topk (issue 9)
+for _dname, _kw in RED_DIMS:
+    case(f"var-{_dname}", lambda x, kw=_kw: torch.var(x, **kw), normal(X3))
+    case(f"std-{_dname}", lambda x, kw=_kw: torch.std(x, **kw), normal(X3))
+case("var-correction0", lambda x: x.var(1, correction=0), normal(X3))
+case("var-unbiased-false", lambda x: torch.var(x, False), normal((5,)))
+case("std-correction2-keepdim", lambda x: x.std(dim=(0, 2), keepdim=True, correction=2), normal(X3))
+case("std-unbiased-dim", lambda x: torch.std(x, 0, False), normal((3, 4)))
+for _dim in (0, 1, -1):
+    case(f"cumsum-dim{_dim}", lambda x, d=_dim: torch.cumsum(x, d), normal(X3))
+    case(f"cumprod-dim{_dim}", lambda x, d=_dim: torch.cumprod(x, d), nonzero(X3, 0.5, 1.5))
+case("cumsum-0d", lambda x: x.cumsum(0), normal(()))
+case("cumsum-method-dtype", lambda x: x.cumsum(-1, dtype=torch.float64) * 2, normal((2, 4)))
+case("cumsum-inplace", lambda x: x.clone().cumsum_(1) * x, normal((2, 4)))
+case("cumprod-0d", lambda x: x.cumprod(0), nonzero(()))
+case("cumprod-size1", lambda x: x.cumprod(1), nonzero((3, 1)))
+# zeros: one, two and none per row; the first order runs the O(n) form, the second the O(n^2)
+_ZEROS = np.array([[1.3, -0.7, 0.0, 1.1, 0.0, 0.9], [0.0, 1.2, -0.8, 1.4, 0.6, -1.1]])
+case("cumprod-zeros-dim1", lambda x: torch.cumprod(x, 1), const(_ZEROS))
+case("cumprod-zeros-dim0", lambda x: x.cumprod(0), const(_ZEROS.T))
+case("cumprod-zero-last", lambda x: x.cumprod(0), const(np.array([0.7, -1.2, 0.0])))
+case("cumprod-inplace", lambda x: x.clone().cumprod_(0) + x, nonzero((4, 2), 0.5, 1.5))
+for _name, _fn in [
+    ("sort", lambda x: torch.sort(x).values),
+    ("sort-dim0-descending", lambda x: x.sort(0, True)[0]),
+    ("sort-stable", lambda x: torch.sort(x, dim=1, stable=True).values),
+    ("topk", lambda x: torch.topk(x, 2).values),
+    ("topk-smallest-dim0", lambda x: x.topk(2, dim=0, largest=False)[0]),
+    ("topk-all", lambda x: torch.topk(x, 4, dim=-1).values),
+]:
+    case(_name, _fn, distinct((3, 4)))
+case("sort-0d", lambda x: x.sort().values, normal(()))
+case("topk-0d", lambda x: x.topk(1).values, normal(()))
+_ALONG = np.array([[2, 0, 1], [1, 2, 0]])
+case(
+    "reversed_cumsum",
+    lambda x: OPS["reversed_cumsum"](x, dim=1),
+    normal((2, 3)),
+)
+case(
+    "take_along_indices",
+    lambda x: OPS["take_along_indices"](x, dim=1, indices=_ALONG),
+    normal((2, 3)),
+)
+case(
+    "put_along_dim",
+    lambda g: OPS["put_along_dim"](g, dim=1, indices=_ALONG[:, :2], shape=[2, 3]),
+    normal((2, 2)),
+)
+
 CASE_IDS = [c.id for c in CASES]
 
 

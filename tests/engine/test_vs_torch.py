@@ -516,6 +516,70 @@ case("argmin", "argmin", lambda m, x: m.T.argmin(x), X23)
 case("argmin-dim", "argmin", lambda m, x: x.argmin(dim=-1), X234)
 case("argmax-ties", "argmax", lambda m, x: x.argmax(1), TIES)
 
+# var, std, cumsum, cumprod, sort, argsort, topk, isclose, allclose, equal (issue 9)
+ZEROS = np.array(
+    [[1.3, 0.0, -0.7, 0.0, 1.1], [0.0, 1.2, -0.8, 1.4, 0.6], [0.5, 1.5, -1.2, 0.9, 0.0]]
+)
+case("var", "var", lambda m, x: x.var(), X23)
+case("var-dim", "var", lambda m, x: m.T.var(x, 1), X234)
+case("var-dims-keepdim", "var", lambda m, x: x.var((0, 2), keepdim=True), X234)
+case("var-correction0", "var", lambda m, x: m.T.var(x, dim=0, correction=0), X23)
+case("var-unbiased-false", "var", lambda m, x: m.T.var(x, False), X23)
+case("var-dim-unbiased-keepdim", "var", lambda m, x: x.var(1, False, True), X23)
+case("var-one-element", "var", lambda m, x: x.var(0), np.array([1.5]))
+case("std", "std", lambda m, x: m.T.std(x), X23)
+case("std-dim-keepdim", "std", lambda m, x: x.std(-1, keepdim=True), X234)
+case("std-correction2", "std", lambda m, x: m.T.std(x, (0, 1), correction=2), X234)
+case("std-unbiased-false", "std", lambda m, x: x.std(unbiased=False), X23)
+case("std-constant-row", "std", lambda m, x: x.std(1), np.array([[2.0, 2.0, 2.0], [1.0, 0.0, 2.0]]))
+case("cumsum", "cumsum", lambda m, x: m.T.cumsum(x, 1), X23)
+case("cumsum-dim0", "cumsum", lambda m, x: x.cumsum(0), X234)
+case("cumsum-neg-dtype", "cumsum", lambda m, x: x.cumsum(-1, dtype=m.T.float32), X23)
+case("cumsum-int", "cumsum", lambda m, x: m.T.cumsum(x, 0), np.array([[1, 2], [3, 4]], np.int32))
+case("cumsum-bool", "cumsum", lambda m, x: x.cumsum(0), np.array([True, False, True]))
+case("cumsum-0d", "cumsum", lambda m, x: x.cumsum(0), np.array(1.5))
+case("cumsum-inplace", "cumsum", lambda m, x: x.clone().cumsum_(1), X23)
+case("cumprod", "cumprod", lambda m, x: m.T.cumprod(x, 1), X23)
+case("cumprod-dim0", "cumprod", lambda m, x: x.cumprod(0), X234)
+case("cumprod-zeros", "cumprod", lambda m, x: m.T.cumprod(x, 1), ZEROS)
+case("cumprod-zeros-dim0", "cumprod", lambda m, x: x.cumprod(dim=0), ZEROS)
+case("cumprod-int", "cumprod", lambda m, x: x.cumprod(0), np.array([2, 3, -1], np.int32))
+case("cumprod-inplace", "cumprod", lambda m, x: x.clone().cumprod_(0), X23)
+case("sort", "sort", lambda m, x: m.T.sort(x), X23)
+case("sort-dim0-descending", "sort", lambda m, x: x.sort(0, True), X234)
+case("sort-stable-ties", "sort", lambda m, x: m.T.sort(x, stable=True, descending=True), TIES)
+case("sort-stable-ascending", "sort", lambda m, x: x.sort(dim=1, stable=True), TIES)
+case("sort-int", "sort", lambda m, x: x.sort(descending=True), np.array([3, 1, 2, 1], np.int64))
+case("sort-0d", "sort", lambda m, x: x.sort(), np.array(2.5))
+case("sort-nan", "sort", lambda m, x: m.T.sort(x, descending=True), np.array([1.0, np.nan, -2.0]))
+case("argsort", "argsort", lambda m, x: m.T.argsort(x), X23)
+case("argsort-dim0-descending", "argsort", lambda m, x: x.argsort(0, True), X234)
+case("argsort-stable", "argsort", lambda m, x: m.T.argsort(x, stable=True), TIES)
+case("topk", "topk", lambda m, x: m.T.topk(x, 2), X23)
+case("topk-dim0-smallest", "topk", lambda m, x: x.topk(1, dim=0, largest=False), X234)
+case("topk-all-keywords", "topk", lambda m, x: m.T.topk(x, k=3, dim=1, sorted=True), X23)
+case("topk-int", "topk", lambda m, x: x.topk(2), np.array([3, 1, 5, 2], np.int64))
+case("topk-0d", "topk", lambda m, x: x.topk(1), np.array(2.5))
+case("isclose", "isclose", lambda m, x, y: m.T.isclose(x, y), LEFT, RIGHT)
+case("isclose-tolerances", "isclose", lambda m, x, y: x.isclose(y, rtol=0.5, atol=0.1), LEFT, RIGHT)
+case(
+    "isclose-nan-inf-broadcast",
+    "isclose",
+    lambda m, x, y: m.T.isclose(x, y, equal_nan=True),
+    np.array([[np.nan, np.inf, 1.0], [np.nan, -np.inf, 1.0 + 1e-9]]),
+    np.array([np.nan, np.inf, 1.0]),
+)
+case(
+    "isclose-int", "isclose", lambda m, x, y: m.T.isclose(x, y), LEFT.astype(int), RIGHT.astype(int)
+)
+case("isclose-zero-tolerance", "isclose", lambda m, x, y: x.isclose(y, 0, 0), LEFT, RIGHT)
+case("allclose", "allclose", lambda m, x, y: m.T.tensor(m.T.allclose(x, y)), LEFT, RIGHT)
+case("allclose-same", "allclose", lambda m, x: m.T.tensor(x.allclose(x * (1 + 1e-9))), X23)
+case("allclose-nan", "allclose", lambda m, x: m.T.tensor(m.T.allclose(x, x, equal_nan=True)), LEFT)
+case("equal", "equal", lambda m, x, y: m.T.tensor(m.T.equal(x, y)), LEFT, RIGHT)
+case("equal-same", "equal", lambda m, x: m.T.tensor(x.equal(x.clone())), X23)
+case("equal-shapes", "equal", lambda m, x, y: m.T.tensor(m.T.equal(x, y)), X23, Y3)
+
 CASE_IDS = [c.id for c in CASES]
 
 
@@ -1025,6 +1089,33 @@ ERROR_CASES = [
     ErrorCase(
         "mse-broadcast", lambda m: m.F.mse_loss(_t(m, X23), _t(m, np.ones(4))), "shape_mismatch"
     ),
+    ErrorCase("var-int", lambda m: _t(m, [1, 2, 3]).var(), "invalid_argument"),
+    ErrorCase("std-bad-dim", lambda m: m.T.std(_t(m, X23), 2), "invalid_argument"),
+    ErrorCase("cumsum-bad-dim", lambda m: _t(m, X23).cumsum(2), "invalid_argument"),
+    ErrorCase("cumprod-bad-dim", lambda m: m.T.cumprod(_t(m, Y3), -2), "invalid_argument"),
+    ErrorCase("sort-bad-dim", lambda m: _t(m, X23).sort(2), "invalid_argument"),
+    ErrorCase("argsort-bad-dim", lambda m: m.T.argsort(_t(m, X23), -3), "invalid_argument"),
+    ErrorCase("topk-k-too-big", lambda m: _t(m, X23).topk(4), "invalid_argument"),
+    ErrorCase("topk-k-negative", lambda m: m.T.topk(_t(m, X23), -1), "invalid_argument"),
+    ErrorCase("topk-bad-dim", lambda m: _t(m, X23).topk(1, dim=5), "invalid_argument"),
+    ErrorCase(
+        "isclose-dtypes",
+        lambda m: m.T.isclose(_t(m, [1, 2]), _t(m, [1.0, 3.0])),
+        "invalid_argument",
+    ),
+    ErrorCase(
+        "isclose-negative-rtol",
+        lambda m: _t(m, Y3).isclose(_t(m, Y3), rtol=-1),
+        "invalid_argument",
+    ),
+    ErrorCase(
+        "allclose-broadcast", lambda m: m.T.allclose(_t(m, Y3), _t(m, np.ones(2))), "shape_mismatch"
+    ),
+    ErrorCase(
+        "norm-dtype-narrowing",
+        lambda m: _t(m, Y3).norm(dtype=m.T.float32),
+        "invalid_argument",
+    ),
 ]
 
 
@@ -1399,3 +1490,20 @@ def test_inplace_on_view_reaches_base() -> None:
         return x
 
     assert_same(run(ENG), run(TOR))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: m.T.allclose(_t(m, LEFT), _t(m, RIGHT)),
+        lambda m: _t(m, X23).allclose(_t(m, X23) + 1e-12),
+        lambda m: m.T.allclose(_t(m, [np.nan]), _t(m, [np.nan]), equal_nan=True),
+        lambda m: m.T.equal(_t(m, X23), _t(m, X23)),
+        lambda m: _t(m, [1, 2]).equal(_t(m, [1.0, 2.0])),
+        lambda m: m.T.equal(_t(m, [np.nan]), _t(m, [np.nan])),
+        lambda m: m.T.equal(_t(m, Y3), _t(m, X23)),
+    ],
+)
+def test_allclose_and_equal_return_python_bools(call: Callable[[Any], Any]) -> None:
+    got, want = call(ENG), call(TOR)
+    assert type(got) is bool and got == want
