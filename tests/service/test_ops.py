@@ -339,6 +339,87 @@ NON_DIFFERENTIABLE += [
 ]
 
 
+# issue 9: var, std, cumsum, cumprod, sort, topk (the wire answers sort's and topk's values)
+Z = np.array([[1.3, 0.0, -0.7], [0.0, 1.2, 0.0]])
+CASES += [
+    Case("var", ["x"], lambda t: t["x"].var()),
+    Case(
+        "var-dim-correction",
+        ["x"],
+        lambda t: t["x"].var(1, correction=0, keepdim=True),
+        kwargs={"dim": 1, "correction": 0, "keepdim": True},
+    ),
+    Case(
+        "var-unbiased", ["x"], lambda t: t["x"].var(0, False), kwargs={"dim": 0, "unbiased": False}
+    ),
+    Case("std", ["x"], lambda t: t["x"].std(dim=[0, 1]), kwargs={"dim": [0, 1]}),
+    Case("cumsum", ["x"], lambda t: t["x"].cumsum(1), kwargs={"dim": 1}),
+    Case("cumprod", ["x"], lambda t: t["x"].cumprod(0), kwargs={"dim": 0}),
+    Case("cumprod-zeros", ["z"], lambda t: t["z"].cumprod(1), kwargs={"dim": 1}, inputs={"z": Z}),
+    Case(
+        "sort",
+        ["x"],
+        lambda t: t["x"].sort(1, descending=True).values,
+        kwargs={"dim": 1, "descending": True},
+    ),
+    Case(
+        "sort-stable",
+        ["x"],
+        lambda t: torch.sort(t["x"], stable=True).values,
+        kwargs={"stable": True},
+    ),
+    Case("topk", ["x"], lambda t: t["x"].topk(2).values, kwargs={"k": 2}),
+    Case(
+        "topk-smallest",
+        ["x"],
+        lambda t: t["x"].topk(1, dim=0, largest=False).values,
+        kwargs={"k": 1, "dim": 0, "largest": False},
+    ),
+    Case(
+        "norm-dtype",
+        ["x"],
+        lambda t: t["x"].norm(dim=1, dtype=torch.float64),
+        op="norm",
+        kwargs={"dim": 1, "dtype": "float64"},
+    ),
+]
+NON_DIFFERENTIABLE += [
+    Case(
+        "argsort",
+        ["x"],
+        lambda t: t["x"].argsort(1, descending=True),
+        kwargs={"dim": 1, "descending": True},
+    ),
+    Case("argsort-dim0", ["x"], lambda t: t["x"].argsort(0), kwargs={"dim": 0}),
+    Case(
+        "isclose",
+        ["x", "y"],
+        lambda t: torch.isclose(t["x"], t["y"], atol=0.5),
+        kwargs={"atol": 0.5},
+        inputs={"x": X, "y": Y},
+    ),
+    Case(
+        "allclose",
+        ["x", "y"],
+        lambda t: torch.tensor(torch.allclose(t["x"], t["y"])),
+        inputs={"x": X, "y": Y},
+    ),
+    Case(
+        "allclose-same",
+        ["x", "x"],
+        lambda t: torch.tensor(torch.allclose(t["x"], t["x"])),
+        op="allclose",
+    ),
+    Case(
+        "equal",
+        ["x", "y"],
+        lambda t: torch.tensor(torch.equal(t["x"], t["y"])),
+        inputs={"x": X, "y": Y},
+    ),
+    Case("equal-same", ["x", "x"], lambda t: torch.tensor(torch.equal(t["x"], t["x"])), op="equal"),
+]
+
+
 @dataclass
 class InplaceCase:
     """An in-place wire op on a clone of x (x requires grad), or grad_of after a backward."""
@@ -356,6 +437,8 @@ INPLACE = [
     InplaceCase("div_", [4], lambda c, y: c.div_(4)),
     InplaceCase("zero_", [], lambda c, y: c.zero_()),
     InplaceCase("hypot_", ["y"], lambda c, y: c.hypot_(y)),
+    InplaceCase("cumsum_", [], lambda c, y: c.cumsum_(1), {"dim": 1}),
+    InplaceCase("cumprod_", [], lambda c, y: c.cumprod_(0), {"dim": 0}),
     InplaceCase("copy_", ["y"], lambda c, y: c.copy_(y)),
     InplaceCase("clamp_", [], lambda c, y: c.clamp_(min=-0.5, max=0.5), {"min": -0.5, "max": 0.5}),
 ]
@@ -540,3 +623,28 @@ async def test_hypot_is_listed_with_its_doc(client: httpx.AsyncClient) -> None:
     assert ops["hypot"]["doc"].startswith("sqrt(input ** 2 + other ** 2)")
     assert ops["hypot"]["grad_fns"] == ["HypotBackward0"] and ops["hypot_"]["in_place"]
     assert {"function", "method", "inplace"} <= set(ops["hypot"]["variants"])
+
+
+async def test_issue9_ops_are_listed_and_refuse_bad_calls(client: httpx.AsyncClient) -> None:
+    ops = {o["name"]: o for o in (await client.get("/v1/ops")).json()["ops"]}
+    assert ops["sort"]["grad_fns"] == ["SortBackward0", "SortBackward1"]
+    assert ops["topk"]["grad_fns"] == ["TopkBackward0"] and ops["var"]["grad_fns"] == [
+        "VarBackward0"
+    ]
+    assert ops["cumprod_"]["in_place"] and ops["cumsum_"]["in_place"]
+    assert not ops["argsort"]["differentiable"] and not ops["allclose"]["differentiable"]
+    assert ops["allclose"]["doc"].startswith("whether isclose holds for every element")
+    s = await open_session(client)
+    await s.tensor("x", value=wire(X), requires_grad=True)
+    await s.tensor("k", value=wire(np.array([1, 2, 3])))
+    bad = [
+        ({"op": "topk", "args": ["x"], "kwargs": {"k": 4}}, "selected index k out of range"),
+        ({"op": "sort", "args": ["x"], "kwargs": {"dim": 2}}, "Dimension out of range"),
+        ({"op": "var", "args": ["k"]}, "std and var only support floating point"),
+        ({"op": "cumsum", "args": ["x"]}, "dim"),
+        ({"op": "isclose", "args": ["x", "k"]}, "Double did not match Long"),
+        ({"op": "equal", "args": ["x", 1.0]}, "must be Tensor"),
+    ]
+    for node, text in bad:
+        body = assert_problem(await s.graph([node]), 400, "invalid_argument")
+        assert text in body["detail"], (node, body)
