@@ -22,7 +22,16 @@ from . import optim
 from .autograd_api import _DefaultDtype, autograd_namespace
 from .connection import Connection
 from .nn import remote_nn
-from .tensor import SPECS, MaxResult, MinResult, RemoteTensor, record, wire_value
+from .tensor import (
+    SPECS,
+    MaxResult,
+    MinResult,
+    RemoteTensor,
+    SortResult,
+    TopkResult,
+    record,
+    wire_value,
+)
 from .viz import Viz
 from .wire import decode
 
@@ -31,6 +40,15 @@ __all__ = ["OpTableMismatchError", "RemoteTorch", "connect"]
 
 class OpTableMismatchError(RuntimeError):
     """The server's op table differs from this client's (GET /v1/ops carries its version)."""
+
+
+def _tensor_arg(fname: str, x: Any) -> RemoteTensor:
+    """torch's TypeError for a first argument that is not a tensor."""
+    if not isinstance(x, RemoteTensor):
+        raise TypeError(
+            f"{fname}(): argument 'input' (position 1) must be Tensor, not {type(x).__name__}"
+        )
+    return x
 
 
 class _NoGrad:
@@ -135,7 +153,9 @@ class RemoteTorch(_DtypeNames, _TableFunctions):
         self.Tensor = RemoteTensor
         self._default_dtype = _DefaultDtype()
         self.autograd = autograd_namespace(self)
-        self.return_types = SimpleNamespace(max=MaxResult, min=MinResult)
+        self.return_types = SimpleNamespace(
+            max=MaxResult, min=MinResult, sort=SortResult, topk=TopkResult
+        )
         self.viz = Viz(conn)  # torch.viz.make_dot(out): torchviz's picture, drawn remotely
         self.nn = remote_nn(self)  # torch.nn: engine.nn's modules bound to this session
         self.optim = optim
@@ -365,6 +385,29 @@ class RemoteTorch(_DtypeNames, _TableFunctions):
 
     def all(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
         return x.all(dim, keepdim)
+
+    def sort(
+        self, input: RemoteTensor, dim: int = -1, descending: bool = False, *, stable: Any = None
+    ) -> Any:
+        return _tensor_arg("sort", input).sort(dim, descending, stable=stable)
+
+    def topk(
+        self, input: RemoteTensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
+    ) -> Any:
+        return _tensor_arg("topk", input).topk(k, dim, largest, sorted)
+
+    def allclose(
+        self,
+        input: RemoteTensor,
+        other: Any,
+        rtol: float = 1e-05,
+        atol: float = 1e-08,
+        equal_nan: bool = False,
+    ) -> bool:
+        return _tensor_arg("allclose", input).allclose(other, rtol, atol, equal_nan)
+
+    def equal(self, input: RemoteTensor, other: Any) -> bool:
+        return _tensor_arg("equal", input).equal(other)
 
     def any(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
         return x.any(dim, keepdim)

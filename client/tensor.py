@@ -41,6 +41,8 @@ __all__ = [
     "GradFn",
     "MaxResult",
     "MinResult",
+    "SortResult",
+    "TopkResult",
     "RemoteTensor",
     "apply",
     "conn_of",
@@ -91,6 +93,14 @@ class MaxResult(_ValuesIndices):
 
 class MinResult(MaxResult):
     """``torch.return_types.min``."""
+
+
+class SortResult(MaxResult):
+    """``torch.return_types.sort``."""
+
+
+class TopkResult(MaxResult):
+    """``torch.return_types.topk``."""
 
 
 # ------------------------------------------------------------------ wire values
@@ -239,6 +249,8 @@ def _split(spec: dict[str, Any], values: Sequence[Any]) -> tuple[list[Any], dict
     for p, v in zip(ps[n:], values[n:], strict=False):  # operators give only the operands
         if isinstance(v, tuple | list):  # ``x.reshape((2, 3))`` or ``x.reshape(2, 3)``
             v = list(v[0]) if len(v) == 1 and isinstance(v[0], tuple | list) else list(v)
+        elif isinstance(v, D.DType):  # ``dtype=torch.float64``: the wire spells its name
+            v = v.name
         if p.required or not same(v, p.default):
             kwargs[p.name] = v
     return args, kwargs
@@ -624,6 +636,41 @@ class RemoteTensor(HostValues, _TableMethods):
     def min(self, dim: Any = None, keepdim: bool = False) -> Any:
         """All elements' min, ``(values, indices)`` along ``dim``, or ``minimum`` with a tensor."""
         return self._extreme("min", dim, keepdim)
+
+    def sort(self, dim: int = -1, descending: bool = False, *, stable: Any = None) -> Any:
+        """``(values, indices)``: the wire's ``sort`` (values) and ``argsort`` (the same stable
+        order)."""
+        return SortResult(
+            record("sort", self, dim, descending, stable),
+            record("argsort", self, dim, descending, stable),
+        )
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> TopkResult:
+        """``(values, indices)``: the wire's ``topk`` (values), and the first k of ``argsort``
+        (the engine's topk takes the same stable order)."""
+        values = record("topk", self, k, dim, largest, sorted)  # checks k and dim first
+        order = record("argsort", self, dim, largest)
+        if values.ndim == 0:
+            return TopkResult(values, order)
+        key = (
+            (Ellipsis, slice(0, k), *[slice(None)] * (-dim - 1))
+            if dim < 0
+            else (
+                *[slice(None)] * dim,
+                slice(0, k),
+            )
+        )
+        return TopkResult(values, order[key])
+
+    def allclose(
+        self, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+    ) -> bool:
+        """A Python bool, as torch's (one round trip: the wire answers a 0-d bool tensor)."""
+        return bool(record("allclose", self, other, rtol, atol, equal_nan).item())
+
+    def equal(self, other: Any) -> bool:
+        """A Python bool, as torch's (one round trip)."""
+        return bool(record("equal", self, other).item())
 
     def view(self, *shape: Any) -> RemoteTensor:
         return record("reshape", self, shape)

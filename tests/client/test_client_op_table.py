@@ -92,3 +92,104 @@ def test_connect_refuses_a_server_with_another_op_table(server: str) -> None:
     with pytest.raises(OpTableMismatchError, match="op table version '0000000000000000'"):
         connect(server, transport=transport)
     assert transport.deleted  # the session it opened is gone
+
+
+def _same(got: Any, want: Any) -> None:
+    assert str(got.dtype) == str(want.dtype), (got.dtype, want.dtype)
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), atol=1e-12)
+
+
+def test_var_std_cumsum_cumprod_match_torch(torch: RemoteTorch, ref: Any) -> None:
+    a = np.array([[1.5, -0.5, 0.0, 2.0], [0.25, 0.0, 3.0, -1.0], [1.0, 2.0, -2.0, 0.5]])
+    x, t = torch.tensor(a, requires_grad=True), ref.tensor(a, requires_grad=True)
+    calls = [
+        lambda m, x: m.var(x),
+        lambda m, x: x.var(1, keepdim=True, correction=0),
+        lambda m, x: m.var(x, False),
+        lambda m, x: x.std(0, True, True),
+        lambda m, x: m.std(x, dim=(0, 1), unbiased=False),
+        lambda m, x: m.cumsum(x, 1),
+        lambda m, x: x.cumsum(0, dtype=m.float32),
+        lambda m, x: x.cumprod(dim=1),  # zeros: torch's exact gradient
+        lambda m, x: x.cumprod(0),
+    ]
+    outs = [(f(torch, x), f(ref, t)) for f in calls]
+    for got, want in outs:
+        assert got.grad_fn is not None and got.grad_fn.name() == want.grad_fn.name()
+        _same(got, want)
+    sum(got.sum() * (i + 1) for i, (got, _) in enumerate(outs)).backward()
+    sum(want.sum() * (i + 1) for i, (_, want) in enumerate(outs)).backward()
+    assert x.grad is not None
+    _same(x.grad, t.grad)
+    ints = np.array([3, 1, 2])
+    _same(torch.tensor(ints).cumsum(0), ref.tensor(ints).cumsum(0))  # int64, as torch
+    c, tc = torch.tensor(a), ref.tensor(a)
+    c.cumsum_(0)
+    tc.cumsum_(0)
+    c.cumprod_(1)
+    tc.cumprod_(1)
+    _same(c, tc)
+
+
+DESC_STABLE: dict[str, Any] = {"dim": 1, "descending": True, "stable": True}
+
+
+def test_sort_topk_argsort_return_torchs_results(torch: RemoteTorch, ref: Any) -> None:
+    a = np.array([[0.5, 2.0, -1.0, 2.0], [3.0, -2.0, 0.0, 1.0]])
+    x, t = torch.tensor(a, requires_grad=True), ref.tensor(a, requires_grad=True)
+    pairs = [
+        (torch.sort(x), ref.sort(t)),
+        (x.sort(0, descending=True), t.sort(0, descending=True)),
+        (torch.sort(x, dim=1, descending=True, stable=True), ref.sort(t, **DESC_STABLE)),
+        (torch.topk(x, 2), ref.topk(t, 2)),
+        (x.topk(1, dim=0, largest=False), t.topk(1, dim=0, largest=False)),
+        (x.topk(2, 1), t.topk(2, 1)),
+    ]
+    for got, want in pairs:
+        assert type(got).__name__.lower().removesuffix("result") == type(want).__name__
+        values, indices = got
+        _same(values, want.values)
+        _same(indices, want.indices)
+        assert values.grad_fn is not None and values.grad_fn.name() == want.values.grad_fn.name()
+        assert indices.grad_fn is None and not indices.requires_grad
+    assert repr(pairs[0][0]).startswith("torch.return_types.sort(\nvalues=tensor(")
+    assert isinstance(pairs[3][0], torch.return_types.topk)
+    sum(got.values.sum() * (i + 1) for i, (got, _) in enumerate(pairs)).backward()
+    sum(want.values.sum() * (i + 1) for i, (_, want) in enumerate(pairs)).backward()
+    assert x.grad is not None
+    _same(x.grad, t.grad)
+    _same(torch.argsort(x, 1, descending=True), ref.argsort(t, 1, descending=True))
+    _same(x.argsort(dim=0, stable=True), t.argsort(dim=0, stable=True))
+    with pytest.raises(RuntimeError, match="selected index k out of range"):
+        x.topk(5)
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        torch.sort(x, 2)
+
+
+def test_isclose_allclose_equal_and_norm_dtype(torch: RemoteTorch, ref: Any) -> None:
+    a = np.array([1.0, 2.0, np.nan, np.inf])
+    b = np.array([1.0 + 1e-9, 2.1, np.nan, np.inf])
+    x, y, tx, ty = torch.tensor(a), torch.tensor(b), ref.tensor(a), ref.tensor(b)
+    _same(torch.isclose(x, y), ref.isclose(tx, ty))
+    _same(x.isclose(y, atol=0.2, equal_nan=True), tx.isclose(ty, atol=0.2, equal_nan=True))
+    for got, want in [
+        (torch.allclose(x, y), ref.allclose(tx, ty)),
+        (x.allclose(y, atol=0.2, equal_nan=True), tx.allclose(ty, atol=0.2, equal_nan=True)),
+        (torch.equal(x, x), ref.equal(tx, tx)),  # NaN != NaN
+        (torch.equal(y[:2], y[:2]), ref.equal(ty[:2], ty[:2])),
+        (x.equal(y), tx.equal(ty)),
+        (torch.equal(x, torch.tensor([1.0])), ref.equal(tx, ref.tensor([1.0]))),
+    ]:
+        assert type(got) is bool and got == want
+    with pytest.raises(RuntimeError, match="Double did not match Long"):
+        torch.isclose(x, torch.tensor([1, 2, 3, 4]))
+    with pytest.raises(TypeError, match="must be Tensor"):
+        torch.allclose(1.0, x)
+    f = torch.tensor(a[:2].astype(np.float32), requires_grad=True)
+    tf = ref.tensor(a[:2].astype(np.float32), requires_grad=True)
+    got, want = f.norm(dtype=torch.float64), tf.norm(dtype=ref.float64)
+    _same(got, want)
+    got.backward()
+    want.backward()
+    assert f.grad is not None
+    _same(f.grad, tf.grad)
