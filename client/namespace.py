@@ -51,6 +51,17 @@ def _tensor_arg(fname: str, x: Any) -> RemoteTensor:
     return x
 
 
+def _moments(
+    name: str, x: Any, dim: Any, unbiased: Any, keepdim: bool, correction: Any
+) -> tuple[RemoteTensor, RemoteTensor]:
+    """var_mean/std_mean: the wire op gives the first result, moment_mean the mean (both
+    with torch's grad_fn, VarMeanBackward0 or StdMeanBackward0)."""
+    x = _tensor_arg(name, x)
+    first = record(name, x, dim, unbiased, keepdim, correction)
+    mean_dim = None if isinstance(dim, bool) else dim  # var_mean(x, False): the unbiased form
+    return first, record("moment_mean", x, mean_dim, keepdim, name.split("_")[0])
+
+
 class _NoGrad:
     """``torch.no_grad()`` for this session: a context manager and a decorator."""
 
@@ -408,6 +419,28 @@ class RemoteTorch(_DtypeNames, _TableFunctions):
 
     def equal(self, input: RemoteTensor, other: Any) -> bool:
         return _tensor_arg("equal", input).equal(other)
+
+    def var_mean(
+        self,
+        input: RemoteTensor,
+        dim: Any = None,
+        unbiased: Any = None,
+        keepdim: bool = False,
+        *,
+        correction: Any = None,
+    ) -> tuple[RemoteTensor, RemoteTensor]:
+        return _moments("var_mean", input, dim, unbiased, keepdim, correction)
+
+    def std_mean(
+        self,
+        input: RemoteTensor,
+        dim: Any = None,
+        unbiased: Any = None,
+        keepdim: bool = False,
+        *,
+        correction: Any = None,
+    ) -> tuple[RemoteTensor, RemoteTensor]:
+        return _moments("std_mean", input, dim, unbiased, keepdim, correction)
 
     def any(self, x: RemoteTensor, dim: Any = None, keepdim: bool = False) -> RemoteTensor:
         return x.any(dim, keepdim)

@@ -12,7 +12,7 @@ from ..errors import EngineTypeError, InvalidArgumentError
 from ..shapes import normalize_dim, normalize_dims, reduced_shape
 from ..tensor import Tensor
 from .pointwise import MAXIMUM, MINIMUM, reject_bool, where
-from .table import defop
+from .table import Op, defop
 
 
 def _axis(attrs: dict[str, Any]) -> tuple[int, ...] | None:
@@ -525,9 +525,9 @@ ARGMIN = defop(
 
 
 # ------------------------------------------------------------------ variance, std
-def _moment_check(inputs: Any, attrs: dict[str, Any]) -> None:
+def _moment_check(inputs: Any, attrs: dict[str, Any], fname: str = "std and var") -> None:
     if not inputs[0].dtype.is_floating_point:
-        raise InvalidArgumentError("std and var only support floating point and complex dtypes")
+        raise InvalidArgumentError(f"{fname} only support floating point and complex dtypes")
 
 
 def _count(n: Any) -> int:
@@ -627,3 +627,63 @@ STD = defop(
     doc="the standard deviation: sqrt(var(input, dim, correction=, keepdim=))",
     **_MOMENT,
 )
+
+
+# ------------------------------------------------------------ var_mean, std_mean
+class MomentPair(tuple[Any, ...]):
+    """var_mean's and std_mean's ``(var or std, mean)``: a tuple, as torch returns."""
+
+    __slots__ = ()
+
+
+MOMENT_MEAN = defop(
+    "moment_mean",
+    lambda xp, a, dim=None, keepdim=False, of="var": xp.mean(
+        a, axis=None if dim is None else tuple(dim), keepdims=keepdim
+    ),
+    (_mean_vjp,),
+    lambda ins, at: f"{at.get('of', 'var').capitalize()}MeanBackward0",
+    grad_fns=("VarMeanBackward0", "StdMeanBackward0"),
+    check=_moment_check,
+    shape=_rshape,
+    raw=True,
+    sig="input, dim=None, keepdim=False, *, of='var'",
+    prepare=lambda x, dim, keepdim, of: (
+        (x,),
+        {**_red_attrs(x, None if dim in ((), []) else dim, keepdim), "of": of},
+    ),
+    variants=(),
+    doc="var_mean's and std_mean's second result: the mean, with their grad_fn "
+    "(of: 'var' or 'std')",
+)
+
+
+def _moments(name: str, first: Any, vjp: Any, **kw: Any) -> Any:
+    fname = name.split("_")[0]
+    args = _moment_args(name)
+
+    def prepare(x: Tensor, dim: Any, unbiased: Any, keepdim: bool, correction: Any) -> Any:
+        ins, attrs = args(x, dim, unbiased, keepdim, correction)
+        mean_attrs = {k: v for k, v in attrs.items() if k != "correction"}
+        head = apply(OPS_BY_NAME[name], ins, attrs)  # its check speaks of var_mean/std_mean
+        return MomentPair((head, apply(MOMENT_MEAN, ins, {**mean_attrs, "of": fname})))
+
+    op: Op = defop(
+        name,
+        first,
+        (vjp,),
+        f"{fname.capitalize()}MeanBackward0",
+        prepare=prepare,
+        call=lambda *a, **k: op.fn(*a, **k)[0],
+        variants=("function",),
+        doc=f"({fname}, mean) over all elements or dim, as {fname}() and mean() (the wire: the "
+        f"{fname}; moment_mean gives the mean)",
+        **kw,
+        **{**_MOMENT, "check": lambda ins, at: _moment_check(ins, at, name)},
+    )
+    OPS_BY_NAME[name] = op
+    return op
+
+
+VAR_MEAN = _moments("var_mean", _var_fwd, _var_vjp, raw=True)
+STD_MEAN = _moments("std_mean", STD.forward, _std_vjp, saves_out=True)

@@ -114,6 +114,14 @@ def test_var_std_cumsum_cumprod_match_torch(torch: RemoteTorch, ref: Any) -> Non
         lambda m, x: x.cumprod(0),
     ]
     outs = [(f(torch, x), f(ref, t)) for f in calls]
+    for f in (
+        lambda m, x: m.var_mean(x, 1),
+        lambda m, x: m.std_mean(x, dim=0, keepdim=True, correction=2),
+        lambda m, x: m.var_mean(x, False),
+    ):
+        got_pair, want_pair = f(torch, x), f(ref, t)
+        assert type(got_pair) is tuple and len(got_pair) == 2
+        outs += list(zip(got_pair, want_pair, strict=True))
     for got, want in outs:
         assert got.grad_fn is not None and got.grad_fn.name() == want.grad_fn.name()
         _same(got, want)

@@ -629,6 +629,10 @@ case("var-correction0", lambda x: x.var(1, correction=0), normal(X3))
 case("var-unbiased-false", lambda x: torch.var(x, False), normal((5,)))
 case("std-correction2-keepdim", lambda x: x.std(dim=(0, 2), keepdim=True, correction=2), normal(X3))
 case("std-unbiased-dim", lambda x: torch.std(x, 0, False), normal((3, 4)))
+for _name, _f in (("var_mean", torch.var_mean), ("std_mean", torch.std_mean)):
+    case(f"{_name}-all", lambda x, f=_f: f(x)[0] * f(x)[1], normal(X3))
+    case(f"{_name}-dim-keepdim", lambda x, f=_f: sum(f(x, 1, keepdim=True)), normal(X3))
+    case(f"{_name}-unbiased", lambda x, f=_f: f(x, False)[0] - f(x, False)[1], normal((4,)))
 for _dim in (0, 1, -1):
     case(f"cumsum-dim{_dim}", lambda x, d=_dim: torch.cumsum(x, d), normal(X3))
     case(f"cumprod-dim{_dim}", lambda x, d=_dim: torch.cumprod(x, d), nonzero(X3, 0.5, 1.5))

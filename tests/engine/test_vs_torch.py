@@ -532,6 +532,12 @@ case("std-dim-keepdim", "std", lambda m, x: x.std(-1, keepdim=True), X234)
 case("std-correction2", "std", lambda m, x: m.T.std(x, (0, 1), correction=2), X234)
 case("std-unbiased-false", "std", lambda m, x: x.std(unbiased=False), X23)
 case("std-constant-row", "std", lambda m, x: x.std(1), np.array([[2.0, 2.0, 2.0], [1.0, 0.0, 2.0]]))
+case("var_mean", "var_mean", lambda m, x: m.T.var_mean(x), X23)
+case("var_mean-dim", "var_mean", lambda m, x: m.T.var_mean(x, 1, keepdim=True), X234)
+case("std_mean-correction", "std_mean", lambda m, x: m.T.std_mean(x, (0, 2), correction=0), X234)
+case("std_mean-unbiased", "std_mean", lambda m, x: m.T.std_mean(x, False), X23)
+case("moment_mean-var", "moment_mean", lambda m, x: m.T.var_mean(x, 0)[1], X23)
+case("moment_mean-std", "moment_mean", lambda m, x: m.T.std_mean(x, dim=-1)[1], X234)
 case("cumsum", "cumsum", lambda m, x: m.T.cumsum(x, 1), X23)
 case("cumsum-dim0", "cumsum", lambda m, x: x.cumsum(0), X234)
 case("cumsum-neg-dtype", "cumsum", lambda m, x: x.cumsum(-1, dtype=m.T.float32), X23)
@@ -1091,6 +1097,7 @@ ERROR_CASES = [
     ),
     ErrorCase("var-int", lambda m: _t(m, [1, 2, 3]).var(), "invalid_argument"),
     ErrorCase("std-bad-dim", lambda m: m.T.std(_t(m, X23), 2), "invalid_argument"),
+    ErrorCase("var_mean-int", lambda m: m.T.var_mean(_t(m, [1, 2])), "invalid_argument"),
     ErrorCase("cumsum-bad-dim", lambda m: _t(m, X23).cumsum(2), "invalid_argument"),
     ErrorCase("cumprod-bad-dim", lambda m: m.T.cumprod(_t(m, Y3), -2), "invalid_argument"),
     ErrorCase("sort-bad-dim", lambda m: _t(m, X23).sort(2), "invalid_argument"),

@@ -353,6 +353,14 @@ CASES += [
         "var-unbiased", ["x"], lambda t: t["x"].var(0, False), kwargs={"dim": 0, "unbiased": False}
     ),
     Case("std", ["x"], lambda t: t["x"].std(dim=[0, 1]), kwargs={"dim": [0, 1]}),
+    Case("var_mean", ["x"], lambda t: torch.var_mean(t["x"], 1)[0], kwargs={"dim": 1}),
+    Case("std_mean", ["x"], lambda t: torch.std_mean(t["x"])[0]),
+    Case(
+        "moment_mean",
+        ["x"],
+        lambda t: torch.std_mean(t["x"], 0, keepdim=True)[1],
+        kwargs={"dim": 0, "keepdim": True, "of": "std"},
+    ),
     Case("cumsum", ["x"], lambda t: t["x"].cumsum(1), kwargs={"dim": 1}),
     Case("cumprod", ["x"], lambda t: t["x"].cumprod(0), kwargs={"dim": 0}),
     Case("cumprod-zeros", ["z"], lambda t: t["z"].cumprod(1), kwargs={"dim": 1}, inputs={"z": Z}),
