@@ -62,6 +62,26 @@ def _moments(
     return first, record("moment_mean", x, mean_dim, keepdim, name.split("_")[0])
 
 
+class _Linalg:
+    """``torch.linalg`` of a session: ``vector_norm`` (the wire's ``norm``)."""
+
+    @staticmethod
+    def vector_norm(
+        x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *, dtype: Any = None
+    ) -> RemoteTensor:
+        if not isinstance(x, RemoteTensor):
+            raise TypeError(
+                "linalg_vector_norm(): argument 'input' (position 1) must be Tensor, not "
+                f"{type(x).__name__}"
+            )
+        if not isinstance(ord, int | float):
+            raise TypeError(
+                "linalg_vector_norm(): argument 'ord' (position 2) must be Number, not "
+                f"{type(ord).__name__}"
+            )
+        return record("norm", x, float(ord), dim, keepdim, dtype)
+
+
 class _NoGrad:
     """``torch.no_grad()`` for this session: a context manager and a decorator."""
 
@@ -167,6 +187,7 @@ class RemoteTorch(_DtypeNames, _TableFunctions):
         self.return_types = SimpleNamespace(
             max=MaxResult, min=MinResult, sort=SortResult, topk=TopkResult
         )
+        self.linalg = _Linalg()
         self.viz = Viz(conn)  # torch.viz.make_dot(out): torchviz's picture, drawn remotely
         self.nn = remote_nn(self)  # torch.nn: engine.nn's modules bound to this session
         self.optim = optim

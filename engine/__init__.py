@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from . import autograd, methods, nn, optim
+from . import autograd, linalg, methods, nn, optim
 from . import autograd_function as _autograd_function
 from . import autograd_functional as _autograd_functional
 from . import profiler as _profiler
@@ -106,6 +106,7 @@ __all__ = [
     "int64",
     "is_grad_enabled",
     "limits",
+    "linalg",
     "linspace",
     "long",
     "manual_seed",

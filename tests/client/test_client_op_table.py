@@ -193,11 +193,17 @@ def test_isclose_allclose_equal_and_norm_dtype(torch: RemoteTorch, ref: Any) -> 
         torch.isclose(x, torch.tensor([1, 2, 3, 4]))
     with pytest.raises(TypeError, match="must be Tensor"):
         torch.allclose(1.0, x)
+    with pytest.raises(TypeError, match="must be Number, not str"):
+        torch.linalg.vector_norm(x, "fro")
     f = torch.tensor(a[:2].astype(np.float32), requires_grad=True)
     tf = ref.tensor(a[:2].astype(np.float32), requires_grad=True)
     got, want = f.norm(dtype=torch.float64), tf.norm(dtype=ref.float64)
     _same(got, want)
-    got.backward()
-    want.backward()
+    got2 = torch.linalg.vector_norm(f, 1, dim=0, keepdim=True)
+    want2 = ref.linalg.vector_norm(tf, 1, dim=0, keepdim=True)
+    _same(got2, want2)
+    assert got2.grad_fn is not None and got2.grad_fn.name() == want2.grad_fn.name()
+    (got + got2.sum()).backward()
+    (want + want2.sum()).backward()
     assert f.grad is not None
     _same(f.grad, tf.grad)

@@ -633,6 +633,8 @@ for _name, _f in (("var_mean", torch.var_mean), ("std_mean", torch.std_mean)):
     case(f"{_name}-all", lambda x, f=_f: f(x)[0] * f(x)[1], normal(X3))
     case(f"{_name}-dim-keepdim", lambda x, f=_f: sum(f(x, 1, keepdim=True)), normal(X3))
     case(f"{_name}-unbiased", lambda x, f=_f: f(x, False)[0] - f(x, False)[1], normal((4,)))
+case("vector_norm", lambda x: torch.linalg.vector_norm(x, 3, dim=1), nonzero(X3))
+case("norm-dtype", lambda x: x.norm(dim=0, dtype=torch.float64), nonzero((3, 4)))
 for _dim in (0, 1, -1):
     case(f"cumsum-dim{_dim}", lambda x, d=_dim: torch.cumsum(x, d), normal(X3))
     case(f"cumprod-dim{_dim}", lambda x, d=_dim: torch.cumprod(x, d), nonzero(X3, 0.5, 1.5))

@@ -532,6 +532,22 @@ case("std-dim-keepdim", "std", lambda m, x: x.std(-1, keepdim=True), X234)
 case("std-correction2", "std", lambda m, x: m.T.std(x, (0, 1), correction=2), X234)
 case("std-unbiased-false", "std", lambda m, x: x.std(unbiased=False), X23)
 case("std-constant-row", "std", lambda m, x: x.std(1), np.array([[2.0, 2.0, 2.0], [1.0, 0.0, 2.0]]))
+case("vector_norm", "norm", lambda m, x: m.T.linalg.vector_norm(x), X23)
+case("vector_norm-ord1-dim", "norm", lambda m, x: m.T.linalg.vector_norm(x, 1, dim=1), X234)
+case(
+    "vector_norm-inf-keepdim",
+    "norm",
+    lambda m, x: m.T.linalg.vector_norm(x, math.inf, 0, True),
+    X23,
+)
+case(
+    "vector_norm-dtype",
+    "norm",
+    lambda m, x: m.T.linalg.vector_norm(x, dtype=m.T.float64),
+    X23.astype(np.float32),
+)
+case("norm-dtype", "norm", lambda m, x: x.norm(2, 1, False, m.T.float64), X23.astype(np.float32))
+case("norm-fro-dims", "norm", lambda m, x: m.T.norm(x, "fro", (0, 2), keepdim=True), X234)
 case("var_mean", "var_mean", lambda m, x: m.T.var_mean(x), X23)
 case("var_mean-dim", "var_mean", lambda m, x: m.T.var_mean(x, 1, keepdim=True), X234)
 case("std_mean-correction", "std_mean", lambda m, x: m.T.std_mean(x, (0, 2), correction=0), X234)
@@ -1097,6 +1113,14 @@ ERROR_CASES = [
     ),
     ErrorCase("var-int", lambda m: _t(m, [1, 2, 3]).var(), "invalid_argument"),
     ErrorCase("std-bad-dim", lambda m: m.T.std(_t(m, X23), 2), "invalid_argument"),
+    ErrorCase(
+        "vector_norm-ord-str",
+        lambda m: m.T.linalg.vector_norm(_t(m, Y3), "fro"),
+        "invalid_argument",
+    ),
+    ErrorCase(
+        "vector_norm-int", lambda m: m.T.linalg.vector_norm(_t(m, [1, 2])), "invalid_argument"
+    ),
     ErrorCase("var_mean-int", lambda m: m.T.var_mean(_t(m, [1, 2])), "invalid_argument"),
     ErrorCase("cumsum-bad-dim", lambda m: _t(m, X23).cumsum(2), "invalid_argument"),
     ErrorCase("cumprod-bad-dim", lambda m: m.T.cumprod(_t(m, Y3), -2), "invalid_argument"),

@@ -79,6 +79,8 @@ def render() -> str:
         lines += ["", f"## {title}", "", "| name | engine | client |", "| --- | --- | --- |"]
         for n in sorted(e | c):
             lines.append(f"| `{n}` | {'yes' if n in e else '-'} | {'yes' if n in c else '-'} |")
+    la = [n for n in engine.linalg.__all__ if hasattr(cli["torch"].linalg, n)]
+    lines += ["", "## `torch.linalg` (engine and client)", "", ", ".join(f"`{n}`" for n in la)]
     af = [n for n in ("jacobian", "hessian", "vjp", "jvp", "hvp", "vhp")]
     lines += [
         "",
