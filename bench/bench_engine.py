@@ -15,10 +15,11 @@ side by side in this same run:
 (b) an MLP step: input 256x512, two 512x512 layers (``tanh(x @ W + b)`` each), MSE
     loss against a fixed target, float32, forward + backward (gradients of both
     weights and both biases); engine, torch and a hand-written NumPy forward +
-    backward. Target: engine <= 1.1x NumPy.
+    backward. Target: engine <= 1.05x NumPy.
 (c) ``(x * x * 3).mean()`` forward + backward on 4M (2**22) float32 elements; engine,
-    torch, hand-written NumPy (``loss = (x*x*3).mean(); grad = x * (6/n)``).
-    Target: engine <= 1.2x NumPy.
+    torch, the analytic NumPy (``loss = (x*x*3).mean(); grad = x * (6/n)``) and a
+    hand-written NumPy that runs forward, then backward op by op as a tape would
+    (``numpy-ops``). Targets: engine <= 1.5x the analytic, <= 1.0x the op-by-op one.
 (d) the peak memory of one step of (b), by tracemalloc, for the engine and NumPy
     (NumPy reports its allocations to tracemalloc). torch's CPU allocator does not,
     so torch shows n/a.
@@ -339,7 +340,7 @@ def case_mlp(cfg: Config, torch: Any, s: dict[str, Any]) -> Case:
         t_,
         "numpy",
         r,
-        [("engine/numpy", e / r, 1.1), ("engine/torch", None if t_ is None else e / t_, None)],
+        [("engine/numpy", e / r, 1.05), ("engine/torch", None if t_ is None else e / t_, None)],
     )
 
 
@@ -360,6 +361,15 @@ def case_big(cfg: Config, torch: Any) -> Case:
         grad = x0 * np.float32(6.0 / n)
         return loss, grad
 
+    def num_ops() -> Any:  # forward, then backward op by op as a tape would run it
+        a = x0 * x0
+        b = a * 3
+        loss = b.mean()
+        gb = np.full(b.shape, np.float32(1.0 / n))  # MeanBackward
+        ga = gb * 3  # MulBackward (by the scalar)
+        grad = ga * x0 + ga * x0  # MulBackward (x * x): both inputs, accumulated
+        return loss, grad
+
     loss_e = float(_np(eng()))
     loss_n, grad_n = num()
     check_close("(c) loss engine vs numpy", loss_e, loss_n, rtol=1e-4)
@@ -377,11 +387,13 @@ def case_big(cfg: Config, torch: Any) -> Case:
         tor()
         check_close("(c) grad engine vs torch", _np(ex.grad), _np(tx.grad), rtol=1e-5)
         impls.append(Timed("torch", tor))
+    check_close("(c) grad engine vs numpy op by op", _np(ex.grad), num_ops()[1], rtol=1e-5)
     impls.append(Timed("numpy", num))
+    impls.append(Timed("numpy-ops", num_ops))
 
     time_side_by_side(impls, cfg)
     ms = {t.name: t.median * 1e3 for t in impls}
-    e, t_, r = ms["engine"], ms.get("torch"), ms["numpy"]
+    e, t_, r, r_ops = ms["engine"], ms.get("torch"), ms["numpy"], ms["numpy-ops"]
     size = f"{n // (1024 * 1024)}M" if n >= 1024 * 1024 else f"{n // 1024}K"
     return Case(
         "c",
@@ -391,7 +403,11 @@ def case_big(cfg: Config, torch: Any) -> Case:
         t_,
         "numpy",
         r,
-        [("engine/numpy", e / r, 1.2), ("engine/torch", None if t_ is None else e / t_, None)],
+        [
+            ("engine/numpy", e / r, 1.5),
+            ("engine/numpy-ops", e / r_ops, 1.0),
+            ("engine/torch", None if t_ is None else e / t_, None),
+        ],
     )
 
 
@@ -546,7 +562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(
         "notes   : (a) is total forward+backward time / chain length; (c) NumPy reference is "
-        "loss=(x*x*3).mean(), grad=x*(6/n);"
+        "loss=(x*x*3).mean(), grad=x*(6/n); numpy-ops: forward, then each op's backward in turn;"
     )
     print(
         "          (d) torch n/a: its CPU allocator does not report to tracemalloc; "

@@ -638,6 +638,8 @@ def run_backward(
             node = ready.pop()
             nid = id(node)
             g = pending.pop(nid, None)
+            if raw and type(g) is _Scaled:
+                g = g.dense()
             if g is not None and nid in hooked:  # tensor hooks, then retain_grad
                 if raw:
                     g = _hooks.run_node(hooked[nid], node, _wrap(g), False, _store_grad)
@@ -677,7 +679,7 @@ def run_backward(
 
     if raw:
         for k in leaf_grads:
-            leaf_grads[k] = _wrap(leaf_grads[k])
+            leaf_grads[k] = _wrap(_leaf_array(leaf_grads[k]))
     if _hooks.has_hooks():
         with _GradMode(create_graph):
             for k in leaf_grads:
@@ -782,9 +784,51 @@ def _array(a: Any) -> Any:
     return np.asarray(a) if isinstance(a, np.generic) else a
 
 
+class _Scaled:
+    """A raw gradient not yet computed: ``s * a``, ``s`` a 0-d array (a gradient that is one
+    value broadcast) and ``a`` a full-size array (an operand of a ``mul``). Two of them on the
+    same array with the same scale sum to one (``2s * a``, the same bits as ``s*a + s*a``), so
+    ``x * x`` under a scalar-broadcast gradient costs one pass instead of three."""
+
+    __slots__ = ("a", "s")
+
+    def __init__(self, s: Any, a: Any) -> None:
+        self.s = s
+        self.a = a
+
+    def dense(self) -> Any:
+        return self.s * self.a
+
+
+def _dense(g: Any) -> Any:
+    return g.dense() if type(g) is _Scaled else g
+
+
 def _accumulate_raw(acc: dict[Any, Any], key: Any, g: Any) -> None:
     prev = acc.get(key)
-    acc[key] = g if prev is None else _array(prev + g)  # a new array: never one a user holds
+    if prev is None:
+        acc[key] = g
+    elif type(prev) is _Scaled and type(g) is _Scaled and prev.a is g.a and prev.s == g.s:
+        acc[key] = _Scaled(prev.s + g.s, g.a)
+    else:  # a new array: never one a user holds
+        acc[key] = _array(_dense(prev) + _dense(g))
+
+
+def _leaf_array(g: Any) -> Any:
+    """A raw gradient as a leaf's ``.grad`` array: computed, and its own writable memory where
+    it is a broadcast (``x.mean()``'s gradient is one value broadcast)."""
+    g = _dense(g)
+    if g.ndim and not g.flags.writeable:
+        g = g.copy()
+    return g
+
+
+def _one_value(g: Any) -> Any:
+    """The value of a gradient that is one value broadcast (every stride 0), as a 0-d array;
+    None for any other gradient."""
+    if g.ndim == 0 or any(g.strides):
+        return None
+    return g.reshape(-1)[:1].reshape(())
 
 
 def _sum_to(g: Any, shape: tuple[int, ...]) -> Any:
@@ -815,14 +859,23 @@ def _call_vjps_raw(node: Node, g: Any) -> list[Any]:
     reserve = _mode.reserve  # a host's budget and deadline see each raw gradient as an op
     view = RawView(node)
     vjps = op.vjps
+    out_shape = g.shape
+    g0 = _one_value(g) if op.elementwise else None
+    if g0 is not None:  # the VJPs see one value; NumPy broadcasts it as it would have
+        g = g0
     out: list[Any] = []
     for i, nxt in enumerate(node.next):
         if nxt is None:
             out.append(None)
             continue
+        shape, dt = node.in_meta[i]
         if reserve is not None:
-            shape, dt = node.in_meta[i]
             reserve(math.prod(shape) * dt.itemsize)
+        if g0 is not None and op.scaled_by is not None and shape == out_shape:
+            other = view[op.scaled_by[i]]
+            if type(other) is np.ndarray and other.shape == shape:
+                out.append(_Scaled(g0, other))
+                continue
         if isinstance(vjps, tuple):
             vjp = vjps[i]
             gi = None if vjp is None else vjp(g, view)
@@ -833,9 +886,16 @@ def _call_vjps_raw(node: Node, g: Any) -> list[Any]:
             out.append(None)
             continue
         gi = _array(gi)
-        shape, dt = node.in_meta[i]
         if gi.shape != shape:
-            gi = _sum_to(gi, shape)
+            if g0 is not None and gi.shape != out_shape:
+                # computed on one value: what the full gradient would have been is its
+                # broadcast (kept a view for an input of the output's shape), summed back to
+                # a broadcast input's shape from a full array, as that gradient would have been
+                gi = np.broadcast_to(gi, out_shape)
+                if shape != out_shape:
+                    gi = _sum_to(np.ascontiguousarray(gi), shape)
+            else:
+                gi = _sum_to(gi, shape)
         if gi.dtype != dt.np:
             gi = gi.astype(dt.np)
         out.append(gi)

@@ -43,6 +43,7 @@ _BIN = {
     "sig": "input, other",
     "dtypes": "any",
     "bounded": True,
+    "elementwise": True,
 }
 _ALPHA = {"sig": "input, other, *, alpha=1", "promote": "common"}
 
@@ -110,6 +111,7 @@ MUL = defop(
     (lambda g, n: g * n[1], lambda g, n: g * n[0]),
     "MulBackward0",
     saves=(0, 1),
+    scaled_by=(1, 0),
     promote="common",
     prepare=_scalar_second,
     variants=_dunders("mul"),
@@ -271,6 +273,7 @@ HYPOT = defop(
 # ---------------------------------------------------------------- unary math
 def _unary(name: str, fwd: Any, vjp: Any, grad_fn: str, **kw: Any) -> Any:
     kw.setdefault("promote", "float")
+    kw.setdefault("elementwise", True)
     return defop(name, fwd, (vjp,), grad_fn, **kw)
 
 

@@ -71,6 +71,13 @@ class Op:
     # a broadcast: the result has at most as many elements as the product of the inputs'
     # sizes, so an element limit need not infer the shape when that product is within it
     bounded: bool = False
+    # its VJPs are elementwise in the gradient (operators and ufuncs on ``g``, no reduction or
+    # reshape of it), so on the raw path a gradient that is one value broadcast is handed to
+    # them as a 0-d array and a 0-d result stays a broadcast
+    elementwise: bool = False
+    # VJP i is ``g * operand scaled_by[i]`` (a product): with a broadcast-scalar gradient the
+    # raw path keeps it a lazy product, which accumulation may combine before one pass
+    scaled_by: tuple[int, ...] | None = None
     check: Callable[[Sequence[Any], dict[str, Any]], None] | None = None
     arity: int | None = 1  # operands: leading parameters; None: the first is a list of tensors
     sig: str = "input"

@@ -195,3 +195,59 @@ def test_a_host_budget_sees_every_raw_vjp_before_it_allocates() -> None:
     with pytest.raises(Refused), budget(refuse):
         out.backward()
     assert x.grad is None
+
+
+# ------------------------------------------------ one-value gradients and lazy products
+def _both_paths(fn: Any, *arrays: np.ndarray) -> None:
+    """The raw path's gradients equal create_graph=True's, bit for bit."""
+    out = []
+    for cg in (False, True):
+        xs = [torch.tensor(a, requires_grad=True) for a in arrays]
+        gs = autograd.grad(fn(*xs), xs, create_graph=cg, allow_unused=True)
+        out.append([None if g is None else g.detach().numpy() for g in gs])
+    _same(out[0], out[1])
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x, w: (x * x * 3).mean(),
+        lambda x, w: (x * w).mean(),  # w broadcast: its gradient is summed from a full array
+        lambda x, w: (x * x + x * 2.5 - w).mean(),
+        lambda x, w: ((x * x).exp() * x).mean(),  # a lazy product meets a non-leaf node
+        lambda x, w: (x / w - (-x)).sum() * 0.5,
+        lambda x, w: ((x * x) * (x * x)).mean(),
+        lambda x, w: (x.tanh() * x.tanh()).mean(),  # same saved output twice
+    ],
+    ids=["square-scale", "broadcast-input", "sum-of-products", "into-exp", "div-neg", "nested", "tanh"],
+)
+def test_one_value_gradients_match_the_differentiable_path(fn: Any) -> None:
+    rng = np.random.default_rng(5)
+    _both_paths(fn, rng.standard_normal((3, 4)), rng.uniform(0.5, 2, (4,)))
+
+
+def test_a_broadcast_gradient_becomes_a_leaf_grad_of_its_own_memory() -> None:
+    x = torch.ones(3, 4, requires_grad=True)
+    x.mean().backward()
+    a = x.grad.numpy()
+    assert a.flags.writeable and a.flags.c_contiguous and all(a.strides)
+    x.grad.add_(1.0)
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((3, 4), np.float32(1 / 12) + 1))
+
+
+def test_square_under_a_mean_costs_one_full_size_gradient() -> None:
+    """(x*x*3).mean(): the gradient of every node above x is one value, and x's two products
+    with it sum lazily, so backward allocates x.grad and nothing else full-size."""
+    import tracemalloc
+
+    n = 1 << 20
+    x = torch.tensor(np.random.default_rng(1).standard_normal(n), requires_grad=True)
+    loss = (x * x * 3).mean()
+    tracemalloc.start()
+    try:
+        loss.backward()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.5 * n * 8, peak
+    np.testing.assert_array_equal(x.grad.numpy(), x.detach().numpy() * (6 / n))
