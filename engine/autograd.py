@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,6 +41,7 @@ from .gradmode import (
     no_grad,
     set_grad_enabled,
 )
+from .signatures import params
 from .tensor import Tensor, as_tensor
 from .unsupported import missing
 
@@ -518,6 +519,115 @@ def record(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Node:
     return node
 
 
+def shortcut(op: Op) -> Callable[[tuple[Any, ...]], Any] | None:
+    """``apply``'s shortcut for the calls a training loop makes most, or None where ``op`` has
+    none: an elementwise op (no attributes, no ``prepare``) on float NumPy tensors of one
+    dtype, or on such a tensor and a Python float second. It makes the same result, node,
+    saved values and grad_fn name as ``apply``; a call it cannot take (another dtype or kind
+    of operand, keywords, a profiler, limits or a budget in force, NumPy's shape error) returns
+    ``NotImplemented`` and the caller goes on to ``apply``, which raises torch's errors."""
+    if not (op.elementwise and op.raw) or (op.prepare is not None and not op.plain_prepare):
+        return None
+    n = op.arity
+    if n not in (1, 2) or op.forward is None:
+        return None
+    extra = params(op.sig)[n:]  # attributes: the shortcut takes their defaults only
+    if any(p.required or p.kind == "varargs" for p in extra):
+        return None
+    defaults = tuple(p.default for p in extra)
+    total = n + len(defaults)
+    if op.promote not in ("float", "common") or op.result is not None:
+        return None
+    fwd, saves, saves_out, check = op.forward, op.saves, op.saves_out, op.check
+    gfn: Any = op.grad_fn
+    scalar_ok = (op.tensors or 0) < 2  # hypot's second operand must be a tensor too
+    T, mode, make, var, ignore = Tensor, _mode, Tensor._make, _ERR_VAR, _ERR_IGNORE
+    if var is None:  # pragma: no cover - another NumPy layout
+        return None
+    no = NotImplemented
+
+    def run(values: tuple[Any, ...]) -> Any:
+        if len(values) != total or mode.profiler is not None or mode.reserve is not None:
+            return no
+        if defaults:
+            for v, d in zip(values[n:], defaults, strict=True):
+                if type(v) is not type(d) or v != d:
+                    return no
+        if mode.max_elements is not None:
+            return no
+        x = values[0]
+        if (type(x) is not T and not isinstance(x, T)) or x._xp is not np:
+            return no  # a Parameter is a Tensor too
+        dt = x._dtype
+        if not dt.is_floating_point:
+            return no
+        a = x._st.array
+        y: Any = None
+        if n == 1:
+            if check is not None:
+                check((x,), {})
+            token = var.set(ignore)
+            try:
+                out = fwd(np, a)
+            finally:
+                var.reset(token)
+        else:
+            y = values[1]
+            if type(y) is float and scalar_ok:
+                b = y
+            elif isinstance(y, T):
+                if y._dtype is not dt or y._xp is not np:
+                    return no
+                b = y._st.array
+            else:
+                return no
+            if check is not None:
+                check((x, y), {})
+            token = var.set(ignore)
+            try:
+                out = fwd(np, a, b)
+            except ValueError:  # shapes that do not broadcast: apply raises torch's error
+                return no
+            finally:
+                var.reset(token)
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        mode.allocated += out.nbytes
+        yt = n == 2 and isinstance(y, T)
+        if not mode.enabled or not (x._rg or (yt and y._rg)):
+            return make(out, False, None, dt)
+        gf = x.grad_fn
+        if n == 1:
+            node = Node(
+                op,
+                gfn if type(gfn) is str else gfn((x,), {}),
+                (gf if gf is not None else x,),
+                (None,),
+                ((a.shape, dt),),
+                {},
+            )
+        else:
+            first = gf if gf is not None else (x if x._rg else None)
+            if yt:
+                gy = y.grad_fn
+                nxt = (first, gy if gy is not None else (y if y._rg else None))
+                consts: tuple[Any, ...] = (None, None)
+                meta: tuple[Any, ...] = ((a.shape, dt), (y._st.array.shape, dt))
+            else:
+                nxt, consts, meta = (first, None), (None, y), ((a.shape, dt), None)
+            node = Node(op, gfn if type(gfn) is str else gfn((x, y), {}), nxt, consts, meta, {})
+        for i in saves:
+            t = values[i]
+            if isinstance(t, T):
+                node.save(i, t)
+        result = make(out, True, node, dt)
+        if saves_out:
+            node.save("out", result, is_output=True)
+        return result
+
+    return run
+
+
 def _shape_message(op: Op, inputs: Sequence[Any], exc: Exception) -> str:
     shapes = [list(x.shape) for x in inputs if hasattr(x, "shape")]
     return f"{op.name}: shapes {shapes} are not compatible: {exc}"
@@ -826,7 +936,7 @@ def _leaf_array(g: Any) -> Any:
 def _one_value(g: Any) -> Any:
     """The value of a gradient that is one value broadcast (every stride 0), as a 0-d array;
     None for any other gradient."""
-    if g.ndim == 0 or any(g.strides):
+    if g.ndim == 0 or any(g.strides) or g.size == 0:
         return None
     return g.reshape(-1)[:1].reshape(())
 

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..autograd import apply
+from ..autograd import apply, shortcut
 from ..signatures import Param, build, params, same
 from ..tensor import Tensor, as_tensor
 
@@ -78,6 +78,9 @@ class Op:
     # VJP i is ``g * operand scaled_by[i]`` (a product): with a broadcast-scalar gradient the
     # raw path keeps it a lazy product, which accumulation may combine before one pass
     scaled_by: tuple[int, ...] | None = None
+    # ``prepare`` changes nothing for a tensor first operand and default attributes, so
+    # ``autograd.shortcut`` may take such calls without it
+    plain_prepare: bool = False
     check: Callable[[Sequence[Any], dict[str, Any]], None] | None = None
     arity: int | None = 1  # operands: leading parameters; None: the first is a list of tensors
     sig: str = "input"
@@ -103,6 +106,7 @@ class Op:
         n = 1 if self.arity is None else self.arity
         self._operands = n
         self._attrs: tuple[Param, ...] = self._params[n:]
+        self._shortcut = shortcut(self)
         self.fn = build(self.name, self.sig, self.invoke, self.doc)
         if self.wire is None:
             inplace = (self.name + "_",) if "inplace" in self.variants else ()
@@ -111,6 +115,10 @@ class Op:
     # ----------------------------------------------------------------- calling
     def invoke(self, *values: Any) -> Any:
         """Run the op on every parameter's value, in the order of ``sig``."""
+        if self._shortcut is not None:
+            r = self._shortcut(values)
+            if r is not NotImplemented:
+                return r
         for i in range(self.tensors or 0):
             if not isinstance(values[i], Tensor):
                 p = self._params[i]
