@@ -960,7 +960,7 @@ def _call_vjps_raw(node: Node, g: Any) -> list[Any]:
     ok = op.raw
     if ok:
         for m in node.in_meta:
-            if m is not None and m[1].np != dt_np:
+            if m is not None and m[1].np is not dt_np and m[1].np != dt_np:
                 ok = False
                 break
     if not ok:
@@ -969,6 +969,7 @@ def _call_vjps_raw(node: Node, g: Any) -> list[Any]:
     reserve = _mode.reserve  # a host's budget and deadline see each raw gradient as an op
     view = RawView(node)
     vjps = op.vjps
+    per_input = isinstance(vjps, tuple)
     out_shape = g.shape
     g0 = _one_value(g) if op.elementwise else None
     if g0 is not None:  # the VJPs see one value; NumPy broadcasts it as it would have
@@ -986,16 +987,17 @@ def _call_vjps_raw(node: Node, g: Any) -> list[Any]:
             if type(other) is np.ndarray and other.shape == shape:
                 out.append(_Scaled(g0, other))
                 continue
-        if isinstance(vjps, tuple):
-            vjp = vjps[i]
+        if per_input:
+            vjp = vjps[i]  # type: ignore[index]
             gi = None if vjp is None else vjp(g, view)
         else:
             assert vjps is not None
-            gi = vjps(g, view, i)
+            gi = vjps(g, view, i)  # type: ignore[operator]
         if gi is None:
             out.append(None)
             continue
-        gi = _array(gi)
+        if type(gi) is not np.ndarray:
+            gi = _array(gi)
         if gi.shape != shape:
             if g0 is not None and gi.shape != out_shape:
                 # computed on one value: what the full gradient would have been is its
@@ -1006,7 +1008,7 @@ def _call_vjps_raw(node: Node, g: Any) -> list[Any]:
                     gi = _sum_to(np.ascontiguousarray(gi), shape)
             else:
                 gi = _sum_to(gi, shape)
-        if gi.dtype != dt.np:
+        if gi.dtype is not dt.np and gi.dtype != dt.np:
             gi = gi.astype(dt.np)
         out.append(gi)
     return out
