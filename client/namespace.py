@@ -81,6 +81,9 @@ class _Linalg:
             )
         return record("norm", x, float(ord), dim, keepdim, dtype)
 
+    def __getattr__(self, name: str) -> Any:
+        missing("linalg", name, "'torch.linalg'")
+
 
 class _NoGrad:
     """``torch.no_grad()`` for this session: a context manager and a decorator."""

@@ -1,7 +1,7 @@
 """``torch.linalg``: ``vector_norm``, the op table's ``norm`` with torch.linalg's signature.
 
-Any other torch.linalg name is an ``AttributeError`` (``engine.torch_names`` has no list of
-torch.linalg's names to tell a missing one from a misspelt one).
+Any other torch.linalg name raises ``NotImplementedError`` naming it (``engine.unsupported``);
+a name torch.linalg does not have either is a plain ``AttributeError``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 from .errors import EngineTypeError
 from .ops.reduction import NORM
 from .tensor import Tensor
+from .unsupported import missing
 
 __all__ = ["vector_norm"]
 
@@ -32,3 +33,7 @@ def vector_norm(
         )
     out: Tensor = NORM.fn(x, float(ord), dim, keepdim, dtype=dtype)
     return out
+
+
+def __getattr__(name: str) -> Any:
+    missing("linalg", name, "module 'engine.linalg'")

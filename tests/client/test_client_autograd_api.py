@@ -26,6 +26,7 @@ def test_torch_names_it_lacks_raise_not_implemented(torch: RemoteTorch) -> None:
         (torch.nn.functional, "conv2d"),
         (torch.autograd, "gradcheck"),
         (x, "unfold"),
+        (torch.linalg, "svd"),
     ]:
         with pytest.raises(NotImplementedError, match=f"{name} is not supported by gradserve"):
             getattr(owner, name)

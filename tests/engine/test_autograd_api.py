@@ -244,6 +244,7 @@ def test_default_dtype_as_torch() -> None:
         (engine.nn.functional, "conv2d"),
         (engine.autograd, "gradcheck"),
         (engine.ones(1), "unfold"),
+        (engine.linalg, "svd"),
     ],
 )
 def test_unsupported_torch_names_raise_not_implemented(owner: Any, name: str) -> None:
@@ -255,6 +256,7 @@ def test_unsupported_torch_names_raise_not_implemented(owner: Any, name: str) ->
 
 
 def test_unknown_names_stay_attribute_errors() -> None:
-    with pytest.raises(AttributeError) as info:
-        engine.no_such_thing  # noqa: B018
-    assert not isinstance(info.value, NotImplementedError)
+    for owner in (engine, engine.linalg):
+        with pytest.raises(AttributeError) as info:
+            owner.no_such_thing  # noqa: B018
+        assert not isinstance(info.value, NotImplementedError)
