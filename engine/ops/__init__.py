@@ -6,7 +6,7 @@ ops; ``Op.__call__`` is what the wire runs. See ``table`` for what a declaration
 
 from __future__ import annotations
 
-from . import indexing, layers, nn, nn_extra, pointwise, reduction, shape
+from . import indexing, layers, linalg, nn, nn_extra, pointwise, reduction, shape
 from .table import OPS, Op, defop, public_ops, table_version, wire_ops
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "defop",
     "indexing",
     "layers",
+    "linalg",
     "nn",
     "nn_extra",
     "pointwise",
