@@ -22,7 +22,17 @@ from . import optim
 from .autograd_api import _DefaultDtype, autograd_namespace
 from .connection import Connection
 from .nn import remote_nn
-from .tensor import SPECS, MaxResult, MinResult, RemoteTensor, record, wire_value
+from .tensor import (
+    SPECS,
+    MaxResult,
+    MinResult,
+    RemoteTensor,
+    apply,
+    conn_of,
+    record,
+    record_parts,
+    wire_value,
+)
 from .viz import Viz
 from .wire import decode
 
@@ -378,6 +388,14 @@ class RemoteTorch(_DtypeNames, _TableFunctions):
     def detach(self, x: RemoteTensor) -> RemoteTensor:
         return x.detach()
 
+    def einsum(self, equation: str, *operands: Any) -> RemoteTensor:
+        """``torch.einsum(equation, *operands)`` or ``(equation, [operands])``: on the wire the
+        operands are the args and the equation a kwarg."""
+        ops = list(operands)
+        if len(ops) == 1 and isinstance(ops[0], list | tuple):
+            ops = list(ops[0])
+        return apply(conn_of(*ops), "einsum", ops, {"equation": equation})
+
     # ------------------------------------------------------------- autograd
     def _backward(
         self,
@@ -478,8 +496,8 @@ def _install() -> None:
         if name not in spec["wire"] or not forms or name in vars(RemoteTorch) or name == "index":
             continue  # index: the client's x[key] writes the wire's own index items
 
-        def run(self: RemoteTorch, *values: Any, _op: str = name) -> RemoteTensor:
-            return record(_op, *values)
+        def run(self: RemoteTorch, *values: Any, _op: str = name) -> Any:
+            return (record_parts if SPECS[_op]["parts"] else record)(_op, *values)
 
         for alias in (name, *spec["aliases"]):
             sig = "self, " + spec["signature"]

@@ -22,7 +22,7 @@ from .gradmode import no_grad
 from .ops import OPS, table_version
 from .tensor import Tensor
 
-__all__ = ["check_inplace", "infer", "op_specs", "stand_in", "table_version"]
+__all__ = ["check_inplace", "count_parts", "infer", "op_specs", "stand_in", "table_version"]
 
 
 def op_specs() -> list[dict[str, Any]]:
@@ -42,6 +42,12 @@ def infer(op: str, args: list[Any], kwargs: dict[str, Any]) -> tuple[tuple[int, 
     with no_grad():
         out = spec(*args, **kwargs)
     return tuple(out.shape), out.dtype
+
+
+def count_parts(op: str, args: list[Any], kwargs: dict[str, Any]) -> int:
+    """How many tensors the function of a ``parts`` op (``split``) returns for these stand-ins."""
+    with no_grad():
+        return len(OPS[op].fn(*args, **kwargs))
 
 
 def check_inplace(method: str, target: Tensor, args: list[Any], kwargs: dict[str, Any]) -> None:

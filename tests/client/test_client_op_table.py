@@ -92,3 +92,83 @@ def test_connect_refuses_a_server_with_another_op_table(server: str) -> None:
     with pytest.raises(OpTableMismatchError, match="op table version '0000000000000000'"):
         connect(server, transport=transport)
     assert transport.deleted  # the session it opened is gone
+
+
+_M46, _V6 = np.linspace(-2, 3, 24).reshape(4, 6), np.linspace(1, -1, 6)
+_B234, _B245 = np.linspace(-1, 2, 24).reshape(2, 3, 4), np.linspace(2, -2, 40).reshape(2, 4, 5)
+SHAPE_OPS: list[tuple[str, Any, tuple[Any, ...]]] = [
+    ("narrow", lambda m, x: m.narrow(x, 1, -4, 3), (_M46,)),
+    ("narrow-method", lambda m, x: x.narrow(0, 1, 2), (_M46,)),
+    ("split-int", lambda m, x: m.split(x, 4, dim=1), (_M46,)),
+    ("split-sizes-method", lambda m, x: x.split([1, 2, 3], 1), (_M46,)),
+    ("chunk", lambda m, x: m.chunk(x, 3), (_M46,)),
+    ("chunk-method", lambda m, x: x.chunk(4, dim=1), (_M46,)),
+    ("repeat", lambda m, x: x.repeat(2, 1, 3), (_M46,)),
+    ("flip", lambda m, x: m.flip(x, (0, 1)), (_M46,)),
+    ("flip-method", lambda m, x: x.flip(-1), (_M46,)),
+    ("roll", lambda m, x: m.roll(x, (1, -2), (0, 1)), (_M46,)),
+    ("roll-flat", lambda m, x: x.roll(5), (_M46,)),
+    ("tril", lambda m, x: m.tril(x, diagonal=1), (_M46,)),
+    ("triu-method", lambda m, x: x.triu(-1), (_M46,)),
+    ("mv", lambda m, a, v: m.mv(a, v), (_M46, _V6)),
+    ("mv-method", lambda m, a, v: a.mv(v), (_M46, _V6)),
+    ("bmm", lambda m, a, b: m.bmm(a, b), (_B234, _B245)),
+    ("einsum", lambda m, a, b: m.einsum("bij,bjk->bik", a, b), (_B234, _B245)),
+    ("einsum-list", lambda m, a, v: m.einsum("ij,j", [a, v]), (_M46, _V6)),
+    ("einsum-one", lambda m, a: m.einsum("ij->j", a), (_M46,)),
+]
+
+
+@pytest.mark.parametrize("fn,inputs", [c[1:] for c in SHAPE_OPS], ids=[c[0] for c in SHAPE_OPS])
+def test_shape_and_product_ops_match_torch(
+    torch: RemoteTorch, ref: Any, fn: Any, inputs: tuple[Any, ...]
+) -> None:
+    """Values, grad_fn names, tuples (split, chunk) and input gradients, as torch's."""
+    rs = [torch.tensor(a, requires_grad=True) for a in inputs]
+    ts = [ref.tensor(a, requires_grad=True) for a in inputs]
+    got, want = fn(torch, *rs), fn(ref, *ts)
+    assert type(got) is type(want) or isinstance(want, ref.Tensor)
+    gots = list(got) if isinstance(got, tuple) else [got]
+    wants = list(want) if isinstance(want, tuple) else [want]
+    assert len(gots) == len(wants)
+    total_r, total_t = 0, 0
+    for k, (g, w) in enumerate(zip(gots, wants, strict=True)):
+        assert tuple(g.shape) == tuple(w.shape)
+        assert g.grad_fn is not None and g.grad_fn.name() == w.grad_fn.name()
+        np.testing.assert_allclose(g.detach().numpy(), w.detach().numpy(), atol=1e-12)
+        total_r = total_r + (g * (k + 1)).sum()
+        total_t = total_t + (w * (k + 1)).sum()
+    total_r.backward()
+    total_t.backward()
+    for r, t in zip(rs, ts, strict=True):
+        assert r.grad is not None
+        np.testing.assert_allclose(r.grad.numpy(), t.grad.numpy(), atol=1e-12)
+
+
+def test_tril_and_triu_in_place(torch: RemoteTorch, ref: Any) -> None:
+    c, tc = torch.tensor(_M46), ref.tensor(_M46)
+    c.tril_(1)
+    tc.tril_(1)
+    np.testing.assert_allclose(c.numpy(), tc.numpy())
+    c.triu_(diagonal=-1)
+    tc.triu_(diagonal=-1)
+    np.testing.assert_allclose(c.numpy(), tc.numpy())
+
+
+def test_shape_op_errors_are_torchs(torch: RemoteTorch, ref: Any) -> None:
+    """Raised at the call (the local inference), with torch's class and text."""
+    x, t = torch.tensor(_M46), ref.tensor(_M46)
+    calls = [
+        lambda m, x: x.split([1, 2], 1),
+        lambda m, x: x.chunk(0),
+        lambda m, x: x.narrow(1, 5, 2),
+        lambda m, x: m.einsum("ij,j->i", x, x),
+        lambda m, x: m.bmm(x, x),
+    ]
+    for call in calls:
+        with pytest.raises(Exception) as want:
+            call(ref, t)
+        builtin = next(c for c in type(want.value).__mro__ if c.__module__ == "builtins")
+        with pytest.raises(builtin) as got:
+            call(torch, x)
+        assert str(want.value) in str(got.value)
