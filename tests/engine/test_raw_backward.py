@@ -195,3 +195,20 @@ def test_a_host_budget_sees_every_raw_vjp_before_it_allocates() -> None:
     with pytest.raises(Refused), budget(refuse):
         out.backward()
     assert x.grad is None
+
+
+def test_shape_and_product_ops_run_raw(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mv, bmm, repeat, flip, roll, tril and triu backward on raw arrays: no node, no Tensor
+    besides the seed and the leaves' gradients."""
+    raw = {name for name, op in OPS.items() if op.raw}
+    assert {"mv", "bmm", "repeat", "flip", "roll", "tril", "triu"} <= raw
+    m = torch.tensor(np.linspace(-1, 1, 12).reshape(3, 4), requires_grad=True)
+    v = torch.tensor(np.linspace(0.5, 2, 8), requires_grad=True)
+    b = torch.tensor(np.linspace(-2, 2, 16).reshape(2, 4, 2), requires_grad=True)
+    y = m.flip(0).roll((1, -1), (0, 1)).tril(1).triu(-1).repeat(1, 2).mv(v).sum()
+    z = torch.bmm(m.repeat(2, 1, 1), b).roll(1).sum()
+    made = _count_backward(monkeypatch, y + z)
+    m.grad = v.grad = b.grad = None
+    short = _count_backward(monkeypatch, (m * 2).sum() + (v * 2).sum() + (b * 2).sum())
+    assert made["nodes"] == short["nodes"] == 0
+    assert made["tensors"] == short["tensors"]  # as many for the chain as for a mul each
