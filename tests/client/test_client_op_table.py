@@ -172,3 +172,48 @@ def test_shape_op_errors_are_torchs(torch: RemoteTorch, ref: Any) -> None:
         with pytest.raises(builtin) as got:
             call(torch, x)
         assert str(want.value) in str(got.value)
+
+
+RANGES: dict[str, Any] = {
+    "arange-end": lambda T: T.arange(5),
+    "arange-end-keyword": lambda T: T.arange(end=5),
+    "arange-keywords": lambda T: T.arange(start=1, end=6, step=2),
+    "arange-float": lambda T: T.arange(-1.5, 2.5, 0.25),
+    "arange-0d-tensor": lambda T: T.arange(T.tensor(4)),
+    "arange-int-dtype": lambda T: T.arange(2.5, dtype=T.int64),
+    "arange-requires-grad": lambda T: T.arange(0.0, 1.0, 0.25, requires_grad=True),
+    "linspace": lambda T: T.linspace(-3.7, 11.3, 11),
+    "linspace-keywords": lambda T: T.linspace(start=0, end=1, steps=5, dtype=T.float64),
+    "linspace-0d-tensors": lambda T: T.linspace(T.tensor(0.0), T.tensor(1.0), 3),
+    "linspace-int64": lambda T: T.linspace(-10, 0, 4, dtype=T.int64),
+    "logspace": lambda T: T.logspace(0, 2, 3),
+    "logspace-base": lambda T: T.logspace(-1, 1, 5, 3.0, requires_grad=True),
+    "logspace-keywords": lambda T: T.logspace(start=0, end=3, steps=4, base=2, dtype=T.int64),
+}
+
+
+@pytest.mark.parametrize("make", RANGES.values(), ids=RANGES.keys())
+def test_range_factories_match_torch(torch: RemoteTorch, ref: Any, make: Any) -> None:
+    got, want = make(torch), make(ref)
+    assert str(got.dtype) == str(want.dtype) and tuple(got.shape) == tuple(want.shape)
+    assert got.requires_grad == want.requires_grad
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6)
+
+
+def test_range_factory_errors_are_torchs(torch: RemoteTorch, ref: Any) -> None:
+    calls = [
+        lambda T: T.arange(0, -1, 1),
+        lambda T: T.arange(0, 1, 0),
+        lambda T: T.linspace(0, 1, -1),
+        lambda T: T.logspace(0, 1, 3, dtype=T.bool),
+        lambda T: T.arange(3, requires_grad=True),
+    ]
+    for call in calls:
+        with pytest.raises(Exception) as want:
+            call(ref)
+        builtin = next(c for c in type(want.value).__mro__ if c.__module__ == "builtins")
+        if builtin is NotImplementedError:  # torch's unsupported dtype: a RuntimeError here
+            builtin = RuntimeError
+        with pytest.raises(builtin) as got:
+            call(torch)
+        assert str(want.value) in str(got.value)

@@ -706,6 +706,52 @@ def test_tensor_dtype_inference(data: Any) -> None:
     assert_same(engine.tensor(data), torch.tensor(data))
 
 
+# every form torch's range factories take: positional, keywords, 0-d tensors, dtypes
+FACTORIES: dict[str, Callable[[Any], Any]] = {
+    "arange-end": lambda T: T.arange(5),
+    "arange-end-keyword": lambda T: T.arange(end=5),
+    "arange-start-end-keywords": lambda T: T.arange(start=1, end=5),
+    "arange-step-keyword": lambda T: T.arange(1, end=6, step=2),
+    "arange-float-step": lambda T: T.arange(-1.5, 2.5, 0.25),
+    "arange-negative-step": lambda T: T.arange(5, 0, -2),
+    "arange-0d-tensor": lambda T: T.arange(T.tensor(5)),
+    "arange-0d-float-tensors": lambda T: T.arange(T.tensor(1.0), T.tensor(4)),
+    "arange-float-dtype": lambda T: T.arange(0, 1, 0.25, dtype=T.float64),
+    "arange-int-dtype-float-bounds": lambda T: T.arange(2.5, dtype=T.int64),
+    "arange-float16": lambda T: T.arange(-1.5, 2.5, 0.5, dtype=T.float16),
+    "arange-bool-end": lambda T: T.arange(True),
+    "arange-requires-grad": lambda T: T.arange(0.0, 1.0, 0.125, requires_grad=True),
+    "arange-empty": lambda T: T.arange(3, 3),
+    "linspace": lambda T: T.linspace(-3.7, 11.3, 101),
+    "linspace-keywords": lambda T: T.linspace(start=0, end=1, steps=5),
+    "linspace-0d-tensors": lambda T: T.linspace(T.tensor(0.0), T.tensor(1), 3),
+    "linspace-float64": lambda T: T.linspace(-3.7, 11.3, 100, dtype=T.float64),
+    "linspace-float16": lambda T: T.linspace(0, 1, 7, dtype=T.float16),
+    "linspace-int64": lambda T: T.linspace(0, 10, 4, dtype=T.int64),
+    "linspace-int64-negative": lambda T: T.linspace(-10, 0, 4, dtype=T.int64),
+    "linspace-one": lambda T: T.linspace(2, 5, 1),
+    "linspace-none": lambda T: T.linspace(0, 1, 0),
+    "linspace-decreasing": lambda T: T.linspace(1, -1, 9),
+    "linspace-requires-grad": lambda T: T.linspace(1, 2, 3, requires_grad=True),
+    "logspace": lambda T: T.logspace(0, 2, 3),
+    "logspace-base": lambda T: T.logspace(0, 2, 3, base=2),
+    "logspace-base-positional": lambda T: T.logspace(-1, 1, 5, 3.0),
+    "logspace-keywords": lambda T: T.logspace(start=-1, end=1, steps=3, base=3.0, dtype=T.float64),
+    "logspace-long": lambda T: T.logspace(-2.5, 3.3, 50),
+    "logspace-int64": lambda T: T.logspace(0, 3, 4, dtype=T.int64),
+    "logspace-0d-tensor": lambda T: T.logspace(T.tensor(1.0), 2, 5, 2.0, requires_grad=True),
+    "logspace-one": lambda T: T.logspace(2, 5, 1),
+}
+
+
+@pytest.mark.parametrize("make", FACTORIES.values(), ids=FACTORIES.keys())
+def test_range_factories_match_torch(make: Callable[[Any], Any]) -> None:
+    """arange, linspace and logspace: dtype, shape, values, requires_grad, a leaf."""
+    e, t = make(engine), make(torch)
+    assert_same(e, t)
+    assert e.requires_grad == t.requires_grad and e.is_leaf and t.is_leaf
+
+
 DTYPES = ["bool", "int32", "int64", "float16", "float32", "float64"]
 _VALUES = {"bool": [True, False], "int": [1, 2], "float": [0.5, 2.0]}
 
@@ -1132,6 +1178,22 @@ ERROR_CASES = [
     ErrorCase("einsum-output", lambda m: m.T.einsum("ij->k", _t(m, X46)), "invalid_argument"),
     ErrorCase("einsum-bad-char", lambda m: m.T.einsum("i1->i", _t(m, X46)), "invalid_argument"),
     ErrorCase("einsum-repeat-out", lambda m: m.T.einsum("ij->ii", _t(m, X46)), "invalid_argument"),
+    ErrorCase("arange-zero-step", lambda m: m.T.arange(0, 1, 0), "invalid_argument"),
+    ErrorCase("arange-step-sign", lambda m: m.T.arange(0, -1, 1), "invalid_argument"),
+    ErrorCase("arange-bool", lambda m: m.T.arange(3, dtype=m.T.bool), "invalid_argument"),
+    ErrorCase(
+        "arange-int-requires-grad",
+        lambda m: m.T.arange(3, requires_grad=True),
+        "invalid_argument",
+    ),
+    ErrorCase("linspace-negative-steps", lambda m: m.T.linspace(0, 1, -1), "invalid_argument"),
+    ErrorCase("linspace-bool", lambda m: m.T.linspace(0, 1, 3, dtype=m.T.bool), "invalid_argument"),
+    ErrorCase("logspace-negative-steps", lambda m: m.T.logspace(0, 1, -2), "invalid_argument"),
+    ErrorCase(
+        "logspace-int-requires-grad",
+        lambda m: m.T.logspace(0, 1, 2, dtype=m.T.int64, requires_grad=True),
+        "invalid_argument",
+    ),
 ]
 
 
