@@ -12,8 +12,7 @@ from engine import dtypes as D
 from engine.arrays import array_from
 from engine.device import accelerator, device, get_default_device, set_default_device
 from engine.errors import InvalidArgumentError
-from engine.factories import arange_plan, linspace_values
-from engine.meta import table_version
+from engine.meta import arange_plan, linspace_values, table_version
 from engine.shapes import Size, as_size
 from engine.signatures import build
 from engine.torch_keywords import accept_torch_keywords_on
