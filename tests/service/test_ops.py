@@ -515,6 +515,7 @@ async def test_ops_keep_lower_float_precision(client: httpx.AsyncClient, dtype: 
 async def test_wrong_kwargs_and_arity_are_400(client: httpx.AsyncClient) -> None:
     s = await open_session(client)
     await s.tensor("x", value=X.tolist(), requires_grad=True)
+    await s.tensor("v", value=V.tolist())
     bad = [
         {"op": "exp", "args": ["x", "x"]},
         {"op": "add", "args": ["x"]},
@@ -530,6 +531,12 @@ async def test_wrong_kwargs_and_arity_are_400(client: httpx.AsyncClient) -> None
         {"op": "index", "args": ["x"]},
         {"op": "permute", "args": ["x"], "kwargs": {"dims": [0, 0]}},
         {"op": "expand", "args": ["x"], "kwargs": {"size": [5, 5]}},
+        {"op": "einsum", "args": ["x", "x"]},
+        {"op": "einsum", "args": ["x"], "kwargs": {"equation": "ij,jk->ik"}},
+        {"op": "narrow", "args": ["x"], "kwargs": {"dim": 1, "start": 2, "length": 5}},
+        {"op": "split", "args": ["x"], "kwargs": {"split_size_or_sections": 1}},
+        {"op": "tril", "args": ["v"]},
+        {"op": "mv", "args": ["x", "x"]},
     ]
     for node in bad:
         r = await s.graph([node])
