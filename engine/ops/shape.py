@@ -12,7 +12,6 @@ from ..autograd import apply
 from ..errors import IndexOutOfRangeError, InvalidArgumentError, ShapeMismatchError
 from ..shapes import as_size, normalize_dim, normalize_dims, numel, reshape_shape
 from ..tensor import Tensor, as_tensor
-from .indexing import INDEX_BACKWARD
 from .table import defop
 
 
@@ -491,12 +490,8 @@ def _narrow_fwd(xp: Any, a: Any, dim: int, start: int, length: int, via: str = "
     return a[(slice(None),) * dim + (slice(start, start + length),)]
 
 
-def _narrow_vjp(g: Tensor, n: Any) -> Tensor:
-    at = n.attrs
-    whole: dict[str, Any] = {"slice": [None, None, None]}
-    part = {"slice": [at["start"], at["start"] + at["length"], None]}
-    index = [whole] * at["dim"] + [part]
-    return apply(INDEX_BACKWARD, (g,), {"index": index, "shape": list(_in_shape(n))})
+def _narrow_vjp(g: Any, n: Any) -> Any:
+    return n.F.unnarrow(g, _in_shape(n), n.attrs["dim"], n.attrs["start"])
 
 
 _PIECE_GRAD_FN = {
@@ -542,6 +537,7 @@ NARROW = defop(
     sig="input, dim, start, length",
     prepare=_narrow_args,
     dtypes="any",
+    raw=True,
     doc="the elements start..start+length along dim (torch.narrow)",
 )
 
