@@ -217,3 +217,35 @@ def test_range_factory_errors_are_torchs(torch: RemoteTorch, ref: Any) -> None:
         with pytest.raises(builtin) as got:
             call(torch)
         assert str(want.value) in str(got.value)
+
+
+def _causal_attention(T: Any, x: Any, w: Any) -> Any:
+    """torch code as written for torch: qkv split, einsum scores, a tril mask, chunked heads."""
+    q, k, v = (x @ w).split(4, dim=-1)
+    heads = [t.reshape(2, 5, 2, 2) for t in (q, k, v)]
+    scores = T.einsum("bqhd,bkhd->bhqk", heads[0], heads[1]) / 2.0
+    mask = T.ones(5, 5).tril()
+    scores = T.where(mask > 0, scores, scores - 1e4)
+    out = T.einsum("bhqk,bkhd->bqhd", scores.softmax(-1), heads[2]).reshape(2, 5, 4)
+    a, b = out.chunk(2, dim=1)
+    return (a.flip(1).roll(1, 2) * 2).sum() + T.bmm(b, b.transpose(1, 2)).sum()
+
+
+def test_attention_written_for_torch_runs_unchanged(torch: RemoteTorch, ref: Any) -> None:
+    xs = np.linspace(-1, 1, 40).reshape(2, 5, 4)
+    ws = np.linspace(0.5, -0.5, 48).reshape(4, 12)
+    rx, rw = torch.tensor(xs, requires_grad=True), torch.tensor(ws, requires_grad=True)
+    tx, tw = ref.tensor(xs, requires_grad=True), ref.tensor(ws, requires_grad=True)
+    got, want = _causal_attention(torch, rx, rw), _causal_attention(ref, tx, tw)
+    np.testing.assert_allclose(got.item(), want.item(), rtol=1e-10)
+    got.backward()
+    want.backward()
+    assert rx.grad is not None and rw.grad is not None
+    np.testing.assert_allclose(rx.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(rw.grad.numpy(), tw.grad.numpy(), rtol=1e-9, atol=1e-12)
+    import engine  # and in-process, the same code
+
+    ex, ew = engine.tensor(xs, requires_grad=True), engine.tensor(ws, requires_grad=True)
+    _causal_attention(engine, ex, ew).backward()
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ew.grad.numpy(), tw.grad.numpy(), rtol=1e-9, atol=1e-12)
