@@ -1178,6 +1178,11 @@ ERROR_CASES = [
     ErrorCase("einsum-output", lambda m: m.T.einsum("ij->k", _t(m, X46)), "invalid_argument"),
     ErrorCase("einsum-bad-char", lambda m: m.T.einsum("i1->i", _t(m, X46)), "invalid_argument"),
     ErrorCase("einsum-repeat-out", lambda m: m.T.einsum("ij->ii", _t(m, X46)), "invalid_argument"),
+    ErrorCase(
+        "einsum-dtype",
+        lambda m: m.T.einsum("ij,jk", _t(m, X23), _t(m, M32.astype(np.float32))),
+        "dtype_mismatch",
+    ),
     ErrorCase("arange-zero-step", lambda m: m.T.arange(0, 1, 0), "invalid_argument"),
     ErrorCase("arange-step-sign", lambda m: m.T.arange(0, -1, 1), "invalid_argument"),
     ErrorCase("arange-bool", lambda m: m.T.arange(3, dtype=m.T.bool), "invalid_argument"),
