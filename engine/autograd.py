@@ -176,15 +176,6 @@ class _TensorFns:
         return x.tril(k)
 
     @staticmethod
-    def unnarrow(g: Any, shape: Sequence[int], dim: int, start: int) -> Any:
-        """Zeros of ``shape`` holding ``g`` from ``start`` along ``dim`` (narrow's VJP)."""
-        from .ops.indexing import INDEX_BACKWARD
-
-        whole: dict[str, Any] = {"slice": [None, None, None]}
-        index = [whole] * dim + [{"slice": [start, start + g.shape[dim], None]}]
-        return apply(INDEX_BACKWARD, (g,), {"index": index, "shape": list(shape)})
-
-    @staticmethod
     def triu(x: Any, k: int) -> Any:
         return x.triu(k)
 
@@ -227,12 +218,6 @@ class _RawFns:
     @staticmethod
     def tril(x: Any, k: int) -> Any:
         return np.tril(x, k)
-
-    @staticmethod
-    def unnarrow(g: Any, shape: Sequence[int], dim: int, start: int) -> Any:
-        out = np.zeros_like(g, shape=tuple(shape))
-        out[(slice(None),) * dim + (slice(start, start + g.shape[dim]),)] = g
-        return out
 
     @staticmethod
     def triu(x: Any, k: int) -> Any:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..autograd import apply
 from ..errors import IndexOutOfRangeError, InvalidArgumentError, ShapeMismatchError
 from ..shapes import as_size, normalize_dim, normalize_dims, numel, reshape_shape
 from ..tensor import Tensor, as_tensor
+from .indexing import INDEX_BACKWARD
 from .table import defop
 
 
@@ -491,7 +494,15 @@ def _narrow_fwd(xp: Any, a: Any, dim: int, start: int, length: int, via: str = "
 
 
 def _narrow_vjp(g: Any, n: Any) -> Any:
-    return n.F.unnarrow(g, _in_shape(n), n.attrs["dim"], n.attrs["start"])
+    """Zeros of the input's shape holding ``g`` where narrow took it."""
+    at, shape = n.attrs, _in_shape(n)
+    if isinstance(g, Tensor):  # differentiable: a scatter node (its own VJP slices again)
+        whole: dict[str, Any] = {"slice": [None, None, None]}
+        index = [whole] * at["dim"] + [{"slice": [at["start"], at["start"] + at["length"], None]}]
+        return apply(INDEX_BACKWARD, (g,), {"index": index, "shape": list(shape)})
+    out = np.zeros_like(g, shape=shape)  # raw: a new array, the same values
+    out[(slice(None),) * at["dim"] + (slice(at["start"], at["start"] + at["length"]),)] = g
+    return out
 
 
 _PIECE_GRAD_FN = {
