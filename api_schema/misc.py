@@ -54,6 +54,11 @@ class OpInfo(BaseModel):
     dtypes: str
     differentiable: bool
     grad_fns: list[str]
+    parts: bool = Field(
+        False,
+        description="The function returns a tuple of tensors (split, chunk); a graph node "
+        "gives one of them: the kwarg part is its index.",
+    )
     doc: str = Field(description="One line.")
 
 

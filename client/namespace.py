@@ -12,7 +12,7 @@ from engine import dtypes as D
 from engine.arrays import array_from
 from engine.device import accelerator, device, get_default_device, set_default_device
 from engine.errors import InvalidArgumentError
-from engine.meta import table_version
+from engine.meta import arange_plan, linspace_values, table_version
 from engine.shapes import Size, as_size
 from engine.signatures import build
 from engine.torch_keywords import accept_torch_keywords_on
@@ -29,13 +29,21 @@ from .tensor import (
     RemoteTensor,
     SortResult,
     TopkResult,
+    apply,
+    conn_of,
     record,
+    record_parts,
     wire_value,
 )
 from .viz import Viz
 from .wire import decode
 
 __all__ = ["OpTableMismatchError", "RemoteTorch", "connect"]
+
+
+def _host_number(v: Any) -> Any:
+    """A factory's bound: a number, or a one-element (remote) tensor's value."""
+    return v.item() if isinstance(v, RemoteTensor | np.ndarray | np.generic) else v
 
 
 class OpTableMismatchError(RuntimeError):
@@ -310,12 +318,35 @@ class RemoteTorch(_DtypeNames, _TableFunctions):
         steps: int,
         *,
         dtype: Any = None,
-        requires_grad: bool = False,
+        layout: Any = None,
         device: Any = None,
+        requires_grad: bool = False,
     ) -> RemoteTensor:
-        """``torch.linspace``: the values are computed here (as torch's) and sent as data."""
-        dt = dtype if dtype is not None else self._default_dtype.get()
-        values = np.linspace(start, end, steps).astype(D.as_dtype(dt).np)  # engine.linspace's
+        """``torch.linspace``: the values are computed here (engine.linspace's) and sent."""
+        return self._spaced(start, end, steps, None, dtype, requires_grad)
+
+    def logspace(
+        self,
+        start: Any,
+        end: Any,
+        steps: int,
+        base: float = 10.0,
+        *,
+        dtype: Any = None,
+        layout: Any = None,
+        device: Any = None,
+        requires_grad: bool = False,
+    ) -> RemoteTensor:
+        """``torch.logspace``: ``base ** linspace(start, end, steps)``, computed here."""
+        return self._spaced(start, end, steps, _host_number(base), dtype, requires_grad)
+
+    def _spaced(
+        self, start: Any, end: Any, steps: Any, base: Any, dtype: Any, requires_grad: bool
+    ) -> RemoteTensor:
+        dt = D.as_dtype(dtype) if dtype is not None else self._default_dtype.get()
+        values = linspace_values(
+            _host_number(start), _host_number(end), _host_number(steps), dt, base=base
+        )
         return self.tensor(values, dtype=dt, requires_grad=requires_grad)
 
     def empty(
@@ -374,16 +405,25 @@ class RemoteTorch(_DtypeNames, _TableFunctions):
 
     def arange(
         self,
-        start: Any,
+        start: Any = 0,
         end: Any = None,
         step: Any = 1,
         *,
         dtype: Any = None,
-        requires_grad: bool = False,
+        layout: Any = None,
         device: Any = None,
+        requires_grad: bool = False,
     ) -> RemoteTensor:
+        """``torch.arange(end)``, ``(start, end)``, ``(start, end, step)``, keywords as torch's;
+        bounds may be 0-d tensors. torch's errors are raised here, before sending."""
         if end is None:
             start, end = 0, start
+        start, end, step = _host_number(start), _host_number(end), _host_number(step)
+        dt = arange_plan(start, end, step, dtype)[3]  # torch's errors here, before sending
+        if requires_grad and not dt.is_floating_point:
+            raise InvalidArgumentError(
+                "Only Tensors of floating point and complex dtype can require gradients"
+            )
         return self._fill("arange", None, dtype, requires_grad, start=start, end=end, step=step)
 
     def zeros_like(self, t: RemoteTensor, **kw: Any) -> RemoteTensor:
@@ -477,6 +517,14 @@ class RemoteTorch(_DtypeNames, _TableFunctions):
 
     def detach(self, x: RemoteTensor) -> RemoteTensor:
         return x.detach()
+
+    def einsum(self, equation: str, *operands: Any) -> RemoteTensor:
+        """``torch.einsum(equation, *operands)`` or ``(equation, [operands])``: on the wire the
+        operands are the args and the equation a kwarg."""
+        ops = list(operands)
+        if len(ops) == 1 and isinstance(ops[0], list | tuple):
+            ops = list(ops[0])
+        return apply(conn_of(*ops), "einsum", ops, {"equation": equation})
 
     # ------------------------------------------------------------- autograd
     def _backward(
@@ -578,8 +626,8 @@ def _install() -> None:
         if name not in spec["wire"] or not forms or name in vars(RemoteTorch) or name == "index":
             continue  # index: the client's x[key] writes the wire's own index items
 
-        def run(self: RemoteTorch, *values: Any, _op: str = name) -> RemoteTensor:
-            return record(_op, *values)
+        def run(self: RemoteTorch, *values: Any, _op: str = name) -> Any:
+            return (record_parts if SPECS[_op]["parts"] else record)(_op, *values)
 
         for alias in (name, *spec["aliases"]):
             sig = "self, " + spec["signature"]

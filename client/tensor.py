@@ -25,7 +25,7 @@ from engine.errors import (
     LeafInplaceError,
 )
 from engine.formatting import format_tensor
-from engine.meta import check_inplace, infer, op_specs, stand_in
+from engine.meta import check_inplace, count_parts, infer, op_specs, stand_in
 from engine.shapes import Size, normalize_dim
 from engine.signatures import build, params, same
 from engine.unsupported import missing
@@ -47,6 +47,7 @@ __all__ = [
     "apply",
     "conn_of",
     "record",
+    "record_parts",
     "wire_value",
 ]
 
@@ -260,6 +261,16 @@ def record(op: str, *values: Any) -> RemoteTensor:
     """Record the wire op ``op`` on its parameters' values (in its signature's order)."""
     args, kwargs = _split(SPECS[op], values)
     return apply(conn_of(*args), op, args, kwargs)
+
+
+def record_parts(op: str, *values: Any) -> tuple[RemoteTensor, ...]:
+    """A ``parts`` op (``split``): its tuple, one wire node a tensor (the kwarg ``part``)."""
+    args, kwargs = _split(SPECS[op], values)
+    n = remembered(
+        (op, "parts", args, kwargs), lambda: count_parts(op, [_meta(a) for a in args], kwargs)
+    )
+    conn = conn_of(*args)
+    return tuple(apply(conn, op, args, {**kwargs, "part": i}) for i in range(n))
 
 
 def conn_of(*args: Any) -> Connection:
@@ -760,11 +771,10 @@ def _install() -> None:
             sig = spec["method_signature"] or spec["signature"]
             if spec["method_signature"]:
                 sig = "input, " + sig
+            run = functools.partial(record_parts if spec["parts"] else record, name)
             for alias in (name, *spec["aliases"]):
                 if alias not in own:
-                    setattr(
-                        RemoteTensor, alias, _method(name, sig, functools.partial(record, name))
-                    )
+                    setattr(RemoteTensor, alias, _method(name, sig, run))
         for dunder in spec["variants"]:
             if dunder.startswith("__") and dunder not in own:
                 setattr(RemoteTensor, dunder, _operator(name, dunder, spec))

@@ -165,6 +165,22 @@ class _TensorFns:
         return x.squeeze(dim)
 
     @staticmethod
+    def flip(x: Any, dims: Sequence[int]) -> Any:
+        return x.flip(list(dims))
+
+    @staticmethod
+    def roll(x: Any, shifts: Sequence[int], dims: Sequence[int] | None) -> Any:
+        return x.roll(list(shifts), None if dims is None else list(dims))
+
+    @staticmethod
+    def tril(x: Any, k: int) -> Any:
+        return x.tril(k)
+
+    @staticmethod
+    def triu(x: Any, k: int) -> Any:
+        return x.triu(k)
+
+    @staticmethod
     def restore(g: Any, shape: Sequence[int], kept: Sequence[int] | None) -> Any:
         """``g`` reshaped to ``kept`` (when given), then expanded to ``shape``."""
         if kept is not None:
@@ -189,6 +205,24 @@ class _RawFns:
     @staticmethod
     def squeeze(x: Any, dim: int) -> Any:
         return np.squeeze(x, axis=dim)
+
+    @staticmethod
+    def flip(x: Any, dims: Sequence[int]) -> Any:
+        return np.flip(x, axis=tuple(dims))
+
+    @staticmethod
+    def roll(x: Any, shifts: Sequence[int], dims: Sequence[int] | None) -> Any:
+        if dims is None:  # torch's roll without dims: of the flattened tensor
+            return np.roll(x, shifts[0])
+        return np.roll(x, tuple(shifts), axis=tuple(dims))
+
+    @staticmethod
+    def tril(x: Any, k: int) -> Any:
+        return np.tril(x, k)
+
+    @staticmethod
+    def triu(x: Any, k: int) -> Any:
+        return np.triu(x, k)
 
     @staticmethod
     def restore(g: Any, shape: Sequence[int], kept: Sequence[int] | None) -> Any:

@@ -11,7 +11,7 @@ import numpy as np
 from . import dtypes as D
 from .arrays import array_from
 from .backend import default_backend
-from .errors import InvalidArgumentError, ValueOverflowError
+from .errors import EngineTypeError, InvalidArgumentError, ValueOverflowError
 from .gradmode import check_numel
 from .shapes import as_size
 from .tensor import Tensor
@@ -24,6 +24,7 @@ __all__ = [
     "full",
     "full_like",
     "linspace",
+    "logspace",
     "manual_seed",
     "ones",
     "ones_like",
@@ -120,48 +121,123 @@ def eye(
     return _factory((n, m), dtype, lambda xp, s, d: xp.eye(s[0], s[1], dtype=d), requires_grad)
 
 
+def _number(v: Any) -> Any:
+    """A bound of a range: a Python number, or a one-element tensor's value (torch takes both)."""
+    if hasattr(v, "item") and not isinstance(v, int | float | bool):
+        return v.item()
+    return v
+
+
+def arange_plan(start: Any, end: Any, step: Any, dtype: Any) -> tuple[int, Any, Any, D.DType]:
+    """``torch.arange``'s checks, with torch's errors: its length, start, step and dtype."""
+    start, end, step = _number(start), _number(end), _number(step)
+    if dtype is None:  # torch: the default float dtype when a bound is a float, else int64
+        floats = any(isinstance(v, float | np.floating) for v in (start, end, step))
+        dtype = D.default_float() if floats else D.int64
+    dt = D.as_dtype(dtype)
+    if dt is D.bool_:
+        raise InvalidArgumentError("\"arange_cpu\" not implemented for 'Bool'")
+    if not dt.is_floating_point:  # torch computes an integer range on int64 bounds
+        start, end, step = int(start), int(end), int(step)
+    if step == 0:
+        raise InvalidArgumentError("step must be nonzero")
+    if (end - start) * step < 0:
+        raise InvalidArgumentError("upper bound and lower bound inconsistent with step sign")
+    n = max(0, math.ceil((end - start) / step))
+    check_numel((n,))
+    return n, start, step, dt
+
+
+def arange_values(start: Any, end: Any, step: Any, dtype: Any, xp: Any = np) -> Any:
+    """``torch.arange``'s values as an array of ``xp``."""
+    n, start, step, dt = arange_plan(start, end, step, dtype)
+    if not dt.is_floating_point:
+        return (xp.arange(n, dtype=np.int64) * step + start).astype(dt.np)
+    # in double, rounded once (torch's vectorised kernel may differ in the last bit)
+    return (xp.arange(n, dtype=np.float64) * step + start).astype(dt.np)
+
+
 def arange(
-    start: Any,
+    start: Any = 0,
     end: Any = None,
     step: Any = 1,
     *,
     dtype: Any = None,
-    requires_grad: bool = False,
+    layout: Any = None,
     device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
+    """``torch.arange(end)``, ``(start, end)``, ``(start, end, step)``; bounds may be 0-d
+    tensors; keywords as torch's (``arange(end=5)``)."""
     if end is None:
         start, end = 0, start
-    if step == 0:
-        raise InvalidArgumentError("step must be nonzero")
-    if (end - start) * step < 0:
-        raise InvalidArgumentError("upper bound and larger bound inconsistent with step sign")
-    if dtype is None:
-        dtype = D.result_type(start, end, step)
-    n = max(0, math.ceil((end - start) / step))
-    check_numel((n,))
-    dt = D.as_dtype(dtype)
-    if dt is D.bool_:
-        raise InvalidArgumentError("\"arange_cpu\" not implemented for 'Bool'")
     xp = default_backend().xp
-    arr = (xp.arange(n, dtype=np.float64) * step + start).astype(dt.np)
-    t = Tensor._make(arr, False, None)
+    t = Tensor._make(arange_values(start, end, step, dtype, xp), False, None)
     return _leaf(t, requires_grad)
+
+
+def linspace_values(
+    start: Any, end: Any, steps: Any, dtype: Any, base: float | None = None, xp: Any = np
+) -> Any:
+    """``torch.linspace``'s values (``torch.logspace``'s with a ``base``), computed as torch
+    computes them: in the result's float dtype (double for an integer one), the first half
+    counted up from start and the second down from end."""
+    start, end, steps = _number(start), _number(end), _number(steps)
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer):
+        raise EngineTypeError(f"steps must be an int, not {type(steps).__name__}")
+    if steps < 0:
+        raise InvalidArgumentError("number of steps must be non-negative")
+    dt = D.as_dtype(dtype) if dtype is not None else D.default_float()
+    if dt is D.bool_:
+        name = "linspace" if base is None else "logspace"
+        raise InvalidArgumentError(f"\"{name}_cpu\" not implemented for 'Bool'")
+    check_numel((int(steps),))
+    work = np.dtype(dt.np).type if dt.is_floating_point else np.float64
+    idx = xp.arange(steps)
+    lo, hi = work(start), work(end)
+    step = (hi - lo) / work(max(steps - 1, 1))
+    halfway = steps // 2
+    up = lo + step * idx.astype(work)
+    down = hi - step * (steps - 1 - idx).astype(work)
+    values = xp.where(idx < halfway, up, down).astype(work)
+    if steps == 1:  # torch: start itself
+        values = xp.full((1,), lo, dtype=work)
+    if base is not None:
+        values = xp.power(work(base), values).astype(work)
+    return values.astype(dt.np)
 
 
 def linspace(
-    start: float,
-    end: float,
+    start: Any,
+    end: Any,
     steps: int,
     *,
     dtype: Any = None,
-    requires_grad: bool = False,
+    layout: Any = None,
     device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
-    dt = D.as_dtype(dtype) if dtype is not None else D.default_float()
-    check_numel((steps,))
+    """``torch.linspace``: ``steps`` evenly spaced values from start to end (0-d tensors too)."""
     xp = default_backend().xp
-    t = Tensor._make(xp.linspace(start, end, steps).astype(dt.np), False, None)
+    t = Tensor._make(linspace_values(start, end, steps, dtype, xp=xp), False, None)
     return _leaf(t, requires_grad)
+
+
+def logspace(
+    start: Any,
+    end: Any,
+    steps: int,
+    base: float = 10.0,
+    *,
+    dtype: Any = None,
+    layout: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """``torch.logspace``: ``base ** linspace(start, end, steps)``."""
+    xp = default_backend().xp
+    values = linspace_values(start, end, steps, dtype, base=float(_number(base)), xp=xp)
+    return _leaf(Tensor._make(values, False, None), requires_grad)
 
 
 # ----------------------------------------------------------------------- random

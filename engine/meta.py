@@ -9,6 +9,10 @@ Inference runs an op on stand-in arrays: a stand-in is a zero-strided array
 op's own forward and checks then give the exact result shape, dtype and PyTorch's error
 for a bad call. The client uses this to know ``.shape`` and ``.dtype`` of a lazily
 recorded op without a round trip.
+
+The range factories' checks and values (``arange_plan``, ``linspace_values``) are here too:
+the client raises torch's error for a bad ``arange`` before sending, and computes
+``linspace``/``logspace`` as the engine does.
 """
 
 from __future__ import annotations
@@ -18,11 +22,21 @@ from typing import Any
 import numpy as np
 
 from .dtypes import DType, as_dtype
+from .factories import arange_plan, linspace_values
 from .gradmode import no_grad
 from .ops import OPS, table_version
 from .tensor import Tensor
 
-__all__ = ["check_inplace", "infer", "op_specs", "stand_in", "table_version"]
+__all__ = [
+    "arange_plan",
+    "check_inplace",
+    "count_parts",
+    "infer",
+    "linspace_values",
+    "op_specs",
+    "stand_in",
+    "table_version",
+]
 
 
 def op_specs() -> list[dict[str, Any]]:
@@ -42,6 +56,12 @@ def infer(op: str, args: list[Any], kwargs: dict[str, Any]) -> tuple[tuple[int, 
     with no_grad():
         out = spec(*args, **kwargs)
     return tuple(out.shape), out.dtype
+
+
+def count_parts(op: str, args: list[Any], kwargs: dict[str, Any]) -> int:
+    """How many tensors the function of a ``parts`` op (``split``) returns for these stand-ins."""
+    with no_grad():
+        return len(OPS[op].fn(*args, **kwargs))
 
 
 def check_inplace(method: str, target: Tensor, args: list[Any], kwargs: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""Shape ops: reshape/view, transpose/permute, squeeze/unsqueeze, expand, cat/stack, clone.
+"""Shape ops: reshape/view, transpose/permute, squeeze/unsqueeze, expand, cat/stack, clone,
+narrow/split/chunk (pieces along a dim), repeat, flip, roll, tril/triu.
 
 ``sum_to_size`` is the one place that undoes broadcasting; its VJP is ``expand``.
 """
@@ -7,10 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..autograd import apply
-from ..errors import InvalidArgumentError, ShapeMismatchError
+from ..errors import IndexOutOfRangeError, InvalidArgumentError, ShapeMismatchError
 from ..shapes import as_size, normalize_dim, normalize_dims, numel, reshape_shape
 from ..tensor import Tensor, as_tensor
+from .indexing import INDEX_BACKWARD
 from .table import defop
 
 
@@ -475,3 +479,314 @@ SELECT = defop(
     dtypes="any",
     doc="the slice at index along dim (that dim removed)",
 )
+
+
+# ---------------------------------------------------- narrow, split, chunk
+def _int_arg(v: Any) -> int:
+    """An int argument that torch also takes as a 0-d (or one-element) integer tensor."""
+    if isinstance(v, Tensor) and v.numel() == 1 and not v.dtype.is_floating_point:
+        return int(v.item())
+    return int(v)
+
+
+def _narrow_fwd(xp: Any, a: Any, dim: int, start: int, length: int, via: str = "") -> Any:
+    return a[(slice(None),) * dim + (slice(start, start + length),)]
+
+
+def _narrow_vjp(g: Any, n: Any) -> Any:
+    """Zeros of the input's shape holding ``g`` where narrow took it."""
+    at, shape = n.attrs, _in_shape(n)
+    if isinstance(g, Tensor):  # differentiable: a scatter node (its own VJP slices again)
+        whole: dict[str, Any] = {"slice": [None, None, None]}
+        index = [whole] * at["dim"] + [{"slice": [at["start"], at["start"] + at["length"], None]}]
+        return apply(INDEX_BACKWARD, (g,), {"index": index, "shape": list(shape)})
+    out = np.zeros_like(g, shape=shape)  # raw: a new array, the same values
+    out[(slice(None),) * at["dim"] + (slice(at["start"], at["start"] + at["length"]),)] = g
+    return out
+
+
+_PIECE_GRAD_FN = {
+    "": "SliceBackward0",
+    "split": "SplitBackward0",
+    "sizes": "SplitWithSizesBackward0",
+}
+
+
+def _piece(x: Tensor, dim: int, start: int, length: int, via: str = "") -> Tensor:
+    attrs = {"dim": dim, "start": start, "length": length, **({"via": via} if via else {})}
+    out: Tensor = apply(NARROW, (x,), attrs)
+    return out
+
+
+def _narrow_args(x: Tensor, dim: Any, start: Any, length: Any) -> Any:
+    if x.ndim == 0:
+        raise InvalidArgumentError("narrow() cannot be applied to a 0-dim tensor.")
+    d = normalize_dim(dim, x.ndim)
+    s, n = _int_arg(start), _int_arg(length)
+    if n < 0:
+        raise InvalidArgumentError("narrow(): length must be non-negative.")
+    size = x._st.array.shape[d]
+    if not -size <= s <= size:
+        raise IndexOutOfRangeError(
+            f"start out of range (expected to be in range of [{-size}, {size}], but got {s})"
+        )
+    s = s + size if s < 0 else s
+    if s + n > size:
+        raise InvalidArgumentError(f"start ({s}) + length ({n}) exceeds dimension size ({size}).")
+    return (x,), {"dim": d, "start": s, "length": n}
+
+
+NARROW = defop(
+    "narrow",
+    _narrow_fwd,
+    (_narrow_vjp,),
+    lambda ins, at: _PIECE_GRAD_FN[at.get("via", "")],
+    grad_fns=("SliceBackward0",),
+    shape=lambda shapes, at: tuple(
+        at["length"] if i == at["dim"] else s for i, s in enumerate(shapes[0])
+    ),
+    sig="input, dim, start, length",
+    prepare=_narrow_args,
+    dtypes="any",
+    raw=True,
+    doc="the elements start..start+length along dim (torch.narrow)",
+)
+
+
+def _split_dim(x: Tensor, dim: Any) -> int:
+    if x.ndim == 0:
+        raise InvalidArgumentError("split expects at least a 1-dimensional tensor")
+    return normalize_dim(dim, x.ndim)
+
+
+def _pieces(x: Tensor, dim: int, sizes: list[int], via: str) -> tuple[Tensor, ...]:
+    out, start = [], 0
+    for n in sizes:
+        out.append(_piece(x, dim, start, n, via))
+        start += n
+    return tuple(out)
+
+
+def _split_even(x: Tensor, split_size: int, dim: int) -> tuple[Tensor, ...]:
+    size = x._st.array.shape[dim]
+    if split_size < 0:
+        raise InvalidArgumentError(
+            f"split expects split_size be non-negative, but got split_size={split_size}"
+        )
+    if split_size == 0 and size != 0:
+        raise InvalidArgumentError(
+            f"split_size can only be 0 if dimension size is 0, but got dimension size of {size}"
+        )
+    count = max(1, -(-size // split_size)) if split_size else 1
+    sizes = [split_size] * (count - 1) + [size - split_size * (count - 1)]
+    return _pieces(x, dim, sizes, "split")
+
+
+def _split_args(x: Tensor, split_size_or_sections: Any, dim: Any) -> tuple[Tensor, ...]:
+    d = _split_dim(x, dim)
+    if not isinstance(split_size_or_sections, list | tuple):
+        return _split_even(x, _int_arg(split_size_or_sections), d)
+    sizes = [_int_arg(s) for s in split_size_or_sections]
+    size = x._st.array.shape[d]
+    if any(s < 0 for s in sizes):
+        raise InvalidArgumentError(
+            "split_with_sizes expects split_sizes have only non-negative entries, but got "
+            f"split_sizes={sizes}"
+        )
+    if sum(sizes) != size:
+        raise InvalidArgumentError(
+            f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's "
+            f"size at dimension {d}), but got split_sizes={sizes}"
+        )
+    return _pieces(x, d, sizes, "sizes")
+
+
+SPLIT = defop(
+    "split",
+    None,
+    None,
+    "SplitBackward0",
+    grad_fns=("SplitBackward0", "SplitWithSizesBackward0"),
+    sig="tensor, split_size_or_sections, dim=0",
+    method_sig="split_size, dim=0",
+    prepare=_split_args,
+    parts=True,
+    dtypes="any",
+    doc="a tuple of pieces along dim: of split_size elements each (the last may be "
+    "smaller), or of the sizes in a list",
+)
+
+
+def _chunk_args(x: Tensor, chunks: Any, dim: Any) -> tuple[Tensor, ...]:
+    n = _int_arg(chunks)
+    if x.ndim == 0:
+        raise InvalidArgumentError("chunk expects at least a 1-dimensional tensor")
+    if n <= 0:
+        raise InvalidArgumentError(f"chunk expects `chunks` to be greater than 0, got: {n}")
+    d = normalize_dim(dim, x.ndim)
+    size = x._st.array.shape[d]
+    if size == 0:  # as torch: chunks empty pieces
+        return _pieces(x, d, [0] * n, "sizes")
+    return _split_even(x, -(-size // n), d)
+
+
+CHUNK = defop(
+    "chunk",
+    None,
+    None,
+    "SplitBackward0",
+    grad_fns=("SplitBackward0", "SplitWithSizesBackward0"),
+    sig="input, chunks, dim=0",
+    prepare=_chunk_args,
+    parts=True,
+    dtypes="any",
+    doc="a tuple of at most chunks pieces of equal size along dim (the last may be smaller)",
+)
+
+
+# ----------------------------------------------------------- repeat, flip, roll
+def _repeat_vjp(g: Any, n: Any) -> Any:
+    reps = n.attrs["repeats"]
+    shape = _in_shape(n)
+    if not reps:
+        return g
+    padded = (1,) * (len(reps) - len(shape)) + shape
+    pairs: list[int] = []
+    for r, s in zip(reps, padded, strict=True):
+        pairs += [r, s]
+    summed = g.reshape(tuple(pairs)).sum(tuple(range(0, len(pairs), 2)))
+    return summed.reshape(shape)
+
+
+def _repeat_args(x: Tensor, repeats: Any) -> Any:
+    reps = _size(repeats)
+    shape = x._st.array.shape
+    if len(reps) < len(shape):
+        raise InvalidArgumentError(
+            "Number of dimensions of repeat dims can not be smaller than number of dimensions "
+            "of tensor"
+        )
+    padded = (1,) * (len(reps) - len(shape)) + tuple(shape)
+    out = [r * s for r, s in zip(reps, padded, strict=True)]
+    neg = [s for s in out if s < 0]
+    if neg:
+        raise InvalidArgumentError(
+            f"Trying to create tensor with negative dimension {neg[0]}: {out}"
+        )
+    return (x,), {"repeats": reps}
+
+
+REPEAT = defop(
+    "repeat",
+    lambda xp, a, repeats: xp.tile(a, tuple(repeats)),
+    (_repeat_vjp,),
+    "RepeatBackward0",
+    shape=lambda shapes, at: tuple(
+        r * s
+        for r, s in zip(
+            at["repeats"],
+            (1,) * (len(at["repeats"]) - len(shapes[0])) + tuple(shapes[0]),
+            strict=True,
+        )
+    ),
+    sig="input, repeats",
+    method_sig="*repeats",
+    variants=("method",),
+    prepare=_repeat_args,
+    dtypes="any",
+    raw=True,
+    doc="the tensor tiled: repeats[i] copies along dim i (leading repeats add dims)",
+)
+
+
+def _flip_args(x: Tensor, dims: Any) -> Any:
+    ds = [normalize_dim(d, x.ndim) for d in _size(dims)]
+    for d in ds:
+        if ds.count(d) > 1:
+            raise InvalidArgumentError(f"dim {d} appears multiple times in the list of dims")
+    return (x,), {"dims": ds}
+
+
+FLIP = defop(
+    "flip",
+    lambda xp, a, dims: xp.flip(a, axis=tuple(dims)) if a.ndim else a,
+    (lambda g, n: n.F.flip(g, n.attrs["dims"]),),
+    "FlipBackward0",
+    sig="input, dims",
+    method_sig="*dims",
+    prepare=_flip_args,
+    dtypes="any",
+    raw=True,
+    doc="the order of the elements reversed along each of dims",
+)
+
+
+def _roll_fwd(xp: Any, a: Any, shifts: list[int], dims: list[int] | None = None) -> Any:
+    if dims is None:
+        return xp.roll(a, shifts[0])
+    return xp.roll(a, tuple(shifts), axis=tuple(dims))
+
+
+def _roll_vjp(g: Any, n: Any) -> Any:
+    back = [-s for s in n.attrs["shifts"]]
+    return n.F.roll(g, back, n.attrs.get("dims"))
+
+
+def _roll_args(x: Tensor, shifts: Any, dims: Any) -> Any:
+    sh = [_int_arg(s) for s in shifts] if isinstance(shifts, list | tuple) else [_int_arg(shifts)]
+    if not sh:
+        raise InvalidArgumentError("`shifts` required")
+    if dims is None:
+        if len(sh) != 1:
+            raise InvalidArgumentError(
+                f"shifts and dimensions must align. shifts: {len(sh)}, dims:0"
+            )
+        return (x,), {"shifts": sh}
+    ds = list(dims) if isinstance(dims, list | tuple) else [dims]
+    if len(sh) != len(ds):
+        raise InvalidArgumentError(
+            f"shifts and dimensions must align. shifts: {len(sh)}, dims:{len(ds)}"
+        )
+    return (x,), {"shifts": sh, "dims": [normalize_dim(d, x.ndim) for d in ds]}
+
+
+ROLL = defop(
+    "roll",
+    _roll_fwd,
+    (_roll_vjp,),
+    "RollBackward0",
+    sig="input, shifts, dims=None",
+    prepare=_roll_args,
+    dtypes="any",
+    raw=True,
+    doc="the elements shifted cyclically along dims (of the flattened tensor without dims)",
+)
+
+
+def _triangle(name: str) -> Any:
+    def prepare(x: Tensor, diagonal: Any) -> Any:
+        if x.ndim < 2:
+            raise InvalidArgumentError(f"{name}: input tensor must have at least 2 dimensions")
+        k = _int_arg(diagonal)
+        return (x,), ({"diagonal": k} if k else {})
+
+    def vjp(g: Any, n: Any) -> Any:
+        return getattr(n.F, name)(g, n.attrs.get("diagonal", 0))
+
+    return defop(
+        name,
+        lambda xp, a, diagonal=0: getattr(xp, name)(a, diagonal),
+        (vjp,),
+        f"{name.capitalize()}Backward0",
+        sig="input, diagonal=0",
+        variants=("function", "method", "inplace"),
+        prepare=prepare,
+        dtypes="any",
+        raw=True,
+        doc=f"the {'lower' if name == 'tril' else 'upper'} triangle of the last two dims "
+        f"(diagonal {'and below' if name == 'tril' else 'and above'}), others zero",
+    )
+
+
+TRIL = _triangle("tril")
+TRIU = _triangle("triu")

@@ -22,6 +22,9 @@ Besides the autograd half, a declaration says how the op is called:
   operands are taken as they are and the attributes that differ from their defaults are
   recorded.
 - ``public``: the op is on the wire (``wire`` overrides its wire names), ``doc``: one line.
+- ``parts``: the function returns a tuple of tensors (torch's ``split``, ``chunk``). The wire
+  has one tensor a node: there the op takes the keyword ``part``, the index of the tensor it
+  gives, and the client records one node a part.
 
 ``OPS`` maps names to ops; ``Op.__call__`` is what the wire runs.
 """
@@ -35,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..autograd import apply, shortcut
+from ..errors import InvalidArgumentError
 from ..signatures import Param, build, params, same
 from ..tensor import Tensor, as_tensor
 
@@ -94,6 +98,7 @@ class Op:
     public: bool = True  # listed on the wire
     wire: tuple[str, ...] | None = None  # its wire names (default: name, and name_ if in place)
     call: Callable[..., Any] | None = None  # the wire's call, where it differs from the function
+    parts: bool = False  # the function returns a tuple of tensors; the wire picks one: ``part``
     doc: str = ""
     fn: Callable[..., Any] = field(init=False, repr=False)
 
@@ -128,7 +133,7 @@ class Op:
                 )
         if self.prepare is not None:
             r = self.prepare(*values)
-            if type(r) is not tuple:
+            if type(r) is not tuple or self.parts:
                 return r
             return apply(self, r[0], r[1])
         n = self._operands
@@ -142,6 +147,15 @@ class Op:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the op as the wire does (its function's arguments; one tensor result)."""
+        if self.parts:
+            part = kwargs.pop("part", None)
+            out = self.fn(*args, **kwargs)
+            if type(part) is not int or not 0 <= part < len(out):
+                raise InvalidArgumentError(
+                    f"{self.name} gives {len(out)} tensors here: the keyword 'part' (an int "
+                    f"from 0 to {len(out) - 1}) picks one, not {part!r}"
+                )
+            return out[part]
         if self.call is not None:
             return self.call(*args, **kwargs)
         return self.fn(*args, **kwargs)
@@ -160,6 +174,7 @@ class Op:
             "dtypes": self.dtypes,
             "differentiable": self.differentiable,
             "grad_fns": list(self.grad_fns),
+            "parts": self.parts,
             "doc": self.doc,
         }
 

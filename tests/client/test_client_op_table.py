@@ -207,3 +207,160 @@ def test_isclose_allclose_equal_and_norm_dtype(torch: RemoteTorch, ref: Any) -> 
     (want + want2.sum()).backward()
     assert f.grad is not None
     _same(f.grad, tf.grad)
+
+
+_M46, _V6 = np.linspace(-2, 3, 24).reshape(4, 6), np.linspace(1, -1, 6)
+_B234, _B245 = np.linspace(-1, 2, 24).reshape(2, 3, 4), np.linspace(2, -2, 40).reshape(2, 4, 5)
+SHAPE_OPS: list[tuple[str, Any, tuple[Any, ...]]] = [
+    ("narrow", lambda m, x: m.narrow(x, 1, -4, 3), (_M46,)),
+    ("narrow-method", lambda m, x: x.narrow(0, 1, 2), (_M46,)),
+    ("split-int", lambda m, x: m.split(x, 4, dim=1), (_M46,)),
+    ("split-sizes-method", lambda m, x: x.split([1, 2, 3], 1), (_M46,)),
+    ("chunk", lambda m, x: m.chunk(x, 3), (_M46,)),
+    ("chunk-method", lambda m, x: x.chunk(4, dim=1), (_M46,)),
+    ("repeat", lambda m, x: x.repeat(2, 1, 3), (_M46,)),
+    ("flip", lambda m, x: m.flip(x, (0, 1)), (_M46,)),
+    ("flip-method", lambda m, x: x.flip(-1), (_M46,)),
+    ("roll", lambda m, x: m.roll(x, (1, -2), (0, 1)), (_M46,)),
+    ("roll-flat", lambda m, x: x.roll(5), (_M46,)),
+    ("tril", lambda m, x: m.tril(x, diagonal=1), (_M46,)),
+    ("triu-method", lambda m, x: x.triu(-1), (_M46,)),
+    ("mv", lambda m, a, v: m.mv(a, v), (_M46, _V6)),
+    ("mv-method", lambda m, a, v: a.mv(v), (_M46, _V6)),
+    ("bmm", lambda m, a, b: m.bmm(a, b), (_B234, _B245)),
+    ("einsum", lambda m, a, b: m.einsum("bij,bjk->bik", a, b), (_B234, _B245)),
+    ("einsum-list", lambda m, a, v: m.einsum("ij,j", [a, v]), (_M46, _V6)),
+    ("einsum-one", lambda m, a: m.einsum("ij->j", a), (_M46,)),
+]
+
+
+@pytest.mark.parametrize("fn,inputs", [c[1:] for c in SHAPE_OPS], ids=[c[0] for c in SHAPE_OPS])
+def test_shape_and_product_ops_match_torch(
+    torch: RemoteTorch, ref: Any, fn: Any, inputs: tuple[Any, ...]
+) -> None:
+    """Values, grad_fn names, tuples (split, chunk) and input gradients, as torch's."""
+    rs = [torch.tensor(a, requires_grad=True) for a in inputs]
+    ts = [ref.tensor(a, requires_grad=True) for a in inputs]
+    got, want = fn(torch, *rs), fn(ref, *ts)
+    assert type(got) is type(want) or isinstance(want, ref.Tensor)
+    gots = list(got) if isinstance(got, tuple) else [got]
+    wants = list(want) if isinstance(want, tuple) else [want]
+    assert len(gots) == len(wants)
+    total_r, total_t = 0, 0
+    for k, (g, w) in enumerate(zip(gots, wants, strict=True)):
+        assert tuple(g.shape) == tuple(w.shape)
+        assert g.grad_fn is not None and g.grad_fn.name() == w.grad_fn.name()
+        np.testing.assert_allclose(g.detach().numpy(), w.detach().numpy(), atol=1e-12)
+        total_r = total_r + (g * (k + 1)).sum()
+        total_t = total_t + (w * (k + 1)).sum()
+    total_r.backward()
+    total_t.backward()
+    for r, t in zip(rs, ts, strict=True):
+        assert r.grad is not None
+        np.testing.assert_allclose(r.grad.numpy(), t.grad.numpy(), atol=1e-12)
+
+
+def test_tril_and_triu_in_place(torch: RemoteTorch, ref: Any) -> None:
+    c, tc = torch.tensor(_M46), ref.tensor(_M46)
+    c.tril_(1)
+    tc.tril_(1)
+    np.testing.assert_allclose(c.numpy(), tc.numpy())
+    c.triu_(diagonal=-1)
+    tc.triu_(diagonal=-1)
+    np.testing.assert_allclose(c.numpy(), tc.numpy())
+
+
+def test_shape_op_errors_are_torchs(torch: RemoteTorch, ref: Any) -> None:
+    """Raised at the call (the local inference), with torch's class and text."""
+    x, t = torch.tensor(_M46), ref.tensor(_M46)
+    calls = [
+        lambda m, x: x.split([1, 2], 1),
+        lambda m, x: x.chunk(0),
+        lambda m, x: x.narrow(1, 5, 2),
+        lambda m, x: m.einsum("ij,j->i", x, x),
+        lambda m, x: m.bmm(x, x),
+    ]
+    for call in calls:
+        with pytest.raises(Exception) as want:
+            call(ref, t)
+        builtin = next(c for c in type(want.value).__mro__ if c.__module__ == "builtins")
+        with pytest.raises(builtin) as got:
+            call(torch, x)
+        assert str(want.value) in str(got.value)
+
+
+RANGES: dict[str, Any] = {
+    "arange-end": lambda T: T.arange(5),
+    "arange-end-keyword": lambda T: T.arange(end=5),
+    "arange-keywords": lambda T: T.arange(start=1, end=6, step=2),
+    "arange-float": lambda T: T.arange(-1.5, 2.5, 0.25),
+    "arange-0d-tensor": lambda T: T.arange(T.tensor(4)),
+    "arange-int-dtype": lambda T: T.arange(2.5, dtype=T.int64),
+    "arange-requires-grad": lambda T: T.arange(0.0, 1.0, 0.25, requires_grad=True),
+    "linspace": lambda T: T.linspace(-3.7, 11.3, 11),
+    "linspace-keywords": lambda T: T.linspace(start=0, end=1, steps=5, dtype=T.float64),
+    "linspace-0d-tensors": lambda T: T.linspace(T.tensor(0.0), T.tensor(1.0), 3),
+    "linspace-int64": lambda T: T.linspace(-10, 0, 4, dtype=T.int64),
+    "logspace": lambda T: T.logspace(0, 2, 3),
+    "logspace-base": lambda T: T.logspace(-1, 1, 5, 3.0, requires_grad=True),
+    "logspace-keywords": lambda T: T.logspace(start=0, end=3, steps=4, base=2, dtype=T.int64),
+}
+
+
+@pytest.mark.parametrize("make", RANGES.values(), ids=RANGES.keys())
+def test_range_factories_match_torch(torch: RemoteTorch, ref: Any, make: Any) -> None:
+    got, want = make(torch), make(ref)
+    assert str(got.dtype) == str(want.dtype) and tuple(got.shape) == tuple(want.shape)
+    assert got.requires_grad == want.requires_grad
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6)
+
+
+def test_range_factory_errors_are_torchs(torch: RemoteTorch, ref: Any) -> None:
+    calls = [
+        lambda T: T.arange(0, -1, 1),
+        lambda T: T.arange(0, 1, 0),
+        lambda T: T.linspace(0, 1, -1),
+        lambda T: T.logspace(0, 1, 3, dtype=T.bool),
+        lambda T: T.arange(3, requires_grad=True),
+    ]
+    for call in calls:
+        with pytest.raises(Exception) as want:
+            call(ref)
+        builtin = next(c for c in type(want.value).__mro__ if c.__module__ == "builtins")
+        if builtin is NotImplementedError:  # torch's unsupported dtype: a RuntimeError here
+            builtin = RuntimeError
+        with pytest.raises(builtin) as got:
+            call(torch)
+        assert str(want.value) in str(got.value)
+
+
+def _causal_attention(T: Any, x: Any, w: Any) -> Any:
+    """torch code as written for torch: qkv split, einsum scores, a tril mask, chunked heads."""
+    q, k, v = (x @ w).split(4, dim=-1)
+    heads = [t.reshape(2, 5, 2, 2) for t in (q, k, v)]
+    scores = T.einsum("bqhd,bkhd->bhqk", heads[0], heads[1]) / 2.0
+    mask = T.ones(5, 5).tril()
+    scores = T.where(mask > 0, scores, scores - 1e4)
+    out = T.einsum("bhqk,bkhd->bqhd", scores.softmax(-1), heads[2]).reshape(2, 5, 4)
+    a, b = out.chunk(2, dim=1)
+    return (a.flip(1).roll(1, 2) * 2).sum() + T.bmm(b, b.transpose(1, 2)).sum()
+
+
+def test_attention_written_for_torch_runs_unchanged(torch: RemoteTorch, ref: Any) -> None:
+    xs = np.linspace(-1, 1, 40).reshape(2, 5, 4)
+    ws = np.linspace(0.5, -0.5, 48).reshape(4, 12)
+    rx, rw = torch.tensor(xs, requires_grad=True), torch.tensor(ws, requires_grad=True)
+    tx, tw = ref.tensor(xs, requires_grad=True), ref.tensor(ws, requires_grad=True)
+    got, want = _causal_attention(torch, rx, rw), _causal_attention(ref, tx, tw)
+    np.testing.assert_allclose(got.item(), want.item(), rtol=1e-10)
+    got.backward()
+    want.backward()
+    assert rx.grad is not None and rw.grad is not None
+    np.testing.assert_allclose(rx.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(rw.grad.numpy(), tw.grad.numpy(), rtol=1e-9, atol=1e-12)
+    import engine  # and in-process, the same code
+
+    ex, ew = engine.tensor(xs, requires_grad=True), engine.tensor(ws, requires_grad=True)
+    _causal_attention(engine, ex, ew).backward()
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ew.grad.numpy(), tw.grad.numpy(), rtol=1e-9, atol=1e-12)

@@ -606,6 +606,69 @@ for _red in ("mean", "sum", "none"):
         covers=("cross_entropy",),
     )
 
+
+# pieces, tiling, flips, triangles and products (the squares keep second derivatives nonzero)
+def _pieces(parts: Any) -> Any:
+    """split/chunk's tuple as one tensor: each piece weighted by its position, squared."""
+    return torch.cat([((p * (k + 1)) ** 2).reshape(-1) for k, p in enumerate(parts)])
+
+
+case("narrow", lambda x: x.narrow(1, 1, 2) ** 2, normal(X3))
+case("narrow-neg-start", lambda x: torch.narrow(x, -1, -3, 2) * x.narrow(-1, 0, 2), normal(X3))
+case("split-int", lambda x: _pieces(x.split(3, -1)), normal((2, 7)), covers=("split",))
+case(
+    "split-sizes",
+    lambda x: _pieces(torch.split(x, [1, 0, 3], 1)),
+    normal((2, 4)),
+    covers=("split",),
+)
+case("chunk", lambda x: _pieces(x.chunk(3, 1)), normal((2, 5)), covers=("chunk",))
+case("chunk-dim0", lambda x: _pieces(torch.chunk(x, 2)), normal((3, 2)), covers=("chunk",))
+case("repeat", lambda x: x.repeat(2, 1, 3) ** 2, normal((2, 3)))
+case("repeat-same-rank", lambda x: x.repeat(1, 2) * x.repeat(1, 2).flip(1), normal((2, 3)))
+case("flip", lambda x: x.flip(0, 2) * x, normal(X3))
+case("flip-method-list", lambda x: torch.flip(x, [-1]) ** 2, normal((4,)))
+case("roll", lambda x: torch.roll(x, (1, -2), (0, 2)) * x, normal(X3))
+case("roll-flat", lambda x: x.roll(5) * x, normal((2, 3)))
+case("roll-int-dim", lambda x: x.roll(-1, 1) ** 2, normal((2, 3)))
+case("tril", lambda x: x.tril() ** 2, normal((3, 4)))
+case("tril-batch-diag", lambda x: torch.tril(x, diagonal=-1) * x, normal(X3))
+case("triu", lambda x: x.triu(1) ** 2, normal((4, 3)))
+case("tril-inplace", lambda x: (x * 2).tril_(1) ** 2, normal((3, 3)))
+case("triu-inplace", lambda x: (x * 2).triu_(-1) ** 2, normal((3, 3)))
+case("mv", torch.mv, normal((3, 4)), normal((4,)))
+case("mv-method-square", lambda a, v: a.mv(v) ** 2, normal((3, 4)), normal((4,)))
+case("bmm", torch.bmm, normal((2, 3, 4)), normal((2, 4, 2)))
+case("bmm-method-square", lambda a, b: a.bmm(b) ** 2, normal((2, 3, 4)), normal((2, 4, 2)))
+EINSUMS = [
+    ("ij,jk->ik", ((2, 3), (3, 4))),
+    ("bij,bjk", ((2, 2, 3), (2, 3, 2))),
+    ("ij,j->i", ((2, 3), (3,))),
+    ("i,i->", ((3,), (3,))),
+    ("i,j->ij", ((2,), (3,))),
+    ("ii->i", ((3, 3),)),
+    ("ii", ((3, 3),)),
+    ("ij->ji", ((2, 3),)),
+    ("ij->j", ((2, 3),)),
+    ("...ij,...jk->...ik", ((2, 2, 3), (3, 2))),
+    ("ij,jk,kl->il", ((2, 3), (3, 2), (2, 2))),
+    ("ij,ij->i", ((2, 3), (2, 3))),
+]
+for _eq, _shapes in EINSUMS:
+    case(
+        f"einsum-{_eq.replace('->', '-to-').replace(',', '_').replace('...', 'e')}",
+        lambda *xs, eq=_eq: torch.einsum(eq, *xs) ** 2,
+        *[normal(s) for s in _shapes],
+        covers=("einsum",),
+    )
+case(
+    "einsum-list-form",
+    lambda a, b: torch.einsum("ij,jk", [a, b]),
+    normal((2, 3)),
+    normal((3, 2)),
+    covers=("einsum",),
+)
+
 # internal ops called through the table, as the engine calls them
 case("prod_except-all", lambda x: OPS["prod_except"](x), nonzero((2, 3), 0.5, 1.5))
 case("prod_except-dim1", lambda x: OPS["prod_except"](x, dim=1), nonzero((2, 3, 2), 0.5, 1.5))

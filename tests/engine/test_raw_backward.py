@@ -251,3 +251,21 @@ def test_square_under_a_mean_costs_one_full_size_gradient() -> None:
         tracemalloc.stop()
     assert peak < 1.5 * n * 8, peak
     np.testing.assert_array_equal(x.grad.numpy(), x.detach().numpy() * (6 / n))
+
+
+def test_shape_and_product_ops_run_raw(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mv, bmm, repeat, flip, roll, tril, triu and narrow (split's pieces) backward on raw
+    arrays: no node, no Tensor besides the seed and the leaves' gradients."""
+    raw = {name for name, op in OPS.items() if op.raw}
+    assert {"mv", "bmm", "repeat", "flip", "roll", "tril", "triu", "narrow"} <= raw
+    m = torch.tensor(np.linspace(-1, 1, 12).reshape(3, 4), requires_grad=True)
+    v = torch.tensor(np.linspace(0.5, 2, 8), requires_grad=True)
+    b = torch.tensor(np.linspace(-2, 2, 16).reshape(2, 4, 2), requires_grad=True)
+    y = m.flip(0).roll((1, -1), (0, 1)).tril(1).triu(-1).repeat(1, 2).mv(v).sum()
+    z = torch.bmm(m.repeat(2, 1, 1), b).roll(1).narrow(1, 1, 2).sum()
+    z = z + sum(p.sum() for p in m.split([1, 2]))
+    made = _count_backward(monkeypatch, y + z)
+    m.grad = v.grad = b.grad = None
+    short = _count_backward(monkeypatch, (m * 2).sum() + (v * 2).sum() + (b * 2).sum())
+    assert made["nodes"] == short["nodes"] == 0
+    assert made["tensors"] == short["tensors"]  # as many for the chain as for a mul each

@@ -601,6 +601,66 @@ case("allclose-nan", "allclose", lambda m, x: m.T.tensor(m.T.allclose(x, x, equa
 case("equal", "equal", lambda m, x, y: m.T.tensor(m.T.equal(x, y)), LEFT, RIGHT)
 case("equal-same", "equal", lambda m, x: m.T.tensor(x.equal(x.clone())), X23)
 case("equal-shapes", "equal", lambda m, x, y: m.T.tensor(m.T.equal(x, y)), X23, Y3)
+# pieces, tiling, flips, triangles and products
+X46, V6, INT46 = _u(4, 6, seed=30), _u(6, seed=31), np.arange(24).reshape(4, 6)
+B234, B245 = _u(2, 3, 4, seed=32), _u(2, 4, 5, seed=33)
+case("narrow", "narrow", lambda m, x: m.T.narrow(x, 1, 1, 3), X46)
+case("narrow-neg-start", "narrow", lambda m, x: x.narrow(-1, -2, 2), X46)
+case("narrow-empty", "narrow", lambda m, x: x.narrow(1, 6, 0), X46)
+case("narrow-tensor-start", "narrow", lambda m, x: x.narrow(0, m.T.tensor(1), 2), X46)
+case("split-int", "split", lambda m, x: x.split(4, 1), X46)
+case("split-int-function", "split", lambda m, x: m.T.split(x, 2), X46)
+case("split-sizes", "split", lambda m, x: m.T.split(x, [1, 0, 5], dim=1), X46)
+case("split-sizes-method", "split", lambda m, x: x.split((3, 1)), X46)
+case("split-bigger-than-dim", "split", lambda m, x: x.split(10, -1), X46)
+case("split-empty-dim", "split", lambda m, x: x.split(2), np.zeros((0, 3)))
+case("split-int-dtype", "split", lambda m, x: x.split(4, 1), INT46)
+case("chunk", "chunk", lambda m, x: x.chunk(4, 1), X46)
+case("chunk-function", "chunk", lambda m, x: m.T.chunk(x, 5, dim=-1), X46)
+case("chunk-one", "chunk", lambda m, x: x.chunk(1), X46)
+case("chunk-empty-dim", "chunk", lambda m, x: x.chunk(3), np.zeros((0, 3)))
+case("repeat", "repeat", lambda m, x: x.repeat(2, 1, 3), X46)
+case("repeat-tuple", "repeat", lambda m, x: x.repeat((1, 2)), Y3)
+case("repeat-zero", "repeat", lambda m, x: x.repeat(0, 2), X23)
+case("repeat-int", "repeat", lambda m, x: x.repeat(2, 2), INT46)
+case("flip", "flip", lambda m, x: m.T.flip(x, (0, 1)), X46)
+case("flip-method", "flip", lambda m, x: x.flip(-1), X234)
+case("flip-list", "flip", lambda m, x: x.flip([0, 2]), X234)
+case("flip-int", "flip", lambda m, x: x.flip(0), INT46)
+case("roll", "roll", lambda m, x: m.T.roll(x, (1, -2), (0, 1)), X46)
+case("roll-flat", "roll", lambda m, x: x.roll(5), X46)
+case("roll-int-dim", "roll", lambda m, x: x.roll(-7, dims=1), X46)
+case("roll-int", "roll", lambda m, x: x.roll(2), INT46)
+case("tril", "tril", lambda m, x: m.T.tril(x), X46)
+case("tril-diagonal", "tril", lambda m, x: x.tril(diagonal=2), X234)
+case("tril-inplace", "tril", lambda m, x: (x * 1).tril_(-1), X46)
+case("tril-int", "tril", lambda m, x: x.tril(1), INT46)
+case("triu", "triu", lambda m, x: m.T.triu(x, 1), X46)
+case("triu-method", "triu", lambda m, x: x.triu(-2), X234)
+case("triu-inplace", "triu", lambda m, x: (x * 1).triu_(), X46)
+case("mv", "mv", lambda m, a, v: m.T.mv(a, v), X46, V6)
+case("mv-method", "mv", lambda m, a, v: a.mv(v), X46, V6)
+case("mv-int", "mv", lambda m, a, v: a.mv(v), INT46, np.arange(6))
+case("bmm", "bmm", lambda m, a, b: m.T.bmm(a, b), B234, B245)
+case("bmm-method", "bmm", lambda m, a, b: a.bmm(b), B234, B245)
+for _eq, _ins in [
+    ("ij,jk->ik", (X23, M32)),
+    ("bij,bjk->bik", (B234, B245)),
+    ("ij,j", (X46, V6)),
+    ("i,i->", (Y3, V3)),
+    ("i,j->ij", (Y3, V6)),
+    ("ij,ij->ij", (X23, Y23)),
+    ("ij->ji", (X23,)),
+    ("ii->i", (_u(3, 3, seed=34),)),
+    ("ii", (_u(3, 3, seed=34),)),
+    ("ij->j", (X46,)),
+    ("...ij,...jk->...ik", (B234, _u(4, 2, seed=35))),
+    ("ij,jk,kl->il", (X23, M32, _u(2, 4, seed=36))),
+    ("bhqd,bhkd->bhqk", (_u(2, 2, 3, 4, seed=37), _u(2, 2, 5, 4, seed=38))),
+]:
+    case(f"einsum-{_eq}", "einsum", lambda m, *xs, eq=_eq: m.T.einsum(eq, *xs), *_ins)
+case("einsum-list", "einsum", lambda m, a, b: m.T.einsum("ij,jk", [a, b]), X23, M32)
+case("einsum-spaces", "einsum", lambda m, a, b: m.T.einsum("i j , j k -> i k", a, b), X23, M32)
 
 CASE_IDS = [c.id for c in CASES]
 
@@ -729,6 +789,52 @@ TENSOR_DATA = {
 @pytest.mark.parametrize("data", TENSOR_DATA.values(), ids=TENSOR_DATA.keys())
 def test_tensor_dtype_inference(data: Any) -> None:
     assert_same(engine.tensor(data), torch.tensor(data))
+
+
+# every form torch's range factories take: positional, keywords, 0-d tensors, dtypes
+FACTORIES: dict[str, Callable[[Any], Any]] = {
+    "arange-end": lambda T: T.arange(5),
+    "arange-end-keyword": lambda T: T.arange(end=5),
+    "arange-start-end-keywords": lambda T: T.arange(start=1, end=5),
+    "arange-step-keyword": lambda T: T.arange(1, end=6, step=2),
+    "arange-float-step": lambda T: T.arange(-1.5, 2.5, 0.25),
+    "arange-negative-step": lambda T: T.arange(5, 0, -2),
+    "arange-0d-tensor": lambda T: T.arange(T.tensor(5)),
+    "arange-0d-float-tensors": lambda T: T.arange(T.tensor(1.0), T.tensor(4)),
+    "arange-float-dtype": lambda T: T.arange(0, 1, 0.25, dtype=T.float64),
+    "arange-int-dtype-float-bounds": lambda T: T.arange(2.5, dtype=T.int64),
+    "arange-float16": lambda T: T.arange(-1.5, 2.5, 0.5, dtype=T.float16),
+    "arange-bool-end": lambda T: T.arange(True),
+    "arange-requires-grad": lambda T: T.arange(0.0, 1.0, 0.125, requires_grad=True),
+    "arange-empty": lambda T: T.arange(3, 3),
+    "linspace": lambda T: T.linspace(-3.7, 11.3, 101),
+    "linspace-keywords": lambda T: T.linspace(start=0, end=1, steps=5),
+    "linspace-0d-tensors": lambda T: T.linspace(T.tensor(0.0), T.tensor(1), 3),
+    "linspace-float64": lambda T: T.linspace(-3.7, 11.3, 100, dtype=T.float64),
+    "linspace-float16": lambda T: T.linspace(0, 1, 7, dtype=T.float16),
+    "linspace-int64": lambda T: T.linspace(0, 10, 4, dtype=T.int64),
+    "linspace-int64-negative": lambda T: T.linspace(-10, 0, 4, dtype=T.int64),
+    "linspace-one": lambda T: T.linspace(2, 5, 1),
+    "linspace-none": lambda T: T.linspace(0, 1, 0),
+    "linspace-decreasing": lambda T: T.linspace(1, -1, 9),
+    "linspace-requires-grad": lambda T: T.linspace(1, 2, 3, requires_grad=True),
+    "logspace": lambda T: T.logspace(0, 2, 3),
+    "logspace-base": lambda T: T.logspace(0, 2, 3, base=2),
+    "logspace-base-positional": lambda T: T.logspace(-1, 1, 5, 3.0),
+    "logspace-keywords": lambda T: T.logspace(start=-1, end=1, steps=3, base=3.0, dtype=T.float64),
+    "logspace-long": lambda T: T.logspace(-2.5, 3.3, 50),
+    "logspace-int64": lambda T: T.logspace(0, 3, 4, dtype=T.int64),
+    "logspace-0d-tensor": lambda T: T.logspace(T.tensor(1.0), 2, 5, 2.0, requires_grad=True),
+    "logspace-one": lambda T: T.logspace(2, 5, 1),
+}
+
+
+@pytest.mark.parametrize("make", FACTORIES.values(), ids=FACTORIES.keys())
+def test_range_factories_match_torch(make: Callable[[Any], Any]) -> None:
+    """arange, linspace and logspace: dtype, shape, values, requires_grad, a leaf."""
+    e, t = make(engine), make(torch)
+    assert_same(e, t)
+    assert e.requires_grad == t.requires_grad and e.is_leaf and t.is_leaf
 
 
 DTYPES = ["bool", "int32", "int64", "float16", "float32", "float64"]
@@ -1145,6 +1251,73 @@ ERROR_CASES = [
     ErrorCase(
         "norm-dtype-narrowing",
         lambda m: _t(m, Y3).norm(dtype=m.T.float32),
+        "invalid_argument",
+    ),
+    ErrorCase("narrow-past-end", lambda m: _t(m, X46).narrow(1, 5, 2), "invalid_argument"),
+    ErrorCase("narrow-start-range", lambda m: _t(m, X46).narrow(1, 7, 0), "invalid_argument"),
+    ErrorCase("narrow-negative-length", lambda m: _t(m, X46).narrow(0, 0, -1), "invalid_argument"),
+    ErrorCase("narrow-0d", lambda m: _t(m, 1.0).narrow(0, 0, 1), "invalid_argument"),
+    ErrorCase("split-sizes-sum", lambda m: _t(m, X46).split([1, 2], 1), "invalid_argument"),
+    ErrorCase("split-negative", lambda m: _t(m, X46).split(-1), "invalid_argument"),
+    ErrorCase("split-zero", lambda m: _t(m, X46).split(0, 1), "invalid_argument"),
+    ErrorCase("split-0d", lambda m: _t(m, 1.0).split(1), "invalid_argument"),
+    ErrorCase("chunk-zero", lambda m: _t(m, X46).chunk(0), "invalid_argument"),
+    ErrorCase("chunk-0d", lambda m: _t(m, 1.0).chunk(2), "invalid_argument"),
+    ErrorCase("repeat-too-few", lambda m: _t(m, X46).repeat(2), "invalid_argument"),
+    ErrorCase("repeat-negative", lambda m: _t(m, X46).repeat(-1, 1), "invalid_argument"),
+    ErrorCase("flip-repeated-dim", lambda m: _t(m, X46).flip(0, 0), "invalid_argument"),
+    ErrorCase("flip-bad-dim", lambda m: _t(m, X46).flip(2), "invalid_argument"),
+    ErrorCase("roll-misaligned", lambda m: _t(m, X46).roll((1, 2), (0,)), "invalid_argument"),
+    ErrorCase("roll-no-dims-two-shifts", lambda m: _t(m, X46).roll((1, 2)), "invalid_argument"),
+    ErrorCase("roll-no-shifts", lambda m: _t(m, X46).roll(()), "invalid_argument"),
+    ErrorCase("tril-1d", lambda m: _t(m, Y3).tril(), "invalid_argument"),
+    ErrorCase("triu-1d", lambda m: m.T.triu(_t(m, Y3)), "invalid_argument"),
+    ErrorCase("mv-size", lambda m: m.T.mv(_t(m, X46), _t(m, np.ones(5))), "shape_mismatch"),
+    ErrorCase("mv-2d-vec", lambda m: m.T.mv(_t(m, X46), _t(m, X46)), "invalid_argument"),
+    ErrorCase(
+        "mv-dtype",
+        lambda m: m.T.mv(_t(m, X46), _t(m, np.ones(6, dtype=np.float32))),
+        "dtype_mismatch",
+    ),
+    ErrorCase("bmm-2d", lambda m: m.T.bmm(_t(m, X46), _t(m, X46)), "invalid_argument"),
+    ErrorCase("bmm-size", lambda m: m.T.bmm(_t(m, B234), _t(m, B234)), "shape_mismatch"),
+    ErrorCase(
+        "bmm-dtype",
+        lambda m: m.T.bmm(_t(m, B234), _t(m, B245.astype(np.float32))),
+        "dtype_mismatch",
+    ),
+    ErrorCase(
+        "einsum-size", lambda m: m.T.einsum("ij,j->i", _t(m, X46), _t(m, Y3)), "shape_mismatch"
+    ),
+    ErrorCase("einsum-too-few", lambda m: m.T.einsum("ij,j->i", _t(m, X46)), "invalid_argument"),
+    ErrorCase(
+        "einsum-too-many",
+        lambda m: m.T.einsum("ij->i", _t(m, X46), _t(m, X46)),
+        "invalid_argument",
+    ),
+    ErrorCase("einsum-rank", lambda m: m.T.einsum("ijk->i", _t(m, X46)), "invalid_argument"),
+    ErrorCase("einsum-output", lambda m: m.T.einsum("ij->k", _t(m, X46)), "invalid_argument"),
+    ErrorCase("einsum-bad-char", lambda m: m.T.einsum("i1->i", _t(m, X46)), "invalid_argument"),
+    ErrorCase("einsum-repeat-out", lambda m: m.T.einsum("ij->ii", _t(m, X46)), "invalid_argument"),
+    ErrorCase(
+        "einsum-dtype",
+        lambda m: m.T.einsum("ij,jk", _t(m, X23), _t(m, M32.astype(np.float32))),
+        "dtype_mismatch",
+    ),
+    ErrorCase("arange-zero-step", lambda m: m.T.arange(0, 1, 0), "invalid_argument"),
+    ErrorCase("arange-step-sign", lambda m: m.T.arange(0, -1, 1), "invalid_argument"),
+    ErrorCase("arange-bool", lambda m: m.T.arange(3, dtype=m.T.bool), "invalid_argument"),
+    ErrorCase(
+        "arange-int-requires-grad",
+        lambda m: m.T.arange(3, requires_grad=True),
+        "invalid_argument",
+    ),
+    ErrorCase("linspace-negative-steps", lambda m: m.T.linspace(0, 1, -1), "invalid_argument"),
+    ErrorCase("linspace-bool", lambda m: m.T.linspace(0, 1, 3, dtype=m.T.bool), "invalid_argument"),
+    ErrorCase("logspace-negative-steps", lambda m: m.T.logspace(0, 1, -2), "invalid_argument"),
+    ErrorCase(
+        "logspace-int-requires-grad",
+        lambda m: m.T.logspace(0, 1, 2, dtype=m.T.int64, requires_grad=True),
         "invalid_argument",
     ),
 ]

@@ -253,6 +253,73 @@ CASES += [
     Case("stack", [["x", "y"]], lambda t: torch.stack([t["x"], t["y"]]), inputs={"x": X, "y": Y}),
 ]
 
+# pieces, tiling, flips, triangles and products; split and chunk give one piece a node (part)
+_sh = np.random.default_rng(11)
+X46, V6 = _sh.standard_normal((4, 6)), _sh.standard_normal(6)
+B234, B245 = _sh.standard_normal((2, 3, 4)), _sh.standard_normal((2, 4, 5))
+CASES += [
+    Case(
+        "narrow",
+        ["x"],
+        lambda t: t["x"].narrow(1, -4, 3),
+        kwargs={"dim": 1, "start": -4, "length": 3},
+        inputs={"x": X46},
+    ),
+    Case(
+        "split-int",
+        ["x"],
+        lambda t: torch.split(t["x"], 4, 1)[1],
+        kwargs={"split_size_or_sections": 4, "dim": 1, "part": 1},
+        inputs={"x": X46},
+    ),
+    Case(
+        "split-sizes",
+        ["x"],
+        lambda t: t["x"].split([1, 2, 3], 1)[2],
+        kwargs={"split_size_or_sections": [1, 2, 3], "dim": 1, "part": 2},
+        inputs={"x": X46},
+    ),
+    Case(
+        "chunk",
+        ["x"],
+        lambda t: t["x"].chunk(3)[0],
+        kwargs={"chunks": 3, "part": 0},
+        inputs={"x": X46},
+    ),
+    Case(
+        "repeat",
+        ["x"],
+        lambda t: t["x"].repeat(2, 1, 3),
+        kwargs={"repeats": [2, 1, 3]},
+    ),
+    Case("flip", ["x"], lambda t: t["x"].flip(0, 1), kwargs={"dims": [0, 1]}),
+    Case(
+        "roll",
+        ["x"],
+        lambda t: torch.roll(t["x"], (1, -2), (0, 1)),
+        kwargs={"shifts": [1, -2], "dims": [0, 1]},
+    ),
+    Case("roll-flat", ["x"], lambda t: t["x"].roll(4), kwargs={"shifts": 4}),
+    Case("tril", ["x"], lambda t: torch.tril(t["x"])),
+    Case("triu", ["x"], lambda t: t["x"].triu(-1), kwargs={"diagonal": -1}),
+    Case("mv", ["x", "v"], lambda t: torch.mv(t["x"], t["v"]), inputs={"x": X46, "v": V6}),
+    Case("bmm", ["a", "b"], lambda t: t["a"].bmm(t["b"]), inputs={"a": B234, "b": B245}),
+    Case(
+        "einsum",
+        ["a", "b"],
+        lambda t: torch.einsum("bij,bjk->bik", t["a"], t["b"]),
+        kwargs={"equation": "bij,bjk->bik"},
+        inputs={"a": B234, "b": B245},
+    ),
+    Case(
+        "einsum-trace",
+        ["x"],
+        lambda t: torch.einsum("ii", t["x"][:, :4]),
+        kwargs={"equation": "ii"},
+        inputs={"x": X46[:, :4].copy()},
+    ),
+]
+
 # torch.nn's layers and losses (engine/ops/layers.py, nll_loss)
 _nn = np.random.default_rng(10)
 W43, B4 = _nn.standard_normal((4, 3)), _nn.standard_normal(4)
@@ -449,6 +516,8 @@ INPLACE = [
     InplaceCase("cumprod_", [], lambda c, y: c.cumprod_(0), {"dim": 0}),
     InplaceCase("copy_", ["y"], lambda c, y: c.copy_(y)),
     InplaceCase("clamp_", [], lambda c, y: c.clamp_(min=-0.5, max=0.5), {"min": -0.5, "max": 0.5}),
+    InplaceCase("tril_", [], lambda c, y: c.tril_(1), {"diagonal": 1}),
+    InplaceCase("triu_", [], lambda c, y: c.triu_()),
 ]
 
 
@@ -537,6 +606,7 @@ async def test_ops_keep_lower_float_precision(client: httpx.AsyncClient, dtype: 
 async def test_wrong_kwargs_and_arity_are_400(client: httpx.AsyncClient) -> None:
     s = await open_session(client)
     await s.tensor("x", value=X.tolist(), requires_grad=True)
+    await s.tensor("v", value=V.tolist())
     bad = [
         {"op": "exp", "args": ["x", "x"]},
         {"op": "add", "args": ["x"]},
@@ -552,6 +622,12 @@ async def test_wrong_kwargs_and_arity_are_400(client: httpx.AsyncClient) -> None
         {"op": "index", "args": ["x"]},
         {"op": "permute", "args": ["x"], "kwargs": {"dims": [0, 0]}},
         {"op": "expand", "args": ["x"], "kwargs": {"size": [5, 5]}},
+        {"op": "einsum", "args": ["x", "x"]},
+        {"op": "einsum", "args": ["x"], "kwargs": {"equation": "ij,jk->ik"}},
+        {"op": "narrow", "args": ["x"], "kwargs": {"dim": 1, "start": 2, "length": 5}},
+        {"op": "split", "args": ["x"], "kwargs": {"split_size_or_sections": 1}},
+        {"op": "tril", "args": ["v"]},
+        {"op": "mv", "args": ["x", "x"]},
     ]
     for node in bad:
         r = await s.graph([node])
@@ -656,3 +732,38 @@ async def test_issue9_ops_are_listed_and_refuse_bad_calls(client: httpx.AsyncCli
     for node, text in bad:
         body = assert_problem(await s.graph([node]), 400, "invalid_argument")
         assert text in body["detail"], (node, body)
+
+
+async def test_split_pieces_on_the_wire(client: httpx.AsyncClient) -> None:
+    """split and chunk: one node a piece (kwarg part); every piece's gradient reaches x, as
+    torch's; no part, or one out of range, is 400 invalid_argument naming the count."""
+    ops = {o["name"]: o for o in (await client.get("/v1/ops")).json()["ops"]}
+    assert ops["split"]["parts"] and ops["chunk"]["parts"] and not ops["narrow"]["parts"]
+    assert ops["split"]["grad_fns"] == ["SplitBackward0", "SplitWithSizesBackward0"]
+    s = await open_session(client)
+    await s.tensor("x", value=wire(X46), requires_grad=True)
+    kw = {"split_size_or_sections": [1, 5], "dim": 1}
+    nodes = [
+        {"name": f"p{i}", "op": "split", "args": ["x"], "kwargs": {**kw, "part": i}}
+        for i in range(2)
+    ]
+    nodes += [
+        {"name": "q", "op": "mul", "args": ["p1", 3.0]},
+        {"name": "l", "op": "sum", "args": ["p0"]},
+        {"name": "m", "op": "sum", "args": ["q"]},
+        {"name": "r", "op": "add", "args": ["l", "m"]},
+    ]
+    t = await s.run(nodes)
+    assert t["p0"]["grad_fn"] == t["p1"]["grad_fn"] == "SplitWithSizesBackward0"
+    assert t["p1"]["shape"] == [4, 5]
+    g = (await s.backward("r")).json()["grads"]["x"]
+    x = torch.tensor(X46, requires_grad=True)
+    a, b = x.split([1, 5], 1)
+    (a.sum() + (b * 3.0).sum()).backward()
+    np.testing.assert_allclose(np.array(g["data"]), x.grad.numpy())
+    for part in (None, 2, -1, "0"):
+        extra = {} if part is None else {"part": part}
+        node = {"name": "z", "op": "chunk", "args": ["x"], "kwargs": {"chunks": 2, **extra}}
+        r = await s.graph([node])
+        assert_problem(r, 400, "invalid_argument")
+        assert "chunk gives 2 tensors here" in r.json()["detail"], r.text
