@@ -7,7 +7,9 @@ Each class also derives from the builtin PyTorch raises for the same mistake, so
     ├── InvalidArgumentError (RuntimeError)        invalid_argument
     │   ├── IndexOutOfRangeError (IndexError)      invalid_argument
     │   ├── EngineTypeError (TypeError)            invalid_argument
-    │   └── InvalidValueError (ValueError)         invalid_argument
+    │   ├── InvalidValueError (ValueError)         invalid_argument
+    │   └── NotImplementedArgumentError            invalid_argument
+    │       (NotImplementedError: an option torch has and gradserve lacks)
     ├── ShapeMismatchError (RuntimeError)          shape_mismatch
     │   └── ShapeValueError (ValueError)           shape_mismatch
     ├── DtypeMismatchError (RuntimeError)          dtype_mismatch
@@ -41,6 +43,7 @@ __all__ = [
     "LiteralOverflowError",
     "LeafInplaceError",
     "ModifiedInplaceError",
+    "NotImplementedArgumentError",
     "NotLeafError",
     "ScalarOverflowError",
     "ShapeMismatchError",
@@ -76,6 +79,13 @@ class EngineTypeError(InvalidArgumentError, TypeError):
 
 
 class InvalidValueError(InvalidArgumentError, ValueError):
+    code = "invalid_argument"
+
+
+class NotImplementedArgumentError(InvalidArgumentError, NotImplementedError):
+    """An argument value torch accepts and gradserve does not implement (``pad(mode=...)``),
+    or torch's own NotImplementedError for an unknown one."""
+
     code = "invalid_argument"
 
 

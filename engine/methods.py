@@ -31,8 +31,15 @@ def _method(op: Op, name: str) -> Callable[..., Any]:
 
 
 def _inplace(op: Op, name: str) -> Callable[..., Any]:
+    renames = op.inplace_names
+
     def run(self: Tensor, *values: Any) -> Tensor:
-        return self._inplace(op.invoke, *values)
+        before = self.grad_fn
+        out = self._inplace(op.invoke, *values)
+        node = out.grad_fn
+        if renames and node is not None and node is not before and node.fn_name in renames:
+            node.fn_name = renames[node.fn_name]
+        return out
 
     return build(name, _join("self", _rest(op.sig)), run, f"In place: {op.doc}", f"Tensor.{name}")
 
@@ -65,8 +72,9 @@ def install() -> None:
         if "method" in op.variants:
             for name in (op.name, *op.aliases):
                 setattr(Tensor, name, _method(op, name))
-        if "inplace" in op.variants:
-            setattr(Tensor, op.name + "_", _inplace(op, op.name + "_"))
+        if "inplace" in op.variants:  # aliases too: clip_, negative_, subtract_, ...
+            for name in (op.name, *op.aliases):
+                setattr(Tensor, name + "_", _inplace(op, name + "_"))
     for op in OPS.values():  # after every in-place method exists (``__iadd__`` uses ``add_``)
         for variant in op.variants:
             if variant.startswith("__"):

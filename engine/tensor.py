@@ -346,6 +346,7 @@ class Tensor(HostValues, _TableMethods):
         if out.grad_fn is not None:
             self.grad_fn = out.grad_fn
             self._rg = True
+            _resave_output(out.grad_fn, self)
         return self
 
     def all(self) -> Tensor:
@@ -359,6 +360,17 @@ class Tensor(HostValues, _TableMethods):
     def zeros_like(self) -> Tensor:
         """A tensor of zeros with this one's shape and dtype, outside the graph."""
         return Tensor._make(self._xp.zeros_like(self._st.array), False, None)
+
+
+def _resave_output(node: Any, t: Tensor) -> None:
+    """An in-place op's node saved its result (``exp_``, ``sigmoid_``): that result is ``t``
+    now, so the saved value follows ``t``'s version (a later in-place change of ``t`` makes
+    backward raise torch's error, as torch's in-place ops save self)."""
+    saved = node.saved.get("out") if node.saved else None
+    if saved is not None and saved.is_output:
+        saved.storage = t._st
+        saved.version = t._vc[0]
+        node.vcs["out"] = t._vc
 
 
 def writes_a_view(key: Any, t: Tensor) -> bool:

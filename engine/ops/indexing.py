@@ -15,8 +15,10 @@ import numpy as np
 
 from ..autograd import apply, check_numel
 from ..errors import EngineTypeError, IndexOutOfRangeError, InvalidArgumentError
+from ..shapes import broadcast_shapes, normalize_dim
 from ..tensor import Tensor, as_tensor
-from .table import defop
+from .pointwise import where
+from .table import Op, defop
 
 
 def normalize_index(key: Any, xp: Any) -> list[Any]:
@@ -322,3 +324,355 @@ def _wire_key(items: Any) -> Any:
         else:
             key.append(it)
     return tuple(key)
+
+
+# ------------------------------------------- gather, scatter, index_select, masked ops
+def _long_index(fn: str, index: Any, what: str = "int32/int64") -> None:
+    """torch's index argument checks: a Tensor of an integer dtype."""
+    if not isinstance(index, Tensor):
+        raise EngineTypeError(
+            f"{fn}(): argument 'index' must be Tensor, not {type(index).__name__}"
+        )
+    if index.dtype.name not in ("int32", "int64"):
+        raise InvalidArgumentError(f"{fn}(): Expected dtype {what} for index")
+
+
+def _grid(xp: Any, idx: Any, dim: int) -> tuple[Any, ...]:
+    """A fancy key addressing, for each position p of ``idx``, the element at ``idx[p]`` along
+    ``dim`` and at p's own coordinates along every other dim (torch's gather/scatter)."""
+    key: list[Any] = []
+    for d, size in enumerate(idx.shape):
+        if d == dim:
+            key.append(idx.astype(np.int64, copy=False))
+        else:
+            shape = [1] * idx.ndim
+            shape[d] = size
+            key.append(xp.arange(size).reshape(shape))
+    return tuple(key)
+
+
+def _as_1d(a: Any) -> Any:
+    return a.reshape(1) if a.ndim == 0 else a
+
+
+def _check_along(
+    fn: str, shape: tuple[int, ...], idx: Any, dim: int, src: tuple[int, ...] | None = None
+) -> None:
+    """torch's gather/scatter checks: same ndim, index no larger than self apart from dim
+    (and than src), every index within dim's size."""
+    ishape = tuple(idx.shape) or (1,)
+    shape = shape or (1,)
+    if len(ishape) != len(shape) and idx.size:
+        what = "input" if fn == "gather" else "self"
+        raise InvalidArgumentError(
+            f"Index tensor must have the same number of dimensions as {what} tensor"
+        )
+    big = any(i > s for d, (i, s) in enumerate(zip(ishape, shape, strict=False)) if d != dim)
+    if src is not None:
+        sshape = src or (1,)
+        if big or any(i > s for i, s in zip(ishape, sshape, strict=False)):
+            raise InvalidArgumentError(
+                f"Expected index {list(ishape)} to be no larger than self {list(shape)} apart "
+                f"from dimension {dim} and to be no larger size than src {list(sshape)}"
+            )
+    elif big:
+        at = next(
+            d for d, (i, s) in enumerate(zip(ishape, shape, strict=False)) if d != dim and i > s
+        )
+        raise InvalidArgumentError(
+            f"Size does not match at dimension {at} expected index {list(ishape)} to be no "
+            f"larger than self {list(shape)} apart from dimension {dim}"
+        )
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())
+        size = shape[dim]
+        bad = lo if lo < 0 else (hi if hi >= size else None)
+        if bad is not None:
+            raise InvalidArgumentError(
+                f"index {bad} is out of bounds for dimension {dim} with size {size}"
+            )
+
+
+def _gather_fwd(xp: Any, a: Any, idx: Any, dim: int) -> Any:
+    out = _as_1d(a)[_grid(xp, _as_1d(idx), dim)]
+    return out.reshape(idx.shape)
+
+
+def _gather_vjp(g: Tensor, n: Any) -> Tensor:
+    """Each gathered element's gradient summed back to where it came from (ScatterAdd)."""
+    shape = tuple(n.in_meta[0][0])
+    idx = n[1]
+    zeros = Tensor._make(g._xp.zeros(shape, dtype=g._st.array.dtype), False, None)
+    return apply(SCATTER_ADD, (zeros, idx, g), {"dim": n.attrs["dim"]})
+
+
+def _gather_args(x: Tensor, dim: Any, index: Any, sparse_grad: bool = False) -> Any:
+    _long_index("gather", index)
+    d = normalize_dim(dim, x.ndim)
+    _check_along("gather", tuple(x.shape), index._st.array, d)
+    return (x, index), {"dim": d}
+
+
+GATHER = defop(
+    "gather",
+    _gather_fwd,
+    (_gather_vjp, None),
+    "GatherBackward0",
+    saves=(1,),
+    arity=3,
+    tensors=1,
+    sig="input, dim, index, *, sparse_grad=False",
+    prepare=_gather_args,
+    dtypes="any",
+    doc="input's values along dim at index (an int64 tensor of input's ndim): out[i][j] = "
+    "input[index[i][j]][j] for dim 0",
+)
+
+
+def _scatter_fwd_along(xp: Any, a: Any, idx: Any, src: Any, dim: int, add: bool = False) -> Any:
+    out = a.copy()
+    flat = _as_1d(out)
+    i1 = _as_1d(idx)
+    key = _grid(xp, i1, dim)
+    if isinstance(src, int | float | bool):
+        values: Any = xp.asarray(src).astype(a.dtype)
+    else:
+        s1 = _as_1d(src)
+        values = s1[tuple(slice(0, k) for k in i1.shape)]
+    if add:
+        if xp is np:
+            np.add.at(flat, key, np.broadcast_to(values, i1.shape))
+        else:  # pragma: no cover - GPU only
+            import cupyx  # type: ignore[import-not-found, unused-ignore]
+
+            cupyx.scatter_add(flat, key, values)
+    else:
+        flat[key] = values
+    return out
+
+
+def _src_vjp(g: Tensor, n: Any) -> Tensor:
+    """src's gradient: the output gradient where src's elements went, as torch's
+    ``grad.gather(dim, index)``; a src larger than index fails as torch's engine does."""
+    got = apply(GATHER, (g, n[1]), {"dim": n.attrs["dim"]})
+    shape = list(n.in_meta[2][0])
+    if list(got.shape) != shape:
+        raise InvalidArgumentError(
+            f"Function {n.fn_name} returned an invalid gradient at index 1 - got "
+            f"{list(got.shape)} but expected shape compatible with {shape}"
+        )
+    return got
+
+
+def _scatter_args(
+    x: Tensor, dim: Any, index: Any, src: Any = None, value: Any = None, add: bool = False
+) -> Any:
+    fn = "scatter_add" if add else "scatter"
+    if src is None and value is None:
+        raise EngineTypeError(f"{fn}() missing required argument 'src' or 'value'")
+    if src is None or (not add and not isinstance(src, Tensor)):
+        if add:
+            raise EngineTypeError(
+                f"scatter_add(): argument 'src' (position 4) must be Tensor, not "
+                f"{type(src).__name__}"
+            )
+        src = value if src is None else src
+        if not isinstance(src, int | float | bool):
+            raise EngineTypeError(f"scatter(): argument 'value' must be Number, not {type(src)}")
+    _long_index("scatter", index)
+    d = normalize_dim(dim, x.ndim)
+    if isinstance(src, Tensor):
+        if src.dtype is not x.dtype:
+            raise InvalidArgumentError("scatter(): Expected self.dtype to be equal to src.dtype")
+        _check_along(fn, tuple(x.shape), index._st.array, d, tuple(src.shape))
+    else:
+        _check_along(fn, tuple(x.shape), index._st.array, d, tuple(x.shape))
+    return (x, index, src), {"dim": d}
+
+
+def _scatter_self_vjp(g: Tensor, n: Any) -> Tensor:
+    """input's gradient: zero where scatter overwrote it (torch's grad.scatter(dim, index, 0))."""
+    return apply(SCATTER, (g, n[1], 0.0), {"dim": n.attrs["dim"]})
+
+
+SCATTER: Op = defop(
+    "scatter",
+    lambda xp, a, idx, src, dim: _scatter_fwd_along(xp, a, idx, src, dim),
+    (_scatter_self_vjp, None, _src_vjp),
+    lambda ins, at: "ScatterBackward1" if not isinstance(ins[2], Tensor) else "ScatterBackward0",
+    saves=(1,),
+    arity=4,
+    tensors=1,
+    sig="input, dim, index, src=None, value=None",
+    prepare=_scatter_args,
+    variants=("function", "method", "inplace"),
+    grad_fns=("ScatterBackward0", "ScatterBackward1"),
+    dtypes="any",
+    doc="a copy of input with src's values (or the number value) written along dim at index: "
+    "out[index[i][j]][j] = src[i][j] for dim 0",
+)
+
+
+def _scatter_add_args(x: Tensor, dim: Any, index: Any, src: Any) -> Any:
+    return _scatter_args(x, dim, index, src, add=True)
+
+
+SCATTER_ADD = defop(
+    "scatter_add",
+    lambda xp, a, idx, src, dim: _scatter_fwd_along(xp, a, idx, src, dim, add=True),
+    (lambda g, n: g, None, _src_vjp),
+    "ScatterAddBackward0",
+    saves=(1,),
+    arity=4,
+    tensors=1,
+    sig="input, dim, index, src",
+    prepare=_scatter_add_args,
+    variants=("function", "method", "inplace"),
+    dtypes="any",
+    doc="a copy of input with src's values added along dim at index (repeats sum): "
+    "out[index[i][j]][j] += src[i][j] for dim 0",
+)
+
+
+def _index_select_fwd(xp: Any, a: Any, idx: Any, dim: int) -> Any:
+    if a.ndim == 0:
+        return a.reshape(1)[idx.reshape(-1)].reshape(() if idx.ndim == 0 else (-1,))
+    return xp.take(a, idx.reshape(-1), axis=dim)
+
+
+def _index_select_vjp(g: Tensor, n: Any) -> Tensor:
+    shape = list(n.in_meta[0][0])
+    dim = n.attrs["dim"]
+    idx = n[1]._st.array.reshape(-1).astype(np.int64)
+    if not shape:  # a 0-d input: its single element, picked once per index
+        return g.sum()
+    items = [{"slice": [None, None, None]}] * dim + [{"array": idx}]
+    return apply(INDEX_BACKWARD, (g,), {"index": items, "shape": shape})
+
+
+def _index_select_args(x: Tensor, dim: Any, index: Any) -> Any:
+    if not isinstance(index, Tensor):
+        raise EngineTypeError(
+            f"index_select(): argument 'index' (position 3) must be Tensor, not "
+            f"{type(index).__name__}"
+        )
+    if index.dtype.name not in ("int32", "int64"):
+        raise InvalidArgumentError("index_select(): Expected dtype int32 or int64 for index")
+    if index.ndim > 1:
+        raise IndexOutOfRangeError("index_select(): Index is supposed to be a vector")
+    d = normalize_dim(dim, x.ndim)
+    arr = index._st.array
+    if x.ndim == 0 and arr.size != 1:
+        raise InvalidArgumentError(
+            f"index_select(): Index to scalar can have only 1 value, got {arr.size} value(s)"
+        )
+    size = x.shape[d] if x.ndim else 1
+    if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= size):
+        raise IndexOutOfRangeError("index out of range in self")
+    return (x, index), {"dim": d}
+
+
+INDEX_SELECT = defop(
+    "index_select",
+    _index_select_fwd,
+    (_index_select_vjp, None),
+    "IndexSelectBackward0",
+    saves=(1,),
+    arity=3,
+    tensors=1,
+    sig="input, dim, index",
+    prepare=_index_select_args,
+    dtypes="any",
+    doc="the entries of input along dim at index (a 1-d int64 tensor), in that order",
+)
+
+
+def _mask_check(fn: str, mask: Any) -> None:
+    if not isinstance(mask, Tensor):
+        raise EngineTypeError(
+            f"{fn}(): argument 'mask' (position 2) must be Tensor, not {type(mask).__name__}"
+        )
+    if mask.dtype.name != "bool":
+        if fn == "masked_select":
+            raise InvalidArgumentError("masked_select: expected BoolTensor for mask")
+        raise InvalidArgumentError(
+            f"masked_fill_ only supports boolean masks, but got mask with dtype "
+            f"{mask.dtype.scalar_name.lower()}"
+        )
+
+
+def _masked_fill_fwd(xp: Any, a: Any, mask: Any, value: Any) -> Any:
+    return xp.where(mask, xp.asarray(value).astype(a.dtype), a)
+
+
+def _masked_fill_args(x: Tensor, mask: Any, value: Any) -> Any:
+    _mask_check("masked_fill", mask)
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise InvalidArgumentError(
+                "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                f"{value.ndim} dimension(s)."
+            )
+    elif not isinstance(value, int | float | bool):
+        raise EngineTypeError(
+            f"masked_fill(): argument 'value' (position 3) must be Number, not "
+            f"{type(value).__name__}"
+        )
+    broadcast_shapes(x.shape, mask.shape)
+    return (x, mask, value), {}
+
+
+MASKED_FILL = defop(
+    "masked_fill",
+    _masked_fill_fwd,
+    (
+        lambda g, n: where(n[1], 0.0, g),
+        None,
+        lambda g, n: where(n[1], g, 0.0).sum(),
+    ),
+    lambda ins, at: "MaskedFillBackward1" if isinstance(ins[2], Tensor) else "MaskedFillBackward0",
+    saves=(1,),
+    arity=3,
+    tensors=1,
+    sig="input, mask, value",
+    prepare=_masked_fill_args,
+    shape=lambda shapes, at: broadcast_shapes(shapes[0], shapes[1]),
+    variants=("function", "method", "inplace"),
+    grad_fns=("MaskedFillBackward0", "MaskedFillBackward1"),
+    dtypes="any",
+    result="keep",
+    doc="input with value (a number or a 0-d tensor) where mask (bool, broadcast) is True",
+)
+
+
+def _masked_select_fwd(xp: Any, a: Any, mask: Any) -> Any:
+    shape = np.broadcast_shapes(a.shape, mask.shape)
+    return xp.broadcast_to(a, shape)[xp.broadcast_to(mask, shape)]
+
+
+def _masked_select_vjp(g: Tensor, n: Any) -> Tensor:
+    mask = n[1]._st.array
+    shape = np.broadcast_shapes(tuple(n.in_meta[0][0]), mask.shape)
+    items = [{"array": g._xp.broadcast_to(mask, shape)}]
+    return apply(INDEX_BACKWARD, (g,), {"index": items, "shape": list(shape)})
+
+
+def _masked_select_args(x: Tensor, mask: Any) -> Any:
+    _mask_check("masked_select", mask)
+    broadcast_shapes(x.shape, mask.shape)
+    return (x, mask), {}
+
+
+MASKED_SELECT = defop(
+    "masked_select",
+    _masked_select_fwd,
+    (_masked_select_vjp, None),
+    "MaskedSelectBackward0",
+    saves=(1,),
+    arity=2,
+    tensors=1,
+    sig="input, mask",
+    prepare=_masked_select_args,
+    dtypes="any",
+    doc="input's elements where mask (bool, broadcast with input) is True, as a 1-d tensor",
+)

@@ -198,7 +198,7 @@ RELU = defop(
     saves_out=True,
     check=reject_bool("Boolean inputs not supported for relu"),
     dtypes="any",
-    variants=("function", "method", "nn"),
+    variants=("function", "method", "inplace", "nn"),
     doc="max(input, 0)",
 )
 LEAKY_RELU = defop(

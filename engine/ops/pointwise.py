@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..autograd import apply
-from ..backend import special
+from ..backend import backend_of, special
 from ..dtypes import as_dtype, result_type
 from ..errors import DtypeMismatchError, EngineTypeError, InvalidArgumentError
 from ..shapes import broadcast_shapes
@@ -153,6 +153,7 @@ RECIPROCAL = defop(
     saves_out=True,
     promote="float",
     public=False,
+    variants=("function", "method", "inplace"),
     doc="1 / input",
     raw=True,
 )
@@ -186,7 +187,7 @@ NEG = defop(
     "NegBackward0",
     check=_neg_check,
     dtypes="any",
-    variants=("function", "method", "__neg__"),
+    variants=("function", "method", "inplace", "__neg__"),
     aliases=("negative",),
     doc="-input",
     raw=True,
@@ -244,7 +245,7 @@ POW = defop(
     check=_pow_check,
     arity=2,
     sig="input, exponent",
-    variants=_dunders("pow", inplace=False),
+    variants=_dunders("pow"),
     dtypes="any",
     doc="input ** exponent (either may be a Python scalar), broadcast",
 )
@@ -273,10 +274,111 @@ HYPOT = defop(
 )
 
 
+# ------------------------------------------------- floor division and remainders
+def _no_derivative(name: str) -> Any:
+    """torch's VJP where it has no formula: backward raises (grad_fn NotImplemented)."""
+
+    def vjp(g: Any, n: Any) -> Any:
+        raise InvalidArgumentError(f"derivative for aten::{name} is not implemented")
+
+    return vjp
+
+
+_NOT_IMPLEMENTED = "torch::autograd::NotImplemented"
+
+
+def _rounding_check(kernel: str, scalar_other: bool = True) -> Any:
+    """torch's errors of ``//``, ``%`` and fmod: no bools, no integer division by zero."""
+
+    def check(inputs: Any, attrs: dict[str, Any]) -> None:
+        dt = result_type(*inputs)
+        if dt.name == "bool":
+            raise InvalidArgumentError(f"\"{kernel}_cpu\" not implemented for 'Bool'")
+        if not dt.is_floating_point:
+            b = inputs[1]
+            zero = (b._st.array == 0).any() if isinstance(b, Tensor) else b == 0
+            if zero:
+                raise InvalidArgumentError("ZeroDivisionError")
+        _bcheck(inputs, attrs)
+
+    return check
+
+
+def _quotient(n: Any, how: str) -> Any:
+    """floor(a / b) or trunc(a / b) of the saved operands as a constant (its derivative is 0,
+    as torch's ``div(rounding_mode=...)``): an array on the raw path, a Tensor otherwise."""
+    a, b = n[0], n[1]
+    if isinstance(b, Tensor):
+        arr_a = a._st.array if isinstance(a, Tensor) else a
+        return Tensor._make(_round(b._xp, how, arr_a, b._st.array), False, None)
+    return _round(backend_of(b).xp, how, a, b)
+
+
+def _round(xp: Any, how: str, a: Any, b: Any) -> Any:
+    q = xp.floor_divide(a, b) if how == "floor" else xp.trunc(a / b)
+    return xp.asarray(q, dtype=b.dtype)
+
+
+FLOOR_DIVIDE = defop(
+    "floor_divide",
+    lambda xp, a, b: xp.floor_divide(a, b),
+    (_no_derivative("floor_divide"), _no_derivative("floor_divide")),
+    _NOT_IMPLEMENTED,
+    promote="common",
+    variants=_dunders("floordiv"),
+    doc="input // other: the quotient rounded down, as Python's (no derivative in torch)",
+    **{**_BIN, "check": _rounding_check("div_floor")},
+    raw=True,
+)
+
+
+def _remainder_grad_fn(ins: Any, attrs: dict[str, Any]) -> str:
+    if _is_scalar(ins[0]):
+        return _NOT_IMPLEMENTED
+    return "RemainderBackward0" if _is_scalar(ins[1]) else "RemainderBackward1"
+
+
+def _remainder_other_vjp(g: Any, n: Any) -> Any:
+    if isinstance(n[0], int | float):  # torch's remainder(Scalar, Tensor) has no formula
+        raise InvalidArgumentError("derivative for aten::remainder is not implemented")
+    return -g * _quotient(n, "floor")
+
+
+REMAINDER = defop(
+    "remainder",
+    lambda xp, a, b: xp.remainder(a, b),
+    (lambda g, n: g, _remainder_other_vjp),
+    _remainder_grad_fn,
+    saves=(0, 1),
+    promote="common",
+    grad_fns=("RemainderBackward0", "RemainderBackward1", _NOT_IMPLEMENTED),
+    variants=_dunders("mod"),
+    doc="input % other: the remainder with the sign of other, as Python's",
+    **{**_BIN, "check": _rounding_check("remainder")},
+    raw=True,
+)
+FMOD = defop(
+    "fmod",
+    lambda xp, a, b: xp.fmod(a, b),
+    (lambda g, n: g, lambda g, n: -g * _quotient(n, "trunc")),
+    lambda ins, at: "FmodBackward0" if _is_scalar(ins[1]) else "FmodBackward1",
+    saves=(0, 1),
+    promote="common",
+    grad_fns=("FmodBackward0", "FmodBackward1"),
+    tensors=1,
+    variants=("function", "method", "inplace"),
+    doc="the C remainder of input / other: the sign of input",
+    **{**_BIN, "check": _rounding_check("fmod")},
+    raw=True,
+)
+
+
 # ---------------------------------------------------------------- unary math
 def _unary(name: str, fwd: Any, vjp: Any, grad_fn: str, **kw: Any) -> Any:
+    """A float-valued elementwise op: function, method and torch's in-place ``Tensor.X_``."""
     kw.setdefault("promote", "float")
     kw.setdefault("elementwise", True)
+    kw.setdefault("variants", ("function", "method", "inplace"))
     return defop(name, fwd, (vjp,), grad_fn, **kw)
 
 
@@ -350,7 +452,7 @@ TANH = _unary(
     lambda g, n: g * (1 - n.out * n.out),
     "TanhBackward0",
     saves_out=True,
-    variants=("function", "method", "nn"),
+    variants=("function", "method", "inplace", "nn"),
     doc="the hyperbolic tangent, elementwise",
     raw=True,
 )
@@ -368,7 +470,7 @@ SIGMOID = _unary(
     lambda g, n: g * (n.out * (1 - n.out)),
     "SigmoidBackward0",
     saves_out=True,
-    variants=("function", "method", "nn"),
+    variants=("function", "method", "inplace", "nn"),
     doc="1 / (1 + exp(-input)), stable on both tails",
     raw=True,
 )
@@ -395,6 +497,7 @@ SIGN = defop(
     "SignBackward0",
     public=False,
     dtypes="any",
+    variants=("function", "method", "inplace"),
     doc="-1, 0 or 1 by the sign of each element",
     raw=True,
 )
@@ -418,7 +521,7 @@ ABS = defop(
     saves=(0,),
     check=reject_bool("\"abs_cpu\" not implemented for 'Bool'"),
     dtypes="any",
-    variants=("function", "method", "__abs__"),
+    variants=("function", "method", "inplace", "__abs__"),
     doc="the absolute value, elementwise",
     raw=True,
 )
@@ -534,6 +637,17 @@ def _clamp_check(inputs: Any, attrs: dict[str, Any]) -> None:
 
 
 def _clamp_prepare(a: Tensor, min: Any, max: Any) -> Any:
+    tmin, tmax = isinstance(min, Tensor), isinstance(max, Tensor)
+    if tmin != tmax and (min is not None and max is not None):
+        bound = min if tmin else max
+        if bound.ndim:  # torch's overloads: both bounds tensors, or both numbers
+            raise EngineTypeError(
+                "clamp() received an invalid combination of arguments - got (Tensor, "
+                f"min={type(min).__name__}, max={type(max).__name__}), but expected one of: "
+                "(Tensor input, Tensor min = None, Tensor max = None) or (Tensor input, "
+                "Number min = None, Number max = None)"
+            )
+        min, max = (min.item(), max) if tmin else (min, max.item())  # a 0-d tensor: a Number
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         lo = -math.inf if min is None else min
         hi = math.inf if max is None else max
@@ -656,6 +770,7 @@ SQUARE = defop(
     None,
     "PowBackward0",
     prepare=lambda x: POW.fn(x, 2),
+    variants=("function", "method", "inplace"),
     public=False,
     dtypes="any",
     doc="input ** 2",
@@ -673,17 +788,34 @@ ZERO = defop(
     dtypes="any",
     doc="zeros of input's shape and dtype (zero_: fill input with zeros)",
 )
+
+
+def _fill_args(x: Tensor, value: Any) -> Any:
+    if isinstance(value, Tensor) and value.ndim:
+        raise InvalidArgumentError(
+            f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
+            "dimensions."
+        )
+    return (x, operand(value)), {}
+
+
 FILL = defop(
     "fill",
     lambda xp, a, value: xp.full_like(a, value),
-    (lambda g, n: g * 0.0,),
-    "FillBackward0",
+    (lambda g, n: g * 0.0, lambda g, n: g.sum()),
+    lambda ins, at: "FillBackward0" if _is_scalar(ins[1]) else "FillBackward1",
     sig="input, value",
+    arity=2,
+    tensors=1,
+    prepare=_fill_args,
     variants=("function", "inplace"),
+    inplace_names={"FillBackward0": "FillBackward2", "FillBackward1": "FillBackward3"},
+    grad_fns=("FillBackward0", "FillBackward1", "FillBackward2", "FillBackward3"),
     public=False,
+    wire=("fill_",),
     dtypes="any",
     result="keep",
-    doc="value in input's shape and dtype (fill_: fill input with it)",
+    doc="value (a number or a 0-d tensor) in input's shape and dtype (fill_: fill input with it)",
 )
 
 

@@ -95,6 +95,8 @@ class Op:
     prepare: Callable[..., Any] | None = None
     dtypes: str = "float"  # what the op accepts, for /v1/ops
     grad_fns: tuple[str, ...] = ()  # every name it can show, for /v1/ops
+    # torch's name of the in-place form's node where it differs (``fill_``: FillBackward2)
+    inplace_names: dict[str, str] = field(default_factory=dict)
     public: bool = True  # listed on the wire
     wire: tuple[str, ...] | None = None  # its wire names (default: name, and name_ if in place)
     call: Callable[..., Any] | None = None  # the wire's call, where it differs from the function
