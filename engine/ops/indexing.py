@@ -383,14 +383,13 @@ def _check_along(
             f"Size does not match at dimension {at} expected index {list(ishape)} to be no "
             f"larger than self {list(shape)} apart from dimension {dim}"
         )
-    if idx.size:
-        lo, hi = int(idx.min()), int(idx.max())
-        size = shape[dim]
-        bad = lo if lo < 0 else (hi if hi >= size else None)
-        if bad is not None:
-            raise InvalidArgumentError(
-                f"index {bad} is out of bounds for dimension {dim} with size {size}"
-            )
+    size = shape[dim]
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= size):
+        flat = idx.reshape(-1)
+        bad = int(flat[(flat < 0) | (flat >= size)][0])  # the first, as torch's loop finds it
+        raise InvalidArgumentError(
+            f"index {bad} is out of bounds for dimension {dim} with size {size}"
+        )
 
 
 def _gather_fwd(xp: Any, a: Any, idx: Any, dim: int) -> Any:
@@ -470,12 +469,12 @@ def _scatter_args(
     fn = "scatter_add" if add else "scatter"
     if src is None and value is None:
         raise EngineTypeError(f"{fn}() missing required argument 'src' or 'value'")
-    if src is None or (not add and not isinstance(src, Tensor)):
-        if add:
-            raise EngineTypeError(
-                f"scatter_add(): argument 'src' (position 4) must be Tensor, not "
-                f"{type(src).__name__}"
-            )
+    if add and not isinstance(src, Tensor):
+        raise EngineTypeError(
+            f"scatter_add(): argument 'src' (position 4) must be Tensor, not "
+            f"{type(src).__name__}"
+        )
+    if src is None or not isinstance(src, Tensor):
         src = value if src is None else src
         if not isinstance(src, int | float | bool):
             raise EngineTypeError(f"scatter(): argument 'value' must be Number, not {type(src)}")
@@ -618,7 +617,7 @@ def _masked_fill_args(x: Tensor, mask: Any, value: Any) -> Any:
             f"masked_fill(): argument 'value' (position 3) must be Number, not "
             f"{type(value).__name__}"
         )
-    broadcast_shapes(x.shape, mask.shape)
+    broadcast_shapes(mask.shape, x.shape)  # torch's order in its message
     return (x, mask, value), {}
 
 

@@ -640,7 +640,9 @@ def _clamp_prepare(a: Tensor, min: Any, max: Any) -> Any:
     tmin, tmax = isinstance(min, Tensor), isinstance(max, Tensor)
     if tmin != tmax and (min is not None and max is not None):
         bound = min if tmin else max
-        if bound.ndim:  # torch's overloads: both bounds tensors, or both numbers
+        # torch's overloads: both bounds tensors, or both numbers (a 0-d tensor that does not
+        # require grad reads as a number)
+        if bound.ndim or bound.requires_grad:
             raise EngineTypeError(
                 "clamp() received an invalid combination of arguments - got (Tensor, "
                 f"min={type(min).__name__}, max={type(max).__name__}), but expected one of: "

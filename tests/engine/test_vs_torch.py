@@ -661,6 +661,210 @@ for _eq, _ins in [
     case(f"einsum-{_eq}", "einsum", lambda m, *xs, eq=_eq: m.T.einsum(eq, *xs), *_ins)
 case("einsum-list", "einsum", lambda m, a, b: m.T.einsum("ij,jk", [a, b]), X23, M32)
 case("einsum-spaces", "einsum", lambda m, a, b: m.T.einsum("i j , j k -> i k", a, b), X23, M32)
+# issue 9: indexing by index tensors and masks
+I24 = np.array([[0, 1, 2, 0], [2, 0, 1, 1]])
+X34 = _u(3, 4, seed=40)
+S24, S34 = _u(2, 4, seed=41), _u(3, 4, seed=42)
+MASK34 = np.array(
+    [[True, False, True, False], [False, False, True, True], [True, True, False, False]]
+)
+case("gather", "gather", lambda m, x, i: m.T.gather(x, 0, i), X34, I24)
+case("gather-method-dim1", "gather", lambda m, x: x.gather(1, m.T.tensor([[3, 3], [0, 1]])), X34)
+case("gather-int32-index", "gather", lambda m, x, i: x.gather(-1, i), X34, I24.astype(np.int32))
+case("scatter-src", "scatter", lambda m, x, i, s: m.T.scatter(x, 0, i, s), X34, I24, S24)
+case("scatter-value", "scatter", lambda m, x, i: x.scatter(0, i, 2.5), X34, I24)
+case("scatter-value-kw", "scatter", lambda m, x, i: m.T.scatter(x, 0, i, value=-1), X34, I24)
+case("scatter-src-kw", "scatter", lambda m, x, i, s: x.scatter(0, i, src=s), X34, I24, S24)
+case("scatter-inplace", "scatter", lambda m, x, i, s: x.clone().scatter_(0, i, s), X34, I24, S24)
+case("scatter-int", "scatter", lambda m, x, i: x.scatter(1, i[:, :2], 7), I24 * 3, I24)
+case("scatter_add", "scatter_add", lambda m, x, i, s: m.T.scatter_add(x, 1, i, s), X34, I24, S24)
+case(
+    "scatter_add-inplace",
+    "scatter_add",
+    lambda m, x, i, s: x.clone().scatter_add_(0, i, s),
+    X34,
+    I24,
+    S24,
+)
+case(
+    "index_select",
+    "index_select",
+    lambda m, x, i: m.T.index_select(x, 1, i),
+    X34,
+    np.array([3, 0, 3]),
+)
+case("index_select-method", "index_select", lambda m, x: x.index_select(0, m.T.tensor([2, 2])), X34)
+case("index_select-0d-index", "index_select", lambda m, x: x.index_select(-1, m.T.tensor(1)), X34)
+case("masked_fill", "masked_fill", lambda m, x, k: x.masked_fill(k, 1.5), X34, MASK34)
+case(
+    "masked_fill-tensor",
+    "masked_fill",
+    lambda m, x, k, v: m.T.masked_fill(x, k, v),
+    X34,
+    MASK34,
+    np.array(0.5),
+)
+case("masked_fill-broadcast", "masked_fill", lambda m, x, k: x.masked_fill(k, -2), X34, MASK34[0])
+case(
+    "masked_fill-mask-larger", "masked_fill", lambda m, x, k: x.masked_fill(k, 0.0), X34[0], MASK34
+)
+case("masked_fill-int", "masked_fill", lambda m, x, k: x.masked_fill(k, 2.7), I24, MASK34[:2])
+case(
+    "masked_fill-inplace-tensor",
+    "masked_fill",
+    lambda m, x, k, v: x.clone().masked_fill_(k, v),
+    X34,
+    MASK34,
+    np.array(0.5),
+)
+case("masked_select", "masked_select", lambda m, x, k: m.T.masked_select(x, k), X34, MASK34)
+case("masked_select-broadcast", "masked_select", lambda m, x, k: x.masked_select(k), X34[0], MASK34)
+case("masked_select-mask-row", "masked_select", lambda m, x, k: x.masked_select(k), X34, MASK34[1])
+# issue 9: //, %, fmod with every operand kind (torch's results for negative numbers)
+NEG_A = np.array([[-7.0, 7.0, -7.5, 7.5], [-0.5, 3.0, -3.0, 0.0]])
+NEG_B = np.array([2.0, -2.0, -2.5, 2.5])
+INT_A, INT_B = NEG_A.astype(np.int64), np.array([2, -2, -3, 3])
+case("floordiv-int", "floor_divide", lambda m, a, b: a // b, INT_A, INT_B)
+case("floordiv-float", "floor_divide", lambda m, a, b: a // b, NEG_A, NEG_B, grad=(False, False))
+case("floordiv-scalar", "floor_divide", lambda m, a: m.T.floor_divide(a, -2), INT_A)
+case("rfloordiv-scalar", "floor_divide", lambda m, b: 7 // b, INT_B)
+case("floordiv-int-float-scalar", "floor_divide", lambda m, a: a // 2.5, INT_A)
+case("mod-tensor", "remainder", lambda m, a, b: a % b, NEG_A, NEG_B)
+case("mod-int", "remainder", lambda m, a, b: a % b, INT_A, INT_B)
+case("mod-scalar", "remainder", lambda m, a: a % -2.5, NEG_A)
+case("remainder-fn", "remainder", lambda m, a, b: m.T.remainder(a, b), NEG_A, NEG_B)
+case("remainder-method-int-scalar", "remainder", lambda m, a: a.remainder(3), INT_A)
+case("rmod-scalar-int", "remainder", lambda m, b: 7 % b, INT_B)
+case("fmod-tensor", "fmod", lambda m, a, b: m.T.fmod(a, b), NEG_A, NEG_B)
+case("fmod-scalar", "fmod", lambda m, a: a.fmod(-2.5), NEG_A)
+case("fmod-int", "fmod", lambda m, a, b: m.T.fmod(a, b), INT_A, INT_B)
+case("fmod-inplace", "fmod", lambda m, a, b: a.clone().fmod_(b), NEG_A, NEG_B)
+case("remainder-inplace", "remainder", lambda m, a, b: a.clone().remainder_(b), NEG_A, NEG_B)
+case("imod-scalar", "remainder", lambda m, a: _iop(a.clone(), "imod", 1.5), NEG_A)
+case("ifloordiv-int", "floor_divide", lambda m, a: _iop(a.clone(), "ifloordiv", 3), INT_A)
+case("pow-inplace", "pow", lambda m, x: x.clone().pow_(3), X23)
+case("pow-inplace-tensor", "pow", lambda m, x, y: x.clone().pow_(y), POS23, Y3)
+case("ipow-scalar", "pow", lambda m, x: _iop(x.clone(), "ipow", 2), X23)
+case("rpow-tensor-exp-int-base", "pow", lambda m, x: 2**x, np.array([0, 1, 3]))
+# issue 9: torch's in-place pointwise variants (x.clone().X_())
+for _name, _data in [
+    ("abs", X23),
+    ("exp", X23),
+    ("log", POS23),
+    ("sqrt", POS23),
+    ("sin", X23),
+    ("cos", X23),
+    ("tan", _u(2, 3, seed=10, lo=-1.0, hi=1.0)),
+    ("tanh", X23),
+    ("sigmoid", X23),
+    ("neg", X23),
+    ("negative", X23),
+    ("reciprocal", POS23),
+    ("relu", X23),
+    ("sign", X23),
+    ("erf", X23),
+    ("log1p", POS23),
+    ("square", X23),
+]:
+    _op = {"negative": "neg"}.get(_name, _name)
+    case(f"{_name}_", _op, lambda m, x, n=_name: getattr(x.clone(), n + "_")(), _data)
+case("clamp_", "clamp", lambda m, x: x.clone().clamp_(min=-0.5, max=0.5), X23)
+case("clip_", "clamp", lambda m, x: x.clone().clip_(-0.5), X23)
+case(
+    "clamp-tensor-kw",
+    "clamp",
+    lambda m, x, lo, hi: m.T.clamp(x, min=lo, max=hi),
+    X23,
+    Y23 - 1,
+    Y3 + 1,
+)
+case("clamp_-tensor", "clamp", lambda m, x, lo, hi: x.clone().clamp_(lo, hi), X23, Y23 - 1, Y3 + 1)
+case("clip-tensor-max", "clamp", lambda m, x, hi: x.clip(max=hi), X23, Y3)
+case(
+    "clamp-0d-tensor-and-number",
+    "clamp",
+    lambda m, x, lo: x.clamp(lo, 1.0),
+    X23,
+    np.array(-0.5),
+    grad=(True, False),
+)
+case("fill_", "fill", lambda m, x: x.clone().fill_(2), X23)
+case("fill_-tensor", "fill", lambda m, x, v: x.clone().fill_(v), X23, np.array(1.5))
+case("fill-tensor", "fill", lambda m, x, v: m.T.fill(x, v), X23, np.array(1.5))
+case("zero_", "zero", lambda m, x: (x * 2).zero_(), X23)
+# issue 9: where with Python numbers on either side (or both)
+case("where-scalar-self", "where", lambda m, y: m.T.where(y > 0, 1.0, y), Y23)
+case("where-scalars-int-tensor", "where", lambda m, y: m.T.where(y > 0, y, 2), np.array([1, -2, 3]))
+case("where-scalars", "where", lambda m, y: m.T.where(y > 0, 1.0, -1.0), Y23)
+# issue 9: nn.functional's pad, normalize, cosine_similarity
+case("pad", "pad", lambda m, x: m.F.pad(x, (1, 2)), X23)
+case("pad-crop-value", "pad", lambda m, x: m.F.pad(x, [2, -1, -1, 1], value=-3.0), X234)
+case("pad-constant-mode", "pad", lambda m, x: m.F.pad(x, (0, 0, 1, 1), "constant", 0.5), X23)
+case("pad-int", "pad", lambda m, x: m.F.pad(x, (1, 1), value=2.5), np.array([1, 2]))
+case("normalize", "normalize", lambda m, x: m.F.normalize(x), X23)
+case("normalize-p1-dim0", "normalize", lambda m, x: m.F.normalize(x, p=1.0, dim=0), X234)
+case(
+    "normalize-zero-row",
+    "normalize",
+    lambda m, x: m.F.normalize(x * m.T.tensor([[0.0], [1.0]])),
+    X23,
+)
+case(
+    "cosine_similarity", "cosine_similarity", lambda m, a, b: m.F.cosine_similarity(a, b), X23, Y23
+)
+case(
+    "cosine_similarity-broadcast",
+    "cosine_similarity",
+    lambda m, a, b: m.T.cosine_similarity(a, b, dim=-1, eps=1e-6),
+    X234,
+    _u(4, seed=43),
+)
+case(
+    "cosine_similarity-1d",
+    "cosine_similarity",
+    lambda m, a, b: m.F.cosine_similarity(a, b, dim=0),
+    Y3,
+    V3,
+)
+
+
+def _iop(x: Any, op: str, other: Any) -> Any:
+    """``x op= other`` (an augmented assignment needs a name)."""
+    if op == "imod":
+        x %= other
+    elif op == "ifloordiv":
+        x //= other
+    else:
+        x **= other
+    return x
+
+
+# ops (or overloads) torch gives no derivative: grad_fn NotImplemented, backward raises
+NO_DERIVATIVE_CASES = [
+    Case("floordiv-grad", "floor_divide", lambda m, a: a // 2, (NEG_A,)),
+    Case("rfloordiv-grad", "floor_divide", lambda m, b: 7 // b, (NEG_B,)),
+    Case(
+        "floor_divide-tensors-grad",
+        "floor_divide",
+        lambda m, a, b: m.T.floor_divide(a, b),
+        (NEG_A, NEG_B),
+    ),
+    Case("rmod-scalar-grad", "remainder", lambda m, b: 7.5 % b, (NEG_B,)),
+]
+
+
+@pytest.mark.parametrize("case", NO_DERIVATIVE_CASES, ids=[c.id for c in NO_DERIVATIVE_CASES])
+def test_no_derivative_matches_torch(case: Case) -> None:
+    (_, (e,)), (_, (t,)) = case.run(ENG), case.run(TOR)
+    assert_same(e, t)
+    assert e.requires_grad and t.requires_grad
+    assert _fn_name(e) == _fn_name(t) == "torch::autograd::NotImplemented"
+    with pytest.raises(RuntimeError) as t_info:
+        t.sum().backward()
+    with pytest.raises(engine.EngineError) as e_info:
+        e.sum().backward()
+    assert isinstance(e_info.value, RuntimeError) and str(t_info.value) in str(e_info.value)
+
 
 CASE_IDS = [c.id for c in CASES]
 
@@ -750,7 +954,7 @@ def test_every_op_with_a_surface_has_a_case() -> None:
 def test_every_public_op_and_grad_fn_is_covered() -> None:
     """Each public op has a case, and each grad_fn name it can show appears in torch's."""
     seen: dict[str, set[str]] = {}
-    for c in CASES:
+    for c in CASES + NO_DERIVATIVE_CASES:
         _, outs = c.run(TOR)
         names = seen.setdefault(c.op, set())
         names.update(n for n in map(_fn_name, outs) if n is not None)
@@ -868,6 +1072,9 @@ BINARY = {
     "lt": lambda m, a, b: a < b,
     "maximum": lambda m, a, b: m.T.maximum(a, b),
     "where": lambda m, a, b: m.T.where(m.T.tensor(True), a, b),
+    "floordiv": lambda m, a, b: a // b,
+    "mod": lambda m, a, b: a % b,
+    "fmod": lambda m, a, b: m.T.fmod(a, b),
 }
 
 
@@ -1216,6 +1423,132 @@ ERROR_CASES = [
     ErrorCase("inplace-cast", lambda m: _t(m, [1, 2]).mul_(1.5), "invalid_argument"),
     ErrorCase(
         "mse-broadcast", lambda m: m.F.mse_loss(_t(m, X23), _t(m, np.ones(4))), "shape_mismatch"
+    ),  # issue 9's ops
+    ErrorCase("gather-ndim", lambda m: _t(m, X34).gather(0, _t(m, I24[0])), "invalid_argument"),
+    ErrorCase(
+        "gather-out-of-bounds", lambda m: _t(m, X34).gather(0, _t(m, I24 + 2)), "invalid_argument"
+    ),
+    ErrorCase(
+        "gather-negative", lambda m: _t(m, X34).gather(1, _t(m, I24 - 1)), "invalid_argument"
+    ),
+    ErrorCase("gather-float-index", lambda m: _t(m, X34).gather(0, _t(m, S24)), "invalid_argument"),
+    ErrorCase(
+        "gather-index-too-wide",
+        lambda m: _t(m, X34).gather(0, _t(m, np.zeros((2, 5), dtype=np.int64))),
+        "invalid_argument",
+    ),
+    ErrorCase("gather-bad-dim", lambda m: _t(m, X34).gather(2, _t(m, I24)), "invalid_argument"),
+    ErrorCase(
+        "scatter-dtype", lambda m: _t(m, X34).scatter(0, _t(m, I24), _t(m, I24)), "invalid_argument"
+    ),
+    ErrorCase(
+        "scatter-src-too-small",
+        lambda m: _t(m, X34).scatter(0, _t(m, I24), _t(m, X34[:1])),
+        "invalid_argument",
+    ),
+    ErrorCase(
+        "scatter-out-of-bounds",
+        lambda m: _t(m, X34).scatter(0, _t(m, I24 + 1), 1.0),
+        "invalid_argument",
+    ),
+    ErrorCase(
+        "scatter_add-number",
+        lambda m: m.T.scatter_add(_t(m, X34), 0, _t(m, I24), 2.0),
+        "invalid_argument",
+    ),
+    ErrorCase(
+        "scatter-src-larger-backward",
+        lambda m: m.T.scatter(_t(m, X34), 0, _t(m, I24), _t(m, S34, True)).sum().backward(),
+        "invalid_argument",
+    ),
+    ErrorCase(
+        "index_select-2d-index",
+        lambda m: _t(m, X34).index_select(0, _t(m, I24)),
+        "invalid_argument",
+    ),
+    ErrorCase(
+        "index_select-out-of-range",
+        lambda m: _t(m, X34).index_select(0, _t(m, [3])),
+        "invalid_argument",
+    ),
+    ErrorCase(
+        "index_select-float-index",
+        lambda m: _t(m, X34).index_select(1, _t(m, [1.0])),
+        "invalid_argument",
+    ),
+    ErrorCase(
+        "masked_fill-float-mask",
+        lambda m: _t(m, X34).masked_fill(_t(m, X34), 1.0),
+        "invalid_argument",
+    ),
+    ErrorCase(
+        "masked_fill-1d-value",
+        lambda m: _t(m, X34).masked_fill(_t(m, MASK34), _t(m, [1.0])),
+        "invalid_argument",
+    ),
+    ErrorCase(
+        "masked_fill_-mask-larger",
+        lambda m: _t(m, X34[0]).masked_fill_(_t(m, MASK34), 1.0),
+        "shape_mismatch",
+    ),
+    ErrorCase(
+        "masked_fill-bad-broadcast",
+        lambda m: _t(m, X34).masked_fill(_t(m, MASK34[:, :3]), 1.0),
+        "shape_mismatch",
+    ),
+    ErrorCase(
+        "masked_select-float-mask",
+        lambda m: m.T.masked_select(_t(m, X34), _t(m, X34)),
+        "invalid_argument",
+    ),
+    ErrorCase("floordiv-int-by-zero", lambda m: _t(m, INT_A) // 0, "invalid_argument"),
+    ErrorCase(
+        "mod-int-by-zero-tensor", lambda m: _t(m, INT_A) % _t(m, [1, 0, 1, 1]), "invalid_argument"
+    ),
+    ErrorCase("fmod-int-by-zero", lambda m: m.T.fmod(_t(m, INT_A), 0), "invalid_argument"),
+    ErrorCase("floordiv-bool", lambda m: _t(m, [True]) // _t(m, [True]), "invalid_argument"),
+    ErrorCase("mod-bool", lambda m: _t(m, [True]) % _t(m, [True]), "invalid_argument"),
+    ErrorCase(
+        "ifloordiv-int-by-float", lambda m: _iop(_t(m, INT_A), "ifloordiv", 2.5), "invalid_argument"
+    ),
+    ErrorCase("leaf-exp_", lambda m: _t(m, Y3, True).exp_(), "leaf_inplace"),
+    ErrorCase("leaf-clip_", lambda m: _t(m, Y3, True).clip_(0.0), "leaf_inplace"),
+    ErrorCase(
+        "leaf-scatter_", lambda m: _t(m, X34, True).scatter_(0, _t(m, I24), 1.0), "leaf_inplace"
+    ),
+    ErrorCase(
+        "leaf-masked_fill_",
+        lambda m: _t(m, X34, True).masked_fill_(_t(m, MASK34), 0.0),
+        "leaf_inplace",
+    ),
+    ErrorCase("sqrt_-int", lambda m: _t(m, [1, 4]).sqrt_(), "invalid_argument"),
+    ErrorCase("exp_-then-modified", lambda m: _exp_then_modified(m), "modified_inplace"),
+    ErrorCase("fill_-1d-value", lambda m: _t(m, Y3).fill_(_t(m, [1.0])), "invalid_argument"),
+    ErrorCase(
+        "clamp-tensor-and-number",
+        lambda m: m.T.clamp(_t(m, Y3), min=_t(m, Y3), max=1.0),
+        "invalid_argument",
+        False,
+    ),
+    ErrorCase("pad-odd", lambda m: m.F.pad(_t(m, X23), (1,)), "invalid_argument"),
+    ErrorCase(
+        "pad-too-long", lambda m: m.F.pad(_t(m, X23), (1, 1, 1, 1, 1, 1)), "invalid_argument"
+    ),
+    ErrorCase("pad-crop-too-much", lambda m: m.F.pad(_t(m, X23), (-2, -2)), "invalid_argument"),
+    ErrorCase(
+        "pad-unknown-mode", lambda m: m.F.pad(_t(m, X23), (1, 1), mode="bogus"), "invalid_argument"
+    ),
+    ErrorCase("normalize-int", lambda m: m.F.normalize(_t(m, [[1, 2]])), "invalid_argument"),
+    ErrorCase("normalize-bad-dim", lambda m: m.F.normalize(_t(m, Y3)), "invalid_argument"),
+    ErrorCase(
+        "cosine_similarity-broadcast",
+        lambda m: m.F.cosine_similarity(_t(m, X23), _t(m, np.ones(2))),
+        "shape_mismatch",
+    ),
+    ErrorCase(
+        "cosine_similarity-int",
+        lambda m: m.F.cosine_similarity(_t(m, [[1, 2]]), _t(m, [[1, 2]])),
+        "invalid_argument",
     ),
     ErrorCase("var-int", lambda m: _t(m, [1, 2, 3]).var(), "invalid_argument"),
     ErrorCase("std-bad-dim", lambda m: m.T.std(_t(m, X23), 2), "invalid_argument"),
@@ -1321,6 +1654,24 @@ ERROR_CASES = [
         "invalid_argument",
     ),
 ]
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_modes_other_than_constant_are_not_implemented(mode: str) -> None:
+    """torch pads in these modes; gradserve says it does not, naming the mode (a 4xx on the
+    wire: the error is an engine error with code invalid_argument)."""
+    assert torch.nn.functional.pad(torch.zeros(1, 2, 3), (1, 1), mode=mode).shape == (1, 2, 5)
+    with pytest.raises(NotImplementedError, match=f"mode='{mode}'") as info:
+        engine.nn.functional.pad(engine.zeros(1, 2, 3), (1, 1), mode=mode)
+    assert isinstance(info.value, engine.EngineError) and info.value.code == "invalid_argument"
+
+
+def _exp_then_modified(m: Any) -> None:
+    x = _t(m, Y3, True)
+    y = x.clone()
+    y.exp_()
+    y.add_(1)
+    y.sum().backward()
 
 
 @pytest.mark.parametrize(
