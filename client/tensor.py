@@ -24,7 +24,7 @@ from engine.errors import (
     InvalidArgumentError,
     LeafInplaceError,
 )
-from engine.formatting import format_tensor
+from engine.formatting import format_tensor, grad_fn_name
 from engine.meta import check_inplace, count_parts, infer, op_specs, stand_in
 from engine.shapes import Size, normalize_dim
 from engine.signatures import build, params, same
@@ -73,7 +73,7 @@ class GradFn:
         self._name = name
 
     def name(self) -> str:
-        return self._name
+        return grad_fn_name(self._name)
 
     def __repr__(self) -> str:
         return f"<{self._name} object at {hex(id(self))}>"
@@ -363,7 +363,7 @@ class RemoteTensor(HostValues, _TableMethods):
         self._leaf = info["is_leaf"]
         name = info["grad_fn"]
         old = self._grad_fn
-        keep = isinstance(old, GradFn) and old.name() == name
+        keep = isinstance(old, GradFn) and old._name == name
         self._grad_fn = old if keep else (None if name is None else GradFn(name))
         if values is not None:
             self._value = (self._conn.data_epoch, values)
@@ -464,7 +464,7 @@ class RemoteTensor(HostValues, _TableMethods):
             values,
             dtype=self.dtype.name,
             requires_grad=self._rg,
-            grad_fn=None if grad_fn is None else grad_fn.name(),
+            grad_fn=None if grad_fn is None else grad_fn._name,
             device=self.device,
         )
 

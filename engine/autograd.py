@@ -29,6 +29,7 @@ from .errors import (
     ScalarOverflowError,
     ShapeMismatchError,
 )
+from .formatting import grad_fn_name
 from .gradmode import (
     _GradMode,
     _mode,
@@ -313,8 +314,8 @@ class Node:
         return f"<{self.fn_name} object at {hex(id(self))}>"
 
     def name(self) -> str:
-        """PyTorch's class name of this grad_fn (``AddBackward0``)."""
-        return self.fn_name
+        """torch's grad_fn name (``AddBackward0``, ``torch::autograd::CopyBackwards``)."""
+        return grad_fn_name(self.fn_name)
 
     # torch's grad_fn API
     def __call__(self, *a: Any) -> Any:  # pragma: no cover - torch allows it; we do not

@@ -7,7 +7,17 @@ from typing import Any
 
 import numpy
 
-__all__ = ["format_tensor"]
+__all__ = ["format_tensor", "grad_fn_name"]
+
+# grad_fn classes torch defines in C++'s torch::autograd namespace: their ``name()`` carries it,
+# while their type name (what a tensor prints, what the wire reports) does not
+_QUALIFIED = frozenset({"NotImplemented", "CopyBackwards"})
+
+
+def grad_fn_name(type_name: str) -> str:
+    """torch's ``grad_fn.name()`` for a grad_fn of this type name."""
+    return f"torch::autograd::{type_name}" if type_name in _QUALIFIED else type_name
+
 
 # torch's default print options (``torch.set_printoptions(profile="default")``).
 _PRECISION = 4

@@ -189,7 +189,7 @@ def graph_dot(
         return top
 
     def _fn_node(fn: Node) -> str:
-        label = fn.name()
+        label = fn.fn_name  # the type name, as torchviz labels nodes
         bound = fn_names.get(id(fn))
         if bound:
             label += "\n" + ", ".join(_shown(bound))

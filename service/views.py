@@ -31,7 +31,7 @@ def tensor_info(
         "dtype": t.dtype.name,
         "requires_grad": t.requires_grad,
         "is_leaf": t.is_leaf,
-        "grad_fn": None if t.grad_fn is None else t.grad_fn.name(),
+        "grad_fn": None if t.grad_fn is None else t.grad_fn.fn_name,
         "version": version(t),
         "data": data,
         "grad": grad,

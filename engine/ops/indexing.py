@@ -471,8 +471,7 @@ def _scatter_args(
         raise EngineTypeError(f"{fn}() missing required argument 'src' or 'value'")
     if add and not isinstance(src, Tensor):
         raise EngineTypeError(
-            f"scatter_add(): argument 'src' (position 4) must be Tensor, not "
-            f"{type(src).__name__}"
+            f"scatter_add(): argument 'src' (position 4) must be Tensor, not {type(src).__name__}"
         )
     if src is None or not isinstance(src, Tensor):
         src = value if src is None else src

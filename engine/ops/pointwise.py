@@ -284,7 +284,7 @@ def _no_derivative(name: str) -> Any:
     return vjp
 
 
-_NOT_IMPLEMENTED = "torch::autograd::NotImplemented"
+_NOT_IMPLEMENTED = "NotImplemented"  # name(): torch::autograd::NotImplemented
 
 
 def _rounding_check(kernel: str, scalar_other: bool = True) -> Any:

@@ -155,7 +155,7 @@ def _summary(name: str, t: Tensor) -> dict[str, Any]:
         "dtype": t.dtype.name,
         "requires_grad": t.requires_grad,
         "is_leaf": t.is_leaf,
-        "grad_fn": None if t.grad_fn is None else t.grad_fn.name(),
+        "grad_fn": None if t.grad_fn is None else t.grad_fn.fn_name,
         "has_grad": t.grad is not None,
         "bytes": nbytes(t),
         "version": version(t),

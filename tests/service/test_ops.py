@@ -405,6 +405,153 @@ NON_DIFFERENTIABLE += [
     Case("one_hot-inferred", ["k"], lambda t: F.one_hot(t["k"]), inputs={}, consts={"k": [2, 0]}),
 ]
 
+# issue 9: index tensors and masks, //, %, fmod, clamp with tensor bounds, where with numbers,
+# and nn.functional's pad, normalize, cosine_similarity
+I23 = np.array([[0, 1, 0], [1, 0, 1]])
+K23 = X > 0
+CASES += [
+    Case(
+        "gather",
+        ["x", 1, "i"],
+        lambda t: torch.gather(t["x"], 1, t["i"]),
+        consts={"i": np.array([[2, 2, 0], [1, 0, 1]])},
+    ),
+    Case(
+        "scatter",
+        ["x", 0, "i", "y"],
+        lambda t: torch.scatter(t["x"], 0, t["i"], t["y"]),
+        inputs={"x": X, "y": Y},
+        consts={"i": I23},
+    ),
+    Case(
+        "scatter-value",
+        ["x", 0, "i"],
+        lambda t: torch.scatter(t["x"], 0, t["i"], value=2.5),
+        kwargs={"value": 2.5},
+        consts={"i": I23},
+    ),
+    Case(
+        "scatter_add",
+        ["x", 1, "i", "y"],
+        lambda t: torch.scatter_add(t["x"], 1, t["i"], t["y"]),
+        inputs={"x": X, "y": Y},
+        consts={"i": np.array([[2, 2, 0], [1, 1, 1]])},
+    ),
+    Case(
+        "index_select",
+        ["x", 1, "i"],
+        lambda t: torch.index_select(t["x"], 1, t["i"]),
+        consts={"i": np.array([2, 0, 2, 2])},
+    ),
+    Case(
+        "masked_fill",
+        ["x", "k", -1.5],
+        lambda t: t["x"].masked_fill(t["k"], -1.5),
+        consts={"k": K23},
+    ),
+    Case(
+        "masked_fill-tensor",
+        ["x", "k", "v"],
+        lambda t: t["x"].masked_fill(t["k"], t["v"]),
+        inputs={"x": X, "v": np.array(0.25)},
+        consts={"k": K23[0]},
+    ),
+    Case(
+        "masked_select",
+        ["x", "k"],
+        lambda t: torch.masked_select(t["x"], t["k"]),
+        consts={"k": K23},
+    ),
+    Case(
+        "remainder",
+        ["x", "p"],
+        lambda t: t["x"] % t["p"],
+        inputs={"x": X * 3, "p": -P},
+    ),
+    Case("remainder-scalar", ["x", 0.75], lambda t: t["x"] % 0.75),
+    Case("fmod", ["x", "p"], lambda t: torch.fmod(t["x"], t["p"]), inputs={"x": X * 3, "p": P}),
+    Case("fmod-scalar", ["x", -0.75], lambda t: torch.fmod(t["x"], -0.75)),
+    Case("pow-rpow", [1.5, "x"], lambda t: 1.5 ** t["x"], op="pow"),
+    Case(
+        "clamp-tensors",
+        ["x", "lo", "hi"],
+        lambda t: torch.clamp(t["x"], min=t["lo"], max=t["hi"]),
+        op="clamp",
+        inputs={"x": X, "lo": -P / 2, "hi": P[0] / 2},
+    ),
+    Case(
+        "where-scalars",
+        ["c", 2.0, "x"],
+        lambda t: torch.where(t["c"], 2.0, t["x"]),
+        op="where",
+        consts={"c": X > 0},
+    ),
+    Case(
+        "where-scalar-other",
+        ["c", "x", -1],
+        lambda t: torch.where(t["c"], t["x"], -1),
+        op="where",
+        consts={"c": X > 0},
+    ),
+    Case("pad", ["x", [1, -1, 0, 2]], lambda t: F.pad(t["x"], [1, -1, 0, 2])),
+    Case(
+        "pad-value",
+        ["x"],
+        lambda t: F.pad(t["x"], (2, 1), value=0.5),
+        kwargs={"pad": [2, 1], "value": 0.5},
+    ),
+    Case("normalize", ["x"], lambda t: F.normalize(t["x"])),
+    Case(
+        "normalize-p1",
+        ["x"],
+        lambda t: F.normalize(t["x"], p=1.0, dim=0),
+        kwargs={"p": 1.0, "dim": 0},
+    ),
+    Case(
+        "cosine_similarity",
+        ["x", "y"],
+        lambda t: F.cosine_similarity(t["x"], t["y"]),
+        inputs={"x": X, "y": Y},
+    ),
+    Case(
+        "cosine_similarity-broadcast",
+        ["x", "v"],
+        lambda t: F.cosine_similarity(t["x"], t["v"], dim=-1, eps=1e-6),
+        kwargs={"dim": -1, "eps": 1e-6},
+        inputs={"x": X, "v": V},
+    ),
+]
+NON_DIFFERENTIABLE += [
+    Case(
+        "floor_divide",
+        ["a", "b"],
+        lambda t: t["a"] // t["b"],
+        inputs={},
+        consts={"a": np.array([-7, 7, -7, 8]), "b": np.array([2, -2, -3, 3])},
+    ),
+    Case(
+        "floor_divide-float",
+        ["a", -2.5],
+        lambda t: torch.floor_divide(t["a"], -2.5),
+        inputs={},
+        consts={"a": X * 4},
+    ),
+    Case(
+        "remainder-int",
+        [7, "b"],
+        lambda t: 7 % t["b"],
+        inputs={},
+        consts={"b": np.array([2, -2, -3, 3])},
+    ),
+    Case(
+        "gather-int",
+        ["a", 0, "i"],
+        lambda t: torch.gather(t["a"], 0, t["i"]),
+        inputs={},
+        consts={"a": np.array([[1, 2, 3], [4, 5, 6]]), "i": I23},
+    ),
+]
+
 
 # issue 9: var, std, cumsum, cumprod, sort, topk (the wire answers sort's and topk's values)
 Z = np.array([[1.3, 0.0, -0.7], [0.0, 1.2, 0.0]])
@@ -503,6 +650,15 @@ class InplaceCase:
     args: list[Any]
     ref: Callable[[Any, Any], Any]  # ref(clone of x, y)
     kwargs: dict[str, Any] = field(default_factory=dict)
+    consts: dict[str, Any] = field(default_factory=dict)  # more names, not requiring grad
+    id: str = ""
+    x: Any = None  # x's values (default X)
+
+    def __post_init__(self) -> None:
+        self.id = self.id or self.op
+
+
+_I, _K = {"i": I23}, {"k": K23}
 
 
 INPLACE = [
@@ -518,6 +674,30 @@ INPLACE = [
     InplaceCase("clamp_", [], lambda c, y: c.clamp_(min=-0.5, max=0.5), {"min": -0.5, "max": 0.5}),
     InplaceCase("tril_", [], lambda c, y: c.tril_(1), {"diagonal": 1}),
     InplaceCase("triu_", [], lambda c, y: c.triu_()),
+    # issue 9
+    InplaceCase("clamp_", ["y"], lambda c, y: c.clamp_(y), id="clamp_-tensor-min"),
+    InplaceCase("fill_", [2.5], lambda c, y: c.fill_(2.5)),
+    InplaceCase(
+        "scatter_", [0, "i", "y"], lambda c, y: c.scatter_(0, torch.tensor(I23), y), consts=_I
+    ),
+    InplaceCase(
+        "scatter_add_",
+        [1, "i", "y"],
+        lambda c, y: c.scatter_add_(1, torch.tensor(I23), y),
+        consts=_I,
+    ),
+    InplaceCase(
+        "masked_fill_", ["k", 0.5], lambda c, y: c.masked_fill_(torch.tensor(K23), 0.5), consts=_K
+    ),
+    InplaceCase("remainder_", ["y"], lambda c, y: c.remainder_(y)),
+    InplaceCase("fmod_", [0.5], lambda c, y: c.fmod_(0.5)),
+    InplaceCase("pow_", [3], lambda c, y: c.pow_(3)),
+    *(
+        InplaceCase(f"{name}_", [], lambda c, y, n=name: getattr(c, n + "_")())
+        for name in ("abs", "exp", "sin", "cos", "tan", "tanh", "sigmoid", "neg", "relu")
+    ),
+    InplaceCase("log_", [], lambda c, y: c.log_(), x=P),
+    InplaceCase("sqrt_", [], lambda c, y: c.sqrt_(), x=P),
 ]
 
 
@@ -638,12 +818,15 @@ async def test_wrong_kwargs_and_arity_are_400(client: httpx.AsyncClient) -> None
         assert body["code"] in ("invalid_argument", "shape_mismatch", "dtype_mismatch"), body
 
 
-@pytest.mark.parametrize("case", INPLACE, ids=[c.op for c in INPLACE])
+@pytest.mark.parametrize("case", INPLACE, ids=[c.id for c in INPLACE])
 async def test_inplace_op_matches_torch(client: httpx.AsyncClient, case: InplaceCase) -> None:
     s = await open_session(client)
-    await s.tensor("x", value=wire(X), requires_grad=True)
+    xv = X if case.x is None else case.x
+    await s.tensor("x", value=wire(xv), requires_grad=True)
     await s.tensor("y", value=wire(Y), requires_grad=True)
-    x, y = torch.tensor(X, requires_grad=True), torch.tensor(Y, requires_grad=True)
+    for name, a in case.consts.items():
+        await s.tensor(name, value=wire(np.asarray(a)))
+    x, y = torch.tensor(xv, requires_grad=True), torch.tensor(Y, requires_grad=True)
     expected = case.ref(x.clone(), y)
     nodes = [
         {"name": "c", "op": "clone", "args": ["x"]},
@@ -689,8 +872,28 @@ async def test_to_matches_torch(client: httpx.AsyncClient) -> None:
     )
 
 
+async def test_floor_divide_has_no_derivative_as_in_torch(client: httpx.AsyncClient) -> None:
+    """torch's // records grad_fn NotImplemented; backward through it is a 400 with torch's
+    text (function and in-place forms)."""
+    s = await open_session(client)
+    await s.tensor("x", value=wire(X), requires_grad=True)
+    nodes = [
+        {"name": "q", "op": "floor_divide", "args": ["x", 0.5]},
+        {"name": "c", "op": "mul", "args": ["x", 1]},
+        {"op": "floor_divide_", "args": ["c", "x"]},
+    ]
+    info = await s.run(nodes, include=["data"])
+    x = torch.tensor(X, requires_grad=True)
+    for name, want in (("q", x // 0.5), ("c", (x * 1).floor_divide_(x))):
+        assert info[name]["grad_fn"] == "NotImplemented" == type(want.grad_fn).__name__
+        np.testing.assert_array_equal(np.array(info[name]["data"]["data"]), want.detach().numpy())
+        r = await s.backward(name, gradient=wire(np.ones(X.shape)))
+        assert_problem(r, 400, "invalid_argument")
+        assert "derivative for aten::floor_divide is not implemented" in r.json()["detail"]
+
+
 # wire ops with a test of their own above (not a Case)
-OWN_TESTS = {"grad_of", "to"}
+OWN_TESTS = {"grad_of", "to", "floor_divide_"}
 
 
 def test_every_wire_op_has_a_wire_case() -> None:
