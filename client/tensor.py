@@ -199,6 +199,7 @@ def apply(
     shape, dtype = remembered(
         (op, args, kwargs), lambda: infer(op, [_meta(a) for a in args], kwargs)
     )
+    shape_known = shape_known and shape is not None  # masked_select: the values decide
     rg = conn.grad_enabled and SPECS[op]["differentiable"] and dtype.is_floating_point
     reach, since = _history(conn, args) if rg else (None, None)
     rg = rg and reach is not _NO_LEAVES
@@ -247,7 +248,15 @@ def _split(spec: dict[str, Any], values: Sequence[Any]) -> tuple[list[Any], dict
     n = 1 if spec["arity"] is None else spec["arity"]
     args = [list(values[0])] if spec["arity"] is None else list(values[:n])
     kwargs: dict[str, Any] = {}
-    for p, v in zip(ps[n:], values[n:], strict=False):  # operators give only the operands
+    rest = list(zip(ps[n:], values[n:], strict=False))  # operators give only the operands
+    # an attribute holding a remote tensor (clamp's min and max) is sent positionally, as the
+    # wire resolves names in args only: every parameter up to it goes along
+    last = max(
+        (k for k, (p, v) in enumerate(rest) if p.kind == "positional" and _has_remote(v)),
+        default=-1,
+    )
+    args += [v for _, v in rest[: last + 1]]
+    for p, v in rest[last + 1 :]:
         if isinstance(v, tuple | list):  # ``x.reshape((2, 3))`` or ``x.reshape(2, 3)``
             v = list(v[0]) if len(v) == 1 and isinstance(v[0], tuple | list) else list(v)
         elif isinstance(v, D.DType):  # ``dtype=torch.float64``: the wire spells its name
@@ -255,6 +264,10 @@ def _split(spec: dict[str, Any], values: Sequence[Any]) -> tuple[list[Any], dict
         if p.required or not same(v, p.default):
             kwargs[p.name] = v
     return args, kwargs
+
+
+def _has_remote(v: Any) -> bool:
+    return any(isinstance(a, RemoteTensor) for a in _flat([v]))
 
 
 def record(op: str, *values: Any) -> RemoteTensor:
@@ -782,7 +795,8 @@ def _install() -> None:
         for name in spec["wire"]:
             if name != spec["name"] and name.endswith("_"):  # in place on its first argument
                 run = functools.partial(_inplace_run, name)
-                setattr(RemoteTensor, name, _method(spec["name"], spec["signature"], run))
+                for alias in (name, *(a + "_" for a in spec["aliases"])):  # clip_: clamp_
+                    setattr(RemoteTensor, alias, _method(spec["name"], spec["signature"], run))
 
 
 def _inplace_run(name: str, self: RemoteTensor, *values: Any) -> RemoteTensor:

@@ -33,6 +33,8 @@ class _Mode(threading.local):
     allocated: int = 0  # bytes of op results in this thread, ever (engine.state measures)
     profiler: Any = None  # an engine.profiler.profile recording this thread's ops
     reserve: Callable[[int], None] | None = None  # told each op's result bytes before it runs
+    # the inputs are stand-ins (engine.meta: shapes and dtypes only), so checks of values skip
+    stand_ins: bool = False
 
 
 _mode = _Mode()

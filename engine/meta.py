@@ -17,13 +17,15 @@ the client raises torch's error for a bad ``arange`` before sending, and compute
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from .dtypes import DType, as_dtype
 from .factories import arange_plan, linspace_values
-from .gradmode import no_grad
+from .gradmode import _mode, no_grad
 from .ops import OPS, table_version
 from .tensor import Tensor
 
@@ -50,12 +52,13 @@ def stand_in(shape: tuple[int, ...], dtype: DType | str) -> Tensor:
     return Tensor._make(np.broadcast_to(np.zeros((), dtype=dt.np), shape), False, None)
 
 
-def infer(op: str, args: list[Any], kwargs: dict[str, Any]) -> tuple[tuple[int, ...], DType]:
-    """The shape and dtype of ``op(*args, **kwargs)``; args are stand-ins, scalars or lists."""
+def infer(op: str, args: list[Any], kwargs: dict[str, Any]) -> tuple[tuple[int, ...] | None, DType]:
+    """The shape and dtype of ``op(*args, **kwargs)``; args are stand-ins, scalars or lists.
+    The shape is None where the op's depends on values (``masked_select``)."""
     spec = OPS[op]
-    with no_grad():
+    with no_grad(), _stand_ins():
         out = spec(*args, **kwargs)
-    return tuple(out.shape), out.dtype
+    return (None if spec.value_shaped else tuple(out.shape)), out.dtype
 
 
 def count_parts(op: str, args: list[Any], kwargs: dict[str, Any]) -> int:
@@ -67,5 +70,16 @@ def count_parts(op: str, args: list[Any], kwargs: dict[str, Any]) -> int:
 def check_inplace(method: str, target: Tensor, args: list[Any], kwargs: dict[str, Any]) -> None:
     """Raise PyTorch's error for ``target.<method>(*args, **kwargs)`` (an in-place op),
     run on stand-ins: shapes that do not broadcast, a result dtype the target cannot hold."""
-    with no_grad():
+    with no_grad(), _stand_ins():
         getattr(target, method)(*args, **kwargs)
+
+
+@contextmanager
+def _stand_ins() -> Iterator[None]:
+    """Ops see stand-in values: checks of values (an integer division by zero) skip."""
+    before = _mode.stand_ins
+    _mode.stand_ins = True
+    try:
+        yield
+    finally:
+        _mode.stand_ins = before

@@ -418,6 +418,7 @@ GATHER = defop(
     (_gather_vjp, None),
     "GatherBackward0",
     saves=(1,),
+    shape=lambda shapes, at: shapes[1],
     arity=3,
     tensors=1,
     sig="input, dim, index, *, sparse_grad=False",
@@ -548,6 +549,14 @@ def _index_select_vjp(g: Tensor, n: Any) -> Tensor:
     return apply(INDEX_BACKWARD, (g,), {"index": items, "shape": shape})
 
 
+def _index_select_shape(shapes: list[tuple[int, ...]], attrs: dict[str, Any]) -> tuple[int, ...]:
+    x, idx = shapes
+    n = math.prod(idx)
+    if not x:
+        return () if not idx else (n,)
+    return tuple(n if d == attrs["dim"] else s for d, s in enumerate(x))
+
+
 def _index_select_args(x: Tensor, dim: Any, index: Any) -> Any:
     if not isinstance(index, Tensor):
         raise EngineTypeError(
@@ -576,6 +585,7 @@ INDEX_SELECT = defop(
     (_index_select_vjp, None),
     "IndexSelectBackward0",
     saves=(1,),
+    shape=_index_select_shape,
     arity=3,
     tensors=1,
     sig="input, dim, index",
@@ -671,6 +681,9 @@ MASKED_SELECT = defop(
     tensors=1,
     sig="input, mask",
     prepare=_masked_select_args,
+    value_shaped=True,
+    # at most the broadcast of input and mask: what the element limit and budget see
+    shape=lambda shapes, at: broadcast_shapes(shapes[0], shapes[1]),
     dtypes="any",
     doc="input's elements where mask (bool, broadcast with input) is True, as a 1-d tensor",
 )

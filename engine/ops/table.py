@@ -95,6 +95,9 @@ class Op:
     prepare: Callable[..., Any] | None = None
     dtypes: str = "float"  # what the op accepts, for /v1/ops
     grad_fns: tuple[str, ...] = ()  # every name it can show, for /v1/ops
+    # its result's shape depends on its inputs' values (``masked_select``): inference on
+    # stand-ins (``engine.meta``) cannot tell it
+    value_shaped: bool = False
     # torch's name of the in-place form's node where it differs (``fill_``: FillBackward2)
     inplace_names: dict[str, str] = field(default_factory=dict)
     public: bool = True  # listed on the wire

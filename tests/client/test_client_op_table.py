@@ -364,3 +364,200 @@ def test_attention_written_for_torch_runs_unchanged(torch: RemoteTorch, ref: Any
     _causal_attention(engine, ex, ew).backward()
     np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(ew.grad.numpy(), tw.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+# ---------------------------------------------------------------- issue 9's ops
+def _pair(torch: RemoteTorch, ref: Any, a: Any, rg: bool = True) -> tuple[Any, Any]:
+    a = np.asarray(a)
+    rg = rg and a.dtype.kind == "f"
+    return torch.tensor(a, requires_grad=rg), ref.tensor(a, requires_grad=rg)
+
+
+def _same_as_torch(got: Any, want: Any) -> None:
+    assert str(got.dtype).removeprefix("torch.") == str(want.dtype).removeprefix("torch.")
+    assert tuple(got.shape) == tuple(want.shape)
+    want_fn = None if want.grad_fn is None else want.grad_fn.name()
+    assert (None if got.grad_fn is None else got.grad_fn.name()) == want_fn
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-12)
+
+
+def _run(torch: RemoteTorch, ref: Any, fn: Any, *arrays: Any) -> None:
+    """fn(namespace, *tensors) through the client and through torch: values, dtype, shape,
+    grad_fn names, and every float input's gradient after a weighted sum's backward."""
+    pairs = [_pair(torch, ref, a) for a in arrays]
+    mine, theirs = [p[0] for p in pairs], [p[1] for p in pairs]
+    outs = fn(torch, *mine), fn(ref, *theirs)
+    got, want = (o if isinstance(o, tuple) else (o,) for o in outs)
+    for g, w in zip(got, want, strict=True):
+        _same_as_torch(g, w)
+    loss = [
+        sum(((o * (k + 1)).sum() for k, o in enumerate(os) if o.requires_grad), 0.0)
+        for os in (got, want)
+    ]
+    if isinstance(loss[1], float):
+        return
+    loss[0].backward()
+    loss[1].backward()
+    for m, t in zip(mine, theirs, strict=True):
+        if t.requires_grad:
+            assert m.grad is not None
+            np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+X = np.linspace(-2.0, 2.5, 12).reshape(3, 4)
+I24 = np.array([[0, 1, 2, 0], [2, 0, 1, 1]])
+MASK = X > 0.3
+
+
+def test_gather_scatter_index_select(torch: RemoteTorch, ref: Any) -> None:
+    src = np.linspace(1, 2, 8).reshape(2, 4)
+
+    def ops(m: Any, x: Any, i: Any, s: Any) -> Any:
+        return (
+            m.gather(x, 0, i),
+            x.gather(1, i[:, :2]),
+            m.scatter(x, 0, i, s),
+            x.scatter(0, i, 2.5),
+            m.scatter(x, 0, i, value=-1.0),
+            m.scatter_add(x, 0, i, s),
+            x.index_select(1, m.tensor([3, 0, 3])),
+            m.index_select(x, 0, i[0, :2]),
+        )
+
+    _run(torch, ref, ops, X, I24, src)
+
+    def inplace(m: Any, x: Any, i: Any, s: Any) -> Any:
+        y, z = x * 1, x * 2
+        y.scatter_(1, i, s)
+        z.scatter_add_(0, i, s)
+        return y, z
+
+    _run(torch, ref, inplace, X, I24, src)
+
+
+def test_masked_fill_and_select(torch: RemoteTorch, ref: Any) -> None:
+    def ops(m: Any, x: Any, k: Any, v: Any) -> Any:
+        y = x * 1
+        y.masked_fill_(k, v)
+        return (
+            x.masked_fill(k, 1.5),
+            m.masked_fill(x, k[0], v),
+            y,
+            m.masked_select(x, k),
+            x.masked_select(k[1]),
+            x[0].masked_select(k),
+        )
+
+    _run(torch, ref, ops, X, MASK, np.array(0.25))
+
+
+def test_floor_divide_remainder_fmod_pow(torch: RemoteTorch, ref: Any) -> None:
+    a = np.array([[-7.0, 7.0, -7.5, 7.5], [-0.5, 3.0, -3.0, 1.0]])
+    b = np.array([2.0, -2.0, -2.5, 2.5])
+
+    def ops(m: Any, x: Any, y: Any, i: Any, j: Any) -> Any:
+        z = x * 1
+        z %= 1.5
+        w = x * 1
+        w.fmod_(y)
+        return (
+            x % y,
+            x % -2.5,
+            m.remainder(x, y),
+            m.fmod(x, y),
+            x.fmod(2.5),
+            z,
+            w,
+            i // j,
+            7 // j,
+            i % j,
+            -7 % j,
+            m.fmod(i, j),
+            i // 2.5,
+            x ** y.abs(),
+            2.0**x,
+            x**2,
+        )
+
+    _run(torch, ref, ops, a, b, a.astype(np.int64), np.array([2, -2, -3, 3]))
+    qa, qb = _pair(torch, ref, a)
+    assert (qa // 2).grad_fn.name() == (qb // 2).grad_fn.name() == "torch::autograd::NotImplemented"
+    c, tc = torch.tensor(a), ref.tensor(a)
+    c.floor_divide_(torch.tensor(b))
+    tc.floor_divide_(ref.tensor(b))
+    c.pow_(2)
+    tc.pow_(2)
+    np.testing.assert_allclose(c.numpy(), tc.numpy())
+
+
+def test_inplace_pointwise_variants(torch: RemoteTorch, ref: Any) -> None:
+    pos = np.linspace(0.5, 2.0, 6).reshape(2, 3)
+    names = ["abs", "exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid", "neg"]
+    names += ["negative", "relu", "clip", "clamp"]
+
+    def ops(m: Any, x: Any) -> Any:
+        outs = []
+        for n in names:
+            y = x * 1
+            args = (0.75, 1.5) if n in ("clamp", "clip") else ()
+            outs.append(getattr(y, n + "_")(*args))
+        return tuple(outs)
+
+    _run(torch, ref, ops, pos)
+    leaf = torch.tensor(pos, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        leaf.exp_()
+
+
+def test_fill_zero_copy_in_place(torch: RemoteTorch, ref: Any) -> None:
+    def ops(m: Any, x: Any, v: Any) -> Any:
+        a, b, c, d = x * 1, x * 1, x * 1, m.zeros(3, 4, dtype=m.float64)
+        a.fill_(2.5)
+        b.fill_(v)
+        c.zero_()
+        d.copy_(x[0])
+        return a, b, c, d
+
+    _run(torch, ref, ops, X, np.array(-1.5))
+
+
+def test_where_with_numbers_and_clamp_with_tensors(torch: RemoteTorch, ref: Any) -> None:
+    lo, hi = np.full(4, -0.5), np.linspace(0.5, 1.5, 3).reshape(3, 1)
+
+    def ops(m: Any, x: Any, lo: Any, hi: Any) -> Any:
+        c = x > 0
+        y = x * 1
+        y.clamp_(lo, hi)
+        z = x * 1
+        z.clip_(min=lo)
+        return (
+            m.where(c, x, 2.0),
+            m.where(c, 1.0, x),
+            m.where(c, 1.0, -1.0),
+            m.clamp(x, min=lo, max=hi),
+            x.clamp(lo),
+            x.clip(max=hi),
+            y,
+            z,
+        )
+
+    _run(torch, ref, ops, X, lo, hi)
+
+
+def test_pad_normalize_cosine_similarity(torch: RemoteTorch, ref: Any) -> None:
+    y = np.linspace(1.0, -1.0, 4)
+
+    def ops(m: Any, x: Any, y: Any) -> Any:
+        F = m.nn.functional
+        return (
+            F.pad(x, (1, 2)),
+            F.pad(x, [1, -1, 0, 1], value=0.5),
+            F.normalize(x),
+            F.normalize(x, p=1.0, dim=0),
+            F.cosine_similarity(x, y),
+            m.cosine_similarity(x, y, dim=-1, eps=1e-6),
+        )
+
+    _run(torch, ref, ops, X, y)
+    with pytest.raises(NotImplementedError, match="mode='reflect'"):
+        torch.nn.functional.pad(torch.tensor(X), (1, 1), mode="reflect")

@@ -103,6 +103,9 @@ async def test_huge_values_are_refused(small: httpx.AsyncClient) -> None:
         {"op": "index", "args": ["square"], "kwargs": {"index": [{"array": [[0]] * 200}, "ir"]}},
         {"op": "stack", "args": [["small"] * 200]},
         {"op": "cat", "args": [["small"] * 200]},
+        {"op": "index_select", "args": ["square", 0, {"value": [0] * 2000}]},
+        {"op": "pad", "args": ["small", [BIG, 0]]},
+        {"op": "masked_select", "args": ["col", "mask"]},
     ],
 )
 async def test_results_above_the_limit_are_refused_before_computing(
