@@ -328,7 +328,8 @@ FLOOR_DIVIDE = defop(
     promote="common",
     variants=_dunders("floordiv"),
     doc="input // other: the quotient rounded down, as Python's (no derivative in torch)",
-    **{**_BIN, "check": _rounding_check("div_floor")},
+    # no shortcut: its backward only raises, and it is no training loop's hot call
+    **{**_BIN, "check": _rounding_check("div_floor"), "elementwise": False},
     raw=True,
 )
 
