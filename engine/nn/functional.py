@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..factories import rand_like
-from ..nnkit.composite import Composite
+from ..nnkit.composite import INPLACE_AFTER, Composite, with_inplace
 from ..ops import OPS
 from ..unsupported import missing
 
 _TABLE = sorted(op.name for op in OPS.values() if "nn" in op.variants)
 
 globals().update({name: OPS[name].fn for name in _TABLE})
+globals().update({name: with_inplace(name, OPS[name].fn) for name in INPLACE_AFTER})
 
 
 class _Random:

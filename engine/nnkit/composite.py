@@ -9,7 +9,36 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Composite"]
+__all__ = ["Composite", "with_inplace"]
+
+# torch.nn.functional's activations that take ``inplace``: how many parameters come between
+# the input and it (``leaky_relu(input, negative_slope=0.01, inplace=False)``)
+INPLACE_AFTER = {"relu": 0, "silu": 0, "elu": 1, "leaky_relu": 1}
+
+
+def with_inplace(name: str, fn: Any) -> Any:
+    """The table's ``nn`` function ``name`` with torch's trailing ``inplace`` parameter: in
+    place, it is the tensor's ``name_`` method where torch has one (``relu_``), else the
+    result copied into the input (same values and gradients; the node is ``copy_``'s)."""
+    n = INPLACE_AFTER[name]
+
+    def f(input: Any, *args: Any, inplace: bool = False, **kwargs: Any) -> Any:
+        if len(args) > n + 1:
+            raise TypeError(f"{name}() takes from 1 to {n + 2} positional arguments")
+        if len(args) == n + 1:
+            args, inplace = args[:n], args[n]
+        if not inplace:
+            return fn(input, *args, **kwargs)
+        method = getattr(input, name + "_", None)
+        if method is not None and not args and not kwargs:
+            return method()
+        # on a clone: the function's saved input must not be the tensor written here
+        return input.copy_(fn(input.clone(), *args, **kwargs))
+
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = getattr(fn, "__doc__", None)
+    return f
+
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -46,9 +75,9 @@ class Composite:
         if not training or p == 0.0:
             return input
         if p == 1.0:
-            return input * 0.0
+            return input.mul_(0.0) if inplace else input * 0.0
         keep = (self._torch.rand_like(input) >= p).to(input.dtype) * (1.0 / (1.0 - p))
-        return input * keep
+        return input.mul_(keep) if inplace else input * keep
 
     def bilinear(self, input1: Any, input2: Any, weight: Any, bias: Any = None) -> Any:
         """``F.bilinear``: ``x1ᵀ W_o x2 + b_o`` for each output ``o``."""

@@ -350,3 +350,24 @@ def test_optimizer_state_dict_round_trips_with_torch(torch: RemoteTorch) -> None
     bad["state"][0].pop("max_exp_avg_sq")
     with pytest.raises(RuntimeError, match="expected"):
         ropt.load_state_dict(bad)
+
+
+def test_functional_inplace_activations_through_the_client(torch: RemoteTorch) -> None:
+    import torch as real
+
+    a = np.array([[-1.5, 0.25, 2.0], [0.5, -0.75, 1.0]])
+    got, want = [], []
+    for m, out in ((torch, got), (real, want)):
+        F = m.nn.functional
+        w = m.tensor(a, requires_grad=True)
+        x = w * 1.0
+        y = F.relu(x, inplace=True)
+        z = F.leaky_relu(w * 1.0, 0.2, True)
+        assert y is x
+        (x.sum() + (z * 2).sum()).backward()
+        out += [x.detach().numpy(), z.detach().numpy(), w.grad.numpy(), y.grad_fn.name()]
+    for g, t in zip(got, want, strict=True):
+        if isinstance(g, str):
+            assert g == t
+        else:
+            np.testing.assert_allclose(g, t, rtol=1e-12)

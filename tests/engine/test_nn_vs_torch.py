@@ -473,3 +473,33 @@ def test_deepcopy_gives_independent_parameters() -> None:
     with engine.no_grad():
         twin[0].weight.mul_(0)
     assert m[0].weight.detach().numpy().any()
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [("relu", ()), ("silu", ()), ("elu", (0.5,)), ("leaky_relu", (0.2,))],
+)
+def test_functional_inplace_activations_match_torch(name: str, args: tuple[Any, ...]) -> None:
+    """``F.relu(x, inplace=True)`` and friends (keyword or positional) write into x, as torch."""
+    import torch as real
+
+    a = np.array([[-1.5, 0.25, 2.0], [0.5, -0.75, 1.0]])
+    got, want = [], []
+    for m, out in ((engine, got), (real, want)):
+        F = m.nn.functional
+        w = m.tensor(a, requires_grad=True)
+        x = w * 1.0
+        y = getattr(F, name)(x, *args, inplace=True)
+        z = getattr(F, name)(w * 1.0, *args, True)
+        assert y is x
+        (y.sum() + (z * 2).sum()).backward()
+        out += [x.detach().numpy(), z.detach().numpy(), w.grad.numpy()]
+        if name == "relu":
+            out.append(y.grad_fn.name())
+    for g, t in zip(got, want, strict=True):
+        if isinstance(g, str):
+            assert g == t
+        else:
+            np.testing.assert_allclose(g, t, rtol=1e-12)
+    x = engine.tensor(a)
+    assert engine.nn.functional.dropout(x, 0.5, True, inplace=True) is x
