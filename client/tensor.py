@@ -33,7 +33,7 @@ from engine.values import HostValues
 
 from .autograd_api import not_through_client
 from .connection import BACKWARD, Connection
-from .inference import remembered
+from .inference import NoSignature, remembered_as, signature
 from .wire import encode_b64
 
 __all__ = [
@@ -186,6 +186,29 @@ def _index_items(key: Any) -> tuple[list[Any], list[Any], bool]:
     return wire, meta, known
 
 
+_SCALARS = (float, int, bool)
+
+
+def _arg_key(a: Any) -> Any:
+    """``a``'s part of an inference key (see ``client.inference``), quickly for the usual
+    arguments: a remote tensor by shape and dtype, a Python scalar by type and value."""
+    t = type(a)
+    if t is RemoteTensor:
+        shape = a._shape
+        return (shape if shape is not None else tuple(a.shape), a.dtype)
+    if t in _SCALARS or a is None:
+        return (t, a)
+    return signature(a)
+
+
+def _inference_key(op: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    """The key the shape and dtype of ``op`` on ``args`` are remembered by (None: not kept)."""
+    try:
+        return (op, *[_arg_key(a) for a in args], signature(kwargs) if kwargs else None)
+    except NoSignature:
+        return None
+
+
 def apply(
     conn: Connection,
     op: str,
@@ -196,10 +219,11 @@ def apply(
     shape_known: bool = True,
 ) -> RemoteTensor:
     """Record ``op`` on the connection and return its (lazy) result."""
-    shape, dtype = remembered(
-        (op, args, kwargs), lambda: infer(op, [_meta(a) for a in args], kwargs)
+    shape, dtype = remembered_as(
+        _inference_key(op, args, kwargs),
+        lambda: infer(op, [_meta(a) for a in args], kwargs),
     )
-    rg = conn.grad_enabled and SPECS[op]["differentiable"] and dtype.is_floating_point
+    rg = conn.grad_enabled and dtype.is_floating_point and SPECS[op]["differentiable"]
     reach, since = _history(conn, args) if rg else (None, None)
     rg = rg and reach is not _NO_LEAVES
     out = RemoteTensor(conn, conn.new_name(), shape if shape_known else None, dtype, rg, not rg)
@@ -209,7 +233,7 @@ def apply(
     node = {
         "name": out.name,
         "op": op,
-        "args": [_wire(a) for a in args],
+        "args": [a.name if type(a) is RemoteTensor else _wire(a) for a in args],
         "kwargs": kwargs if wire_kwargs is None else wire_kwargs,
     }
     conn.record(node)
@@ -226,7 +250,8 @@ def _history(conn: Connection, args: Sequence[Any]) -> tuple[frozenset[str] | No
     None where not known here."""
     reach: frozenset[str] | None = _NO_LEAVES
     since: int | None = conn.hazard
-    for a in _flat(args):
+    flat = any(isinstance(a, list | tuple) for a in args)
+    for a in _flat(args) if flat else args:
         if isinstance(a, RemoteTensor) and a._rg:
             r = a._leaves()
             if not a._leaf:
@@ -275,6 +300,9 @@ def record_parts(op: str, *values: Any) -> tuple[RemoteTensor, ...]:
 
 def conn_of(*args: Any) -> Connection:
     """The session of the first remote tensor among ``args``."""
+    for a in args:
+        if type(a) is RemoteTensor:
+            return a._conn
     for a in _flat(args):
         if isinstance(a, RemoteTensor):
             return a._conn
@@ -329,7 +357,13 @@ class RemoteTensor(HostValues, _TableMethods):
         # be read as the leaf's grad (as .npy when large) without binding this name first
         self._alias: tuple[weakref.ref[RemoteTensor], int] | None = None
         self._value: tuple[int, np.ndarray[Any, Any]] | None = None  # (data_epoch, values)
-        weakref.finalize(self, conn.release, name)
+
+    def __del__(self) -> None:
+        # Python dropped the handle: its name is unbound with the session's next request
+        # (cheaper than a weakref.finalize per tensor; a handle never fully built has no name)
+        conn = getattr(self, "_conn", None)
+        if conn is not None and hasattr(self, "name"):
+            conn.release(self.name)
 
     def __getattr__(self, name: str) -> Any:
         missing("Tensor", name, "'RemoteTensor' object")
@@ -563,7 +597,8 @@ class RemoteTensor(HostValues, _TableMethods):
             check_inplace(op, stand_in(self.shape, self.dtype), [*map(_meta, args)], kwargs)
             return True
 
-        remembered((op, self, args, kwargs), check)
+        key = _inference_key(op, [self, *args], kwargs)
+        remembered_as(None if key is None else ("in place", key), check)
         node = {"name": None, "op": op, "args": [self.name, *map(_wire, args)], "kwargs": kwargs}
         conn.record(node)
         if conn.grad_enabled and any(isinstance(a, RemoteTensor) and a.requires_grad for a in args):

@@ -574,3 +574,58 @@ async def test_unknown_name_carries_node(sess: Sess) -> None:
     assert body["node"] == 2 and "ghost" in body["detail"]
     for n in ("a", "b", "c"):
         assert_problem(await sess.get(f"/tensors/{n}"), 404, "tensor_not_found")
+
+
+async def test_compact_nodes_run_as_objects_do(sess: Sess) -> None:
+    """``[name, op, args, kwargs?, no_grad?]``: the same request as the object form, and the
+    two forms mix in one request."""
+    await sess.tensor("x", fill="ones", shape=[2, 2], requires_grad=True)
+    compact: list[Any] = [
+        ["y", "add", ["x", 2]],
+        ["z", "mul", ["y", "y"], {}],
+        {"name": "z", "op": "mul", "args": ["z", 3]},
+        ["s", "sum", ["z"], {"dim": 1, "keepdim": True}],
+        ["d", "detach", ["z"], {}, True],
+        [None, "mean", ["z"]],
+    ]
+    t = await sess.run(compact, include=["data"])  # type: ignore[arg-type]
+    assert list(t) == ["y", "z", "s", "d"]
+    assert t["z"]["grad_fn"] == "MulBackward0"
+    assert t["z"]["data"]["data"] == [[27.0, 27.0], [27.0, 27.0]]
+    assert t["s"]["grad_fn"] == "SumBackward1" and t["s"]["data"]["data"] == [[54.0], [54.0]]
+    assert t["d"]["requires_grad"] is False
+    await sess.run([["o", "mean", ["z"]], [None, "autograd.backward", ["o"]]])  # type: ignore[list-item]
+    assert (await sess.info("x", "grad"))["grad"]["data"] == [[4.5, 4.5], [4.5, 4.5]]
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        ["y", "add"],  # too short
+        ["y", "add", ["x", 2], {}, None, "extra"],  # too long
+        ["not a name", "add", ["x", 2]],
+        ["y\n", "add", ["x", 2]],
+        [3, "add", ["x", 2]],
+        ["y", None, ["x", 2]],
+        ["y", "add", "x"],
+        ["y", "add", ["x", 2], None],
+        ["y", "add", ["x", 2], {}, "maybe"],
+        "y = x + 2",
+    ],
+)
+async def test_compact_nodes_are_checked_strictly(sess: Sess, node: Any) -> None:
+    await sess.tensor("x", value=[1.0])
+    r = await sess.graph([["ok", "neg", ["x"]], node])
+    body = assert_problem(r, 422, "validation_error")
+    assert body["errors"] and all(e["loc"][:3] == ["body", "nodes", 1] for e in body["errors"])
+    assert_problem(await sess.get("/tensors/ok"), 404, "tensor_not_found")
+
+
+async def test_compact_node_errors_carry_the_node(sess: Sess) -> None:
+    await sess.tensor("x", value=[1.0])
+    r = await sess.graph([["a", "neg", ["x"]], ["b", "frobnicate", ["a"]]])
+    assert assert_problem(r, 400, "unknown_op")["node"] == 1
+    r = await sess.graph([["a", "neg", ["x"]], [None, "add", ["a", "ghost"]]])
+    assert assert_problem(r, 400, "unknown_name")["node"] == 1
+    r = await sess.graph([["a", "neg", ["x"]], ["b", "mul", ["a", "a"], {"bogus": 1}]])
+    assert assert_problem(r, 400, "invalid_argument")["node"] == 1
