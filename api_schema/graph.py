@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .tensors import NAME_PATTERN, Encoding, TensorInfo
 
@@ -64,33 +62,28 @@ class GraphNode(BaseModel):
             )
         return dict(zip(COMPACT_FIELDS, data, strict=False))
 
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        """The object form, or the compact form (an array of the same fields)."""
-        schema = handler.resolve_ref_schema(handler(core_schema))
-        props = schema["properties"]
-        obj = dict(schema)
-        for key in list(schema):
-            del schema[key]
-        schema["anyOf"] = [
-            obj,
+
+def _compact_items(schema: dict[str, Any]) -> None:
+    """``nodes``' items in the OpenAPI document: a GraphNode object, or its compact form."""
+    schema["items"] = {
+        "anyOf": [
+            schema["items"],
             {
                 "type": "array",
                 "description": COMPACT_DESCRIPTION,
                 "prefixItems": [
-                    {k: v for k, v in props[f].items() if k != "default"} for f in COMPACT_FIELDS
+                    {"anyOf": [{"type": "string", "pattern": NAME_PATTERN}, {"type": "null"}]},
+                    {"type": "string"},
+                    {"type": "array", "items": {}},
+                    {"type": "object", "additionalProperties": True},
+                    {"anyOf": [{"type": "boolean"}, {"type": "null"}]},
                 ],
                 "minItems": 3,
                 "maxItems": len(COMPACT_FIELDS),
                 "items": False,
             },
         ]
-        for key in ("title", "description"):
-            if key in obj:
-                schema[key] = obj[key]
-        return schema
+    }
 
 
 class GraphRequest(BaseModel):
@@ -115,7 +108,12 @@ class GraphRequest(BaseModel):
         },
     )
 
-    nodes: list[GraphNode] = Field(default_factory=list)
+    nodes: list[GraphNode] = Field(
+        default_factory=list,
+        description="Nodes as objects, or in the compact form `[name, op, args, kwargs?, "
+        "no_grad?]`.",
+        json_schema_extra=_compact_items,
+    )
     no_grad: bool = Field(False, description="`with torch.no_grad():` for the whole request.")
     return_: list[str] | None = Field(
         None, alias="return", description="Names to report; default: every node name."

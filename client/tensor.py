@@ -250,8 +250,11 @@ def _history(conn: Connection, args: Sequence[Any]) -> tuple[frozenset[str] | No
     None where not known here."""
     reach: frozenset[str] | None = _NO_LEAVES
     since: int | None = conn.hazard
-    flat = any(isinstance(a, list | tuple) for a in args)
-    for a in _flat(args) if flat else args:
+    for a in args:
+        if isinstance(a, list | tuple):  # cat, stack: the tensors inside
+            args = list(_flat(args))
+            break
+    for a in args:
         if isinstance(a, RemoteTensor) and a._rg:
             r = a._leaves()
             if not a._leaf:
@@ -351,7 +354,7 @@ class RemoteTensor(HostValues, _TableMethods):
         self._rg = requires_grad
         self._leaf = is_leaf
         self._grad_fn: Any = None if is_leaf else _UNKNOWN  # GradFn once known
-        self._reach: frozenset[str] | None = None  # a non-leaf's leaves (see ``_leaves``)
+        self._reach: frozenset[str] | None = None  # the leaves it reaches (see ``_leaves``)
         self._since: int | None = None  # a non-leaf's graph's oldest hazard (``_history``)
         # from ``leaf.grad``: (the leaf, conn.grad_gen then); while it holds, the values can
         # be read as the leaf's grad (as .npy when large) without binding this name first
@@ -383,7 +386,12 @@ class RemoteTensor(HostValues, _TableMethods):
     def _leaves(self) -> frozenset[str] | None:
         """The leaves requiring grad a backward from here reaches (None: not known)."""
         if self._leaf:
-            return frozenset((self.name,)) if self._rg else _NO_LEAVES
+            if not self._rg:
+                return _NO_LEAVES
+            own = self._reach  # a leaf's: itself (kept, as each op on it asks)
+            if own is None or len(own) != 1 or self.name not in own:
+                own = self._reach = frozenset((self.name,))
+            return own
         return self._reach
 
     # ------------------------------------------------------------- metadata
