@@ -53,6 +53,7 @@ __all__ = [
 
 # the op table's declarations (the engine's, which the server's must equal: see ``connect``)
 SPECS: dict[str, dict[str, Any]] = {s["name"]: s for s in op_specs()}
+_DIFFERENTIABLE: dict[str, bool] = {name: bool(s["differentiable"]) for name, s in SPECS.items()}
 
 _UNKNOWN: Any = object()
 _NON_LEAF_GRAD = (
@@ -223,7 +224,7 @@ def apply(
         _inference_key(op, args, kwargs),
         lambda: infer(op, [_meta(a) for a in args], kwargs),
     )
-    rg = conn.grad_enabled and dtype.is_floating_point and SPECS[op]["differentiable"]
+    rg = conn.grad_enabled and dtype.is_floating_point and _DIFFERENTIABLE[op]
     reach, since = _history(conn, args) if rg else (None, None)
     rg = rg and reach is not _NO_LEAVES
     out = RemoteTensor(conn, conn.new_name(), shape if shape_known else None, dtype, rg, not rg)
@@ -287,7 +288,12 @@ def _split(spec: dict[str, Any], values: Sequence[Any]) -> tuple[list[Any], dict
 
 def record(op: str, *values: Any) -> RemoteTensor:
     """Record the wire op ``op`` on its parameters' values (in its signature's order)."""
-    args, kwargs = _split(SPECS[op], values)
+    spec = SPECS[op]
+    kwargs: dict[str, Any]
+    if len(values) == spec["arity"]:  # the operands alone (an operator's call): no attributes
+        args, kwargs = list(values), {}
+    else:
+        args, kwargs = _split(spec, values)
     return apply(conn_of(*args), op, args, kwargs)
 
 
@@ -364,9 +370,10 @@ class RemoteTensor(HostValues, _TableMethods):
     def __del__(self) -> None:
         # Python dropped the handle: its name is unbound with the session's next request
         # (cheaper than a weakref.finalize per tensor; a handle never fully built has no name)
-        conn = getattr(self, "_conn", None)
-        if conn is not None and hasattr(self, "name"):
-            conn.release(self.name)
+        try:  # noqa: SIM105 - contextlib.suppress: a context manager per tensor
+            self._conn.release(self.name)
+        except AttributeError:
+            pass
 
     def __getattr__(self, name: str) -> Any:
         missing("Tensor", name, "'RemoteTensor' object")
