@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import io
 import itertools
+import json
 import os
 import sys
 import threading
@@ -92,6 +93,15 @@ def _compact(node: dict[str, Any]) -> Any:
 
 
 _JSON = {"Content-Type": "application/json"}
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    """A batch as JSON: orjson, or the standard library for what orjson does not write
+    (an integer beyond 64 bits: the server then answers as torch does)."""
+    try:
+        return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError:
+        return json.dumps(body, allow_nan=False).encode()
 
 
 def _names_in(node: dict[str, Any]) -> Iterator[str]:
@@ -291,7 +301,7 @@ class Connection:
                 and (op == "grad_of" or args[0] in self.grad_aliases)
             ):
                 self.grad_aliases.add(name)
-            if op[-1] == "_":
+            if op.endswith("_"):
                 self.data_epoch += 1
                 self.hazard += 1
             if len(self.pending) >= self.max_pending:
@@ -333,7 +343,7 @@ class Connection:
             }
             self.pending, self.pending_names, self.sites = [], set(), []
             try:
-                content = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+                content = _dumps(body)
                 response = self.send("POST", self.prefix + "/graph", content=content, headers=_JSON)
                 result = orjson.loads(response.content)
             except ServerError as exc:

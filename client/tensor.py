@@ -8,6 +8,7 @@ call right there). Values are fetched when needed, together with the pending nod
 from __future__ import annotations
 
 import functools
+import math
 import operator
 import warnings
 import weakref
@@ -131,13 +132,31 @@ def _scalar(a: Any) -> Any:
     return a.item() if isinstance(a, np.generic) and a.ndim == 0 else a
 
 
+def _finite(value: Any) -> Any:
+    """``value`` (an argument or attribute), refused as JSON refuses it when it holds a
+    non-finite float: the wire's numbers are JSON's (a message naming it, at the call)."""
+    if type(value) is float or isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(
+                f"Out of range float values are not JSON compliant: {value!r} (a gradserve "
+                "wire argument is a finite number)"
+            )
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _finite(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _finite(v)
+    return value
+
+
 def _wire(a: Any) -> Any:
     """An argument as the wire takes it: a name, a scalar, a list, or an inline value."""
     a = _scalar(a)
     if isinstance(a, RemoteTensor):
         return a.name
     if isinstance(a, bool | int | float) or a is None:
-        return a
+        return _finite(a)
     if isinstance(a, list | tuple) and any(isinstance(x, RemoteTensor) for x in _flat(a)):
         return [_wire(x) for x in a]
     return {"value": encode_b64(_host_array(a))}
@@ -220,6 +239,8 @@ def apply(
     shape_known: bool = True,
 ) -> RemoteTensor:
     """Record ``op`` on the connection and return its (lazy) result."""
+    if kwargs:
+        _finite(kwargs)
     shape, dtype = remembered_as(
         _inference_key(op, args, kwargs),
         lambda: infer(op, [_meta(a) for a in args], kwargs),
@@ -612,6 +633,7 @@ class RemoteTensor(HostValues, _TableMethods):
             check_inplace(op, stand_in(self.shape, self.dtype), [*map(_meta, args)], kwargs)
             return True
 
+        _finite(kwargs)
         key = _inference_key(op, [self, *args], kwargs)
         remembered_as(None if key is None else ("in place", key), check)
         node = {"name": None, "op": op, "args": [self.name, *map(_wire, args)], "kwargs": kwargs}

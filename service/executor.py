@@ -154,17 +154,20 @@ class Executor:
                 stack.enter_context(engine.limits(self.max_elements))
                 if guard is not None:
                     stack.enter_context(budget(guard.reserve))
-                if no_grad:
-                    stack.enter_context(engine.no_grad())
+                # the request's grad mode (the caller's comes back on leaving); a node with a
+                # mode of its own switches it, and it stays until a node wants the other one
+                grad = not no_grad
+                stack.enter_context(engine.set_grad_enabled(grad))
+                mode = grad
                 for i, node in enumerate(nodes):
                     self.node = i
                     if guard is not None:
                         guard.check_time()
-                    if node.no_grad is not None and node.no_grad != no_grad:
-                        with engine.set_grad_enabled(not node.no_grad):
-                            out = self._call(node)
-                    else:
-                        out = self._call(node)
+                    want = grad if node.no_grad is None else not node.no_grad
+                    if want is not mode:
+                        engine.set_grad_enabled(want)
+                        mode = want
+                    out = self._call(node)
                     if node.name is not None and out is not None:
                         self.local[node.name] = out
                     del out

@@ -205,3 +205,19 @@ def test_shapes_and_dtypes_are_remembered_by_operand_kinds(torch: RemoteTorch, r
         torch.ones(4, 3) + torch.ones(2)
     with pytest.raises(RuntimeError, match="must match the size"):  # errors are never kept
         torch.ones(4, 3) + torch.ones(2)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_scalar_is_refused_at_the_call(torch: RemoteTorch, value: float) -> None:
+    """The wire's numbers are JSON's: a non-finite Python float as an argument or attribute
+    is a ValueError where the call is made, before anything is sent."""
+    x = torch.tensor([1.0, 2.0])
+    before = torch.requests
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        x + value
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        x.clamp(max=value)
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        x.add_(value)
+    assert torch.requests == before
+    assert (x + 1.5).tolist() == [2.5, 3.5]  # nothing was recorded

@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 from service_testkit import TUTORIAL_NODES, Sess, assert_problem, tutorial
 
+import engine
+from service.executor import Executor, Node
+
 pytestmark = pytest.mark.anyio
 
 
@@ -629,3 +632,33 @@ async def test_compact_node_errors_carry_the_node(sess: Sess) -> None:
     assert assert_problem(r, 400, "unknown_name")["node"] == 1
     r = await sess.graph([["a", "neg", ["x"]], ["b", "mul", ["a", "a"], {"bogus": 1}]])
     assert assert_problem(r, 400, "invalid_argument")["node"] == 1
+
+
+@pytest.mark.parametrize("request_no_grad", [False, True])
+async def test_each_node_runs_in_its_own_grad_mode(sess: Sess, request_no_grad: bool) -> None:
+    """A node's ``no_grad`` holds for that node alone, in any order of modes; the others run in
+    the request's mode."""
+    await sess.tensor("x", value=[1.0, 2.0], requires_grad=True)
+    modes = [None, True, True, None, False, None, True, False, None]
+    nodes = [[f"n{i}", "mul", ["x", i + 2], {}, m] for i, m in enumerate(modes)]
+    t = await sess.run(nodes, no_grad=request_no_grad)  # type: ignore[arg-type]
+    for i, m in enumerate(modes):
+        records = not (request_no_grad if m is None else m)
+        assert t[f"n{i}"]["requires_grad"] is records, (i, m)
+        assert t[f"n{i}"]["grad_fn"] == ("MulBackward0" if records else None), (i, m)
+
+
+def test_the_grad_mode_of_the_thread_is_back_after_a_request() -> None:
+    x = engine.tensor([1.0], requires_grad=True)
+    for fails in (False, True):
+        nodes = [Node("a", "mul", ["x", 2], {}, True), Node("b", "mul", ["x", 3], {}, False)]
+        if fails:
+            nodes.append(Node("c", "add", ["a", "ghost"], {}, True))
+        for outer in (True, False):
+            with engine.set_grad_enabled(outer):
+                ex = Executor({"x": x}, 1 << 20, np)
+                try:
+                    ex.run(nodes, no_grad=False)
+                except Exception:
+                    assert fails
+                assert engine.is_grad_enabled() is outer
