@@ -34,7 +34,7 @@ from engine.values import HostValues
 
 from .autograd_api import not_through_client
 from .connection import BACKWARD, Connection
-from .inference import NoSignature, remembered_as, signature
+from .inference import NoSignature, remembered, remembered_as, signature
 from .wire import encode_b64
 
 __all__ = [
