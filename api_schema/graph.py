@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .tensors import NAME_PATTERN, Encoding, TensorInfo
 
-__all__ = ["GraphNode", "GraphRequest", "GraphResponse", "OPS_DESCRIPTION"]
+__all__ = ["COMPACT_FIELDS", "GraphNode", "GraphRequest", "GraphResponse", "OPS_DESCRIPTION"]
 
 # Filled in by the service at start-up from the engine's op table (it is documentation only:
 # an unknown op is still answered 400 unknown_op, never a schema error).
@@ -18,9 +18,18 @@ OPS_DESCRIPTION = (
 )
 
 
+# the compact form of a node: an array of these fields in this order, the last two optional
+COMPACT_FIELDS = ("name", "op", "args", "kwargs", "no_grad")
+COMPACT_DESCRIPTION = (
+    "The compact form of a node: `[name, op, args]`, `[name, op, args, kwargs]` or "
+    "`[name, op, args, kwargs, no_grad]` (the same fields, by position; `name` may be null)."
+)
+
+
 class GraphNode(BaseModel):
     """One op call. ``args``: a name (string), a Python scalar, ``{"value": TensorData}``, or
-    (for cat/stack) a list of those."""
+    (for cat/stack) a list of those. A node is an object, or an array of its fields in the
+    order of ``COMPACT_FIELDS`` (the compact form: no key repeated per node)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -39,6 +48,42 @@ class GraphNode(BaseModel):
     no_grad: bool | None = Field(
         None, description="Grad mode for this node (`true`: no_grad); omitted: the request's."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _compact_form(cls, data: Any) -> Any:
+        """``[name, op, args, kwargs?, no_grad?]`` as the object it stands for."""
+        if not isinstance(data, list | tuple):
+            return data
+        if not 3 <= len(data) <= len(COMPACT_FIELDS):
+            raise ValueError(
+                "a node in the compact form is [name, op, args], [name, op, args, kwargs] or "
+                f"[name, op, args, kwargs, no_grad]; got an array of {len(data)} items"
+            )
+        return dict(zip(COMPACT_FIELDS, data, strict=False))
+
+
+def _compact_items(schema: dict[str, Any]) -> None:
+    """``nodes``' items in the OpenAPI document: a GraphNode object, or its compact form."""
+    schema["items"] = {
+        "anyOf": [
+            schema["items"],
+            {
+                "type": "array",
+                "description": COMPACT_DESCRIPTION,
+                "prefixItems": [
+                    {"anyOf": [{"type": "string", "pattern": NAME_PATTERN}, {"type": "null"}]},
+                    {"type": "string"},
+                    {"type": "array", "items": {}},
+                    {"type": "object", "additionalProperties": True},
+                    {"anyOf": [{"type": "boolean"}, {"type": "null"}]},
+                ],
+                "minItems": 3,
+                "maxItems": len(COMPACT_FIELDS),
+                "items": False,
+            },
+        ]
+    }
 
 
 class GraphRequest(BaseModel):
@@ -63,7 +108,12 @@ class GraphRequest(BaseModel):
         },
     )
 
-    nodes: list[GraphNode] = Field(default_factory=list)
+    nodes: list[GraphNode] = Field(
+        default_factory=list,
+        description="Nodes as objects, or in the compact form `[name, op, args, kwargs?, "
+        "no_grad?]`.",
+        json_schema_extra=_compact_items,
+    )
     no_grad: bool = Field(False, description="`with torch.no_grad():` for the whole request.")
     return_: list[str] | None = Field(
         None, alias="return", description="Names to report; default: every node name."

@@ -37,6 +37,12 @@ exact command, then ONE table:
     (fixed, not each library's randn); the losses are checked against the engine. Its round
     trips are the whole loop's (setup included); targets from the issue: <= 25 and <= 10.
 
+A second table gives the cost per graph node (issue 13, item 4) of (a) through the default
+client and of (d)'s polynomial loop (200 steps): the nodes the client sends per step (counted
+in one traced step), then, over untimed repetitions, the client's main-thread CPU, the
+server's CPU (all its threads) and the in-process engine's CPU for the same work, each per
+node, and the server's CPU beyond the engine's (parsing, checking, dispatch, budget, HTTP).
+
 Round trips are counted with the client's own counter (``torch.requests``, every HTTP
 request it sent) before and after each step; the cell shows the count of every step of
 the timing phase, warm-up and untimed steps included (``min-max`` if they differ).
@@ -203,6 +209,7 @@ class Context:
         self.sessions: list[RemoteTorch] = []
         self.notes: list[str] = []
         self.profile_targets: dict[str, Step] = {}
+        self.per_node: list[PerNode] = []
 
     def connect(self, **kw: Any) -> RemoteTorch:
         rt = connect(self.server.url, **kw)
@@ -306,6 +313,89 @@ def _trips_cell(trips: Sequence[int]) -> str:
     return str(lo) if lo == hi else f"{lo}-{hi}"
 
 
+# ------------------------------------------------------------------ cost per node
+@dataclass
+class PerNode:
+    """A client workload's cost per graph node (µs), beside the engine's for the same work."""
+
+    label: str
+    nodes: int  # graph nodes the client sends per call of the workload
+    client_us: float  # client main-thread CPU
+    server_us: float  # server CPU, all threads
+    engine_us: float  # the in-process engine's CPU (main thread)
+    wall_us: float  # the client's wall time
+
+
+def _nodes_sent(rt: RemoteTorch, fn: Callable[[], Any]) -> int:
+    """Graph nodes the client sends while ``fn`` runs (read from the request bodies)."""
+    http = rt.connection.http
+    count = [0]
+
+    def on_request(request: httpx.Request) -> None:
+        if request.method == "POST" and request.url.path.endswith("/graph"):
+            count[0] += len(json.loads(request.content)["nodes"])
+
+    old = http.event_hooks
+    http.event_hooks = {"request": [on_request]}
+    try:
+        fn()
+    finally:
+        http.event_hooks = old
+    return count[0]
+
+
+def per_node(
+    ctx: Context,
+    label: str,
+    rt: RemoteTorch,
+    client_fn: Callable[[], Any],
+    engine_fn: Callable[[], Any],
+    n: int,
+) -> PerNode:
+    """Client CPU, server CPU and engine CPU per node of ``client_fn`` over ``n`` calls (one
+    untimed call first, which counts the nodes)."""
+    nodes = max(1, _nodes_sent(rt, client_fn))
+    engine_fn()
+    gc.collect()
+    s0, c0, w0 = ctx.server.cpu_seconds(), time.thread_time(), time.perf_counter()
+    for _ in range(n):
+        client_fn()
+    wall = time.perf_counter() - w0
+    cpu, srv = time.thread_time() - c0, ctx.server.cpu_seconds() - s0
+    gc.collect()
+    e0 = time.thread_time()
+    for _ in range(n):
+        engine_fn()
+    eng = time.thread_time() - e0
+    per = 1e6 / (n * nodes)
+    return PerNode(label, nodes, cpu * per, srv * per, eng * per, wall * per)
+
+
+def format_per_node(rows: Sequence[PerNode]) -> str:
+    cols = [
+        "cost per graph node",
+        "nodes/call",
+        "client CPU us/node",
+        "server CPU us/node",
+        "server - engine us/node",
+        "engine CPU us/node",
+        "client wall us/node",
+    ]
+    lines = [
+        [
+            r.label,
+            str(r.nodes),
+            f"{r.client_us:.1f}",
+            f"{r.server_us:.1f}",
+            f"{r.server_us - r.engine_us:.1f}",
+            f"{r.engine_us:.1f}",
+            f"{r.wall_us:.1f}",
+        ]
+        for r in rows
+    ]
+    return render_table(cols, lines, right={1, 2, 3, 4, 5, 6})
+
+
 # -------------------------------------------------------------- (a) the chain
 def case_chain(ctx: Context) -> list[Row]:
     cfg, torch = ctx.cfg, ctx.torch
@@ -358,6 +448,11 @@ def case_chain(ctx: Context) -> list[Row]:
     for s in (default, capped):
         ctx.notes.append(f"(a) {s.name}: {_breakdown(ctx, s, cfg.profile_steps)}")
     ctx.profile_targets["a"] = default
+    ctx.per_node.append(
+        per_node(
+            ctx, f"(a) {n}-op chain step, connect()", default.rt, default, eng, cfg.profile_steps
+        )
+    )
 
     label = f"(a) {n}-op chain (2,2) f64 fwd+bwd"
     return [
@@ -582,6 +677,18 @@ def case_loops(ctx: Context) -> list[Row]:
                 target,
             )
         )
+    rt = ctx.connect()
+    k = max(1, cfg.poly_steps // 10)
+    ctx.per_node.append(
+        per_node(
+            ctx,
+            f"(d) polynomial SGD, {k} steps, .item() /100",
+            rt,
+            lambda: poly_loop(rt, k),
+            lambda: poly_loop(engine, k),
+            3,
+        )
+    )
     return rows
 
 
@@ -823,6 +930,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(format_table(rows, torch is not None))
     print()
+    if ctx.per_node:
+        print(format_per_node(ctx.per_node))
+        print()
     print(
         "notes   : ms per step (forward + backward + reading one gradient to the host); "
         "targets from the issue, for (a) only."

@@ -19,17 +19,20 @@ the original error instead of a confusing ``unknown_name``.
 from __future__ import annotations
 
 import collections
-import inspect
 import io
 import itertools
+import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from types import CodeType
 from typing import Any
 
 import httpx
 import numpy as np
+import orjson
 
 from .errors import (
     ServerError,
@@ -49,15 +52,56 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 BACKWARD, ZERO_GRAD = "autograd.backward", "autograd.zero_grad"  # node kinds (docs/api.md)
 
 
-def _call_site() -> tuple[str, int, str]:
-    """The innermost frame outside this package (and its generated methods): user code."""
-    f = inspect.currentframe()
-    assert f is not None  # CPython always has frames
-    while f.f_back is not None and (
-        f.f_code.co_filename.startswith(_HERE) or f.f_code.co_filename == "<string>"
-    ):
+# per source file: whether its frames are this package's (or its generated methods')
+_OURS: dict[str, bool] = {}
+
+
+def _call_site() -> tuple[CodeType, int]:
+    """The innermost frame outside this package (and its generated methods): user code, as
+    its code object and line (formatted only when an error names it: ``_site``)."""
+    f = sys._getframe(1)
+    ours = _OURS
+    while f.f_back is not None:
+        file = f.f_code.co_filename
+        mine = ours.get(file)
+        if mine is None:
+            mine = ours[file] = file.startswith(_HERE) or file == "<string>"
+        if not mine:
+            break
         f = f.f_back
-    return f.f_code.co_filename, f.f_lineno, f.f_code.co_name
+    return f.f_code, f.f_lineno
+
+
+def _site(site: tuple[CodeType, int]) -> str:
+    """``file:line, in function`` of a recorded call site."""
+    code, line = site
+    return f"{code.co_filename}:{line}, in {code.co_name}"
+
+
+def _compact(node: dict[str, Any]) -> Any:
+    """A node in the wire's compact form, ``[name, op, args, kwargs, no_grad]`` with the
+    trailing defaults left off (docs/api.md); a node with other fields stays an object."""
+    no_grad = node.get("no_grad")
+    if len(node) != 4 + ("no_grad" in node) or "kwargs" not in node or "name" not in node:
+        return node
+    kwargs = node["kwargs"]
+    if no_grad is not None:
+        return [node["name"], node["op"], node["args"], kwargs, no_grad]
+    if kwargs:
+        return [node["name"], node["op"], node["args"], kwargs]
+    return [node["name"], node["op"], node["args"]]
+
+
+_JSON = {"Content-Type": "application/json"}
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    """A batch as JSON: orjson, or the standard library for what orjson does not write
+    (an integer beyond 64 bits: the server then answers as torch does)."""
+    try:
+        return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError:
+        return json.dumps(body, allow_nan=False).encode()
 
 
 def _names_in(node: dict[str, Any]) -> Iterator[str]:
@@ -97,7 +141,7 @@ class Connection:
         self.npy_threshold = npy_threshold
         self.max_pending = max_pending
         self.pending: list[dict[str, Any]] = []
-        self.sites: list[tuple[str, int, str]] = []  # per pending node: where it was recorded
+        self.sites: list[tuple[CodeType, int]] = []  # per pending node: where it was recorded
         self.pending_names: set[str] = set()
         self.bound: set[str] = set()
         self.lost: dict[str, Exception] = {}  # name -> the error to raise when it is used
@@ -241,16 +285,22 @@ class Connection:
     def record(self, node: dict[str, Any]) -> None:
         """Queue a node (in the current grad mode); a full batch sends what is queued."""
         with self._lock:
-            self.check(_names_in(node))
-            if not self.grad_enabled and node["op"] not in (BACKWARD, ZERO_GRAD):
+            if self.lost:
+                self.check(_names_in(node))
+            op, args = node["op"], node["args"]
+            name: str | None = node.get("name")
+            if not self.grad_enabled and op not in (BACKWARD, ZERO_GRAD):
                 node["no_grad"] = True
             self.pending.append(node)
             self.sites.append(_call_site())
-            if node.get("name"):
-                self.pending_names.add(node["name"])
-            op, args = node["op"], node["args"]
-            if op in ("grad_of", "detach") and (op == "grad_of" or args[0] in self.grad_aliases):
-                self.grad_aliases.add(node["name"])
+            if name:
+                self.pending_names.add(name)
+            if (
+                name
+                and op in ("grad_of", "detach")
+                and (op == "grad_of" or args[0] in self.grad_aliases)
+            ):
+                self.grad_aliases.add(name)
             if op.endswith("_"):
                 self.data_epoch += 1
                 self.hazard += 1
@@ -284,7 +334,7 @@ class Connection:
                 return {}
             nodes, sent_names, sites = self.pending, self.pending_names, self.sites
             body: dict[str, Any] = {
-                "nodes": nodes,
+                "nodes": [_compact(n) for n in nodes],
                 "no_grad": False,  # each node says its own
                 "return": names or [],
                 "include": list(include),
@@ -293,7 +343,9 @@ class Connection:
             }
             self.pending, self.pending_names, self.sites = [], set(), []
             try:
-                result = self.send("POST", self.prefix + "/graph", json=body).json()
+                content = _dumps(body)
+                response = self.send("POST", self.prefix + "/graph", content=content, headers=_JSON)
+                result = orjson.loads(response.content)
             except ServerError as exc:
                 located = _located(exc, nodes, sites) if locate else exc
                 if self._recover(nodes, sites, frees, located):
@@ -326,7 +378,7 @@ class Connection:
     def _recover(
         self,
         nodes: list[dict[str, Any]],
-        sites: list[tuple[str, int, str]],
+        sites: list[tuple[CodeType, int]],
         frees: list[str],
         exc: ServerError,
     ) -> bool:
@@ -449,14 +501,13 @@ class Connection:
 
 
 def _located(
-    exc: ServerError, nodes: list[dict[str, Any]], sites: list[tuple[str, int, str]]
+    exc: ServerError, nodes: list[dict[str, Any]], sites: list[tuple[CodeType, int]]
 ) -> ServerError:
     """The error, with a note (printed under its traceback) and ``.site`` naming the line
     of user code that recorded the failing node; its message stays the server's."""
     i = exc.problem.get("node")
     if not isinstance(i, int) or not 0 <= i < len(sites):
         return exc
-    file, line, func = sites[i]
-    exc.site = f"{file}:{line}, in {func}"
+    exc.site = _site(sites[i])
     exc.add_note(f"the failing op, `{nodes[i]['op']}`, was recorded at {exc.site}")
     return exc

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["remembered"]
+__all__ = ["NoSignature", "remembered", "remembered_as", "signature"]
 
 T = TypeVar("T")
 _MAX_ENTRIES = 4096
@@ -25,11 +25,12 @@ _cache: OrderedDict[Hashable, Any] = OrderedDict()
 _lock = threading.Lock()
 
 
-class _NoSignature(Exception):
+class NoSignature(Exception):
     """A value the cache does not key (it is computed every time)."""
 
 
-def _signature(a: Any) -> Hashable:
+def signature(a: Any) -> Hashable:
+    """The key of ``a``: tensors by shape and dtype, other values by type and value."""
     sig = getattr(a, "_signature", None)
     if sig is not None:
         key: Hashable = sig()
@@ -37,21 +38,29 @@ def _signature(a: Any) -> Hashable:
     if a is None or a is Ellipsis or isinstance(a, bool | int | float | str):
         return (type(a).__name__, a)
     if isinstance(a, list | tuple):
-        return (type(a).__name__, tuple(_signature(x) for x in a))
+        return (type(a).__name__, tuple(signature(x) for x in a))
     if isinstance(a, dict):
-        return ("dict", tuple(sorted((k, _signature(v)) for k, v in a.items())))
+        return ("dict", tuple(sorted((k, signature(v)) for k, v in a.items())))
     if isinstance(a, slice):
         return ("slice", a.start, a.stop, a.step)
     if isinstance(a, np.ndarray) and a.size <= 64:
         return ("array", a.shape, a.dtype.str, a.tobytes())
-    raise _NoSignature
+    raise NoSignature
 
 
 def remembered(key: tuple[Any, ...], compute: Callable[[], T]) -> T:
     """``compute()``, or its earlier result for a call with the same signature."""
     try:
-        sig = _signature(key)
-    except _NoSignature:
+        sig = signature(key)
+    except NoSignature:
+        return compute()
+    return remembered_as(sig, compute)
+
+
+def remembered_as(sig: Hashable | None, compute: Callable[[], T]) -> T:
+    """``compute()``, or its earlier result for the key ``sig`` (a caller's own
+    ``signature``-like key; None: not keyed, computed every time)."""
+    if sig is None:
         return compute()
     with _lock:
         found = _cache.get(sig, _MISSING)

@@ -8,6 +8,7 @@ call right there). Values are fetched when needed, together with the pending nod
 from __future__ import annotations
 
 import functools
+import math
 import operator
 import warnings
 import weakref
@@ -33,7 +34,7 @@ from engine.values import HostValues
 
 from .autograd_api import not_through_client
 from .connection import BACKWARD, Connection
-from .inference import remembered
+from .inference import NoSignature, remembered, remembered_as, signature
 from .wire import encode_b64
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
 
 # the op table's declarations (the engine's, which the server's must equal: see ``connect``)
 SPECS: dict[str, dict[str, Any]] = {s["name"]: s for s in op_specs()}
+_DIFFERENTIABLE: dict[str, bool] = {name: bool(s["differentiable"]) for name, s in SPECS.items()}
 
 _UNKNOWN: Any = object()
 _NON_LEAF_GRAD = (
@@ -130,13 +132,31 @@ def _scalar(a: Any) -> Any:
     return a.item() if isinstance(a, np.generic) and a.ndim == 0 else a
 
 
+def _finite(value: Any) -> Any:
+    """``value`` (an argument or attribute), refused as JSON refuses it when it holds a
+    non-finite float: the wire's numbers are JSON's (a message naming it, at the call)."""
+    if type(value) is float or isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(
+                f"Out of range float values are not JSON compliant: {value!r} (a gradserve "
+                "wire argument is a finite number)"
+            )
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _finite(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _finite(v)
+    return value
+
+
 def _wire(a: Any) -> Any:
     """An argument as the wire takes it: a name, a scalar, a list, or an inline value."""
     a = _scalar(a)
     if isinstance(a, RemoteTensor):
         return a.name
     if isinstance(a, bool | int | float) or a is None:
-        return a
+        return _finite(a)
     if isinstance(a, list | tuple) and any(isinstance(x, RemoteTensor) for x in _flat(a)):
         return [_wire(x) for x in a]
     return {"value": encode_b64(_host_array(a))}
@@ -186,6 +206,29 @@ def _index_items(key: Any) -> tuple[list[Any], list[Any], bool]:
     return wire, meta, known
 
 
+_SCALARS = (float, int, bool)
+
+
+def _arg_key(a: Any) -> Any:
+    """``a``'s part of an inference key (see ``client.inference``), quickly for the usual
+    arguments: a remote tensor by shape and dtype, a Python scalar by type and value."""
+    t = type(a)
+    if t is RemoteTensor:
+        shape = a._shape
+        return (shape if shape is not None else tuple(a.shape), a.dtype)
+    if t in _SCALARS or a is None:
+        return (t, a)
+    return signature(a)
+
+
+def _inference_key(op: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    """The key the shape and dtype of ``op`` on ``args`` are remembered by (None: not kept)."""
+    try:
+        return (op, *[_arg_key(a) for a in args], signature(kwargs) if kwargs else None)
+    except NoSignature:
+        return None
+
+
 def apply(
     conn: Connection,
     op: str,
@@ -196,11 +239,14 @@ def apply(
     shape_known: bool = True,
 ) -> RemoteTensor:
     """Record ``op`` on the connection and return its (lazy) result."""
-    shape, dtype = remembered(
-        (op, args, kwargs), lambda: infer(op, [_meta(a) for a in args], kwargs)
+    if kwargs:
+        _finite(kwargs)
+    shape, dtype = remembered_as(
+        _inference_key(op, args, kwargs),
+        lambda: infer(op, [_meta(a) for a in args], kwargs),
     )
     shape_known = shape_known and shape is not None  # masked_select: the values decide
-    rg = conn.grad_enabled and SPECS[op]["differentiable"] and dtype.is_floating_point
+    rg = conn.grad_enabled and dtype.is_floating_point and _DIFFERENTIABLE[op]
     reach, since = _history(conn, args) if rg else (None, None)
     rg = rg and reach is not _NO_LEAVES
     out = RemoteTensor(conn, conn.new_name(), shape if shape_known else None, dtype, rg, not rg)
@@ -210,7 +256,7 @@ def apply(
     node = {
         "name": out.name,
         "op": op,
-        "args": [_wire(a) for a in args],
+        "args": [a.name if type(a) is RemoteTensor else _wire(a) for a in args],
         "kwargs": kwargs if wire_kwargs is None else wire_kwargs,
     }
     conn.record(node)
@@ -227,7 +273,11 @@ def _history(conn: Connection, args: Sequence[Any]) -> tuple[frozenset[str] | No
     None where not known here."""
     reach: frozenset[str] | None = _NO_LEAVES
     since: int | None = conn.hazard
-    for a in _flat(args):
+    for a in args:
+        if isinstance(a, list | tuple):  # cat, stack: the tensors inside
+            args = list(_flat(args))
+            break
+    for a in args:
         if isinstance(a, RemoteTensor) and a._rg:
             r = a._leaves()
             if not a._leaf:
@@ -272,7 +322,12 @@ def _has_remote(v: Any) -> bool:
 
 def record(op: str, *values: Any) -> RemoteTensor:
     """Record the wire op ``op`` on its parameters' values (in its signature's order)."""
-    args, kwargs = _split(SPECS[op], values)
+    spec = SPECS[op]
+    kwargs: dict[str, Any]
+    if len(values) == spec["arity"]:  # the operands alone (an operator's call): no attributes
+        args, kwargs = list(values), {}
+    else:
+        args, kwargs = _split(spec, values)
     return apply(conn_of(*args), op, args, kwargs)
 
 
@@ -288,6 +343,9 @@ def record_parts(op: str, *values: Any) -> tuple[RemoteTensor, ...]:
 
 def conn_of(*args: Any) -> Connection:
     """The session of the first remote tensor among ``args``."""
+    for a in args:
+        if type(a) is RemoteTensor:
+            return a._conn
     for a in _flat(args):
         if isinstance(a, RemoteTensor):
             return a._conn
@@ -336,13 +394,20 @@ class RemoteTensor(HostValues, _TableMethods):
         self._rg = requires_grad
         self._leaf = is_leaf
         self._grad_fn: Any = None if is_leaf else _UNKNOWN  # GradFn once known
-        self._reach: frozenset[str] | None = None  # a non-leaf's leaves (see ``_leaves``)
+        self._reach: frozenset[str] | None = None  # the leaves it reaches (see ``_leaves``)
         self._since: int | None = None  # a non-leaf's graph's oldest hazard (``_history``)
         # from ``leaf.grad``: (the leaf, conn.grad_gen then); while it holds, the values can
         # be read as the leaf's grad (as .npy when large) without binding this name first
         self._alias: tuple[weakref.ref[RemoteTensor], int] | None = None
         self._value: tuple[int, np.ndarray[Any, Any]] | None = None  # (data_epoch, values)
-        weakref.finalize(self, conn.release, name)
+
+    def __del__(self) -> None:
+        # Python dropped the handle: its name is unbound with the session's next request
+        # (cheaper than a weakref.finalize per tensor; a handle never fully built has no name)
+        try:  # noqa: SIM105 - contextlib.suppress: a context manager per tensor
+            self._conn.release(self.name)
+        except AttributeError:
+            pass
 
     def __getattr__(self, name: str) -> Any:
         missing("Tensor", name, "'RemoteTensor' object")
@@ -362,7 +427,12 @@ class RemoteTensor(HostValues, _TableMethods):
     def _leaves(self) -> frozenset[str] | None:
         """The leaves requiring grad a backward from here reaches (None: not known)."""
         if self._leaf:
-            return frozenset((self.name,)) if self._rg else _NO_LEAVES
+            if not self._rg:
+                return _NO_LEAVES
+            own = self._reach  # a leaf's: itself (kept, as each op on it asks)
+            if own is None or len(own) != 1 or self.name not in own:
+                own = self._reach = frozenset((self.name,))
+            return own
         return self._reach
 
     # ------------------------------------------------------------- metadata
@@ -576,7 +646,9 @@ class RemoteTensor(HostValues, _TableMethods):
             check_inplace(op, stand_in(self.shape, self.dtype), [*map(_meta, args)], kwargs)
             return True
 
-        remembered((op, self, args, kwargs), check)
+        _finite(kwargs)
+        key = _inference_key(op, [self, *args], kwargs)
+        remembered_as(None if key is None else ("in place", key), check)
         node = {"name": None, "op": op, "args": [self.name, *map(_wire, args)], "kwargs": kwargs}
         conn.record(node)
         if conn.grad_enabled and any(isinstance(a, RemoteTensor) and a.requires_grad for a in args):

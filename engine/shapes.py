@@ -43,6 +43,12 @@ def numel(shape: Iterable[int]) -> int:
 
 def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
     """The broadcast of ``shapes``; torch's shape_mismatch message when they do not fit."""
+    if len(shapes) == 2 and isinstance(shapes[0], tuple) and isinstance(shapes[1], tuple):
+        first, second = shapes  # the usual call: two operands, equal or one a scalar's
+        if not second or first == second:
+            return tuple([int(d) for d in first])
+        if not first:
+            return tuple([int(d) for d in second])
     out: list[int] = []
     for s in shapes:  # pairwise, from the last dim, as torch's infer_size reports it
         ndim = max(len(out), len(s))

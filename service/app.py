@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -51,9 +52,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await manager.start()
+        # What exists now (modules, the app, its routes and schemas) lives as long as the
+        # process: out of the cyclic collector's way. Every full collection would otherwise
+        # walk it; a graph request of 1,000 nodes spent about a third of its time there.
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             await manager.stop()
             app.state.metrics.process_exited()
 

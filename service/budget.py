@@ -157,14 +157,29 @@ class Guard:
 
     def reserve(self, nbytes: int) -> None:
         """Refuse (507/503) an op whose ``nbytes`` result would not fit, before it allocates."""
-        self.check_time()
+        # called for every op and every gradient a backward computes: the usual case (the
+        # upper bound fits) is checked inline here, as ``check_time`` and ``_fits`` check it
+        cancelled, deadline = self.cancelled, self.deadline
+        if (cancelled is not None and cancelled.is_set()) or (
+            deadline is not None and time.monotonic() > deadline
+        ):
+            self.check_time()
         overhead = TENSOR_OVERHEAD + NODE_OVERHEAD
         grown = allocated_bytes() - self._mark
         self._ops += 1
         total = self.total + grown + nbytes
         request = self.request + grown + nbytes + self._ops * overhead
-        if self._fits(total, request, upper=True):
-            return
+        if request <= self.max_request_bytes and (
+            total <= self.max_session_bytes or total <= self.start
+        ):
+            server = self.server
+            if server is None:
+                return
+            try:
+                server.hold(id(self), request, self._base)
+                return
+            except ApiError:
+                pass  # the server's budget: the exact figure below decides
         now, now_charged, self.start, start_charged = self.measure()
         self.total, self.request = now, max(0, now_charged - start_charged)
         self._mark, self._ops = allocated_bytes(), 0

@@ -230,24 +230,32 @@ def require_json_body(request: Request) -> None:
 
 
 class HotRoute(NamedTuple):
-    """A session route's fast path: its body model and what the route does with it."""
+    """A session route's fast path: its body model and what the route does with it; ``parse``
+    (optional) reads a parsed JSON body quicker than the model (None: let the model decide)."""
 
     model: type[BaseModel]
     handle: Callable[[Request, Session, Any, Settings], Awaitable[Response]]
+    parse: Callable[[Any], Any] | None = None
 
 
 def hot_route(
-    model: type[BaseModel], handle: Callable[[Request, Session, Any, Settings], Awaitable[Response]]
+    model: type[BaseModel],
+    handle: Callable[[Request, Session, Any, Settings], Awaitable[Response]],
+    parse: Callable[[Any], Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Give a declared session route (``POST /v1/sessions/{session_id}/...`` with a JSON
     body) a fast path: ``OrjsonRoute`` parses the body with orjson into ``model`` and opens
     the session itself, skipping FastAPI's dependency solving, then calls ``handle``.
     The FastAPI endpoint stays declared (OpenAPI, validation) and answers every request the
     fast path does not take: a body that is absent, not JSON or not valid, so each error
-    is the one FastAPI gives."""
+    is the one FastAPI gives.
+
+    ``parse(data)`` (optional) takes the parsed JSON first and returns the body, or None for
+    anything it does not accept as valid in every detail (the model then decides, and words
+    the error): a lean check of a large body where a model per item would cost too much."""
 
     def mark(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-        endpoint.hot_route = HotRoute(model, handle)  # type: ignore[attr-defined]
+        endpoint.hot_route = HotRoute(model, handle, parse)  # type: ignore[attr-defined]
         return endpoint
 
     return mark
@@ -260,7 +268,9 @@ async def _hot(request: _OrjsonRequest, hot: HotRoute) -> Response | None:
         return None
     try:
         data = await request.json()
-        model = hot.model.model_validate(data, from_attributes=True)
+        model = None if hot.parse is None else hot.parse(data)
+        if model is None:
+            model = hot.model.model_validate(data, from_attributes=True)
     except StarletteHTTPException:
         raise
     except Exception:  # not JSON, too deep, not the model: FastAPI words the error

@@ -7,12 +7,11 @@ before its first in-place op and restored if a later node fails.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import engine
-from api_schema import GraphNode
 from engine.errors import DoesNotRequireGradError, EngineError
 from engine.ops import wire_ops
 from engine.state import (
@@ -31,13 +30,39 @@ from .budget import Guard, weigh
 from .codecs import decode_tensor_data
 from .errors import ApiError
 
-__all__ = ["WIRE_OPS", "Executor"]
+__all__ = ["WIRE_OPS", "Executor", "Node", "NodeLike"]
 
 # every wire name (the op table's): its op, and whether it runs in place on its first argument
 WIRE_OPS = wire_ops()
 # node kinds that are not ops: they change ``.grad`` and bind nothing (docs/api.md, Graphs)
 BACKWARD, ZERO_GRAD = "autograd.backward", "autograd.zero_grad"
 CONTROL = (BACKWARD, ZERO_GRAD)
+
+
+class NodeLike(Protocol):
+    """What the executor reads of a node: ``api_schema.GraphNode`` or a ``Node``."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def op(self) -> str: ...
+    @property
+    def args(self) -> list[Any]: ...
+    @property
+    def kwargs(self) -> dict[str, Any]: ...
+    @property
+    def no_grad(self) -> bool | None: ...
+
+
+class Node(NamedTuple):
+    """A node as the graph route's fast path reads it (checked as ``GraphNode`` would be,
+    without building a model per node)."""
+
+    name: str | None
+    op: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    no_grad: bool | None
 
 
 def unknown_name(name: Any, node: int | None = None) -> ApiError:
@@ -110,7 +135,7 @@ class Executor:
     # -------------------------------------------------------------------- run
     def run(
         self,
-        nodes: list[GraphNode],
+        nodes: Sequence[NodeLike],
         no_grad: bool,
         guard: Guard | None = None,
         free: Collection[str] = (),
@@ -129,17 +154,20 @@ class Executor:
                 stack.enter_context(engine.limits(self.max_elements))
                 if guard is not None:
                     stack.enter_context(budget(guard.reserve))
-                if no_grad:
-                    stack.enter_context(engine.no_grad())
+                # the request's grad mode (the caller's comes back on leaving); a node with a
+                # mode of its own switches it, and it stays until a node wants the other one
+                grad = not no_grad
+                stack.enter_context(engine.set_grad_enabled(grad))
+                mode = grad
                 for i, node in enumerate(nodes):
                     self.node = i
                     if guard is not None:
                         guard.check_time()
-                    if node.no_grad is not None and node.no_grad != no_grad:
-                        with engine.set_grad_enabled(not node.no_grad):
-                            out = self._call(node)
-                    else:
-                        out = self._call(node)
+                    want = grad if node.no_grad is None else not node.no_grad
+                    if want is not mode:
+                        engine.set_grad_enabled(want)
+                        mode = want
+                    out = self._call(node)
                     if node.name is not None and out is not None:
                         self.local[node.name] = out
                     del out
@@ -167,7 +195,7 @@ class Executor:
             ) from None
         self.node = None
 
-    def _call(self, node: GraphNode) -> Tensor | None:
+    def _call(self, node: NodeLike) -> Tensor | None:
         op = node.op
         if op in CONTROL:
             if node.name is not None:
@@ -188,15 +216,28 @@ class Executor:
                 node=self.node,
             )
         spec, inplace = entry
+        kwargs = self.kwargs(op, node.kwargs) if op == "index" else node.kwargs
         if inplace:
             if not node.args:
                 raise ApiError(400, "invalid_argument", f"{op} needs a target", node=self.node)
             target = self.lookup(node.args[0])
             rest = [self.arg(a) for a in node.args[1:]]
             self._save(target)
-            out = getattr(target, op)(*rest, **self.kwargs(op, node.kwargs))
+            out = getattr(target, op)(*rest, **kwargs)
         else:
-            out = spec(*[self.arg(a) for a in node.args], **self.kwargs(op, node.kwargs))
+            local, names = self.local, self.names
+            args: list[Any] = []
+            for a in node.args:
+                if type(a) is str:  # a name, the usual argument: looked up here
+                    found = local.get(a)
+                    if found is None:
+                        found = names.get(a)
+                    if found is None:
+                        raise unknown_name(a, self.node)
+                    args.append(found)
+                else:
+                    args.append(self.arg(a))
+            out = spec(*args, **kwargs)
         if not isinstance(out, Tensor):
             raise ApiError(
                 400, "invalid_argument", f"{op} did not produce a tensor", node=self.node
@@ -208,7 +249,7 @@ class Executor:
         if id(t) not in self._snapshots:
             self._snapshots[id(t)] = checkpoint(t)
 
-    def _backward(self, node: GraphNode) -> None:
+    def _backward(self, node: NodeLike) -> None:
         """``{"op": "autograd.backward", "args": [tensor, gradient], "kwargs": {retain_graph,
         create_graph, inputs}}``: as ``POST .../backward``, inside the batch."""
         if not 1 <= len(node.args) <= 2:
@@ -271,25 +312,32 @@ def _names_in(a: Any) -> Iterator[str]:
 
 
 def _drops(
-    nodes: list[GraphNode], free: Collection[str], keep: Collection[str] | None
+    nodes: Sequence[NodeLike], free: Collection[str], keep: Collection[str] | None
 ) -> dict[int, list[str]]:
     """For each node, the freed names whose last use (or binding) it is."""
     if keep is None:  # every node name is reported
         return {}
+    dropping = set(free).difference(keep)
+    if not dropping:
+        return {}
     last: dict[str, int] = {}
     for i, node in enumerate(nodes):
-        for name in _names_in(node.args):
-            last[name] = i
-        if node.op == "index":
-            for name in _names_in(node.kwargs.get("index")):
-                last[name] = i
-        if node.op == BACKWARD:
-            for name in _names_in(node.kwargs.get("inputs")):
-                last[name] = i
-        if node.name is not None:
+        for a in node.args:
+            if type(a) is str:
+                if a in dropping:
+                    last[a] = i
+            elif type(a) is list:
+                for name in _names_in(a):
+                    if name in dropping:
+                        last[name] = i
+        op = node.op
+        if op == "index" or op == BACKWARD:
+            for name in _names_in(node.kwargs.get("index" if op == "index" else "inputs")):
+                if name in dropping:
+                    last[name] = i
+        if node.name in dropping:
             last[node.name] = i
     out: dict[int, list[str]] = {}
-    for name in set(free) - set(keep):
-        if name in last:
-            out.setdefault(last[name], []).append(name)
+    for name, i in last.items():
+        out.setdefault(i, []).append(name)
     return out

@@ -58,3 +58,16 @@ def test_the_server_is_stopped_when_a_case_fails(
     assert f"stopped : gradserve pid {pid}" in out
     if os.path.isdir("/proc"):
         assert not alive(pid), pid
+
+
+def test_quick_prints_the_cost_per_node(capsys: pytest.CaptureFixture[str]) -> None:
+    bench_client.main(["--quick", "--skip", "torch", "--rounds", "1", "--block", "1"])
+    out = capsys.readouterr().out
+    assert "cost per graph node" in out and "client CPU us/node" in out, out
+    for prefix in ("(a) 100-op chain step, connect()", "(d) polynomial SGD, 20 steps"):
+        rows = [ln for ln in out.splitlines() if prefix in ln]
+        assert len(rows) == 1, out
+        # nodes per call, then client, server, server - engine, engine and wall µs per node
+        assert re.search(r"\s\d+\s+" + r"\s+".join([r"-?\d+\.\d"] * 5) + r"\s*\|?\s*$", rows[0]), (
+            rows[0]
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -156,3 +157,67 @@ def test_small_arrays_stay_json(small_npy: tuple[RemoteTorch, RequestLog]) -> No
     assert x.sum().item() == 1000.0
     assert all(entry[3] == "application/json" for entry in log.entries)
     assert all(NPY not in entry[2] + entry[3] for entry in log.entries)
+
+
+def test_a_batch_travels_in_the_compact_form(torch: RemoteTorch) -> None:
+    """Each pending node goes as ``[name, op, args, kwargs?, no_grad?]`` (docs/api.md), the
+    trailing defaults left off; the values are what the object form would carry."""
+    bodies: list[dict[str, Any]] = []
+
+    def on_request(request: Any) -> None:
+        if request.url.path.endswith("/graph"):
+            bodies.append(json.loads(request.content))
+
+    torch.connection.http.event_hooks = {"request": [on_request], "response": []}
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * 2).sum(0, keepdim=True)
+    with torch.no_grad():
+        z = x + 1
+    assert y.tolist() == [6.0] and z.tolist() == [2.0, 3.0]
+    nodes = bodies[0]["nodes"]
+    tmp = nodes[0][0]  # x * 2: a temporary's name
+    assert nodes == [
+        [tmp, "mul", [x.name, 2]],
+        [y.name, "sum", [tmp], {"dim": 0, "keepdim": True}],
+        [z.name, "add", [x.name, 1], {}, True],
+    ]
+
+
+def test_shapes_and_dtypes_are_remembered_by_operand_kinds(torch: RemoteTorch, ref: Any) -> None:
+    """Inference is remembered per (op, operand shapes and dtypes, scalar types and values,
+    attributes): every variant below still has torch's own shape and dtype."""
+    ints = [[1, 2], [3, 4]]
+    for a, ra in ((torch.tensor(ints), ref.tensor(ints)), (torch.tensor([1.5]), ref.tensor([1.5]))):
+        for other in (1, 1.0, True, 2, 0.5):
+            for _ in range(2):  # the second time from what was remembered
+                got, want = a + other, ra + other
+                assert (tuple(got.shape), got.dtype.name) == (
+                    tuple(want.shape),
+                    str(want.dtype).removeprefix("torch."),
+                ), (a, other)
+        for dim in (0, -1, None):
+            got = a.sum() if dim is None else a.sum(dim)
+            want = ra.sum() if dim is None else ra.sum(dim)
+            assert tuple(got.shape) == tuple(want.shape)
+    assert (torch.ones(2, 3) + torch.ones(3)).shape == (2, 3)
+    assert (torch.ones(4, 3) + torch.ones(3)).shape == (4, 3)
+    with pytest.raises(RuntimeError, match="must match the size"):
+        torch.ones(4, 3) + torch.ones(2)
+    with pytest.raises(RuntimeError, match="must match the size"):  # errors are never kept
+        torch.ones(4, 3) + torch.ones(2)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_scalar_is_refused_at_the_call(torch: RemoteTorch, value: float) -> None:
+    """The wire's numbers are JSON's: a non-finite Python float as an argument or attribute
+    is a ValueError where the call is made, before anything is sent."""
+    x = torch.tensor([1.0, 2.0])
+    before = torch.requests
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        x + value
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        x.clamp(max=value)
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        x.add_(value)
+    assert torch.requests == before
+    assert (x + 1.5).tolist() == [2.5, 3.5]  # nothing was recorded

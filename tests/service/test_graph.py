@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 from service_testkit import TUTORIAL_NODES, Sess, assert_problem, tutorial
 
+import engine
+from service.executor import Executor, Node
+
 pytestmark = pytest.mark.anyio
 
 
@@ -574,3 +577,88 @@ async def test_unknown_name_carries_node(sess: Sess) -> None:
     assert body["node"] == 2 and "ghost" in body["detail"]
     for n in ("a", "b", "c"):
         assert_problem(await sess.get(f"/tensors/{n}"), 404, "tensor_not_found")
+
+
+async def test_compact_nodes_run_as_objects_do(sess: Sess) -> None:
+    """``[name, op, args, kwargs?, no_grad?]``: the same request as the object form, and the
+    two forms mix in one request."""
+    await sess.tensor("x", fill="ones", shape=[2, 2], requires_grad=True)
+    compact: list[Any] = [
+        ["y", "add", ["x", 2]],
+        ["z", "mul", ["y", "y"], {}],
+        {"name": "z", "op": "mul", "args": ["z", 3]},
+        ["s", "sum", ["z"], {"dim": 1, "keepdim": True}],
+        ["d", "detach", ["z"], {}, True],
+        [None, "mean", ["z"]],
+    ]
+    t = await sess.run(compact, include=["data"])  # type: ignore[arg-type]
+    assert list(t) == ["y", "z", "s", "d"]
+    assert t["z"]["grad_fn"] == "MulBackward0"
+    assert t["z"]["data"]["data"] == [[27.0, 27.0], [27.0, 27.0]]
+    assert t["s"]["grad_fn"] == "SumBackward1" and t["s"]["data"]["data"] == [[54.0], [54.0]]
+    assert t["d"]["requires_grad"] is False
+    await sess.run([["o", "mean", ["z"]], [None, "autograd.backward", ["o"]]])  # type: ignore[list-item]
+    assert (await sess.info("x", "grad"))["grad"]["data"] == [[4.5, 4.5], [4.5, 4.5]]
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        ["y", "add"],  # too short
+        ["y", "add", ["x", 2], {}, None, "extra"],  # too long
+        ["not a name", "add", ["x", 2]],
+        ["y\n", "add", ["x", 2]],
+        [3, "add", ["x", 2]],
+        ["y", None, ["x", 2]],
+        ["y", "add", "x"],
+        ["y", "add", ["x", 2], None],
+        ["y", "add", ["x", 2], {}, "maybe"],
+        "y = x + 2",
+    ],
+)
+async def test_compact_nodes_are_checked_strictly(sess: Sess, node: Any) -> None:
+    await sess.tensor("x", value=[1.0])
+    r = await sess.graph([["ok", "neg", ["x"]], node])
+    body = assert_problem(r, 422, "validation_error")
+    assert body["errors"] and all(e["loc"][:3] == ["body", "nodes", 1] for e in body["errors"])
+    assert_problem(await sess.get("/tensors/ok"), 404, "tensor_not_found")
+
+
+async def test_compact_node_errors_carry_the_node(sess: Sess) -> None:
+    await sess.tensor("x", value=[1.0])
+    r = await sess.graph([["a", "neg", ["x"]], ["b", "frobnicate", ["a"]]])
+    assert assert_problem(r, 400, "unknown_op")["node"] == 1
+    r = await sess.graph([["a", "neg", ["x"]], [None, "add", ["a", "ghost"]]])
+    assert assert_problem(r, 400, "unknown_name")["node"] == 1
+    r = await sess.graph([["a", "neg", ["x"]], ["b", "mul", ["a", "a"], {"bogus": 1}]])
+    assert assert_problem(r, 400, "invalid_argument")["node"] == 1
+
+
+@pytest.mark.parametrize("request_no_grad", [False, True])
+async def test_each_node_runs_in_its_own_grad_mode(sess: Sess, request_no_grad: bool) -> None:
+    """A node's ``no_grad`` holds for that node alone, in any order of modes; the others run in
+    the request's mode."""
+    await sess.tensor("x", value=[1.0, 2.0], requires_grad=True)
+    modes = [None, True, True, None, False, None, True, False, None]
+    nodes = [[f"n{i}", "mul", ["x", i + 2], {}, m] for i, m in enumerate(modes)]
+    t = await sess.run(nodes, no_grad=request_no_grad)  # type: ignore[arg-type]
+    for i, m in enumerate(modes):
+        records = not (request_no_grad if m is None else m)
+        assert t[f"n{i}"]["requires_grad"] is records, (i, m)
+        assert t[f"n{i}"]["grad_fn"] == ("MulBackward0" if records else None), (i, m)
+
+
+def test_the_grad_mode_of_the_thread_is_back_after_a_request() -> None:
+    x = engine.tensor([1.0], requires_grad=True)
+    for fails in (False, True):
+        nodes = [Node("a", "mul", ["x", 2], {}, True), Node("b", "mul", ["x", 3], {}, False)]
+        if fails:
+            nodes.append(Node("c", "add", ["a", "ghost"], {}, True))
+        for outer in (True, False):
+            with engine.set_grad_enabled(outer):
+                ex = Executor({"x": x}, 1 << 20, np)
+                try:
+                    ex.run(nodes, no_grad=False)
+                except Exception:
+                    assert fails
+                assert engine.is_grad_enabled() is outer
