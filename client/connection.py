@@ -19,11 +19,11 @@ the original error instead of a confusing ``unknown_name``.
 from __future__ import annotations
 
 import collections
+import inspect
 import io
 import itertools
 import json
 import os
-import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -59,7 +59,8 @@ _OURS: dict[str, bool] = {}
 def _call_site() -> tuple[CodeType, int]:
     """The innermost frame outside this package (and its generated methods): user code, as
     its code object and line (formatted only when an error names it: ``_site``)."""
-    f = sys._getframe(1)
+    f = inspect.currentframe()  # this frame: ours, so the walk below skips it
+    assert f is not None  # CPython
     ours = _OURS
     while f.f_back is not None:
         file = f.f_code.co_filename

@@ -558,9 +558,10 @@ def shortcut(op: Op) -> Callable[[tuple[Any, ...]], Any] | None:
     """``apply``'s shortcut for the calls a training loop makes most, or None where ``op`` has
     none: an elementwise op (no attributes, no ``prepare``) on float NumPy tensors of one
     dtype, or on such a tensor and a Python float second. It makes the same result, node,
-    saved values and grad_fn name as ``apply``; a call it cannot take (another dtype or kind
-    of operand, keywords, a profiler, limits or a budget in force, NumPy's shape error) returns
-    ``NotImplemented`` and the caller goes on to ``apply``, which raises torch's errors."""
+    saved values and grad_fn name as ``apply``, and tells a host's budget the same bytes; a call
+    it cannot take (another dtype or kind of operand, keywords, a profiler, a broadcast under a
+    limit or budget, NumPy's shape error) returns ``NotImplemented`` and the caller goes on to
+    ``apply``, which raises torch's errors."""
     if not (op.elementwise and op.raw) or (op.prepare is not None and not op.plain_prepare):
         return None
     n = op.arity
@@ -582,14 +583,16 @@ def shortcut(op: Op) -> Callable[[tuple[Any, ...]], Any] | None:
     no = NotImplemented
 
     def run(values: tuple[Any, ...]) -> Any:
-        if len(values) != total or mode.profiler is not None or mode.reserve is not None:
+        if len(values) != total or mode.profiler is not None:
             return no
         if defaults:
             for v, d in zip(values[n:], defaults, strict=True):
                 if type(v) is not type(d) or v != d:
                     return no
-        if mode.max_elements is not None:
-            return no
+        # a host's limit or budget (the service's): taken for a result of the first operand's
+        # shape and dtype (its bytes are what apply would reserve); anything else goes to apply
+        reserve, limit = mode.reserve, mode.max_elements
+        limited = reserve is not None or limit is not None
         x = values[0]
         if (type(x) is not T and not isinstance(x, T)) or x._xp is not np:
             return no  # a Parameter is a Tensor too
@@ -597,10 +600,14 @@ def shortcut(op: Op) -> Callable[[tuple[Any, ...]], Any] | None:
         if not dt.is_floating_point:
             return no
         a = x._st.array
+        if limited and limit is not None and a.size > limit:
+            return no
         y: Any = None
         if n == 1:
             if check is not None:
                 check((x,), {})
+            if reserve is not None:
+                reserve(a.nbytes)
             token = var.set(ignore)
             try:
                 out = fwd(np, a)
@@ -614,10 +621,14 @@ def shortcut(op: Op) -> Callable[[tuple[Any, ...]], Any] | None:
                 if y._dtype is not dt or y._xp is not np:
                     return no
                 b = y._st.array
+                if limited and b.shape != a.shape:
+                    return no
             else:
                 return no
             if check is not None:
                 check((x, y), {})
+            if reserve is not None:
+                reserve(a.nbytes)
             token = var.set(ignore)
             try:
                 out = fwd(np, a, b)

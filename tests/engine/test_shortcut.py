@@ -135,3 +135,32 @@ def test_a_saved_input_modified_in_place_still_raises() -> None:
     h.add_(1.0)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.backward()
+
+
+@pytest.mark.parametrize("op", SHORT)
+def test_under_a_budget_and_a_limit_the_shortcut_reserves_what_apply_does(
+    monkeypatch: pytest.MonkeyPatch, op: str
+) -> None:
+    from engine.state import budget
+
+    seen: dict[bool, list[int]] = {}
+    for fast in (True, False):
+        if not fast:
+            monkeypatch.setattr(OPS[op], "_shortcut", None)
+        got: list[int] = []
+        a = torch.tensor(np.linspace(0.2, 1.4, 6).reshape(2, 3), requires_grad=True)
+        b = torch.tensor(np.linspace(0.3, 1.1, 6).reshape(2, 3))
+        f = getattr(torch, op)
+        with budget(got.append), torch.limits(100):
+            f(a) if OPS[op].arity == 1 else f(a, b)
+            if OPS[op].arity == 2:
+                f(a, b[0])  # a broadcast: apply's bound
+        seen[fast] = got
+        monkeypatch.undo()
+    assert seen[True] == seen[False] and seen[True]
+
+
+def test_a_limit_still_refuses_before_the_shortcut_allocates() -> None:
+    x = torch.ones(10, requires_grad=True)
+    with torch.limits(5), pytest.raises(Exception, match="above the limit of 5"):
+        x * 2.0
