@@ -1,18 +1,30 @@
 """The graph as data: dump named tensors with their autograd graph, and rebuild them.
 
-``dump(tensors)`` returns ``(doc, arrays)``: ``doc`` is plain JSON (op names, attrs,
-edges, versions, flags), ``arrays`` maps array ids to backend arrays, so a store can
-keep raw bytes apart from the JSON. Nodes are rebuilt from the op table by name:
-no closures, no pickle. Shared storages, version counters and freed saved values
-survive the round trip, so torch's errors (graph_freed, modified_inplace) do too.
+Two formats, each versioned:
+
+``FORMAT`` (1), one document: ``dump(tensors)`` returns ``(doc, arrays)``: ``doc`` is plain
+JSON (op names, attrs, edges, versions, flags), ``arrays`` maps array ids to backend
+arrays, so a store can keep raw bytes apart from the JSON.
+
+``RECORDS`` (2), one record per object (``Records``): each tensor, graph node, storage and
+version counter is its own small record under a stable key, written only when it changed
+and read only when a request reaches it, so a store's cost follows what a request
+touches, not the session's size. A record is ``b"<keys it references>\n<JSON>"``: the
+first line lets a store walk (and reference-count) the graph without parsing JSON.
+
+Nodes are rebuilt from the op table by name: no closures, no pickle. Shared storages,
+version counters and freed saved values survive the round trip, so torch's errors
+(graph_freed, modified_inplace) do too.
 """
 
 from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+import orjson
 
 from .autograd import Node, SavedTensor
 from .dtypes import as_dtype
@@ -20,9 +32,10 @@ from .errors import InvalidArgumentError
 from .ops import OPS
 from .tensor import Storage, Tensor
 
-__all__ = ["dump", "load"]
+__all__ = ["FORMAT", "RECORDS", "Records", "dump", "load"]
 
 FORMAT = 1
+RECORDS = 2  # the per-record format (``Records``)
 
 
 class _Dumper:
@@ -239,3 +252,315 @@ def load(doc: dict[str, Any], arrays: dict[str, Any]) -> dict[str, Tensor]:
         return n
 
     return {name: tensor(k) for name, k in doc["names"].items()}
+
+
+# ----------------------------------------------------------------- records (format 2)
+def _record(refs: Iterable[str], body: Any) -> bytes:
+    """One record: the keys it references (sorted, each once), a newline, the JSON body."""
+    return " ".join(sorted(set(refs))).encode() + b"\n" + orjson.dumps(body)
+
+
+def record_refs(record: bytes) -> list[str]:
+    """The keys a record references (its first line)."""
+    head, _, _ = record.partition(b"\n")
+    return head.decode().split()
+
+
+def _body(record: bytes) -> Any:
+    return orjson.loads(record.partition(b"\n")[2])
+
+
+class Records:
+    """A namespace's graph as one record per object, each under a stable key.
+
+    Keys: ``t…`` a tensor, ``N…`` a graph node, ``s…`` a storage, ``v…`` a version
+    counter; arrays are named by the caller (``array_key``), so a store lays out their
+    bytes as it likes. The codec remembers which object each key names and each record
+    as last stored, so ``dump`` returns only the records that changed, and ``load`` adds
+    only the objects it has not built yet (shared nodes and storages stay shared).
+
+    References are strong (they keep the target alive) except a node's ``retained``
+    tensor (a weak reference in the engine as well): a store may count them to free a
+    record no one references.
+    """
+
+    def __init__(self, new_key: Callable[[str], str], array_key: Callable[[Any], str]) -> None:
+        self._new_key = new_key  # kind letter -> a key no object of this namespace has
+        self._array_key = array_key
+        self._keys: dict[int, tuple[Any, str]] = {}  # id(obj) -> (obj, key)
+        self.objects: dict[str, Any] = {}  # key -> obj
+        self.stored: dict[str, bytes] = {}  # key -> the record as last stored
+
+    # ------------------------------------------------------------ keys
+    def key(self, obj: Any, kind: str) -> str:
+        """The object's key (a new one the first time it is seen)."""
+        known = self._keys.get(id(obj))
+        if known is not None and known[0] is obj:
+            return known[1]
+        k = self._new_key(kind)
+        self._keys[id(obj)] = (obj, k)
+        self.objects[k] = obj
+        return k
+
+    def _bind(self, k: str, obj: Any) -> None:
+        self._keys[id(obj)] = (obj, k)
+        self.objects[k] = obj
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Drop keys the store deleted (their objects are garbage)."""
+        for k in keys:
+            obj = self.objects.pop(k, None)
+            self.stored.pop(k, None)
+            if obj is not None:
+                known = self._keys.get(id(obj))
+                if known is not None and known[1] == k:
+                    del self._keys[id(obj)]
+
+    def tensor_key(self, t: Tensor) -> str:
+        return self.key(t, "t")
+
+    # ------------------------------------------------------------ dump
+    def dump(self, roots: Iterable[Tensor]) -> tuple[dict[str, bytes], dict[str, Any]]:
+        """The records of everything ``roots`` reach that differ from what was stored, and
+        the arrays (by key) those records reference. ``mark_stored`` them once written."""
+        changed: dict[str, bytes] = {}
+        arrays: dict[str, Any] = {}
+        seen: set[int] = set()
+        stack: list[Any] = list(roots)
+
+        def array(a: Any, refs: list[str], new: list[Any]) -> str:
+            k = self._array_key(a)
+            refs.append(k)
+            new.append((k, a))
+            return k
+
+        def value(v: Any, refs: list[str], new: list[Any]) -> Any:
+            if isinstance(v, float) and not math.isfinite(v):
+                return {"float": repr(v)}
+            if isinstance(v, list | tuple):
+                return [value(x, refs, new) for x in v]
+            if isinstance(v, dict):
+                return {"dict": {k: value(x, refs, new) for k, x in v.items()}}
+            if hasattr(v, "dtype") and hasattr(v, "shape"):
+                if getattr(v, "ndim", 1) == 0 and not hasattr(v, "__array_interface__"):
+                    return v.item()
+                return {"array": array(v, refs, new)}
+            if hasattr(v, "item") and not isinstance(v, int | float | bool | str):
+                return v.item()
+            return v
+
+        def emit(k: str, refs: list[str], body: Any, new: list[Any]) -> None:
+            rec = _record(refs, body)
+            if self.stored.get(k) != rec:
+                changed[k] = rec
+                for ak, a in new:
+                    arrays[ak] = a
+
+        def tensor(t: Tensor) -> str:
+            k = self.key(t, "t")
+            if id(t) not in seen:
+                stack.append(t)
+            return k
+
+        def node(n: Node) -> str:
+            k = self.key(n, "N")
+            if id(n) not in seen:
+                stack.append(n)
+            return k
+
+        def storage(st: Storage) -> str:
+            k = self.key(st, "s")
+            if id(st) not in seen:
+                seen.add(id(st))
+                refs: list[str] = []
+                new: list[Any] = []
+                emit(k, refs, {"array": array(st.array, refs, new)}, new)
+            return k
+
+        def vc(c: list[int]) -> str:
+            k = self.key(c, "v")
+            if id(c) not in seen:
+                seen.add(id(c))
+                emit(k, [], c[0], [])
+            return k
+
+        while stack:
+            obj = stack.pop()
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            refs: list[str] = []
+            new: list[Any] = []
+            if isinstance(obj, Tensor):
+                body: Any = {
+                    "storage": storage(obj._st),
+                    "vc": vc(obj._vc),
+                    "requires_grad": obj._rg,
+                    "grad_fn": None if obj.grad_fn is None else node(obj.grad_fn),
+                    "grad": None if obj._grad is None else tensor(obj._grad),
+                }
+                refs += [
+                    x for x in (body["storage"], body["vc"], body["grad_fn"], body["grad"]) if x
+                ]
+                emit(self.key(obj, "t"), refs, body, new)
+                continue
+            n: Node = obj
+            nxt: list[Any] = []
+            for target in n.next:
+                if target is None:
+                    nxt.append(None)
+                elif isinstance(target, Node):
+                    nxt.append({"node": node(target)})
+                    refs.append(nxt[-1]["node"])
+                else:
+                    nxt.append({"leaf": tensor(target)})
+                    refs.append(nxt[-1]["leaf"])
+            saved = None
+            if n.saved is not None:
+                saved = {}
+                for sk, s in n.saved.items():
+                    entry = {
+                        "array": array(s.array, refs, new),
+                        "storage": storage(s.storage),
+                        "version": s.version,
+                        "vc": vc(n.vcs[sk]),
+                        "requires_grad": s.requires_grad,
+                        "is_output": s.is_output,
+                        "leaf": None if s.leaf is None else tensor(s.leaf),
+                        "grad_fn": None if s.grad_fn is None else node(s.grad_fn),
+                    }
+                    refs += [entry["storage"], entry["vc"]]
+                    refs += [x for x in (entry["leaf"], entry["grad_fn"]) if x]
+                    saved[str(sk)] = entry
+            retained = n.retained() if n.retained is not None else None
+            body = {
+                "op": n.op.name,
+                "name": n.fn_name,
+                "next": nxt,
+                "consts": [value(c, refs, new) for c in n.consts],
+                "in_meta": [None if m is None else [list(m[0]), m[1].name] for m in n.in_meta],
+                "attrs": value(n.attrs, refs, new)["dict"],
+                "saved": saved,
+                # weak, as in the engine: not a reference that keeps the tensor stored
+                "retained": None if retained is None else tensor(retained),
+            }
+            emit(self.key(n, "N"), refs, body, new)
+        return changed, arrays
+
+    def mark_stored(self, records: dict[str, bytes]) -> None:
+        """The store wrote these records: later dumps compare against them."""
+        self.stored.update(records)
+
+    # ------------------------------------------------------------ load
+    def load(self, records: dict[str, bytes], arrays: Callable[[str], Any]) -> None:
+        """Build the objects these records describe (those not built yet); ``arrays(key)``
+        returns an array by its key. A record may reference keys absent from ``records``
+        only if their objects exist already (a weak ``retained`` target may be gone)."""
+        bodies: dict[str, Any] = {}
+
+        def body(k: str) -> Any:
+            b = bodies.get(k)
+            if b is None:
+                b = bodies[k] = _body(records[k])
+            return b
+
+        def storage(k: str) -> Storage:
+            st = self.objects.get(k)
+            if st is None:
+                st = Storage(arrays(body(k)["array"]))
+                self._bind(k, st)
+            return st  # type: ignore[no-any-return]
+
+        def vc(k: str) -> list[int]:
+            c = self.objects.get(k)
+            if c is None:
+                c = [int(body(k))]
+                self._bind(k, c)
+            return c  # type: ignore[no-any-return]
+
+        def value(v: Any) -> Any:
+            if isinstance(v, list):
+                return [value(x) for x in v]
+            if isinstance(v, dict):
+                if "float" in v:
+                    return float(v["float"])
+                if "array" in v:
+                    return arrays(v["array"])
+                return {k: value(x) for k, x in v["dict"].items()}
+            return v
+
+        def tensor(k: str) -> Tensor:
+            t = self.objects.get(k)
+            if t is not None:
+                return t  # type: ignore[no-any-return]
+            e = body(k)
+            st = storage(e["storage"])
+            t = Tensor._make(st.array, e["requires_grad"], None)
+            t._st = st
+            t._vc = vc(e["vc"])
+            self._bind(k, t)
+            t.grad_fn = None if e["grad_fn"] is None else node(e["grad_fn"])
+            t._grad = None if e["grad"] is None else tensor(e["grad"])
+            return t
+
+        def node(k: str) -> Node:
+            n = self.objects.get(k)
+            if n is not None:
+                return n  # type: ignore[no-any-return]
+            e = body(k)
+            op = OPS.get(e["op"])
+            if op is None:
+                raise InvalidArgumentError(f"unknown op {e['op']!r} in a stored graph")
+            n = Node(op, e["name"], (), (), (), value({"dict": e["attrs"]}))
+            self._bind(k, n)  # before recursing: graphs share nodes
+            n.consts = tuple(value(c) for c in e["consts"])
+            n.in_meta = tuple(
+                None if m is None else (tuple(m[0]), as_dtype(m[1])) for m in e["in_meta"]
+            )
+            n.next = tuple(
+                None if x is None else (node(x["node"]) if "node" in x else tensor(x["leaf"]))
+                for x in e["next"]
+            )
+            if e["saved"] is None:
+                n.saved = None
+            else:
+                for key, s in e["saved"].items():
+                    skey: Any = key if key == "out" else int(key)
+                    sv = SavedTensor.__new__(SavedTensor)
+                    sv.array = arrays(s["array"])
+                    sv.storage = storage(s["storage"])
+                    sv.version = s["version"]
+                    sv.requires_grad = s["requires_grad"]
+                    sv.is_output = s["is_output"]
+                    sv.leaf = None if s["leaf"] is None else tensor(s["leaf"])
+                    sv.grad_fn = None if s["grad_fn"] is None else node(s["grad_fn"])
+                    sv.ref = None
+                    assert n.saved is not None
+                    n.saved[skey] = sv
+                    n.vcs[skey] = vc(s["vc"])
+            r = e["retained"]
+            if r is not None and (r in self.objects or r in records):
+                n.retained = weakref.ref(tensor(r))
+            return n
+
+        for k in records:
+            if k in self.objects:
+                continue
+            kind = k[:1]
+            if kind == "t":
+                tensor(k)
+            elif kind == "N":
+                node(k)
+        self.stored.update(records)  # what the store holds now
+
+    def tensor(self, k: str) -> Tensor:
+        """The tensor a loaded key names."""
+        t = self.objects[k]
+        assert isinstance(t, Tensor)
+        return t
+
+
+def kind_of(key: str) -> str:
+    """A record key's kind: ``t`` tensor, ``N`` node, ``s`` storage, ``v`` version counter
+    (other letters are the caller's: array keys, names)."""
+    return key[:1]

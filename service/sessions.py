@@ -61,19 +61,32 @@ def lookup(session: Session, name: str) -> Tensor:
 def commit(
     session: Session, settings: Settings, bind: dict[str, Tensor], unbind: Iterable[str] = ()
 ) -> None:
-    """Bind names if the session stays within its byte quota (507 otherwise, nothing bound)."""
-    trial = dict(session.names)
-    trial.update(bind)
-    for name in unbind:
-        trial.pop(name, None)
-    if len(trial) > settings.max_tensors_per_session and len(trial) > len(session.names):
+    """Bind names if the session stays within its byte quota (507 otherwise, nothing bound).
+
+    Costs what the request binds and unbinds, not the session's size: the names are
+    changed in place (a store that reads names lazily reads only these)."""
+    names = session.names
+    freed = set(unbind)  # unbound even if the request bound them too
+    gone = {n for n in freed if n in names}
+    bind = {n: t for n, t in bind.items() if n not in freed}
+    new = [n for n in bind if n not in names]
+    count = len(names) + len(new) - len(gone)
+    if count > settings.max_tensors_per_session and count > len(names):
         raise ApiError(
             507,
             "too_many_tensors",
-            f"the session would bind {len(trial)} names, above its limit of "
+            f"the session would bind {count} names, above its limit of "
             f"{settings.max_tensors_per_session} (GRADSERVE_MAX_TENSORS_PER_SESSION)",
         )
     added = allocated_bytes() + sum(nbytes(t) for t in bind.values())
+
+    def trial() -> dict[str, Tensor]:
+        out = dict(names.items())
+        out.update(bind)
+        for name in gone:
+            out.pop(name, None)
+        return out
+
     size = account(session, settings, added, trial)
     if size > settings.max_session_bytes and size > session.bytes:
         raise ApiError(
@@ -81,8 +94,9 @@ def commit(
             "session_quota_exceeded",
             f"the session would hold {size} bytes, above its quota of {settings.max_session_bytes}",
         )
-    session.names.clear()
-    session.names.update(trial)
+    names.update(bind)
+    for name in gone:
+        del names[name]
     session.bytes = size
 
 
@@ -91,12 +105,14 @@ def account(session: Session, settings: Settings, added: int, trial: Any = None)
 
     Walking a large graph costs milliseconds, so while ``bytes + added`` stays within the
     quota and within twice the last measurement, the upper bound stands in for the
-    measurement; otherwise the session (or ``trial``, the names it would hold) is walked.
+    measurement; otherwise the session (or ``trial``, the names it would hold, or a
+    function returning them) is walked.
     """
     upper = session.bytes + added
     if upper <= settings.max_session_bytes and upper <= 2 * session.exact_bytes + (1 << 20):
         return upper
-    exact = session_bytes(session.names if trial is None else trial)
+    names = session.names if trial is None else trial() if callable(trial) else trial
+    exact = session_bytes(names)
     session.exact_bytes = exact
     return exact
 
