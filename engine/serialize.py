@@ -419,7 +419,7 @@ class Records:
             if n.saved is not None:
                 saved = {}
                 for sk, s in n.saved.items():
-                    entry = {
+                    entry: dict[str, Any] = {
                         "array": array(s.array, refs, new),
                         "storage": storage(s.storage),
                         "version": s.version,
@@ -469,14 +469,14 @@ class Records:
             if st is None:
                 st = Storage(arrays(body(k)["array"]))
                 self._bind(k, st)
-            return st  # type: ignore[no-any-return]
+            return st
 
         def vc(k: str) -> list[int]:
             c = self.objects.get(k)
             if c is None:
                 c = [int(body(k))]
                 self._bind(k, c)
-            return c  # type: ignore[no-any-return]
+            return c
 
         def value(v: Any) -> Any:
             if isinstance(v, list):
@@ -492,7 +492,7 @@ class Records:
         def tensor(k: str) -> Tensor:
             t = self.objects.get(k)
             if t is not None:
-                return t  # type: ignore[no-any-return]
+                return t
             e = body(k)
             st = storage(e["storage"])
             t = Tensor._make(st.array, e["requires_grad"], None)
@@ -506,7 +506,7 @@ class Records:
         def node(k: str) -> Node:
             n = self.objects.get(k)
             if n is not None:
-                return n  # type: ignore[no-any-return]
+                return n
             e = body(k)
             op = OPS.get(e["op"])
             if op is None:

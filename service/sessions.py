@@ -67,6 +67,9 @@ def commit(
     changed in place (a store that reads names lazily reads only these)."""
     names = session.names
     freed = set(unbind)  # unbound even if the request bound them too
+    probe = getattr(names, "probe", None)
+    if probe is not None:  # a store's lazy names: which are bound, in one read
+        probe([*bind, *freed])
     gone = {n for n in freed if n in names}
     bind = {n: t for n, t in bind.items() if n not in freed}
     new = [n for n in bind if n not in names]

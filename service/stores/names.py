@@ -32,6 +32,10 @@ class Fetcher(Protocol):
         """Whether the store binds ``name`` (without reading its tensor)."""
         ...
 
+    def probe_many(self, names: list[str]) -> list[bool]:
+        """``probe`` for each name, at once."""
+        ...
+
     def fetch(self, name: str) -> Tensor | None:
         """The tensor the store binds to ``name`` (with its graph), or None."""
         ...
@@ -92,6 +96,19 @@ class LazyNames(dict[str, Tensor]):
             self.accessed.setdefault(name, t)
         return t
 
+    def probe(self, names: Iterable[str]) -> None:
+        """Learn at once which of these names are bound (one read for all, not one each)."""
+        if self.fetcher is None:
+            return
+        unknown = [
+            n
+            for n in dict.fromkeys(names)
+            if not dict.__contains__(self, n) and n not in self._absent and n not in self._present
+        ]
+        if unknown:
+            for n, bound in zip(unknown, self.fetcher.probe_many(unknown), strict=True):
+                (self._present if bound else self._absent).add(n)
+
     def load_all(self) -> None:
         """Read every name the store binds (those bound or unbound here stay as they are)."""
         if self.fetcher is None:
@@ -115,7 +132,7 @@ class LazyNames(dict[str, Tensor]):
         t = self._read(name)
         if t is _MISSING:
             raise KeyError(name)
-        return t  # type: ignore[no-any-return]
+        return t
 
     def get(self, name: str, default: Any = None) -> Any:
         t = self._read(name)
@@ -150,7 +167,7 @@ class LazyNames(dict[str, Tensor]):
     def __ne__(self, other: object) -> bool:
         return not self == other
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
     def __repr__(self) -> str:
         more = "" if self.fetcher is None else f", {self._count - dict.__len__(self)} not read"

@@ -477,6 +477,10 @@ class _Fetcher:
     def probe(self, name: str) -> bool:
         return bool(self.store.sync.hexists(_key(self.live.sid, "graph"), "n:" + name))
 
+    def probe_many(self, names: list[str]) -> list[bool]:
+        got = self.store.sync.hmget(_key(self.live.sid, "graph"), ["n:" + n for n in names])
+        return [g is not None for g in got]
+
     def fetch(self, name: str) -> Tensor | None:
         key = "n:" + name
         flat = self.store._sync_closure(keys=[_key(self.live.sid, "graph")], args=[key])

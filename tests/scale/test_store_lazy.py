@@ -199,6 +199,10 @@ class _Fake:
         self.calls.append(f"probe {name}")
         return name in self.names
 
+    def probe_many(self, names: list[str]) -> list[bool]:
+        self.calls.append(f"probe {' '.join(names)}")
+        return [n in self.names for n in names]
+
     def fetch(self, name: str) -> Tensor | None:
         self.calls.append(f"fetch {name}")
         return self.names.get(name)
@@ -225,6 +229,9 @@ def test_lazy_names_read_on_first_use_and_record_what_changed() -> None:
     assert names.complete and fake.calls[-1] == "all"
     assert names == {"a": a, "c": c}
     names.reset()
+    more = LazyNames(_Fake({"a": a, "b": b}), 2)
+    more.probe(["a", "b", "q", "a"])  # one read for all
+    assert "b" in more and "q" not in more and more.fetcher.calls == ["probe a b q"]  # type: ignore[union-attr]
     assert names.accessed == {} and names.dirty == set()
 
 
