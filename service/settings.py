@@ -25,7 +25,10 @@ class Settings(BaseSettings):
         "memory", description="'memory' (the default), or redis://host:port/db to share sessions"
     )
     redis_cache_bytes: int = Field(
-        256 * 1024 * 1024, ge=0, description="Per-replica cache of immutable arrays (Redis store)."
+        256 * 1024 * 1024,
+        ge=0,
+        description="Per-replica cache of immutable arrays and of the live copies of the "
+        "sessions it served last (Redis store; 0: off).",
     )
     redis_lease_ms: int = Field(
         10_000,
