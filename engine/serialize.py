@@ -20,6 +20,7 @@ version counters and freed saved values survive the round trip, so torch's error
 from __future__ import annotations
 
 import math
+import operator
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -290,6 +291,10 @@ class Records:
         self._keys: dict[int, tuple[Any, str]] = {}  # id(obj) -> (obj, key)
         self.objects: dict[str, Any] = {}  # key -> obj
         self.stored: dict[str, bytes] = {}  # key -> the record as last stored
+        # key -> what a stored record was made of (the objects themselves, held, so their
+        # ids cannot be reused): an object whose parts are the same needs no new record
+        self._made_of: dict[str, tuple[Any, ...]] = {}
+        self._pending: dict[str, tuple[Any, ...]] = {}  # the same, for records not stored yet
 
     # ------------------------------------------------------------ keys
     def key(self, obj: Any, kind: str) -> str:
@@ -311,6 +316,8 @@ class Records:
         for k in keys:
             obj = self.objects.pop(k, None)
             self.stored.pop(k, None)
+            self._made_of.pop(k, None)
+            self._pending.pop(k, None)
             if obj is not None:
                 known = self._keys.get(id(obj))
                 if known is not None and known[1] == k:
@@ -349,12 +356,25 @@ class Records:
                 return v.item()
             return v
 
-        def emit(k: str, refs: list[str], body: Any, new: list[Any]) -> None:
+        made_of = self._made_of
+
+        def same(k: str, parts: tuple[Any, ...]) -> bool:
+            # by identity (a version above 256 is a new int object: its record is rebuilt,
+            # which is only slower)
+            old = made_of.get(k)
+            return old is not None and all(map(operator.is_, old, parts))
+
+        def emit(
+            k: str, refs: list[str], body: Any, new: list[Any], parts: tuple[Any, ...]
+        ) -> None:
             rec = _record(refs, body)
             if self.stored.get(k) != rec:
                 changed[k] = rec
+                self._pending[k] = parts
                 for ak, a in new:
                     arrays[ak] = a
+            else:
+                made_of[k] = parts
 
         def tensor(t: Tensor) -> str:
             k = self.key(t, "t")
@@ -372,16 +392,19 @@ class Records:
             k = self.key(st, "s")
             if id(st) not in seen:
                 seen.add(id(st))
-                refs: list[str] = []
-                new: list[Any] = []
-                emit(k, refs, {"array": array(st.array, refs, new)}, new)
+                parts = (st.array,)
+                if not same(k, parts):
+                    refs: list[str] = []
+                    new: list[Any] = []
+                    emit(k, refs, {"array": array(st.array, refs, new)}, new, parts)
             return k
 
         def vc(c: list[int]) -> str:
             k = self.key(c, "v")
             if id(c) not in seen:
                 seen.add(id(c))
-                emit(k, [], c[0], [])
+                if not same(k, (c[0],)):
+                    emit(k, [], c[0], [], (c[0],))
             return k
 
         while stack:
@@ -392,6 +415,14 @@ class Records:
             refs: list[str] = []
             new: list[Any] = []
             if isinstance(obj, Tensor):
+                k = self.key(obj, "t")
+                parts = (obj._st, obj._st.array, obj._vc[0], obj._rg, obj.grad_fn, obj._grad)
+                if same(k, parts):  # its record, storage and counter as stored: walk on
+                    if obj.grad_fn is not None:
+                        node(obj.grad_fn)
+                    if obj._grad is not None:
+                        tensor(obj._grad)
+                    continue
                 body: Any = {
                     "storage": storage(obj._st),
                     "vc": vc(obj._vc),
@@ -402,9 +433,28 @@ class Records:
                 refs += [
                     x for x in (body["storage"], body["vc"], body["grad_fn"], body["grad"]) if x
                 ]
-                emit(self.key(obj, "t"), refs, body, new)
+                emit(k, refs, body, new, parts)
                 continue
             n: Node = obj
+            k = self.key(n, "N")
+            # a node changes only when backward frees its saved values or a tensor of it
+            # retains its grad; its other fields are fixed when it is made
+            retained = n.retained() if n.retained is not None else None
+            parts = (n.saved is None, retained)
+            if same(k, parts):
+                for target in n.next:
+                    if isinstance(target, Node):
+                        node(target)
+                    elif target is not None:
+                        tensor(target)
+                for sk, s in (n.saved or {}).items():
+                    storage(s.storage)
+                    vc(n.vcs[sk])
+                    if s.leaf is not None:
+                        tensor(s.leaf)
+                    if s.grad_fn is not None:
+                        node(s.grad_fn)
+                continue
             nxt: list[Any] = []
             for target in n.next:
                 if target is None:
@@ -432,7 +482,6 @@ class Records:
                     refs += [entry["storage"], entry["vc"]]
                     refs += [x for x in (entry["leaf"], entry["grad_fn"]) if x]
                     saved[str(sk)] = entry
-            retained = n.retained() if n.retained is not None else None
             body = {
                 "op": n.op.name,
                 "name": n.fn_name,
@@ -444,12 +493,16 @@ class Records:
                 # weak, as in the engine: not a reference that keeps the tensor stored
                 "retained": None if retained is None else tensor(retained),
             }
-            emit(self.key(n, "N"), refs, body, new)
+            emit(k, refs, body, new, parts)
         return changed, arrays
 
     def mark_stored(self, records: dict[str, bytes]) -> None:
         """The store wrote these records: later dumps compare against them."""
         self.stored.update(records)
+        for k in records:
+            parts = self._pending.pop(k, None)
+            if parts is not None:
+                self._made_of[k] = parts
 
     # ------------------------------------------------------------ load
     def load(self, records: dict[str, bytes], arrays: Callable[[str], Any]) -> None:
@@ -552,6 +605,8 @@ class Records:
             elif kind == "N":
                 node(k)
         self.stored.update(records)  # what the store holds now
+        for k in records:  # what they are made of is learnt at the next dump
+            self._made_of.pop(k, None)
 
     def tensor(self, k: str) -> Tensor:
         """The tensor a loaded key names."""
