@@ -416,7 +416,14 @@ class Records:
             new: list[Any] = []
             if isinstance(obj, Tensor):
                 k = self.key(obj, "t")
-                parts = (obj._st, obj._st.array, obj._vc[0], obj._rg, obj.grad_fn, obj._grad)
+                parts: tuple[Any, ...] = (
+                    obj._st,
+                    obj._st.array,
+                    obj._vc[0],
+                    obj._rg,
+                    obj.grad_fn,
+                    obj._grad,
+                )
                 if same(k, parts):  # its record, storage and counter as stored: walk on
                     if obj.grad_fn is not None:
                         node(obj.grad_fn)
