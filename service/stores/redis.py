@@ -976,9 +976,9 @@ class RedisStore:
                 session = self._attach(sid, meta, lease)
                 yield session
                 if not session.deleted:
-                    done.set()
-                    renew.cancel()
-                    await asyncio.wait({renew})
+                    # the lease stays renewed while the save encodes (a large one takes
+                    # seconds); a renewal that lands after the release finds the lock gone
+                    # (or another holder's) and changes nothing
                     await self.save(session, lease, release=True)
                     released = True
             finally:
