@@ -32,6 +32,19 @@ EXPECTED_ROWS = [
         for kind in ("bytes/req,", "wire/req, ")
     ),
 ]
+# the issue-12 rows: Redis's own bytes sent, many tensors vs none, round trips
+MORE_ROWS = {
+    "(b) Redis sent, cache on, cold replica, 1st req": r"\s\d+\.\d+\s+MB INFO out",
+    "(c) trivial req p50, empty session": r"\s\d+\.\d+\s+ms",
+    "(c) trivial req p50, 2k tensors": r"\s\d+\.\d+\s+ms\s+\d+\.\d\dx",
+    "(c) bytes/req, empty session": r"\s\d+\.\d+ / \d+\.\d+\s+kB",
+    "(c) bytes/req, 2k tensors": r"\s\d+\.\d+ / \d+\.\d+\s+kB",
+    "(c) Redis sent, cold replica 1st trivial req": r"\s\d+\.\d+\s+kB INFO out",
+    **{
+        f"(d) Redis round trips, warm {r}": r"\s\d+\s+packets"
+        for r in ("graph", "backward", "grad", "tensor read")
+    },
+}
 
 
 def test_quick_prints_every_row(capsys: pytest.CaptureFixture[str]) -> None:
@@ -44,7 +57,9 @@ def test_quick_prints_every_row(capsys: pytest.CaptureFixture[str]) -> None:
     for prefix in EXPECTED_ROWS:
         row = one_row(rows, prefix, out)
         assert re.search(r"\s\d+(\.\d+)?\s+(req/s|MB)", row), row
-    assert len(rows) == len(EXPECTED_ROWS), out
+    for prefix, pattern in MORE_ROWS.items():
+        assert re.search(pattern, one_row(rows, prefix, out)), (prefix, out)
+    assert len(rows) == len(EXPECTED_ROWS) + len(MORE_ROWS), out
     for ln in rows[:3]:
         assert re.search(r"\s\d+\.\d\dx\s", ln), ln  # the ratio to the memory store
 
