@@ -99,7 +99,7 @@ return 0
 # record whose count drops to 0 (or a new one nothing references) is deleted, and what it
 # references is decremented in turn (a buffer's bytes go with its record).
 # ``gen`` is bumped when anything changed.
-# Reply: {0} the lease is not ours; {1, bytes, gen, names, deleted keys...}.
+# Reply: {0} the lease is not ours; {1, bytes, gen, names, "deleted keys, space-separated"}.
 _SAVE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
 local M, G, R, A = KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -166,7 +166,8 @@ end
 for _, k in ipairs(written) do
   if tonumber(redis.call('HGET', R, k) or '0') <= 0 then queue[#queue + 1] = k end
 end
-local out = {1, 0, 0, 0}
+local out = {1, 0, 0, 0, ''}
+local gone = {}
 local i = 1
 while i <= #queue do
   local k = queue[i]
@@ -176,7 +177,7 @@ while i <= #queue do
     local v = redis.call('HGET', G, k)
     if v then
       redis.call('HDEL', G, k)
-      out[#out + 1] = k
+      gone[#gone + 1] = k
       if string.sub(k, 1, 1) == 'b' then
         local bid = string.sub(k, 2)
         bytes = bytes - redis.call('HSTRLEN', A, bid)
@@ -190,6 +191,7 @@ out[2] = redis.call('HINCRBY', M, 'bytes', bytes)
 -- a save that changed nothing leaves the generation: other replicas' copies stay current
 out[3] = redis.call('HINCRBY', M, 'gen', changed and 1 or 0)
 out[4] = redis.call('HINCRBY', M, 'names', names)
+out[5] = table.concat(gone, ' ')
 for j = 2, 5 do redis.call('PEXPIRE', KEYS[j], ttl) end
 redis.call('ZADD', KEYS[6], ARGV[4], ARGV[3])
 if ARGV[5] == '1' then redis.call('DEL', KEYS[1]) end
@@ -199,18 +201,19 @@ return out
 # SHA-1, so the comparison's time says nothing about where they differ), take the lease,
 # renew the session's TTL and return meta.
 # KEYS: meta, graph, refs, arrays, lock, sessions. ARGV: digest as stored, lease token,
-# lease ms, sid, now. Replies: {0} unknown session or wrong token; {1} locked by another
-# holder; {2, meta (flat field/value list)}.
+# lease ms, sid, now, the generation this replica's live copy is current with ("" if none).
+# Replies: {0} unknown session or wrong token; {1} locked by another holder; {2, meta (flat
+# field/value list)}; {4} the live copy is current (meta unchanged: not sent).
 _OPEN = """
 local stored = redis.call('HGET', KEYS[1], 'token')
 if not stored then return {0} end
 if redis.sha1hex(stored) ~= redis.sha1hex(ARGV[1]) then return {0} end
 if not redis.call('SET', KEYS[5], ARGV[2], 'NX', 'PX', ARGV[3]) then return {1} end
-local meta = redis.call('HGETALL', KEYS[1])
 local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl')) * 1000
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ttl) end
 redis.call('ZADD', KEYS[6], 'XX', tonumber(ARGV[5]) + ttl / 1000, ARGV[4])
-return {2, meta}
+if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'gen') == ARGV[6] then return {4} end
+return {2, redis.call('HGETALL', KEYS[1])}
 """
 # Every record the given keys reach (the graph behind a name), as key/value pairs.
 # KEYS: graph. ARGV: the keys to start from.
@@ -464,6 +467,7 @@ class _Live:
         cache = store.cache
         self.codec = serialize.Records(_new_key, lambda a: "a" + cache.id_of(a))
         self.cached_bytes = 0
+        self.meta: dict[str, str] = {}  # changing meta fields as stored (encoded)
 
 
 class _Fetcher:
@@ -700,15 +704,25 @@ class RedisStore:
         if meta.get("format") != serialize.RECORDS:  # written by another format: not ours
             raise session_not_found(sid)
         gen = int(meta["gen"])
-        live = self._live.pop(sid, None)  # in use: no other request may take it meanwhile
-        if live is not None:
-            self._live_bytes -= live.cached_bytes
-        if live is None or live.gen != gen or live.session is None:
-            live = _Live(self, sid)
-            live.gen = gen
-            names = LazyNames(_Fetcher(self, live), int(meta.get("names", 0)))
-            live.session = _session_of(sid, meta, names)
+        live = self._live.get(sid)
+        if live is not None and live.gen == gen and live.session is not None:
+            return self._reuse(live, lease)
+        self._drop_live(sid)
+        live = _Live(self, sid)
+        live.gen = gen
+        names = LazyNames(_Fetcher(self, live), int(meta.get("names", 0)))
+        live.session = _session_of(sid, meta, names)
+        live.meta = _encode_meta(_changing_meta(live.session))
+        live.session.renew(time.time())
+        lease.live = live
+        return live.session
+
+    def _reuse(self, live: _Live, lease: Lease) -> Session:
+        """Take a kept live session for a request (out of the cache: while in use no other
+        request may take it)."""
+        self._drop_live(live.sid)
         session = live.session
+        assert session is not None
         session.renew(time.time())
         lease.live = live
         return session
@@ -897,7 +911,9 @@ class RedisStore:
             changed, deleted, blobs = self._encode(live, names)
         else:
             changed, deleted, blobs = await anyio.to_thread.run_sync(self._encode, live, names)
-        meta_fields = _encode_meta(_changing_meta(session))
+        # the meta fields that changed since this replica last read or wrote them
+        meta_all = _encode_meta(_changing_meta(session))
+        meta_fields = {k: v for k, v in meta_all.items() if live.meta.get(k) != v}
         keys = [_key(sid, "lock"), *(_key(sid, p) for p in PARTS), SESSIONS]
         args: list[Any] = [
             token,
@@ -928,12 +944,13 @@ class RedisStore:
         codec.mark_stored(changed)
         for k in deleted:
             codec.stored.pop(k, None)
-        gone = [_text(k) for k in reply[4:]]
+        gone = _text(reply[4]).split()
         codec.forget(gone)
         for k in gone:
             live.arrays.pop(k, None)
         session.bytes = session.exact_bytes = int(reply[1])
         live.gen = int(reply[2])
+        live.meta = meta_all
         names._count = int(reply[3])
         names.reset()
         self._keep(live)
@@ -950,11 +967,12 @@ class RedisStore:
         sid = session_id
         token = f"{INCARNATION}:{secrets.token_hex(16)}"
         keys = [*(_key(sid, p) for p in PARTS), _key(sid, "lock"), SESSIONS]
+        known = self._live.get(sid)
         self._held.add(token)
         try:
-            reply = await self._open(
-                keys=keys, args=[json.dumps(digest.hex()), token, self.lease_ms, sid, time.time()]
-            )
+            args: list[Any] = [json.dumps(digest.hex()), token, self.lease_ms, sid, time.time()]
+            args.append("" if known is None else known.gen)
+            reply = await self._open(keys=keys, args=args)
             self.round_trips += 1
             status = int(reply[0])
             if status == 0:
@@ -967,13 +985,22 @@ class RedisStore:
                     if not session.deleted:
                         await self.save(session, lease)
                 return
-            meta = _decode_meta(reply[1])
             lease = Lease(token)
             done = asyncio.Event()
             renew = asyncio.create_task(self._renew(keys[4], token, done))
             released = False
+            ttl_ms = self.lease_ms  # until the session's own is known
             try:
-                session = self._attach(sid, meta, lease)
+                if status == 4 and self._live.get(sid) is known and known is not None:
+                    session = self._reuse(known, lease)  # no one wrote it since: as it is
+                else:
+                    if status == 4:  # evicted meanwhile: read meta after all
+                        reply = [
+                            2,
+                            await self._meta(keys=[*keys[:4], SESSIONS], args=[sid, time.time()]),
+                        ]
+                    session = self._attach(sid, _decode_meta(reply[1]), lease)
+                ttl_ms = session.ttl_seconds * 1000
                 yield session
                 if not session.deleted:
                     # the lease stays renewed while the save encodes (a large one takes
@@ -986,7 +1013,7 @@ class RedisStore:
                 renew.cancel()
                 await asyncio.wait({renew})  # never suppresses a cancel of this task itself
                 if not released:
-                    await self._release_and_touch(sid, token, int(meta["ttl"]) * 1000)
+                    await self._release_and_touch(sid, token, ttl_ms)
         finally:
             self._held.discard(token)
 

@@ -239,3 +239,27 @@ def test_lazy_names_of_an_empty_session_never_fetch() -> None:
     fake = _Fake({})
     names = LazyNames(fake, 0)
     assert names.complete and "x" not in names and list(names) == [] and fake.calls == []
+
+
+async def test_a_warm_open_sends_no_meta_and_survives_an_eviction_meanwhile(
+    stores: tuple[RedisStore, RedisStore],
+) -> None:
+    writer, _ = stores
+    await _build(writer, "lazy-evict", _small())
+    await _trivial(writer, "lazy-evict")
+    real = writer._open
+    replies: list[Any] = []
+
+    async def open_then_evict(**kw: Any) -> Any:
+        reply = await real(**kw)
+        replies.append(reply)
+        writer._drop_live("lazy-evict")  # another session's save evicted it meanwhile
+        return reply
+
+    writer._open = open_then_evict  # type: ignore[method-assign]
+    await _trivial(writer, "lazy-evict")
+    assert [int(x) for x in replies[0]] == [4]  # the live copy was current: no meta sent
+    writer._open = real  # type: ignore[method-assign]
+    async with writer.session("lazy-evict", DIGEST) as s:
+        np.testing.assert_array_equal(s.names["s2"].numpy(), [2.0] * 4)
+        assert s.name_counter == 0 and s.ttl_seconds == 600
