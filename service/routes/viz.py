@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from api_schema import Problem
 from api_schema.tensors import NAME_PATTERN
-from engine.state import nbytes, version
+from engine.state import grad_of, nbytes, version
 from engine.tensor import Tensor
 from engine.viz import default_roots, graph_dot
 
@@ -156,7 +156,7 @@ def _summary(name: str, t: Tensor) -> dict[str, Any]:
         "requires_grad": t.requires_grad,
         "is_leaf": t.is_leaf,
         "grad_fn": None if t.grad_fn is None else t.grad_fn.fn_name,
-        "has_grad": t.grad is not None,
+        "has_grad": grad_of(t) is not None,
         "bytes": nbytes(t),
         "version": version(t),
     }
