@@ -7,6 +7,7 @@ grad_fn names come out as torch's from the ops they are made of.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 __all__ = ["Composite", "with_inplace"]
@@ -37,6 +38,9 @@ def with_inplace(name: str, fn: Any) -> Any:
 
     f.__name__ = f.__qualname__ = name
     f.__doc__ = getattr(fn, "__doc__", None)
+    sig = inspect.signature(fn)
+    inplace = inspect.Parameter("inplace", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=False)
+    f.__signature__ = sig.replace(parameters=[*sig.parameters.values(), inplace])  # type: ignore[attr-defined]
     return f
 
 
