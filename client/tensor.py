@@ -7,6 +7,7 @@ call right there). Values are fetched when needed, together with the pending nod
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import math
 import operator
@@ -32,13 +33,13 @@ from engine.signatures import build, params, same
 from engine.unsupported import missing
 from engine.values import HostValues
 
-from .autograd_api import not_through_client
 from .connection import BACKWARD, Connection
 from .inference import NoSignature, remembered, remembered_as, signature
 from .wire import encode_b64
 
 __all__ = [
     "SPECS",
+    "TRACER",
     "GradFn",
     "MaxResult",
     "MinResult",
@@ -51,6 +52,9 @@ __all__ = [
     "record_parts",
     "wire_value",
 ]
+
+# the tracer recording user code into a template (client.tracing), while one is active
+TRACER: contextvars.ContextVar[Any] = contextvars.ContextVar("gradserve_tracer", default=None)
 
 # the op table's declarations (the engine's, which the server's must equal: see ``connect``)
 SPECS: dict[str, dict[str, Any]] = {s["name"]: s for s in op_specs()}
@@ -150,11 +154,17 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _name(t: RemoteTensor) -> str:
+    """A tensor's wire name (while tracing: as the template names it)."""
+    tracer = TRACER.get()
+    return t.name if tracer is None else tracer.name_of(t)
+
+
 def _wire(a: Any) -> Any:
     """An argument as the wire takes it: a name, a scalar, a list, or an inline value."""
     a = _scalar(a)
     if isinstance(a, RemoteTensor):
-        return a.name
+        return _name(a)
     if isinstance(a, bool | int | float) or a is None:
         return _finite(a)
     if isinstance(a, list | tuple) and any(isinstance(x, RemoteTensor) for x in _flat(a)):
@@ -194,7 +204,7 @@ def _index_items(key: Any) -> tuple[list[Any], list[Any], bool]:
             wire.append({"slice": bounds})
             meta.append(slice(*bounds))
         elif isinstance(it, RemoteTensor):
-            wire.append(it.name)
+            wire.append(_name(it))
             meta.append(stand_in(it.shape, it.dtype))
             known = known and it.dtype is not D.bool_  # a mask's result size is in its values
         else:
@@ -239,6 +249,7 @@ def apply(
     shape_known: bool = True,
 ) -> RemoteTensor:
     """Record ``op`` on the connection and return its (lazy) result."""
+    conn = TRACER.get() or conn  # while tracing, every op goes into the template
     if kwargs:
         _finite(kwargs)
     shape, dtype = remembered_as(
@@ -370,6 +381,7 @@ class RemoteTensor(HostValues, _TableMethods):
         "_grad_fn",
         "_leaf",
         "_reach",
+        "_retains",
         "_rg",
         "_shape",
         "_since",
@@ -400,6 +412,7 @@ class RemoteTensor(HostValues, _TableMethods):
         # be read as the leaf's grad (as .npy when large) without binding this name first
         self._alias: tuple[weakref.ref[RemoteTensor], int] | None = None
         self._value: tuple[int, np.ndarray[Any, Any]] | None = None  # (data_epoch, values)
+        self._retains = False  # retain_grad() on a non-leaf
 
     def __del__(self) -> None:
         # Python dropped the handle: its name is unbound with the session's next request
@@ -419,10 +432,19 @@ class RemoteTensor(HostValues, _TableMethods):
         return version
 
     def register_hook(self, hook: Any) -> Any:
-        not_through_client("Tensor.register_hook")
+        """The hook is traced into a template the server runs in backward (client.tracing)."""
+        from .tracing import register_hook
+
+        return register_hook(self, hook)
 
     def retain_grad(self) -> None:
-        not_through_client("Tensor.retain_grad")
+        from .tracing import retain_grad
+
+        retain_grad(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains and not self._leaf
 
     def _leaves(self) -> frozenset[str] | None:
         """The leaves requiring grad a backward from here reaches (None: not known)."""
@@ -594,13 +616,13 @@ class RemoteTensor(HostValues, _TableMethods):
 
     @property
     def grad(self) -> RemoteTensor | None:
-        if not self._leaf:
+        if not self._leaf and not self._retains:
             if self._rg:
                 warnings.warn(_NON_LEAF_GRAD, UserWarning, stacklevel=2)
             return None
         conn = self._conn
         conn.check([self.name])
-        known = conn.has_grad.get(self.name)
+        known = None if self._retains else conn.has_grad.get(self.name)
         values = None
         if known is None:  # not decided locally: ask the server (with what is pending)
             info, values = conn.read(self.name, "grad", self.numel())
@@ -637,6 +659,9 @@ class RemoteTensor(HostValues, _TableMethods):
     # ------------------------------------------------------------- in place
     def _inplace(self, op: str, *args: Any, **kwargs: Any) -> RemoteTensor:
         conn = self._conn
+        tracer = TRACER.get()
+        if tracer is not None and conn is not tracer:
+            tracer.inplace(self)
         if conn.grad_enabled and self._leaf and self._rg:
             raise LeafInplaceError(
                 "a leaf Variable that requires grad is being used in an in-place operation."
@@ -646,6 +671,7 @@ class RemoteTensor(HostValues, _TableMethods):
             check_inplace(op, stand_in(self.shape, self.dtype), [*map(_meta, args)], kwargs)
             return True
 
+    conn = TRACER.get() or conn  # while tracing, every op goes into the template
         _finite(kwargs)
         key = _inference_key(op, [self, *args], kwargs)
         remembered_as(None if key is None else ("in place", key), check)
