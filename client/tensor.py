@@ -431,20 +431,11 @@ class RemoteTensor(HostValues, _TableMethods):
         version: int = self._conn.info(self.name)["version"]
         return version
 
-    def register_hook(self, hook: Any) -> Any:
-        """The hook is traced into a template the server runs in backward (client.tracing)."""
-        from .tracing import register_hook
-
-        return register_hook(self, hook)
-
-    def retain_grad(self) -> None:
-        from .tracing import retain_grad
-
-        retain_grad(self)
-
     @property
     def retains_grad(self) -> bool:
         return self._retains and not self._leaf
+
+    # register_hook and retain_grad are client.tracing's (installed there: a hook is traced)
 
     def _leaves(self) -> frozenset[str] | None:
         """The leaves requiring grad a backward from here reaches (None: not known)."""

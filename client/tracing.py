@@ -402,3 +402,8 @@ def retain_grad(t: RemoteTensor) -> None:
         return
     t._conn.record({"name": None, "op": RETAIN_GRAD, "args": [t.name], "kwargs": {}})
     t._retains = True
+
+
+# RemoteTensor's methods (tensor.py cannot import this module: it builds on tensor.py)
+RemoteTensor.register_hook = register_hook
+RemoteTensor.retain_grad = retain_grad

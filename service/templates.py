@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from api_schema.templates import FunctionKwargs, HookKwargs, StoredTemplate
 from engine.autograd_function import Function
+from engine.ops import wire_ops
 from engine.tensor import Tensor
 
 from .errors import ApiError
@@ -51,6 +52,7 @@ REGISTER_HOOK = "autograd.register_hook"
 REMOVE_HOOK = "autograd.remove_hook"
 RETAIN_GRAD = "autograd.retain_grad"
 KINDS = (FUNCTION, REGISTER_HOOK, REMOVE_HOOK, RETAIN_GRAD)
+_WIRE_OPS = wire_ops()  # the executor's (WIRE_OPS): a template may use these, less grad_of
 
 # per tensor (by id, held weakly: tensors compare elementwise): its hooks registered over the
 # wire, by the client's id
@@ -102,8 +104,6 @@ _BODY = {FUNCTION: "backward", REGISTER_HOOK: "hook"}
 def check_template(t: StoredTemplate, n_inputs: int, what: str) -> None:
     """Refuse what replay could not run: the wrong arity, unknown ops or names, in place on
     the template's inputs, unbound outputs."""
-    from .executor import WIRE_OPS
-
     if len(t.inputs) != n_inputs:
         raise _bad(f"{what}: the template takes {len(t.inputs)} inputs, {n_inputs} expected")
     if len(set(t.inputs)) != len(t.inputs):
@@ -112,7 +112,7 @@ def check_template(t: StoredTemplate, n_inputs: int, what: str) -> None:
     own: set[str] = set()
     for i, node in enumerate(t.nodes):
         where = f"{what}, template node {i}"
-        entry = WIRE_OPS.get(node.op)
+        entry = _WIRE_OPS.get(node.op)
         if entry is None or node.op == "grad_of":
             raise ApiError(
                 400,
@@ -142,13 +142,12 @@ def check_template(t: StoredTemplate, n_inputs: int, what: str) -> None:
 
 
 def replay(
-    t: StoredTemplate, values: list[Tensor | None], max_elements: int, xp: Any, what: str
+    t: StoredTemplate, values: list[Tensor | None], runner: Callable[..., Executor], what: str
 ) -> list[Tensor | None]:
-    """Run the template's nodes on ``values``; its outputs (None for ``null``)."""
-    from .executor import Executor
-
+    """Run the template's nodes on ``values`` with a new node runner (``runner(names)``);
+    its outputs (None for ``null``)."""
     names = {n: v for n, v in zip(t.inputs, values, strict=True) if v is not None}
-    ex = Executor(names, max_elements, xp)
+    ex = runner(names)
     try:
         ex.run(t.nodes, no_grad=False)
     except ApiError as exc:
@@ -196,14 +195,18 @@ class _Hook:
     def __init__(self, kw: HookKwargs, captures: list[Tensor], ex: Executor) -> None:
         self.template = kw.hook
         self.captures = captures
-        self.max_elements, self.xp = ex.max_elements, ex.xp
+        self.runner = _runner(ex)
         self.handle: Any = None
 
     def __call__(self, grad: Tensor) -> Tensor | None:
-        (out,) = replay(
-            self.template, [grad, *self.captures], self.max_elements, self.xp, "a tensor hook"
-        )
+        (out,) = replay(self.template, [grad, *self.captures], self.runner, "a tensor hook")
         return out
+
+
+def _runner(ex: Executor) -> Callable[..., Executor]:
+    """New executors like ``ex`` (its limits and backend) over other names."""
+    make, max_elements, xp = type(ex), ex.max_elements, ex.xp
+    return lambda names: make(names, max_elements, xp)
 
 
 def _register_hook(ex: Executor, t: Tensor, kw: HookKwargs) -> None:
@@ -264,7 +267,7 @@ def _function(ex: Executor, args: list[Any], kw: FunctionKwargs) -> None:
     for t in non_diff:
         if id(t) not in out_ids:
             raise _bad(f"{kw.cls}: mark_non_differentiable takes outputs only")
-    template, max_elements, xp = kw.backward, ex.max_elements, ex.xp
+    template, runner = kw.backward, _runner(ex)
 
     def forward(ctx: Any, *_: Any) -> Any:
         ctx.save_for_backward(*saved)
@@ -276,7 +279,7 @@ def _function(ex: Executor, args: list[Any], kw: FunctionKwargs) -> None:
 
     def backward(ctx: Any, *grads: Any) -> Any:
         values = [*grads, *ctx.saved_tensors, *captures]
-        return tuple(replay(template, values, max_elements, xp, what))
+        return tuple(replay(template, values, runner, what))
 
     cls: Callable[..., Any] = type(
         kw.cls,
