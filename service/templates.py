@@ -85,11 +85,20 @@ def _names_in(a: Any) -> Iterator[Any]:
             yield from _names_in(x)
 
 
-def stored_nodes(nodes: list[Any]) -> int:
+def stored_nodes(nodes: list[Any], store: str) -> int:
     """How many template nodes the graph nodes carry (they count against the request's node
-    limit, as a functional request's template does)."""
+    limit, as a functional request's template does). Only the memory store keeps them: with
+    another, a node of these kinds is refused before anything runs."""
     count = 0
-    for node in nodes:
+    for i, node in enumerate(nodes):
+        if store != "memory" and node.op in KINDS:
+            raise ApiError(
+                400,
+                "invalid_argument",
+                f"{node.op}: this server's session store ({store.split(':')[0]}) cannot keep "
+                "stored templates, hooks or retain_grad yet (the memory store does)",
+                node=i,
+            )
         key = _BODY.get(node.op)
         if key is not None:
             body = node.kwargs.get(key)
