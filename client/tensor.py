@@ -797,9 +797,7 @@ class RemoteTensor(HostValues, _TableMethods):
         return self._op("matmul", other)
 
     def t(self) -> RemoteTensor:
-        if self.ndim < 2:
-            return self
-        return self.transpose(0, 1)  # grad_fn TransposeBackward0 (torch: TBackward0)
+        return record("t", self)  # grad_fn TBackward0, as torch's (even of a 1-d tensor)
 
     @property
     def T(self) -> RemoteTensor:

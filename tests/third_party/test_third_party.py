@@ -54,7 +54,6 @@ CLIENT_UNSUPPORTED: dict[str, str] = {
     "TestAutograd.test_softmax_cross_entropy_grads": _SETITEM,
     "TestAutograd.test_detach_": _STATE,
     "TestAutograd.test_grad_assignment": _STATE,
-    "TestAutograd.test_grad_fn_names": "t() through the client",
     "TestAutograd.test_next_functions": _GRAPH,
     "TestAutograd.test_graph_walk": _GRAPH,
     "TestProfiler.test_profile_records_ops": "the profiler through the client",
