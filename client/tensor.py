@@ -642,6 +642,16 @@ class RemoteTensor(HostValues, _TableMethods):
     def detach(self) -> RemoteTensor:
         return apply(self._conn, "detach", [self], {})
 
+    def detach_(self) -> RemoteTensor:
+        """torch's in-place detach: this tensor becomes a leaf without history (its name is
+        bound to the server's ``detach`` of it, which shares its values and version)."""
+        if self._leaf and not self._rg:
+            return self
+        self._conn.record({"name": self.name, "op": "detach", "args": [self.name], "kwargs": {}})
+        self._rg, self._leaf, self._grad_fn = False, True, None
+        self._reach, self._since, self._retains = None, None, False
+        return self
+
     @property
     def data(self) -> RemoteTensor:
         """The values without autograd history (shares storage with this tensor)."""

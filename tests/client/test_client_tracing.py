@@ -312,3 +312,20 @@ def test_retain_grad(torch: RemoteTorch, ref: Any) -> None:
     close(got[0], want[0])
     close(got[1], want[1])
     assert got[2] is want[2] is True
+
+
+def test_detach_in_place(torch: RemoteTorch, ref: Any) -> None:
+    def run(t: Any) -> tuple[Any, ...]:
+        x = t.tensor([1.0, -2.0, 0.5], requires_grad=True)
+        y = x * 2
+        z = y * 3
+        assert y.detach_() is y
+        flags = (y.requires_grad, y.grad_fn is None, y.is_leaf)
+        z.sum().backward()  # the graph built before detach_ still reaches x
+        (y * x).sum().backward()  # y is a constant now
+        return flags, x.grad, y.grad
+
+    got, want = run(torch), run(ref)
+    assert got[0] == want[0] == (False, True, True)
+    close(got[1], want[1])
+    assert got[2] is None and want[2] is None

@@ -52,7 +52,6 @@ CLIENT_UNSUPPORTED: dict[str, str] = {
     "TestAutograd.test_indexing_grads": _SETITEM,
     "TestAutograd.test_setitem_grads": _SETITEM,
     "TestAutograd.test_softmax_cross_entropy_grads": _SETITEM,
-    "TestAutograd.test_detach_": _STATE,
     "TestAutograd.test_grad_assignment": _STATE,
     "TestAutograd.test_next_functions": _GRAPH,
     "TestAutograd.test_graph_walk": _GRAPH,
