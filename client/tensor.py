@@ -40,6 +40,7 @@ from .wire import encode_b64
 __all__ = [
     "SPECS",
     "TRACER",
+    "AccumulateGrad",
     "GradFn",
     "MaxResult",
     "MinResult",
@@ -71,18 +72,92 @@ _NON_LEAF_GRAD = (
 
 
 class GradFn:
-    """What ``.grad_fn`` shows: prints as torch's ``<AddBackward0 object at 0x...>``."""
+    """What ``.grad_fn`` shows: prints as torch's ``<AddBackward0 object at 0x...>``.
 
-    __slots__ = ("_name",)
+    ``next_functions`` asks the server (``GET .../tensors/{name}/grad_fn``) for the graph
+    behind it: a node that is some live tensor's current grad_fn is that tensor's GradFn
+    object, a leaf is an ``AccumulateGrad`` whose ``variable`` is the leaf's RemoteTensor."""
 
-    def __init__(self, name: str) -> None:
+    __slots__ = ("_name", "_next", "_path", "_root")
+
+    def __init__(
+        self, name: str, root: RemoteTensor | None = None, path: tuple[int, ...] = ()
+    ) -> None:
         self._name = name
+        # the tensor the walk starts from, held while this lives (torch's grad_fn keeps its
+        # graph alive too); a tensor's own grad_fn gets it when Python reads ``.grad_fn``
+        self._root = root
+        self._path = path
+        self._next: tuple[tuple[Any, int], ...] | None = None
 
     def name(self) -> str:
         return grad_fn_name(self._name)
 
     def __repr__(self) -> str:
         return f"<{self._name} object at {hex(id(self))}>"
+
+    @property
+    def next_functions(self) -> tuple[tuple[Any, int], ...]:
+        if self._next is None:
+            self._next = self._fetch_next()
+        return self._next
+
+    def _fetch_next(self) -> tuple[tuple[Any, int], ...]:
+        root = self._root
+        if root is None:
+            raise RuntimeError(f"{self._name}.next_functions: not known for this grad_fn")
+        conn = root._conn
+        conn.check([root.name])
+        params = {"path": ",".join(map(str, self._path))} if self._path else {}
+        info = conn.call("GET", f"/tensors/{root.name}/grad_fn", params=params)
+        out: list[tuple[Any, int]] = []
+        for i, e in enumerate(info["next_functions"]):
+            if e is None:
+                out.append((None, 0))
+            elif e["name"] == AccumulateGrad.NAME:
+                out.append((AccumulateGrad(_live(conn, e["variable"])), 0))
+            else:
+                out.append((_owned(conn, e, root, (*self._path, i)), 0))
+        return tuple(out)
+
+
+class AccumulateGrad:
+    """A leaf in ``next_functions``: ``variable`` is the leaf tensor."""
+
+    NAME = "torch::autograd::AccumulateGrad"
+    __slots__ = ("variable",)
+    next_functions: tuple[tuple[Any, int], ...] = ()
+
+    def __init__(self, variable: RemoteTensor | None) -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return self.NAME
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+# RemoteTensors by (session, name) that next_functions gives back as the user's own objects:
+# leaves that require grad (AccumulateGrad.variable) and tensors whose .grad_fn Python read
+# (only those can be compared with ``is``)
+_LIVE: weakref.WeakValueDictionary[tuple[int, str], RemoteTensor] = weakref.WeakValueDictionary()
+
+
+def _live(conn: Any, name: str | None) -> RemoteTensor | None:
+    return None if name is None else _LIVE.get((id(conn), name))
+
+
+def _owned(conn: Any, e: dict[str, Any], root: RemoteTensor, path: tuple[int, ...]) -> GradFn:
+    """The GradFn of a node: a live tensor's own grad_fn object when the node is it."""
+    for name in e.get("tensors", ()):
+        t = _live(conn, name)
+        if t is None:
+            continue
+        fn = t.grad_fn
+        if fn is not None and fn._name == e["name"]:
+            return fn
+    return GradFn(e["name"], root, path)
 
 
 class _ValuesIndices(NamedTuple):
@@ -413,6 +488,8 @@ class RemoteTensor(HostValues, _TableMethods):
         self._alias: tuple[weakref.ref[RemoteTensor], int] | None = None
         self._value: tuple[int, np.ndarray[Any, Any]] | None = None  # (data_epoch, values)
         self._retains = False  # retain_grad() on a non-leaf
+        if is_leaf and requires_grad:  # an AccumulateGrad's variable (next_functions)
+            _LIVE[(id(conn), name)] = self
 
     def __del__(self) -> None:
         # Python dropped the handle: its name is unbound with the session's next request
@@ -515,6 +592,8 @@ class RemoteTensor(HostValues, _TableMethods):
             "PATCH", f"/tensors/{self.name}", json={"requires_grad": requires_grad}
         )
         self._absorb(info)
+        if self._leaf and self._rg:
+            _LIVE[(id(self._conn), self.name)] = self
         return self
 
     @property
@@ -524,6 +603,9 @@ class RemoteTensor(HostValues, _TableMethods):
         if self._grad_fn is _UNKNOWN:
             self._refresh()
         grad_fn: GradFn | None = self._grad_fn
+        if grad_fn is not None and grad_fn._root is None:  # Python holds it: it may walk
+            grad_fn._root = self
+            _LIVE[(id(self._conn), self.name)] = self
         return grad_fn
 
     def is_floating_point(self) -> bool:
@@ -672,11 +754,10 @@ class RemoteTensor(HostValues, _TableMethods):
             check_inplace(op, stand_in(self.shape, self.dtype), [*map(_meta, args)], kwargs)
             return True
 
-    conn = TRACER.get() or conn  # while tracing, every op goes into the template
         _finite(kwargs)
         key = _inference_key(op, [self, *args], kwargs)
         remembered_as(None if key is None else ("in place", key), check)
-        node = {"name": None, "op": op, "args": [self.name, *map(_wire, args)], "kwargs": kwargs}
+        node = {"name": None, "op": op, "args": [_name(self), *map(_wire, args)], "kwargs": kwargs}
         conn.record(node)
         if conn.grad_enabled and any(isinstance(a, RemoteTensor) and a.requires_grad for a in args):
             self._reach, self._since = _history(conn, [self, *args])

@@ -329,3 +329,25 @@ def test_detach_in_place(torch: RemoteTorch, ref: Any) -> None:
     assert got[0] == want[0] == (False, True, True)
     close(got[1], want[1])
     assert got[2] is None and want[2] is None
+
+
+def test_next_functions_and_accumulate_grad_variable(torch: RemoteTorch, ref: Any) -> None:
+    def walk(t: Any) -> tuple[Any, ...]:
+        p = t.tensor([1.0, 2.0], requires_grad=True)
+        q = t.tensor([0.5, -1.0], requires_grad=True)
+        s = p * q
+        (first, i0), (second, i1) = s.grad_fn.next_functions
+        assert first.variable is p and second.variable is q and (i0, i1) == (0, 0)
+        u = (s - 1).exp()
+        sub = u.grad_fn.next_functions[0][0]
+        assert sub.next_functions[0][0] is s.grad_fn  # the user's own grad_fn object
+        assert sub.next_functions[1][0] is None  # the constant has no node
+        names = []
+        fn = (u * 2).sum().grad_fn
+        while fn is not None:
+            names.append(fn.name())
+            nxt = [f for f, _ in fn.next_functions if f is not None]
+            fn = nxt[0] if nxt else None
+        return first.name(), names
+
+    assert walk(torch) == walk(ref)

@@ -40,7 +40,6 @@ WAYS = ("torch", "engine", "client")
 # (checked by test_unsupported_is_documented). The engine and torch run every case.
 _TRACED = "Python side effects of a traced backward or hook through the client"
 _SETITEM = "item assignment through the client"
-_GRAPH = "next_functions through the client"
 _STATE = "local tensor state through the client"
 CLIENT_UNSUPPORTED: dict[str, str] = {
     "TestAutograd.test_grad_nonleaf_register_hook": _TRACED,
@@ -53,8 +52,6 @@ CLIENT_UNSUPPORTED: dict[str, str] = {
     "TestAutograd.test_setitem_grads": _SETITEM,
     "TestAutograd.test_softmax_cross_entropy_grads": _SETITEM,
     "TestAutograd.test_grad_assignment": _STATE,
-    "TestAutograd.test_next_functions": _GRAPH,
-    "TestAutograd.test_graph_walk": _GRAPH,
     "TestProfiler.test_profile_records_ops": "the profiler through the client",
 }
 
