@@ -89,6 +89,10 @@ class Tracer:
     def grad_enabled(self) -> bool:
         return self.conn.grad_enabled
 
+    @grad_enabled.setter
+    def grad_enabled(self, mode: bool) -> None:  # a Function applied inside traced code
+        self.conn.grad_enabled = mode
+
     def new_name(self) -> str:
         return f"_b{next(self._names)}"
 

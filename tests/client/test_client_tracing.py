@@ -351,3 +351,38 @@ def test_next_functions_and_accumulate_grad_variable(torch: RemoteTorch, ref: An
         return first.name(), names
 
     assert walk(torch) == walk(ref)
+
+
+def test_setup_context_and_a_function_inside_a_backward(torch: RemoteTorch, ref: Any) -> None:
+    def run(t: Any) -> Any:
+        class Sq(t.autograd.Function):
+            @staticmethod
+            def forward(x: Any) -> Any:
+                return x * x
+
+            @staticmethod
+            def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+                (x,) = inputs
+                ctx.save_for_backward(x)
+
+            @staticmethod
+            def backward(ctx: Any, g: Any) -> Any:
+                (x,) = ctx.saved_tensors
+                return Twice.apply(x) * g  # another Function, traced as ordinary ops
+
+        class Twice(t.autograd.Function):
+            @staticmethod
+            def forward(ctx: Any, x: Any) -> Any:
+                return x * 2
+
+            @staticmethod
+            def backward(ctx: Any, g: Any) -> Any:
+                return g * 2
+
+        x = t.tensor([1.0, -3.0, 0.5], requires_grad=True)
+        y = Sq.apply(x)
+        assert y.grad_fn.name() == "SqBackward"
+        y.sum().backward()
+        return x.grad
+
+    close(run(torch), run(ref))
