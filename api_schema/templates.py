@@ -56,6 +56,12 @@ class FunctionKwargs(BaseModel):
         description="Inputs: one gradient per output, then the saved tensors, then the "
         "captures; outputs: one gradient per apply argument (`null`: None)."
     )
+    error: Name | None = Field(
+        None,
+        description="The client's token for an exception its backward raised while traced: "
+        "a backward through this node then fails (400 invalid_argument whose problem carries "
+        "`function_error`: this token), and the client raises that exception there.",
+    )
 
 
 class HookKwargs(BaseModel):

@@ -21,6 +21,7 @@ from engine.unsupported import missing
 from . import optim
 from .autograd_api import _DefaultDtype, autograd_namespace
 from .connection import Connection
+from .errors import ServerError
 from .nn import remote_nn
 from .tensor import (
     SPECS,
@@ -33,6 +34,7 @@ from .tensor import (
     conn_of,
     record,
     record_parts,
+    reraise,
     wire_value,
 )
 from .viz import Viz
@@ -582,7 +584,11 @@ class RemoteTorch(_DtypeNames, _TableFunctions):
             gos = grad_outputs if isinstance(grad_outputs, list | tuple) else [grad_outputs]
             body["grad_outputs"] = [None if g is None else wire_value(g) for g in gos]
         conn.check([*body["outputs"], *body["inputs"]])
-        result = conn.call("POST", "/grad", json=body)
+        try:
+            result = conn.call("POST", "/grad", json=body)
+        except ServerError as exc:
+            reraise(exc)
+            raise
         out: list[RemoteTensor | None] = []
         for name, inp in zip(names, ins, strict=True):
             td = result["grads"].get(inp.name)

@@ -7,6 +7,7 @@ call right there). Values are fetched when needed, together with the pending nod
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import functools
 import math
@@ -34,6 +35,7 @@ from engine.unsupported import missing
 from engine.values import HostValues
 
 from .connection import BACKWARD, Connection
+from .errors import ServerError
 from .inference import NoSignature, remembered, remembered_as, signature
 from .wire import encode_b64
 
@@ -56,6 +58,18 @@ __all__ = [
 
 # the tracer recording user code into a template (client.tracing), while one is active
 TRACER: contextvars.ContextVar[Any] = contextvars.ContextVar("gradserve_tracer", default=None)
+# exceptions a Function's backward raised while traced, by token: a backward that reaches
+# the Function on the server raises them (``reraise``); the oldest go past a bound
+FUNCTION_ERRORS: collections.OrderedDict[str, BaseException] = collections.OrderedDict()
+
+
+def reraise(exc: ServerError) -> None:
+    """Raise the user's own exception when ``exc`` is the server reaching a Function whose
+    backward raised while the client traced it (torch raises it from ``backward()``)."""
+    token = exc.problem.get("function_error")
+    if isinstance(token, str) and token in FUNCTION_ERRORS:
+        raise FUNCTION_ERRORS[token] from exc
+
 
 # the op table's declarations (the engine's, which the server's must equal: see ``connect``)
 SPECS: dict[str, dict[str, Any]] = {s["name"]: s for s in op_specs()}
@@ -685,7 +699,11 @@ class RemoteTensor(HostValues, _TableMethods):
         # was built; else deferred, like any op.
         risky = not self._leaf and (self._since is None or self._since < conn.hazard)
         node = {"name": None, "op": BACKWARD, "args": args, "kwargs": kwargs}
-        conn.backward(node, reached, now=risky, frees=retain_graph is not True)
+        try:
+            conn.backward(node, reached, now=risky, frees=retain_graph is not True)
+        except ServerError as exc:
+            reraise(exc)
+            raise
 
     @property
     def grad(self) -> RemoteTensor | None:

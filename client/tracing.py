@@ -29,7 +29,7 @@ from engine.ctx import CtxBase
 from engine.errors import InvalidArgumentError, LeafInplaceError
 
 from .connection import Connection
-from .tensor import TRACER, GradFn, RemoteTensor, apply
+from .tensor import FUNCTION_ERRORS, TRACER, GradFn, RemoteTensor, apply
 
 __all__ = [
     "Function",
@@ -281,9 +281,19 @@ def _record(
     grads = [tracer.stand_in(o, f"_g{k}") for k, o in enumerate(outs)]
     saved = [None if s is None else tracer.stand_in(s, f"_s{i}") for i, s in enumerate(ctx.to_save)]
     ctx._traced = tuple(saved)
+    error: str | None = None
     try:
         with tracer.active():
             result = cls.backward(ctx, *grads)
+    except TraceError:
+        raise
+    except Exception as exc:  # torch raises it from backward(): so does the server's node
+        error = f"e{next(_error_ids)}"
+        FUNCTION_ERRORS[error] = exc
+        while len(FUNCTION_ERRORS) > _MAX_ERRORS:
+            FUNCTION_ERRORS.popitem(last=False)
+        tracer.nodes.clear()
+        result = (None,) * len(args)
     finally:
         ctx._traced = None
     result = result if isinstance(result, tuple) else (result,)
@@ -304,6 +314,7 @@ def _record(
             "non_differentiable": [o.name for o in outs if id(o) in non_diff],
             "captures": list(tracer.captures),
             "backward": tracer.template(wire_out),
+            **({} if error is None else {"error": error}),
         },
     }
     conn.record(node)
@@ -369,6 +380,8 @@ class RemovableHandle:
 
 
 _hook_ids = itertools.count()
+_error_ids = itertools.count()
+_MAX_ERRORS = 1024
 
 
 def register_hook(t: RemoteTensor, hook: Callable[[Any], Any]) -> RemovableHandle:

@@ -287,6 +287,14 @@ def _function(ex: Executor, args: list[Any], kw: FunctionKwargs) -> None:
         return tuple(outs) if len(outs) > 1 else outs[0]
 
     def backward(ctx: Any, *grads: Any) -> Any:
+        if kw.error is not None:  # the user's backward raised while the client traced it
+            raise ApiError(
+                400,
+                "invalid_argument",
+                f"{what}: the Function's backward raised an exception when the client traced "
+                "it (the client raises it)",
+                function_error=kw.error,
+            )
         values = [*grads, *ctx.saved_tensors, *captures]
         return tuple(replay(template, values, runner, what))
 

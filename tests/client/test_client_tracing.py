@@ -386,3 +386,30 @@ def test_setup_context_and_a_function_inside_a_backward(torch: RemoteTorch, ref:
         return x.grad
 
     close(run(torch), run(ref))
+
+
+def test_an_exception_of_backward_is_raised_by_backward(torch: RemoteTorch, ref: Any) -> None:
+    """As torch: a Function whose backward raises is usable forward; backward raises it."""
+
+    def run(t: Any) -> list[str]:
+        class ForwardOnly(t.autograd.Function):
+            @staticmethod
+            def forward(ctx: Any, x: Any) -> Any:
+                return x.exp()
+
+            @staticmethod
+            def backward(ctx: Any, g: Any) -> Any:
+                raise NotImplementedError("ForwardOnly has no backward")
+
+        x = t.tensor([0.0, 1.0], requires_grad=True)
+        y = ForwardOnly.apply(x)
+        seen = [y.grad_fn.name(), f"{y.detach().tolist()[0]:.1f}"]
+        with pytest.raises(NotImplementedError, match="ForwardOnly has no backward"):
+            y.sum().backward()
+        with pytest.raises(NotImplementedError, match="ForwardOnly has no backward"):
+            t.autograd.grad(ForwardOnly.apply(x).sum(), x)
+        (x * 2).sum().backward()  # the session goes on
+        seen.append(str(x.grad.tolist()))
+        return seen
+
+    assert run(torch) == run(ref)

@@ -401,3 +401,15 @@ async def test_hook_registration_is_atomic_and_checked(sess: Sess) -> None:
     }
     body = assert_problem(await sess.graph([bad]), 400, "invalid_argument")
     assert "doesn't require gradient" in body["detail"]
+
+
+async def test_function_whose_traced_backward_raised(sess: Sess) -> None:
+    """``error``: backward through the node fails, naming the client's token."""
+    await leaves(sess)
+    nodes = affine_nodes(
+        error="e7", backward={**AFFINE_BACKWARD, "nodes": [], "outputs": [None] * 3}
+    )
+    await sess.run([*nodes, {"name": "out", "op": "sum", "args": ["y"]}])
+    body = assert_problem(await sess.backward("out"), 400, "invalid_argument")
+    assert body["function_error"] == "e7" and "AffineBackward" in body["detail"]
+    assert await sess.grad("a") is None  # nothing accumulated

@@ -44,7 +44,6 @@ _STATE = "local tensor state through the client"
 CLIENT_UNSUPPORTED: dict[str, str] = {
     "TestAutograd.test_grad_nonleaf_register_hook": _TRACED,
     "TestAutograd.test_hooks": _TRACED,
-    "TestAutogradFunction.test_custom_function_exception": _TRACED,
     "TestAutogradFunction.test_mark_non_differentiable_mixed": _TRACED,
     "TestAutograd.test_backward_twice_with_saved_values": _SETITEM,
     "TestAutograd.test_backward_twice_retained_graph_with_saved_values": _SETITEM,
