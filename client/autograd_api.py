@@ -20,7 +20,7 @@ from engine.unsupported import SUPPORTED_HINT, Unsupported, missing
 from .tracing import Function, once_differentiable
 
 __all__ = [
-    "TRACING_NEEDED",
+    "PROFILER_REMOTE",
     "Function",
     "Namespace",
     "autograd_namespace",
@@ -28,15 +28,14 @@ __all__ = [
     "once_differentiable",
 ]
 
-TRACING_NEEDED = (
-    "through the client, user Python never runs on the server, and tracing it into a "
-    "server-side graph template is not implemented yet; it works in-process with "
+PROFILER_REMOTE = (
+    "the ops run on the server, which does not report per-op times; it works in-process with "
     "`import engine as torch` (docs/unsupported.md)"
 )
 
 
-def not_through_client(what: str) -> NoReturn:
-    raise Unsupported(f"{what} is not supported through the gradserve client: {TRACING_NEEDED}")
+def not_through_client(what: str, why: str = PROFILER_REMOTE) -> NoReturn:
+    raise Unsupported(f"{what} is not supported through the gradserve client: {why}")
 
 
 class Namespace(SimpleNamespace):
