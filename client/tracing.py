@@ -268,15 +268,23 @@ def _record(
     outs = list(outputs) if is_tuple else [outputs]
     dirty = {id(t) for t in ctx._dirty}
     ins = {id(t) for t in tensors}
+    if not dirty <= {id(o) for o in outs}:
+        raise RuntimeError(
+            "Some elements marked as dirty during the forward method were not returned as "
+            "output. The inputs that are modified inplace must all be outputs of the Function."
+        )
+    seen: set[int] = set()
     for k, o in enumerate(outs):
         if not isinstance(o, RemoteTensor):
             raise TraceError(
                 f"{name}.forward returned {type(o).__name__}; through the gradserve client a "
                 "recorded Function returns tensors only"
             )
-        if id(o) in ins and id(o) not in dirty:  # an input returned as is: a new tensor
+        # an input returned as is, or a tensor returned twice: a new tensor on its values
+        if (id(o) in ins and id(o) not in dirty) or id(o) in seen:
             with _grad_off(conn):
                 outs[k] = apply(conn, "detach", [o], {})
+        seen.add(id(outs[k]))
     tracer = Tracer(conn, f"{name}.backward")
     grads = [tracer.stand_in(o, f"_g{k}") for k, o in enumerate(outs)]
     saved = [None if s is None else tracer.stand_in(s, f"_s{i}") for i, s in enumerate(ctx.to_save)]

@@ -413,3 +413,36 @@ def test_an_exception_of_backward_is_raised_by_backward(torch: RemoteTorch, ref:
         return seen
 
     assert run(torch) == run(ref)
+
+
+def test_dirty_not_returned_and_an_output_returned_twice(torch: RemoteTorch, ref: Any) -> None:
+    def run(t: Any) -> Any:
+        class NotReturned(t.autograd.Function):
+            @staticmethod
+            def forward(ctx: Any, a: Any) -> Any:
+                ctx.mark_dirty(a)
+                return a * 2
+
+            @staticmethod
+            def backward(ctx: Any, g: Any) -> Any:
+                return g
+
+        with pytest.raises(RuntimeError, match="marked as dirty during the forward method"):
+            NotReturned.apply(t.ones(2, requires_grad=True) * 1)
+
+        class Twice(t.autograd.Function):
+            @staticmethod
+            def forward(ctx: Any, a: Any) -> Any:
+                y = a * 2
+                return y, y
+
+            @staticmethod
+            def backward(ctx: Any, g1: Any, g2: Any) -> Any:
+                return g1 + g2
+
+        a = t.ones(2, requires_grad=True)
+        p, q = Twice.apply(a)
+        (p + q * 10).sum().backward()
+        return a.grad
+
+    close(run(torch), run(ref))
