@@ -52,6 +52,7 @@ REGISTER_HOOK = "autograd.register_hook"
 REMOVE_HOOK = "autograd.remove_hook"
 RETAIN_GRAD = "autograd.retain_grad"
 KINDS = (FUNCTION, REGISTER_HOOK, REMOVE_HOOK, RETAIN_GRAD)
+_KINDS = frozenset(KINDS)
 _WIRE_OPS = wire_ops()  # the executor's (WIRE_OPS): a template may use these, less grad_of
 
 # per tensor (by id, held weakly: tensors compare elementwise): its hooks registered over the
@@ -91,7 +92,9 @@ def stored_nodes(nodes: list[Any], store: str) -> int:
     another, a node of these kinds is refused before anything runs."""
     count = 0
     for i, node in enumerate(nodes):
-        if store != "memory" and node.op in KINDS:
+        if node.op not in _KINDS:  # the usual case: one set lookup per node
+            continue
+        if store != "memory":
             raise ApiError(
                 400,
                 "invalid_argument",
