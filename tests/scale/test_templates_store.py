@@ -38,11 +38,23 @@ async def test_templates_on_each_store(store: str) -> None:
     async with app_for(store) as client:
         s = await ASess.open(client)
         await s.create(name="x", value=[1.0, -2.0], requires_grad=True)
+        functional = {
+            "fn": "vjp",
+            "inputs": ["x"],
+            "graph": {"inputs": ["x"], "nodes": NODES, "outputs": ["out"]},
+            "bind": {"result": ["dx"]},
+        }
+        r = await s.post("/functional", functional)
         if store == "memory":
+            assert r.status_code == 200, r.text
+            assert r.json()["result"][0]["data"]["data"] == [3.0, 3.0]
             await s.run(NODES)
             assert (await s.backward("out")).status_code == 200
             assert await s.grad("x") == [3.0, 3.0]
             return
+        assert (
+            "cannot keep stored templates" in assert_problem(r, 400, "invalid_argument")["detail"]
+        )
         for nodes, at in (
             (NODES, 1),
             ([HOOK], 0),

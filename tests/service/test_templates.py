@@ -413,3 +413,44 @@ async def test_function_whose_traced_backward_raised(sess: Sess) -> None:
     body = assert_problem(await sess.backward("out"), 400, "invalid_argument")
     assert body["function_error"] == "e7" and "AffineBackward" in body["detail"]
     assert await sess.grad("a") is None  # nothing accumulated
+
+
+async def test_stateless_grad_and_functional_run_and_count_stored_templates() -> None:
+    triple = {
+        "op": "autograd.function",
+        "args": ["x"],
+        "kwargs": {
+            "class": "Triple",
+            "outputs": ["t"],
+            "backward": {
+                "inputs": ["g"],
+                "nodes": [
+                    {"name": "d", "op": "mul", "args": ["g", 3]},
+                    {"name": "e", "op": "add", "args": ["d", 0]},
+                ],
+                "outputs": ["e"],
+            },
+        },
+    }
+    nodes = [
+        {"name": "t", "op": "mul", "args": ["x", 3], "no_grad": True},
+        triple,
+        {"name": "out", "op": "sum", "args": ["t"]},
+    ]
+    body = {"inputs": {"x": [1.0, 2.0]}, "nodes": nodes, "output": "out", "wrt": ["x"]}
+    functional = {
+        "fn": "vjp",
+        "inputs": [[1.0, 2.0]],
+        "graph": {"inputs": ["x"], "nodes": nodes, "outputs": ["out"]},
+    }
+    async with serve(make_settings(max_nodes_per_request=5)) as client:
+        r = await client.post("/v1/grad", json=body)
+        assert r.status_code == 200, r.text
+        assert r.json()["grads"]["x"]["data"] == [3.0, 3.0]
+        r = await client.post("/v1/functional", json=functional)
+        assert r.status_code == 200, r.text
+        assert r.json()["result"][0]["data"]["data"] == [3.0, 3.0]
+    async with serve(make_settings(max_nodes_per_request=4)) as client:
+        assert_problem(await client.post("/v1/grad", json=body), 413, "graph_too_large")
+        r = await client.post("/v1/functional", json=functional)
+        assert_problem(r, 413, "graph_too_large")
