@@ -82,6 +82,7 @@ class Tracer:
         self.data_epoch = 0
         self.grad_gen = 0
         self.lost: dict[str, Exception] = {}
+        self.tracing = False
         self._names = itertools.count()
 
     # the connection's surface that RemoteTensor and apply use
@@ -108,6 +109,12 @@ class Tracer:
         pass
 
     def _values(self, *_: Any, **__: Any) -> Any:
+        if not self.tracing:  # a stand-in kept past tracing (appended to a list, say)
+            raise TraceError(
+                f"this tensor stood in for a value while {self.what} was traced: it has no "
+                "values (through the gradserve client the traced code runs on the server, in "
+                "backward; its tensors never reach Python)"
+            )
         raise TraceError(f"{self.what} {_VALUES}")
 
     read = info = flush = call = backward = zero_grad = _values
@@ -141,9 +148,11 @@ class Tracer:
     def active(self, grad: bool = True) -> Iterator[None]:
         token = TRACER.set(self)
         prev, self.conn.grad_enabled = self.conn.grad_enabled, grad
+        self.tracing = True
         try:
             yield
         finally:
+            self.tracing = False
             self.conn.grad_enabled = prev
             TRACER.reset(token)
 

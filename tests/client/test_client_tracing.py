@@ -446,3 +446,13 @@ def test_dirty_not_returned_and_an_output_returned_twice(torch: RemoteTorch, ref
         return a.grad
 
     close(run(torch), run(ref))
+
+
+def test_a_stand_in_kept_past_tracing_says_what_it_is(torch: RemoteTorch) -> None:
+    seen: list[Any] = []
+    y = torch.ones(2, requires_grad=True) * 2
+    y.register_hook(lambda g: seen.append(g))  # a side effect: runs once, while traced
+    y.sum().backward()
+    assert len(seen) == 1
+    with pytest.raises(TraceError, match=r"stood in for a value while the hook .* was traced"):
+        seen[0].tolist()
