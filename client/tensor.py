@@ -338,7 +338,9 @@ def apply(
     shape_known: bool = True,
 ) -> RemoteTensor:
     """Record ``op`` on the connection and return its (lazy) result."""
-    conn = TRACER.get() or conn  # while tracing, every op goes into the template
+    tracer = TRACER.get()
+    if tracer is not None:  # while tracing, every op goes into the template
+        conn = tracer
     if kwargs:
         _finite(kwargs)
     shape, dtype = remembered_as(
@@ -356,7 +358,7 @@ def apply(
     node = {
         "name": out.name,
         "op": op,
-        "args": [a.name if type(a) is RemoteTensor else _wire(a) for a in args],
+        "args": [a.name if type(a) is RemoteTensor and tracer is None else _wire(a) for a in args],
         "kwargs": kwargs if wire_kwargs is None else wire_kwargs,
     }
     conn.record(node)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+import engine
 from api_schema.templates import FunctionKwargs, HookKwargs, StoredTemplate
 from engine.autograd_function import Function
 from engine.ops import wire_ops
@@ -160,8 +161,8 @@ def replay(
     its outputs (None for ``null``)."""
     names = {n: v for n, v in zip(t.inputs, values, strict=True) if v is not None}
     ex = runner(names)
-    try:
-        ex.run(t.nodes, no_grad=False)
+    try:  # in backward's grad mode: recorded only under create_graph
+        ex.run(t.nodes, no_grad=not engine.is_grad_enabled())
     except ApiError as exc:
         node = exc.extra.pop("node", None)
         raise ApiError(
