@@ -127,6 +127,11 @@ class TensorCreate(BaseModel):
     start: float | int | None = None
     end: float | int | None = None
     step: float | int | None = None
+    seed: Annotated[int, Field(ge=0, le=2**64 - 1)] | None = Field(
+        None,
+        description="`torch.manual_seed(seed)` first: the session's generator starts over "
+        "from this seed (it draws `randn` and `rand`).",
+    )
 
 
 class TensorPatch(BaseModel):

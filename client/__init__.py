@@ -27,6 +27,7 @@ from .errors import (
 )
 from .namespace import OpTableMismatchError, RemoteTorch, connect
 from .tensor import GradFn, RemoteTensor
+from .tracing import TraceError
 
 __all__ = [
     "AuthError",
@@ -40,6 +41,7 @@ __all__ = [
     "ServerError",
     "ServerUnreachableError",
     "SessionClosedError",
+    "TraceError",
     "UnknownNameError",
     "connect",
 ]

@@ -3,26 +3,24 @@ and NotImplementedError for the torch names it lacks.
 
 User Python never runs on the server. ``autograd.functional`` runs the user's function here,
 in the user's process (only its tensor ops reach the server), so it is the engine's own
-implementation over this namespace. A custom ``autograd.Function``, a tensor hook,
-``retain_grad`` and the profiler would need the server to run user code in backward (or a
-traced template of it), which gradserve does not do yet: they raise ``NotImplementedError``
-saying so (docs/unsupported.md).
+implementation over this namespace. A custom ``autograd.Function``'s backward (and a tensor
+hook) runs during the server's backward: the client traces it into a graph template
+(``client.tracing``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, NoReturn
 
 from engine import dtypes as D
-from engine.ctx import CtxBase
 from engine.transforms import Functional
 from engine.unsupported import SUPPORTED_HINT, Unsupported, missing
-from engine.values import HostValues
+
+from .tracing import Function, once_differentiable
 
 __all__ = [
-    "TRACING_NEEDED",
+    "PROFILER_REMOTE",
     "Function",
     "Namespace",
     "autograd_namespace",
@@ -30,15 +28,14 @@ __all__ = [
     "once_differentiable",
 ]
 
-TRACING_NEEDED = (
-    "through the client, user Python never runs on the server, and tracing it into a "
-    "server-side graph template is not implemented yet; it works in-process with "
+PROFILER_REMOTE = (
+    "the ops run on the server, which does not report per-op times; it works in-process with "
     "`import engine as torch` (docs/unsupported.md)"
 )
 
 
-def not_through_client(what: str) -> NoReturn:
-    raise Unsupported(f"{what} is not supported through the gradserve client: {TRACING_NEEDED}")
+def not_through_client(what: str, why: str = PROFILER_REMOTE) -> NoReturn:
+    raise Unsupported(f"{what} is not supported through the gradserve client: {why}")
 
 
 class Namespace(SimpleNamespace):
@@ -51,42 +48,6 @@ class Namespace(SimpleNamespace):
 
     def __getattr__(self, name: str) -> Any:
         missing(self._space, name, f"client namespace torch.{self._space}")
-
-
-class Function:
-    """``torch.autograd.Function`` through the client: defining one works, ``apply`` raises
-    (its forward and backward are user Python, which never runs on the server)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError(
-            "Legacy autograd function with non-static forward method is deprecated. Please use "
-            "new-style autograd function with static forward method. (Example: "
-            "https://pytorch.org/docs/stable/autograd.html#torch.autograd.Function)"
-        )
-
-    @classmethod
-    def apply(cls, *args: Any, **kwargs: Any) -> Any:
-        """Without a graph to record (grad off, or no input requires grad) forward runs here,
-        as ordinary tensor ops; recording it would need its backward on the server."""
-        # remote tensors (client.tensor builds on this module, so they are known by their session)
-        tensors: list[Any] = [a for a in args if isinstance(a, HostValues) and hasattr(a, "_conn")]
-        if tensors and not (
-            tensors[0]._conn.grad_enabled and any(t.requires_grad for t in tensors)
-        ):
-            conn = tensors[0]._conn
-            prev, conn.grad_enabled = conn.grad_enabled, False
-            try:
-                return cls.forward(CtxBase(), *args, **kwargs)  # type: ignore[attr-defined]
-            finally:
-                conn.grad_enabled = prev
-        not_through_client(f"torch.autograd.Function ({cls.__name__}.apply)")
-
-
-def once_differentiable(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return fn
 
 
 class _Profile:

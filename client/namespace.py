@@ -21,6 +21,7 @@ from engine.unsupported import missing
 from . import optim
 from .autograd_api import _DefaultDtype, autograd_namespace
 from .connection import Connection
+from .errors import ServerError
 from .nn import remote_nn
 from .tensor import (
     SPECS,
@@ -33,6 +34,7 @@ from .tensor import (
     conn_of,
     record,
     record_parts,
+    reraise,
     wire_value,
 )
 from .viz import Viz
@@ -194,6 +196,7 @@ class RemoteTorch(_DtypeNames, _TableFunctions):
         self._conn = conn
         self.Tensor = RemoteTensor
         self._default_dtype = _DefaultDtype()
+        self._seed: int | None = None  # from manual_seed, for the next random fill
         self.autograd = autograd_namespace(self)
         self.return_types = SimpleNamespace(
             max=MaxResult, min=MinResult, sort=SortResult, topk=TopkResult
@@ -259,7 +262,13 @@ class RemoteTorch(_DtypeNames, _TableFunctions):
         self._default_dtype.set(d)
 
     def manual_seed(self, seed: int) -> None:
-        raise NotImplementedError("seed a remote session with connect(url, seed=...)")
+        """``torch.manual_seed``: the session's generator starts over from ``seed`` (sent with
+        the next ``randn``/``rand``, as ``connect(url, seed=...)`` seeds a new session). The
+        values are NumPy's PCG64 stream, not torch's: the same seed gives the same values."""
+        seed = int(seed)
+        if not -(2**63) <= seed < 2**64:
+            raise ValueError("Overflow when unpacking long long")
+        self._seed = seed % 2**64  # a negative seed wraps, as torch's
 
     # ------------------------------------------------------------ factories
     def _leaf(self, info: dict[str, Any], name: str) -> RemoteTensor:
@@ -286,6 +295,8 @@ class RemoteTorch(_DtypeNames, _TableFunctions):
         }
         if shape is not None:
             body["shape"] = list(shape)
+        if fill in ("randn", "rand") and self._seed is not None:
+            body["seed"], self._seed = self._seed, None
         dtype = self._default_dtype.for_fill(fill, dtype, extra)
         if requires_grad and dtype is not None and not D.as_dtype(dtype).is_floating_point:
             raise InvalidArgumentError(
@@ -573,7 +584,11 @@ class RemoteTorch(_DtypeNames, _TableFunctions):
             gos = grad_outputs if isinstance(grad_outputs, list | tuple) else [grad_outputs]
             body["grad_outputs"] = [None if g is None else wire_value(g) for g in gos]
         conn.check([*body["outputs"], *body["inputs"]])
-        result = conn.call("POST", "/grad", json=body)
+        try:
+            result = conn.call("POST", "/grad", json=body)
+        except ServerError as exc:
+            reraise(exc)
+            raise
         out: list[RemoteTensor | None] = []
         for name, inp in zip(names, ins, strict=True):
             td = result["grads"].get(inp.name)

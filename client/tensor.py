@@ -7,6 +7,8 @@ call right there). Values are fetched when needed, together with the pending nod
 
 from __future__ import annotations
 
+import collections
+import contextvars
 import functools
 import math
 import operator
@@ -32,13 +34,15 @@ from engine.signatures import build, params, same
 from engine.unsupported import missing
 from engine.values import HostValues
 
-from .autograd_api import not_through_client
 from .connection import BACKWARD, Connection
+from .errors import ServerError
 from .inference import NoSignature, remembered, remembered_as, signature
 from .wire import encode_b64
 
 __all__ = [
     "SPECS",
+    "TRACER",
+    "AccumulateGrad",
     "GradFn",
     "MaxResult",
     "MinResult",
@@ -51,6 +55,21 @@ __all__ = [
     "record_parts",
     "wire_value",
 ]
+
+# the tracer recording user code into a template (client.tracing), while one is active
+TRACER: contextvars.ContextVar[Any] = contextvars.ContextVar("gradserve_tracer", default=None)
+# exceptions a Function's backward raised while traced, by token: a backward that reaches
+# the Function on the server raises them (``reraise``); the oldest go past a bound
+FUNCTION_ERRORS: collections.OrderedDict[str, BaseException] = collections.OrderedDict()
+
+
+def reraise(exc: ServerError) -> None:
+    """Raise the user's own exception when ``exc`` is the server reaching a Function whose
+    backward raised while the client traced it (torch raises it from ``backward()``)."""
+    token = exc.problem.get("function_error")
+    if isinstance(token, str) and token in FUNCTION_ERRORS:
+        raise FUNCTION_ERRORS[token] from exc
+
 
 # the op table's declarations (the engine's, which the server's must equal: see ``connect``)
 SPECS: dict[str, dict[str, Any]] = {s["name"]: s for s in op_specs()}
@@ -67,18 +86,92 @@ _NON_LEAF_GRAD = (
 
 
 class GradFn:
-    """What ``.grad_fn`` shows: prints as torch's ``<AddBackward0 object at 0x...>``."""
+    """What ``.grad_fn`` shows: prints as torch's ``<AddBackward0 object at 0x...>``.
 
-    __slots__ = ("_name",)
+    ``next_functions`` asks the server (``GET .../tensors/{name}/grad_fn``) for the graph
+    behind it: a node that is some live tensor's current grad_fn is that tensor's GradFn
+    object, a leaf is an ``AccumulateGrad`` whose ``variable`` is the leaf's RemoteTensor."""
 
-    def __init__(self, name: str) -> None:
+    __slots__ = ("_name", "_next", "_path", "_root")
+
+    def __init__(
+        self, name: str, root: RemoteTensor | None = None, path: tuple[int, ...] = ()
+    ) -> None:
         self._name = name
+        # the tensor the walk starts from, held while this lives (torch's grad_fn keeps its
+        # graph alive too); a tensor's own grad_fn gets it when Python reads ``.grad_fn``
+        self._root = root
+        self._path = path
+        self._next: tuple[tuple[Any, int], ...] | None = None
 
     def name(self) -> str:
         return grad_fn_name(self._name)
 
     def __repr__(self) -> str:
         return f"<{self._name} object at {hex(id(self))}>"
+
+    @property
+    def next_functions(self) -> tuple[tuple[Any, int], ...]:
+        if self._next is None:
+            self._next = self._fetch_next()
+        return self._next
+
+    def _fetch_next(self) -> tuple[tuple[Any, int], ...]:
+        root = self._root
+        if root is None:
+            raise RuntimeError(f"{self._name}.next_functions: not known for this grad_fn")
+        conn = root._conn
+        conn.check([root.name])
+        params = {"path": ",".join(map(str, self._path))} if self._path else {}
+        info = conn.call("GET", f"/tensors/{root.name}/grad_fn", params=params)
+        out: list[tuple[Any, int]] = []
+        for i, e in enumerate(info["next_functions"]):
+            if e is None:
+                out.append((None, 0))
+            elif e["name"] == AccumulateGrad.NAME:
+                out.append((AccumulateGrad(_live(conn, e["variable"])), 0))
+            else:
+                out.append((_owned(conn, e, root, (*self._path, i)), 0))
+        return tuple(out)
+
+
+class AccumulateGrad:
+    """A leaf in ``next_functions``: ``variable`` is the leaf tensor."""
+
+    NAME = "torch::autograd::AccumulateGrad"
+    __slots__ = ("variable",)
+    next_functions: tuple[tuple[Any, int], ...] = ()
+
+    def __init__(self, variable: RemoteTensor | None) -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return self.NAME
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+# RemoteTensors by (session, name) that next_functions gives back as the user's own objects:
+# leaves that require grad (AccumulateGrad.variable) and tensors whose .grad_fn Python read
+# (only those can be compared with ``is``)
+_LIVE: weakref.WeakValueDictionary[tuple[int, str], RemoteTensor] = weakref.WeakValueDictionary()
+
+
+def _live(conn: Any, name: str | None) -> RemoteTensor | None:
+    return None if name is None else _LIVE.get((id(conn), name))
+
+
+def _owned(conn: Any, e: dict[str, Any], root: RemoteTensor, path: tuple[int, ...]) -> GradFn:
+    """The GradFn of a node: a live tensor's own grad_fn object when the node is it."""
+    for name in e.get("tensors", ()):
+        t = _live(conn, name)
+        if t is None:
+            continue
+        fn = t.grad_fn
+        if fn is not None and fn._name == e["name"]:
+            return fn
+    return GradFn(e["name"], root, path)
 
 
 class _ValuesIndices(NamedTuple):
@@ -150,11 +243,17 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _name(t: RemoteTensor) -> str:
+    """A tensor's wire name (while tracing: as the template names it)."""
+    tracer = TRACER.get()
+    return t.name if tracer is None else tracer.name_of(t)
+
+
 def _wire(a: Any) -> Any:
     """An argument as the wire takes it: a name, a scalar, a list, or an inline value."""
     a = _scalar(a)
     if isinstance(a, RemoteTensor):
-        return a.name
+        return _name(a)
     if isinstance(a, bool | int | float) or a is None:
         return _finite(a)
     if isinstance(a, list | tuple) and any(isinstance(x, RemoteTensor) for x in _flat(a)):
@@ -194,7 +293,7 @@ def _index_items(key: Any) -> tuple[list[Any], list[Any], bool]:
             wire.append({"slice": bounds})
             meta.append(slice(*bounds))
         elif isinstance(it, RemoteTensor):
-            wire.append(it.name)
+            wire.append(_name(it))
             meta.append(stand_in(it.shape, it.dtype))
             known = known and it.dtype is not D.bool_  # a mask's result size is in its values
         else:
@@ -239,6 +338,9 @@ def apply(
     shape_known: bool = True,
 ) -> RemoteTensor:
     """Record ``op`` on the connection and return its (lazy) result."""
+    tracer = TRACER.get()
+    if tracer is not None:  # while tracing, every op goes into the template
+        conn = tracer
     if kwargs:
         _finite(kwargs)
     shape, dtype = remembered_as(
@@ -256,7 +358,7 @@ def apply(
     node = {
         "name": out.name,
         "op": op,
-        "args": [a.name if type(a) is RemoteTensor else _wire(a) for a in args],
+        "args": [a.name if type(a) is RemoteTensor and tracer is None else _wire(a) for a in args],
         "kwargs": kwargs if wire_kwargs is None else wire_kwargs,
     }
     conn.record(node)
@@ -370,6 +472,7 @@ class RemoteTensor(HostValues, _TableMethods):
         "_grad_fn",
         "_leaf",
         "_reach",
+        "_retains",
         "_rg",
         "_shape",
         "_since",
@@ -400,6 +503,9 @@ class RemoteTensor(HostValues, _TableMethods):
         # be read as the leaf's grad (as .npy when large) without binding this name first
         self._alias: tuple[weakref.ref[RemoteTensor], int] | None = None
         self._value: tuple[int, np.ndarray[Any, Any]] | None = None  # (data_epoch, values)
+        self._retains = False  # retain_grad() on a non-leaf
+        if is_leaf and requires_grad:  # an AccumulateGrad's variable (next_functions)
+            _LIVE[(id(conn), name)] = self
 
     def __del__(self) -> None:
         # Python dropped the handle: its name is unbound with the session's next request
@@ -418,11 +524,11 @@ class RemoteTensor(HostValues, _TableMethods):
         version: int = self._conn.info(self.name)["version"]
         return version
 
-    def register_hook(self, hook: Any) -> Any:
-        not_through_client("Tensor.register_hook")
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains and not self._leaf
 
-    def retain_grad(self) -> None:
-        not_through_client("Tensor.retain_grad")
+    # register_hook and retain_grad are client.tracing's (installed there: a hook is traced)
 
     def _leaves(self) -> frozenset[str] | None:
         """The leaves requiring grad a backward from here reaches (None: not known)."""
@@ -502,6 +608,8 @@ class RemoteTensor(HostValues, _TableMethods):
             "PATCH", f"/tensors/{self.name}", json={"requires_grad": requires_grad}
         )
         self._absorb(info)
+        if self._leaf and self._rg:
+            _LIVE[(id(self._conn), self.name)] = self
         return self
 
     @property
@@ -511,6 +619,9 @@ class RemoteTensor(HostValues, _TableMethods):
         if self._grad_fn is _UNKNOWN:
             self._refresh()
         grad_fn: GradFn | None = self._grad_fn
+        if grad_fn is not None and grad_fn._root is None:  # Python holds it: it may walk
+            grad_fn._root = self
+            _LIVE[(id(self._conn), self.name)] = self
         return grad_fn
 
     def is_floating_point(self) -> bool:
@@ -590,17 +701,21 @@ class RemoteTensor(HostValues, _TableMethods):
         # was built; else deferred, like any op.
         risky = not self._leaf and (self._since is None or self._since < conn.hazard)
         node = {"name": None, "op": BACKWARD, "args": args, "kwargs": kwargs}
-        conn.backward(node, reached, now=risky, frees=retain_graph is not True)
+        try:
+            conn.backward(node, reached, now=risky, frees=retain_graph is not True)
+        except ServerError as exc:
+            reraise(exc)
+            raise
 
     @property
     def grad(self) -> RemoteTensor | None:
-        if not self._leaf:
+        if not self._leaf and not self._retains:
             if self._rg:
                 warnings.warn(_NON_LEAF_GRAD, UserWarning, stacklevel=2)
             return None
         conn = self._conn
         conn.check([self.name])
-        known = conn.has_grad.get(self.name)
+        known = None if self._retains else conn.has_grad.get(self.name)
         values = None
         if known is None:  # not decided locally: ask the server (with what is pending)
             info, values = conn.read(self.name, "grad", self.numel())
@@ -629,6 +744,16 @@ class RemoteTensor(HostValues, _TableMethods):
     def detach(self) -> RemoteTensor:
         return apply(self._conn, "detach", [self], {})
 
+    def detach_(self) -> RemoteTensor:
+        """torch's in-place detach: this tensor becomes a leaf without history (its name is
+        bound to the server's ``detach`` of it, which shares its values and version)."""
+        if self._leaf and not self._rg:
+            return self
+        self._conn.record({"name": self.name, "op": "detach", "args": [self.name], "kwargs": {}})
+        self._rg, self._leaf, self._grad_fn = False, True, None
+        self._reach, self._since, self._retains = None, None, False
+        return self
+
     @property
     def data(self) -> RemoteTensor:
         """The values without autograd history (shares storage with this tensor)."""
@@ -637,6 +762,9 @@ class RemoteTensor(HostValues, _TableMethods):
     # ------------------------------------------------------------- in place
     def _inplace(self, op: str, *args: Any, **kwargs: Any) -> RemoteTensor:
         conn = self._conn
+        tracer = TRACER.get()
+        if tracer is not None and conn is not tracer:
+            tracer.inplace(self)
         if conn.grad_enabled and self._leaf and self._rg:
             raise LeafInplaceError(
                 "a leaf Variable that requires grad is being used in an in-place operation."
@@ -649,7 +777,7 @@ class RemoteTensor(HostValues, _TableMethods):
         _finite(kwargs)
         key = _inference_key(op, [self, *args], kwargs)
         remembered_as(None if key is None else ("in place", key), check)
-        node = {"name": None, "op": op, "args": [self.name, *map(_wire, args)], "kwargs": kwargs}
+        node = {"name": None, "op": op, "args": [_name(self), *map(_wire, args)], "kwargs": kwargs}
         conn.record(node)
         if conn.grad_enabled and any(isinstance(a, RemoteTensor) and a.requires_grad for a in args):
             self._reach, self._since = _history(conn, [self, *args])
@@ -780,9 +908,7 @@ class RemoteTensor(HostValues, _TableMethods):
         return self._op("matmul", other)
 
     def t(self) -> RemoteTensor:
-        if self.ndim < 2:
-            return self
-        return self.transpose(0, 1)  # grad_fn TransposeBackward0 (torch: TBackward0)
+        return record("t", self)  # grad_fn TBackward0, as torch's (even of a 1-d tensor)
 
     @property
     def T(self) -> RemoteTensor:

@@ -7,7 +7,7 @@ before its first in-place op and restored if a later node fails.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import ExitStack
 from typing import Any, NamedTuple, Protocol
 
@@ -29,6 +29,7 @@ from engine.tensor import Tensor
 from .budget import Guard, weigh
 from .codecs import decode_tensor_data
 from .errors import ApiError
+from .templates import FUNCTION, KINDS, run_kind
 
 __all__ = ["WIRE_OPS", "Executor", "Node", "NodeLike"]
 
@@ -82,6 +83,7 @@ class Executor:
         self.dropped: set[str] = set()  # freed names the request no longer needed
         self._start: Footprint | None = None
         self._unbinds: set[str] = set()  # the request's ``free``: the session lets them go
+        self._undo: list[Callable[[], None]] = []  # hooks registered or removed, to undo
 
     # ------------------------------------------------------------------ names
     def lookup(self, name: Any) -> Tensor:
@@ -207,6 +209,11 @@ class Executor:
                     self._save(t)
                     t.grad = None
             return None
+        if op in KINDS:  # stored templates (service.templates): bind no name
+            if node.name is not None:
+                raise ApiError(400, "invalid_argument", f"{op} binds no name", node=self.node)
+            run_kind(self, op, node.args, node.kwargs)
+            return None
         entry = WIRE_OPS.get(op)
         if entry is None:
             raise ApiError(
@@ -243,6 +250,14 @@ class Executor:
                 400, "invalid_argument", f"{op} did not produce a tensor", node=self.node
             )
         return out
+
+    def keep(self, t: Tensor) -> None:
+        """Restore ``t``'s state (values, version, grad_fn, ``.grad``) if the request fails."""
+        self._save(t)
+
+    def on_rollback(self, undo: Callable[[], None]) -> None:
+        """Call ``undo`` if the request fails (latest first)."""
+        self._undo.append(undo)
 
     def _save(self, t: Tensor) -> None:
         """Remember ``t``'s state (values, version, ``.grad``) before a node first changes it."""
@@ -284,6 +299,8 @@ class Executor:
         out.backward(gradient, kw.get("retain_graph"), bool(kw.get("create_graph")), inputs)
 
     def rollback(self) -> None:
+        while self._undo:
+            self._undo.pop()()
         for snap in reversed(list(self._snapshots.values())):
             snap.restore()
         self._snapshots.clear()
@@ -311,6 +328,9 @@ def _names_in(a: Any) -> Iterator[str]:
             yield from _names_in(x)
 
 
+_KIND_NAMES = ("outputs", "saved", "dirty", "non_differentiable", "captures")
+
+
 def _drops(
     nodes: Sequence[NodeLike], free: Collection[str], keep: Collection[str] | None
 ) -> dict[int, list[str]]:
@@ -335,6 +355,12 @@ def _drops(
             for name in _names_in(node.kwargs.get("index" if op == "index" else "inputs")):
                 if name in dropping:
                     last[name] = i
+        elif op in KINDS:  # stored templates: the names in their kwargs are uses too
+            keys = _KIND_NAMES if op == FUNCTION else ("captures",)
+            for key in keys:
+                for name in _names_in(node.kwargs.get(key)):
+                    if name in dropping:
+                        last[name] = i
         if node.name in dropping:
             last[node.name] = i
     out: dict[int, list[str]] = {}

@@ -171,7 +171,6 @@ MATRIX_T = defop(
     None,
     "TBackward0",
     prepare=_t_args,
-    public=False,
     dtypes="any",
     doc="the transpose of a matrix (a 0-d or 1-d tensor as it is)",
 )

@@ -40,6 +40,7 @@ from ..errors import ApiError
 from ..executor import WIRE_OPS, Executor
 from ..sessions import Session, commit
 from ..settings import Settings
+from ..templates import stored_nodes
 from ..views import tensor_info
 
 router = APIRouter(tags=["gradients"], route_class=OrjsonRoute)
@@ -47,19 +48,22 @@ router = APIRouter(tags=["gradients"], route_class=OrjsonRoute)
 Result = tuple[list[Tensor] | None, list[Tensor] | list[list[Tensor]]]
 
 
-def _check(fn: str, template: FunctionTemplate, n_inputs: int, settings: Settings) -> None:
-    """What can be refused before anything runs."""
+def _check(
+    fn: str, template: FunctionTemplate, n_inputs: int, settings: Settings, store: str
+) -> None:
+    """What can be refused before anything runs (``store``: where results may be kept)."""
     if fn not in FUNCTIONAL_FNS:
         raise ApiError(
             400,
             "invalid_argument",
             f"unknown fn {fn!r}; one of: {', '.join(FUNCTIONAL_FNS)}",
         )
-    if len(template.nodes) > settings.max_nodes_per_request:
+    count = len(template.nodes) + stored_nodes(template.nodes, store)
+    if count > settings.max_nodes_per_request:
         raise ApiError(
             413,
             "graph_too_large",
-            f"{len(template.nodes)} nodes is above the limit of {settings.max_nodes_per_request}",
+            f"{count} nodes is above the limit of {settings.max_nodes_per_request}",
         )
     if n_inputs != len(template.inputs):
         raise ApiError(
@@ -268,7 +272,7 @@ def run_functional(
 ) -> dict[str, Any]:
     """The transform over session tensors; bind and report the results. Nothing is bound if
     any step fails."""
-    _check(req.fn, req.graph, len(req.inputs), settings)
+    _check(req.fn, req.graph, len(req.inputs), settings, settings.store)
     limit, xp = settings.max_tensor_elements, session.backend.xp
     ex = Executor(session.names, limit, xp)
 
@@ -316,7 +320,7 @@ def run_stateless_functional(
     """The transform over values; the results returned."""
     import numpy as np
 
-    _check(req.fn, req.graph, len(req.inputs), settings)
+    _check(req.fn, req.graph, len(req.inputs), settings, "memory")  # nothing is kept
     limit = settings.max_tensor_elements
     inputs = [_value(a, limit, np) for a in req.inputs]
     v = None if req.v is None else [_value(a, limit, np) for a in req.v]

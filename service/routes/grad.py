@@ -41,6 +41,7 @@ from ..executor import Executor, unknown_name
 from ..optimizers import is_reserved
 from ..sessions import Session, account, commit
 from ..settings import Settings
+from ..templates import stored_nodes
 from ..views import tensor_data
 
 router = APIRouter(tags=["gradients"], route_class=OrjsonRoute)
@@ -201,11 +202,13 @@ def run_stateless(
     server: ServerBudget | None = None,
     cancelled: threading.Event | None = None,
 ) -> dict[str, Any]:
-    if len(req.nodes) > settings.max_nodes_per_request:
+    # stored templates count too; nothing outlives the request, so any store may run them
+    count = len(req.nodes) + stored_nodes(req.nodes, "memory")
+    if count > settings.max_nodes_per_request:
         raise ApiError(
             413,
             "graph_too_large",
-            f"{len(req.nodes)} nodes is above the limit of {settings.max_nodes_per_request}",
+            f"{count} nodes is above the limit of {settings.max_nodes_per_request}",
         )
     import numpy as np
 

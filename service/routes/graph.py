@@ -28,6 +28,7 @@ from ..errors import ApiError
 from ..executor import Executor, Node, unknown_name
 from ..sessions import Session, commit
 from ..settings import Settings
+from ..templates import stored_nodes
 from ..views import tensor_info
 
 router = APIRouter(prefix="/v1/sessions/{session_id}", tags=["graph"], route_class=OrjsonRoute)
@@ -44,11 +45,12 @@ def run_graph(
 
     Every op is checked against the session's quota, the request's byte budget and the
     server's before it allocates, and the deadline and the client between nodes."""
-    if len(req.nodes) > settings.max_nodes_per_request:
+    count = len(req.nodes) + stored_nodes(req.nodes, settings.store)
+    if count > settings.max_nodes_per_request:
         raise ApiError(
             413,
             "graph_too_large",
-            f"{len(req.nodes)} nodes is above the limit of {settings.max_nodes_per_request}",
+            f"{count} nodes is above the limit of {settings.max_nodes_per_request}",
         )
     ex = Executor(session.names, settings.max_tensor_elements, session.backend.xp)
     guard = guard_for(session, settings, ex, server, cancelled)

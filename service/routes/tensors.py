@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
@@ -117,6 +118,8 @@ def create_leaf(session: Session, body: TensorCreate, settings: Settings) -> tup
     """Build the leaf a TensorCreate describes and bind it."""
     if (body.value is None) == (body.fill is None):
         raise ApiError(400, "invalid_argument", "give exactly one of 'value' or 'fill'")
+    if body.seed is not None:  # torch.manual_seed: the sequence starts over
+        session.generator = np.random.default_rng(body.seed)
     limit = settings.max_tensor_elements
     try:
         with engine.use_backend(session.backend), engine.limits(limit):

@@ -184,6 +184,81 @@ async def overview(session: SessionDep) -> Response:
     return json_response({"tensors": named})
 
 
+class NextFunction(BaseModel):
+    """One entry of ``grad_fn.next_functions``: a node, or a leaf's AccumulateGrad."""
+
+    name: str = Field(examples=["MulBackward0", "torch::autograd::AccumulateGrad"])
+    variable: str | None = Field(
+        None, description="AccumulateGrad: a name bound to the leaf (null: none is)."
+    )
+    tensors: list[str] = Field(
+        default_factory=list, description="The names whose current grad_fn is this node."
+    )
+
+
+class GradFnInfo(BaseModel):
+    """A grad_fn and its ``next_functions`` (``(fn, 0)`` per input; null where an input has
+    no node: a constant, or a tensor that does not require grad)."""
+
+    name: str
+    next_functions: list[NextFunction | None]
+
+
+GradFnPath = Annotated[
+    str | None,
+    Query(
+        description="Comma-separated indices into next_functions from the tensor's grad_fn "
+        "(`0,1`: next_functions[0][0].next_functions[1][0]); omitted: the grad_fn itself.",
+        max_length=4096,
+        pattern=r"^\d+(,\d+)*$",
+        examples=["0,1"],
+    ),
+]
+
+
+def grad_fn_info(session: Session, name: str, path: str | None) -> dict[str, Any]:
+    """``t.grad_fn`` (followed along ``path``) with its next_functions, by session names."""
+    t = lookup(session, name)
+    node: Any = t.grad_fn
+    if node is None:
+        raise ApiError(400, "invalid_argument", f"{name!r} has no grad_fn (a leaf or no grad)")
+    steps = [] if path is None else [int(p) for p in path.split(",")]
+    for k, i in enumerate(steps):
+        nxt = node.next_functions
+        if i >= len(nxt) or nxt[i][0] is None or not hasattr(nxt[i][0], "next"):
+            raise ApiError(
+                400, "invalid_argument", f"path step {k} ({i}) does not lead to a grad_fn node"
+            )
+        node = nxt[i][0]
+    owners: dict[int, list[str]] = {}
+    leaves: dict[int, str] = {}
+    for n, x in session.names.items():
+        if is_reserved(n):
+            continue
+        if x.grad_fn is not None:
+            owners.setdefault(id(x.grad_fn), []).append(n)
+        else:
+            leaves.setdefault(id(x), n)
+    out: list[dict[str, Any] | None] = []
+    for fn, _ in node.next_functions:
+        if fn is None:
+            out.append(None)
+        elif hasattr(fn, "variable"):  # a leaf's AccumulateGrad
+            out.append({"name": fn.name(), "variable": leaves.get(id(fn.variable)), "tensors": []})
+        else:
+            # the type name, as TensorInfo's grad_fn (torch's name() may qualify it)
+            out.append({"name": fn.fn_name, "variable": None, "tensors": owners.get(id(fn), [])})
+    return {"name": node.fn_name, "next_functions": out}
+
+
+@router.get("/tensors/{name}/grad_fn", response_model=GradFnInfo, responses=_PROBLEMS)
+async def tensor_grad_fn(
+    request: Request, session: SessionDep, name: NamePath, path: GradFnPath = None
+) -> Response:
+    """``t.grad_fn.next_functions`` (along ``path``): what each input's gradient flows to."""
+    return json_response(await compute(request, lambda: grad_fn_info(session, name, path)))
+
+
 @router.get("/tensors/{name}/repr", response_model=TensorRepr, responses=_PROBLEMS)
 async def tensor_repr(request: Request, session: SessionDep, name: NamePath) -> Response:
     """``repr(t)`` and ``repr(t.grad)`` as PyTorch prints them."""

@@ -36,12 +36,7 @@ def test_torch_names_it_lacks_raise_not_implemented(torch: RemoteTorch) -> None:
     assert not isinstance(info.value, NotImplementedError)
 
 
-def test_user_code_in_backward_is_refused_saying_why(torch: RemoteTorch) -> None:
-    x = torch.ones(2, requires_grad=True)
-    for call in (lambda: x.register_hook(lambda g: g), lambda: (x * 2).retain_grad()):
-        with pytest.raises(NotImplementedError, match="user Python never runs on the server"):
-            call()
-
+def test_function_without_a_graph_runs_forward_only(torch: RemoteTorch) -> None:
     class Double(torch.autograd.Function):
         @staticmethod
         def forward(ctx: Any, t: Any) -> Any:
@@ -49,13 +44,13 @@ def test_user_code_in_backward_is_refused_saying_why(torch: RemoteTorch) -> None
 
         @staticmethod
         def backward(ctx: Any, g: Any) -> Any:
-            return g * 2
+            raise AssertionError("not traced: nothing is recorded")
 
-    with pytest.raises(NotImplementedError, match=r"autograd.Function \(Double.apply\)"):
-        Double.apply(x)
+    x = torch.ones(2, requires_grad=True)
     with torch.no_grad():  # nothing to record: forward runs as ordinary ops
         assert Double.apply(x).tolist() == [2.0, 2.0]
-    with pytest.raises(NotImplementedError, match="profiler"):
+    assert not Double.apply(torch.ones(2)).requires_grad
+    with pytest.raises(NotImplementedError, match=r"profiler\.profile is not supported .*per-op"):
         torch.autograd.profiler.profile()
 
 

@@ -561,3 +561,20 @@ def test_pad_normalize_cosine_similarity(torch: RemoteTorch, ref: Any) -> None:
     _run(torch, ref, ops, X, y)
     with pytest.raises(NotImplementedError, match="mode='reflect'"):
         torch.nn.functional.pad(torch.tensor(X), (1, 1), mode="reflect")
+
+
+def test_t_is_torchs_t(torch: RemoteTorch, ref: Any) -> None:
+    """``x.t()`` is its own wire op: grad_fn TBackward0 (not transpose's), 1-d included."""
+    for shape in [(2, 3), (3,)]:
+        values = np.arange(np.prod(shape), dtype=np.float64).reshape(shape) - 2
+        x = torch.tensor(values, requires_grad=True)
+        rx = ref.tensor(values, requires_grad=True)
+        out, want = x.t(), rx.t()
+        assert out.grad_fn.name() == type(want.grad_fn).__name__ == "TBackward0"
+        assert out is not x and tuple(out.shape) == tuple(want.shape)
+        assert torch.t(x).grad_fn.name() == "TBackward0"
+        (out * out).sum().backward()
+        (want * want).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), rx.grad.numpy())
+    with pytest.raises(RuntimeError, match="t\\(\\) expects a tensor with <= 2 dimensions"):
+        torch.ones(2, 2, 2).t()

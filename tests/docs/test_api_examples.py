@@ -44,6 +44,7 @@ def test_the_curl_examples_run(spawn_server: SpawnServer, tmp_path: Path) -> Non
     # what the comments beside the examples promise, in order
     promised = [
         '"grad_fn":"MeanBackward0"',  # the tutorial's graph
+        '"grad_fn":"TripleBackward"',  # a custom Function's stored template
         '"data":[[4.5,4.5],[4.5,4.5]]',  # x.grad after backward
         '"code":"graph_freed"',  # the second backward
         '"data":[[0.54999995,0.54999995],[0.54999995,0.54999995]]',  # after the SGD step

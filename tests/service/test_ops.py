@@ -251,6 +251,8 @@ CASES += [
     ),
     Case("hypot", ["x", "y"], lambda t: torch.hypot(t["x"], t["y"]), inputs={"x": X, "y": Y}),
     Case("stack", [["x", "y"]], lambda t: torch.stack([t["x"], t["y"]]), inputs={"x": X, "y": Y}),
+    Case("t", ["x"], lambda t: t["x"].t()),  # TBackward0, not transpose's name
+    Case("t-1d", ["x"], lambda t: t["x"].t(), inputs={"x": ROW[0]}),
 ]
 
 # pieces, tiling, flips, triangles and products; split and chunk give one piece a node (part)

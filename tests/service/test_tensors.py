@@ -251,6 +251,23 @@ async def test_seed_makes_random_fills_reproducible(client: httpx.AsyncClient) -
     assert await draw(None) != await draw(None)
 
 
+async def test_seed_on_a_fill_is_manual_seed(client: httpx.AsyncClient) -> None:
+    """``"seed"`` on a fill restarts the session's generator: the stream a session opened
+    with that seed draws, from its start."""
+    fresh = await open_session(client, seed=7)
+    await fresh.tensor("a", fill="randn", shape=[3])
+    want = await fresh.data("a")
+    s = await open_session(client)
+    await s.tensor("x", fill="rand", shape=[5])  # the generator moved on
+    await s.tensor("a", fill="randn", shape=[3], seed=7)
+    await s.tensor("b", fill="zeros", shape=[2], seed=7)  # reseeds, draws nothing
+    await s.tensor("c", fill="randn", shape=[3])
+    assert await s.data("a") == want == await s.data("c")
+    for bad in (-1, 2**64):
+        r = await s.post("/tensors", {"fill": "randn", "shape": [1], "seed": bad})
+        assert_problem(r, 422, "validation_error")
+
+
 async def test_auto_names_and_list(sess: Sess) -> None:
     a = await sess.tensor(value=[1.0])
     b = await sess.tensor(fill="zeros", shape=[2])

@@ -1,9 +1,6 @@
 """Walking the graph autograd records: grad_fn, next_functions, AccumulateGrad and its
 variable.
-
-ways: torch engine
-(The client knows a grad_fn's name only: next_functions through the client would need the
-server to send the graph's structure, see docs/unsupported.md.)
+Through the client, next_functions asks the server for the graph's structure.
 """
 
 import torch

@@ -1,9 +1,6 @@
 """A fit through a custom autograd Function: y = w0 + w1 * H2(w2 + w3 t) with the Hermite
 polynomial H2(u) = 4u^2 - 2, its derivative written in backward.
-
-ways: torch engine
-(Through the client a custom Function would have to be traced into a server-side template:
-not supported yet, see docs/unsupported.md.)
+Through the client, backward is traced into a template the server replays.
 """
 
 import torch
