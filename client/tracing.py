@@ -245,7 +245,7 @@ class Function:
         finally:
             conn.grad_enabled = grad
         record = grad and any(ctx.needs_input_grad)
-        for t in ctx._dirty:
+        for t in ctx.dirty_tensors:
             if record and t.is_leaf and t.requires_grad:
                 raise LeafInplaceError(
                     "a leaf Variable that requires grad is being used in an in-place operation."
@@ -275,7 +275,7 @@ def _record(
     name = cls.__name__
     is_tuple = isinstance(outputs, tuple)
     outs = list(outputs) if is_tuple else [outputs]
-    dirty = {id(t) for t in ctx._dirty}
+    dirty = {id(t) for t in ctx.dirty_tensors}
     ins = {id(t) for t in tensors}
     if not dirty <= {id(o) for o in outs}:
         raise RuntimeError(
@@ -315,7 +315,7 @@ def _record(
         ctx._traced = None
     result = result if isinstance(result, tuple) else (result,)
     wire_out = [tracer.output(r, "a gradient (a Tensor or None) was expected") for r in result]
-    non_diff = {id(t) for t in ctx._non_differentiable}
+    non_diff = {id(t) for t in ctx.non_differentiable_tensors}
     node = {
         "name": None,
         "op": FUNCTION,
@@ -327,7 +327,7 @@ def _record(
             "class": name,
             "outputs": [o.name for o in outs],
             "saved": [None if s is None else s.name for s in ctx.to_save],
-            "dirty": [t.name for t in ctx._dirty],
+            "dirty": [t.name for t in ctx.dirty_tensors],
             "non_differentiable": [o.name for o in outs if id(o) in non_diff],
             "captures": list(tracer.captures),
             "backward": tracer.template(wire_out),

@@ -40,5 +40,15 @@ class CtxBase:
     def mark_non_differentiable(self, *tensors: Any) -> None:
         self._non_differentiable = tensors
 
+    @property
+    def dirty_tensors(self) -> tuple[Any, ...]:
+        """What ``mark_dirty`` was given (the inputs ``forward`` modified in place)."""
+        return self._dirty
+
+    @property
+    def non_differentiable_tensors(self) -> tuple[Any, ...]:
+        """What ``mark_non_differentiable`` was given."""
+        return self._non_differentiable
+
     def set_materialize_grads(self, value: bool) -> None:
         self.materialize_grads = bool(value)
