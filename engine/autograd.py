@@ -43,7 +43,7 @@ from .gradmode import (
     set_grad_enabled,
 )
 from .signatures import params
-from .tensor import Tensor, as_tensor
+from .tensor import Tensor, as_tensor, make_view
 from .unsupported import missing
 
 if TYPE_CHECKING:
@@ -518,10 +518,15 @@ def apply(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
         out = out.astype(dt.np)
     out_dt = dt if dt is not None and op.result is None else None
     _mode.allocated += out.nbytes
+    view = op.view
     if not (requires and _mode.enabled and op.differentiable) or out.dtype.kind != "f":
         # as torch: only floating results of differentiable calls get a grad_fn
+        if view and (view is True or view(inputs, attrs)):
+            return make_view(out, inputs[0], op, attrs, False, None)
         return T._make(out, False, None, out_dt)
     node = record(op, inputs, attrs)
+    if view and (view is True or view(inputs, attrs)):
+        return make_view(out, inputs[0], op, attrs, True, node)
     result = T._make(out, True, node, out_dt)
     if op.saves_out:
         node.save("out", result, is_output=True)
@@ -908,6 +913,8 @@ def _needed(nodes: dict[int, Node], capture_keys: dict[int, Any]) -> set[int]:
 def _call_vjps(node: Node, g: Tensor) -> list[Tensor | None]:
     """Each input's gradient, summed back to its shape and cast to its dtype."""
     op = node.op
+    if op.backward is not None:
+        return op.backward(node, g, False)
     out: list[Tensor | None] = []
     for i, nxt in enumerate(node.next):
         if nxt is None:
@@ -1002,6 +1009,8 @@ def _call_vjps_raw(node: Node, g: Any) -> list[Any]:
     every tensor input has the gradient's dtype (then NumPy's promotion is torch's); any
     other op runs its VJPs on Tensors, outside grad mode, as before."""
     op = node.op
+    if op.backward is not None:
+        return op.backward(node, g, True)
     dt_np = g.dtype
     ok = op.raw
     if ok:

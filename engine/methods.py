@@ -104,12 +104,30 @@ def where(self: Tensor, condition: Any, other: Any) -> Tensor:
 
 
 def setitem(self: Tensor, key: Any, value: Any) -> None:
-    """``x[key] = value``: in place, as torch (a leaf that requires grad refuses)."""
-    if _mode.enabled and self.grad_fn is None and self._rg and writes_a_view(key, self):
+    """``x[key] = value``: in place, as torch: basic indexing copies into the view
+    ``x[key]`` (so ``x``'s grad_fn becomes CopySlices), other keys run ``index_put_``."""
+    view = writes_a_view(key, self)
+    if view and _basic(key):
+        self[key].copy_(value)
+        return
+    if _mode.enabled and self.grad_fn is None and self._rg and view:
         raise LeafInplaceError(
             "a view of a leaf Variable that requires grad is being used in an in-place operation."
         )
     self._inplace(INDEX_PUT.fn, key, value)
+
+
+def _basic(key: Any) -> bool:
+    """Whether ``key`` is basic indexing (ints, slices, None, ..., 0-d integer tensors)."""
+    for it in key if isinstance(key, tuple) else (key,):
+        if isinstance(it, bool) or not (
+            it is None
+            or it is Ellipsis
+            or isinstance(it, int | slice)
+            or (isinstance(it, Tensor) and it.ndim == 0 and it.dtype.name in ("int32", "int64"))
+        ):
+            return False
+    return True
 
 
 def backward(

@@ -4,6 +4,13 @@ Arrays are never written in place: an in-place op computes a new array and
 rebinds the tensor's storage to it (bumping its version counter), so arrays that
 alias each other (NumPy views) can never change under a saved value.
 
+Views alias as torch's do, copy-on-write: a view op (declared ``view`` in the op table)
+returns a ``ViewTensor`` whose ``ViewStorage`` re-derives its array from its parent
+storage's current array (by the op's own forward) whenever that array was replaced, and
+whose writes go back to the parent as a new array (a copy with the view's elements
+replaced). A view shares its base's version counter; its autograd half (torch's
+CopySlices and AsStridedBackward0) is ``engine.ops.views``.
+
 This module is the data half of the class: storage, metadata, leaf rules, conversions.
 Its methods named as torch's ops, their in-place forms and operators are built from the
 op table by ``engine.methods`` (which sits above the autograd core and the ops).
@@ -36,16 +43,90 @@ from .values import HostValues
 if TYPE_CHECKING:
     from .autograd import Node
 
-__all__ = ["Storage", "Tensor", "as_tensor", "writes_a_view"]
+__all__ = [
+    "Storage",
+    "Tensor",
+    "ViewStorage",
+    "ViewTensor",
+    "as_tensor",
+    "make_view",
+    "multi_output",
+    "root_storage",
+    "writes_a_view",
+]
 
 
 class Storage:
-    """The array a tensor and its aliases (``detach()``, ``.data``) share."""
+    """The array a tensor and its aliases (``detach()``, ``.data``, views) share."""
 
     __slots__ = ("array",)
 
     def __init__(self, array: Any) -> None:
         self.array = array
+
+
+class ViewStorage(Storage):
+    """A view's storage: ``op``'s forward (with ``attrs``) applied to the parent storage's
+    array, re-derived lazily when the parent's array was replaced; setting ``array`` writes
+    the values back into the parent (as a new array: arrays are never written in place)."""
+
+    __slots__ = ("_cache", "_src", "attrs", "op", "parent", "xp")
+
+    def __init__(self, parent: Storage, op: Any, attrs: dict[str, Any], array: Any, xp: Any):
+        self.parent = parent
+        self.op = op
+        self.attrs = attrs
+        self.xp = xp
+        self._cache = array
+        self._src = parent.array  # the parent's array ``_cache`` was derived from
+
+    @property
+    def array(self) -> Any:
+        src = self.parent.array
+        if src is not self._src:
+            out = self.op.forward(self.xp, src, **self.attrs)
+            self._cache = np.asarray(out) if isinstance(out, np.generic) else out
+            self._src = src
+        return self._cache
+
+    @array.setter
+    def array(self, value: Any) -> None:
+        parent = self.parent
+        parent.array = unview(self.op, self.attrs, parent.array, value, self.xp)
+        self._cache = value
+        self._src = parent.array
+
+
+def unview(op: Any, attrs: dict[str, Any], src: Any, value: Any, xp: Any) -> Any:
+    """``src`` with the elements ``op``'s view of it selects replaced by ``value``: a new
+    array (``op.unview`` where declared, else through the view's map of flat indices)."""
+    if op.unview is not None:
+        return op.unview(xp, src, value, **attrs)
+    idx = index_map(src.shape, ((op, attrs),), xp)
+    if 0 in idx.strides and idx.size > 1 and xp.unique(idx).size < idx.size:
+        raise InvalidArgumentError(
+            "unsupported operation: more than one element of the written-to tensor refers to a "
+            "single memory location. Please clone() the tensor before performing the operation."
+        )
+    out = src.copy()
+    out.reshape(-1)[idx] = value
+    return out
+
+
+def index_map(shape: Any, chain: Any, xp: Any) -> Any:
+    """The flat (C order) index into an array of ``shape`` of each element of its view by
+    ``chain`` (pairs of a view op and its attrs, applied in order)."""
+    idx = xp.arange(int(np.prod(shape, dtype=np.int64))).reshape(tuple(shape))
+    for op, attrs in chain:
+        idx = op.forward(xp, idx, **attrs)
+    return xp.asarray(idx)
+
+
+def root_storage(st: Storage) -> Storage:
+    """The storage that holds the array a view's storage derives from (itself if none)."""
+    while type(st) is ViewStorage:
+        st = st.parent
+    return st
 
 
 if TYPE_CHECKING:  # the methods and operators engine.methods builds from the op table
@@ -216,6 +297,14 @@ class Tensor(HostValues, _TableMethods):
         return self._vc[0]
 
     @property
+    def _base(self) -> Tensor | None:
+        """torch's ``_base``: the tensor a view was taken of; None for a tensor that is none."""
+        return None
+
+    def _is_view(self) -> builtins.bool:
+        return False
+
+    @property
     def T(self) -> Tensor:
         return self.permute(*reversed(range(self.ndim)))
 
@@ -328,6 +417,16 @@ class Tensor(HostValues, _TableMethods):
             )
         snapshot = Tensor._make(self._st.array, self._rg, self.grad_fn)
         out = fn(snapshot, *args, **kwargs)
+        self._st.array = self._checked_result(out)
+        self._vc[0] += 1
+        if out.grad_fn is not None:
+            self.grad_fn = out.grad_fn
+            self._rg = True
+            _resave_output(out.grad_fn, self)
+        return self
+
+    def _checked_result(self, out: Tensor) -> Any:
+        """An in-place op's result array, checked against self's shape and cast to its dtype."""
         if out.shape != self.shape:
             raise ShapeMismatchError(
                 f"output with shape {list(self.shape)} doesn't match the broadcast shape "
@@ -341,13 +440,7 @@ class Tensor(HostValues, _TableMethods):
                     f"type {self._dtype.scalar_name}"
                 )
             array = array.astype(self._dtype.np)
-        self._st.array = array
-        self._vc[0] += 1
-        if out.grad_fn is not None:
-            self.grad_fn = out.grad_fn
-            self._rg = True
-            _resave_output(out.grad_fn, self)
-        return self
+        return array
 
     def all(self) -> Tensor:
         """True where every element is non-zero (a 0-d bool tensor)."""
@@ -371,6 +464,144 @@ def _resave_output(node: Any, t: Tensor) -> None:
         saved.storage = t._st
         saved.version = t._vc[0]
         node.vcs["out"] = t._vc
+
+
+# ------------------------------------------------------------------------- views
+DEFAULT, NO_GRAD, MULTI = 0, 1, 2  # how a view was created (torch's CreationMeta)
+_GRAD_FN = Tensor.__dict__["grad_fn"]  # the slot, under ViewTensor's property
+
+
+class _ViewHooks:
+    """The autograd half of views, set by ``engine.ops.views`` (which sits above the core):
+    ``regenerate(view)`` gives a view its grad_fn after its base's version moved, and
+    ``rebase(view, node)`` records an in-place op's node on a view into its base."""
+
+    regenerate: Any = None
+    rebase: Any = None
+
+
+VIEW_HOOKS = _ViewHooks()
+
+
+class ViewTensor(Tensor):
+    """A tensor that is a view of another (torch's views): it shares its base's storage (a
+    ``ViewStorage`` over it) and version counter. ``_vbase`` is the tensor at the root of its
+    chain of differentiable views, ``_chain`` the view ops (with their attrs) from there,
+    ``_creation`` how it was made (``DEFAULT``, ``NO_GRAD``, ``MULTI``: one output of a
+    function returning several views, named by ``_multi``), ``_attr_v`` the version its
+    ``grad_fn`` was set at (torch regenerates it, lazily, when the version moved)."""
+
+    __slots__ = ("_attr_v", "_chain", "_creation", "_multi", "_vbase")
+
+    _vbase: Tensor
+    _chain: tuple[tuple[Any, dict[str, Any]], ...]
+    _creation: int
+    _multi: tuple[str, int] | None
+    _attr_v: int
+
+    @property
+    def grad_fn(self) -> Node | None:
+        if self._attr_v != self._vc[0]:
+            return VIEW_HOOKS.regenerate(self)
+        return _GRAD_FN.__get__(self)
+
+    @grad_fn.setter
+    def grad_fn(self, value: Node | None) -> None:
+        _GRAD_FN.__set__(self, value)
+
+    @property
+    def _base(self) -> Tensor | None:
+        return self._vbase
+
+    def _is_view(self) -> builtins.bool:
+        return True
+
+    def _inplace(self, fn: Any, *args: Any, **kwargs: Any) -> Tensor:
+        """An in-place op on a view: torch's checks, the op out of place on a snapshot, its
+        values written into the base (copy-on-write), then its node rebased onto the base."""
+        base = self._vbase
+        if _mode.enabled and (
+            self._rg or base._rg or any(_requires(a) for a in (*args, *kwargs.values()))
+        ):
+            if self._creation != DEFAULT:
+                raise InvalidArgumentError(view_error(self, False))
+            if base._rg and base.grad_fn is None:
+                raise LeafInplaceError(
+                    "a view of a leaf Variable that requires grad is being used in an in-place "
+                    "operation."
+                )
+        snapshot = Tensor._make(self._st.array, self._rg, self.grad_fn)
+        out = fn(snapshot, *args, **kwargs)
+        array = self._checked_result(out)
+        self._st.array = array  # into the base, as a new array
+        self._vc[0] += 1
+        if out.grad_fn is not None and _mode.enabled:
+            _resave_output(out.grad_fn, self)
+            VIEW_HOOKS.rebase(self, out.grad_fn)
+        return self
+
+
+def _requires(a: Any) -> builtins.bool:
+    return isinstance(a, Tensor) and a._rg
+
+
+def view_error(v: ViewTensor, indirect: builtins.bool) -> str:
+    """torch's text for an in-place op on (indirect: on the base or another view of) a view
+    made in no_grad mode or by a function that returns several views."""
+    what = "its base or another view of its base has been" if indirect else "is being"
+    if v._creation == MULTI and v._multi is not None:
+        name, k = v._multi
+        return (
+            f"Output {k} of {name} is a view and {what} modified inplace. This view is the output "
+            "of a function that returns multiple views. Such functions do not allow the output "
+            "views to be modified inplace. You should replace the inplace operation by an "
+            "out-of-place one."
+        )
+    return (
+        f"A view was created in no_grad mode and {what} modified inplace with grad mode "
+        "enabled. Given that this use case is ambiguous and error-prone, it is forbidden. You "
+        "can clarify your code by moving both the view and the inplace either both inside the "
+        "no_grad block (if you don't want the inplace to be tracked) or both outside (if you "
+        "want the inplace to be tracked)."
+    )
+
+
+def make_view(
+    array: Any, src: Tensor, op: Any, attrs: dict[str, Any], rg: builtins.bool, grad_fn: Any
+) -> ViewTensor:
+    """The result of view op ``op`` on ``src``: ``array`` (its forward's result) as a view
+    sharing ``src``'s storage and version counter."""
+    t = ViewTensor.__new__(ViewTensor)
+    if isinstance(array, np.generic):
+        array = np.asarray(array)
+    t._st = ViewStorage(src._st, op, attrs, array, src._xp)
+    t._vc = src._vc
+    t._dtype = src._dtype
+    t._xp = src._xp
+    t._rg = rg
+    t._grad = None
+    _GRAD_FN.__set__(t, grad_fn)
+    step = ((op, attrs),)
+    if type(src) is ViewTensor:
+        t._vbase, t._chain = src._vbase, src._chain + step
+        t._creation, t._multi = src._creation, src._multi
+    else:
+        t._vbase, t._chain, t._creation, t._multi = src, step, DEFAULT, None
+    if not _mode.enabled:
+        t._creation, t._multi = NO_GRAD, None
+    t._attr_v = src._vc[0]
+    return t
+
+
+def multi_output(views: Any, name: str) -> None:
+    """Mark views returned together by one function (torch's split, chunk, unbind): torch
+    forbids in-place ops on them; ``name`` is the function's node (``SplitBackward0``)."""
+    if not _mode.enabled:
+        return
+    short = name[: -len("Backward0")] if name.endswith("Backward0") else name
+    for k, v in enumerate(views):
+        if type(v) is ViewTensor:
+            v._creation, v._multi = MULTI, (short, k)
 
 
 def writes_a_view(key: Any, t: Tensor) -> bool:

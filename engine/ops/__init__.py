@@ -18,6 +18,7 @@ from . import (
     reduction,
     shape,
     sorting,
+    views,
 )
 from .table import OPS, Op, defop, public_ops, table_version, wire_ops
 
@@ -38,5 +39,6 @@ __all__ = [
     "shape",
     "sorting",
     "table_version",
+    "views",
     "wire_ops",
 ]

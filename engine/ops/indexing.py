@@ -229,6 +229,17 @@ def _index_args(x: Tensor, key: Any) -> Any:
     return (x,), {"index": items}
 
 
+def _basic(inputs: Any, attrs: dict[str, Any]) -> bool:
+    """Whether ``x[index]`` is basic indexing (ints, slices, None, '...'): a view."""
+    return not any(isinstance(it, dict) and "array" in it for it in attrs["index"])
+
+
+def _index_unview(xp: Any, a: Any, v: Any, index: list[Any]) -> Any:
+    out = a.copy()
+    out[to_key(index, xp)] = v
+    return out
+
+
 INDEX = defop(
     "index",
     _index_fwd,
@@ -238,6 +249,8 @@ INDEX = defop(
     prepare=_index_args,
     variants=("function", "__getitem__"),
     call=lambda x, index: _wire_index(x, index),
+    view=_basic,
+    unview=_index_unview,
     doc="x[index]: ints, slices, None, '...', int64 or bool index arrays (the wire's items)",
     grad_fns=(
         "SelectBackward0",

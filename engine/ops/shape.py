@@ -46,6 +46,11 @@ def _view_args(x: Tensor, shape: Any) -> Any:
     return (x,), {"shape": list(target)}
 
 
+def _reshape_unview(xp: Any, a: Any, v: Any, **attrs: Any) -> Any:
+    """A reshape-like view's values written back: the same elements in the base's shape."""
+    return v.reshape(a.shape)
+
+
 _RESHAPE = {
     "shape": lambda shapes, at: reshape_shape(shapes[0], at["shape"]),
     "sig": "input, shape",
@@ -59,6 +64,8 @@ RESHAPE = defop(
     _reshape_grad_fn,
     grad_fns=("ViewBackward0", "UnsafeViewBackward0"),
     prepare=_reshape_args,
+    view=lambda ins, at: _reshape_grad_fn(ins, at) == "ViewBackward0",  # as torch: if it can
+    unview=_reshape_unview,
     doc="the same elements in a new shape (one dim may be -1)",
     **_RESHAPE,
 )
@@ -69,6 +76,8 @@ VIEW = defop(
     "ViewBackward0",
     public=False,
     prepare=_view_args,
+    view=True,
+    unview=_reshape_unview,
     doc="reshape of a contiguous tensor (torch's view rules)",
     **_RESHAPE,
 )
@@ -132,6 +141,8 @@ PERMUTE = defop(
     sig="input, dims",
     method_sig="*dims",
     prepare=_permute_args,
+    view=True,
+    unview=lambda xp, a, v, dims: xp.transpose(v, _inverse(dims)),
     dtypes="any",
     doc="the dims reordered as dims says",
 )
@@ -151,6 +162,8 @@ TRANSPOSE = defop(
     lambda ins, at: "TBackward0" if at.get("t") else "TransposeBackward0",
     sig="input, dim0, dim1",
     prepare=_transpose_args,
+    view=True,
+    unview=lambda xp, a, v, dim0, dim1, t=False: xp.swapaxes(v, dim0, dim1) if v.ndim else v,
     grad_fns=("TransposeBackward0", "TBackward0"),
     dtypes="any",
     doc="dims dim0 and dim1 swapped",
@@ -205,6 +218,8 @@ SQUEEZE = defop(
     _squeeze_grad_fn,
     sig="input, dim=None",
     prepare=_squeeze_args,
+    view=True,
+    unview=_reshape_unview,
     grad_fns=("SqueezeBackward0", "SqueezeBackward1", "SqueezeBackward2"),
     dtypes="any",
     doc="size-1 dims removed (all of them, or those among dim)",
@@ -216,6 +231,8 @@ UNSQUEEZE = defop(
     "UnsqueezeBackward0",
     sig="input, dim",
     prepare=lambda x, dim: ((x,), {"dim": normalize_dim(dim, x.ndim + 1)}),
+    view=True,
+    unview=_reshape_unview,
     dtypes="any",
     doc="a size-1 dim inserted at dim",
 )
@@ -268,6 +285,7 @@ EXPAND = defop(
     sig="input, size",
     method_sig="*size",
     prepare=_expand_args,
+    view=True,  # written back through its index map: torch's error where elements repeat
     dtypes="any",
     doc="size-1 dims repeated (without copying) to size; -1 keeps a dim",
 )

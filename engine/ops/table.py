@@ -25,6 +25,15 @@ Besides the autograd half, a declaration says how the op is called:
 - ``parts``: the function returns a tuple of tensors (torch's ``split``, ``chunk``). The wire
   has one tensor a node: there the op takes the keyword ``part``, the index of the tensor it
   gives, and the client records one node a part.
+- ``view``: the op's output is a view of input 0 (torch's view ops: ``True``, or a function of
+  ``(inputs, attrs)`` where only some calls view, as ``reshape`` and basic indexing): it
+  shares input 0's storage and version counter, so an in-place op on either reaches the
+  other (``engine.tensor.ViewTensor``). The forward must then pick input 0's elements
+  (reorder, select, repeat), never compute new ones: it is run again on the base's new array
+  after an in-place op, and on an index array to write a view's values back. ``unview``
+  (optional, faster) writes them back directly: ``unview(xp, base, values, **attrs)`` returns
+  a new base array. Several views returned by one function (split, chunk) are marked with
+  ``engine.tensor.multi_output`` so in-place ops on them raise torch's error.
 
 ``OPS`` maps names to ops; ``Op.__call__`` is what the wire runs.
 """
@@ -105,6 +114,12 @@ class Op:
     call: Callable[..., Any] | None = None  # the wire's call, where it differs from the function
     parts: bool = False  # the function returns a tuple of tensors; the wire picks one: ``part``
     doc: str = ""
+    # the output is a view of input 0: True, or a predicate of (inputs, attrs)
+    view: bool | Callable[[Sequence[Any], dict[str, Any]], bool] = False
+    unview: Callable[..., Any] | None = None  # (xp, base, values, **attrs) -> a new base array
+    # computes every input's gradient at once: (node, grad, raw) -> one per input (CopySlices)
+    backward: Callable[[Any, Any, bool], list[Any]] | None = None
+    node_type: Any = None  # the Node subclass its nodes are (default Node)
     fn: Callable[..., Any] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -180,6 +195,7 @@ class Op:
             "differentiable": self.differentiable,
             "grad_fns": list(self.grad_fns),
             "parts": self.parts,
+            "view": bool(self.view),
             "doc": self.doc,
         }
 

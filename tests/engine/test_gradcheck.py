@@ -292,6 +292,49 @@ case("zero-inplace", lambda x: x.clone().zero_() + x * x, normal((2, 3)))
 case("matmul-same-input", lambda a: a @ a.t(), normal((2, 3)))
 
 
+# in-place ops on views reach their base (CopySlices); other views of it see the new values
+# (AsStridedBackward0)
+def _view_mul_(a: Any, b: Any) -> Any:
+    x = a * 1
+    x[0:2].mul_(b)
+    return x * x
+
+
+def _view_of_view_(a: Any, b: Any) -> Any:
+    x = a * 2
+    row = x[1]  # taken before: its grad_fn becomes AsStridedBackward0
+    x.view(3, 4).t()[1:3].add_(b)  # a transposed slice of a view
+    return row * x.sum(0) + x
+
+
+def _setitem_basic(a: Any, b: Any) -> Any:
+    x = a.clone()
+    x[1, 0:2] = b
+    x[2] = x[0] + b[0]
+    return x * a
+
+
+def _base_under_expand(a: Any, b: Any) -> Any:
+    z = a * 1
+    e = z.expand(3, 4)  # a view whose elements repeat
+    z.mul_(b)
+    return e * e
+
+
+def _view_chain_(a: Any, b: Any) -> Any:
+    x = a * 3
+    v = x.permute(1, 0).unsqueeze(0)[0, 1:]  # (2, 3) of (3, 3)
+    v.squeeze(0).sub_(b * b)
+    return (x @ x).sum(0) + (v * v).sum(0)
+
+
+case("view-mul-inplace", _view_mul_, normal((4, 3)), normal((2, 3)), covers=("copy_slices",))
+case("view-of-view-inplace", _view_of_view_, normal((3, 4)), normal((2, 3)))
+case("setitem-basic", _setitem_basic, normal((3, 2)), normal((2,)))
+case("base-inplace-under-expand", _base_under_expand, normal((3, 1)), normal((3, 1)))
+case("view-chain-inplace", _view_chain_, normal((3, 3)), normal((2, 3)))
+
+
 # ------------------------------------------------------------------ shape ops
 SHAPE_OPS: list[tuple[str, Any, tuple[int, ...]]] = [
     ("reshape-6x4", lambda x: x.reshape(6, 4), X3),

@@ -1419,7 +1419,6 @@ ERROR_CASES = [
         "leaf-inplace-view",
         lambda m: _t(m, Y3, True)[0].add_(1),
         "leaf_inplace",
-        xfail="no view tracking: x[0] is a copy with its own grad_fn, so add_ on it is allowed",
     ),
     ErrorCase("inplace-broadcast-shape", lambda m: _t(m, Y3).add_(_t(m, X23)), "shape_mismatch"),
     ErrorCase("inplace-cast", lambda m: _t(m, [1, 2]).mul_(1.5), "invalid_argument"),
@@ -2035,11 +2034,6 @@ def test_autograd_semantics(name: str) -> None:
     _assert_same_py(_py(fn(ENG)), _py(fn(TOR)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine arrays are never written in place: an in-place op on a view (x[0].mul_) "
-    "does not reach the base tensor, unlike torch's shared storage",
-)
 def test_inplace_on_view_reaches_base() -> None:
     def run(m: Any) -> Any:
         x = _t(m, Y3).clone()
