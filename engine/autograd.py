@@ -105,7 +105,7 @@ class SavedTensor:
         fn = node if self.is_output else (current.grad_fn if current is not None else self.grad_fn)
         if fn is None:
             return ""
-        return ", which is output 0 of " + _BACKWARD_SUFFIX.sub("", fn.fn_name)
+        return ", which is output 0 of " + _BACKWARD_SUFFIX.sub("", fn.name())
 
     def unpack(self, node: Node, vc: list[int]) -> Tensor:
         """The saved tensor, or torch's error when it was modified in place since."""

@@ -107,8 +107,8 @@ def setitem(self: Tensor, key: Any, value: Any) -> None:
     """``x[key] = value``: in place, as torch: basic indexing copies into the view
     ``x[key]`` (so ``x``'s grad_fn becomes CopySlices), other keys run ``index_put_``."""
     view = writes_a_view(key, self)
-    if view and _basic(key):
-        self[key].copy_(value)
+    if _basic(key):  # torch: a copy into the view x[key], or into x itself (x[...] = v)
+        (self[key] if view else self).copy_(value)
         return
     if _mode.enabled and self.grad_fn is None and self._rg and view:
         raise LeafInplaceError(

@@ -92,7 +92,11 @@ class ViewStorage(Storage):
     @array.setter
     def array(self, value: Any) -> None:
         parent = self.parent
-        parent.array = unview(self.op, self.attrs, parent.array, value, self.xp)
+        old = parent.array
+        new = unview(self.op, self.attrs, old, value, self.xp)
+        if type(parent) is Storage and old.flags.c_contiguous and not new.flags.c_contiguous:
+            new = self.xp.ascontiguousarray(new)  # a write keeps the base's layout
+        parent.array = new
         self._cache = value
         self._src = parent.array
 
@@ -512,6 +516,15 @@ class ViewTensor(Tensor):
     @property
     def _base(self) -> Tensor | None:
         return self._vbase
+
+    @property
+    def requires_grad(self) -> builtins.bool:
+        """torch's: a view requires grad when its base does (made in no_grad mode too)."""
+        return self._rg or self._vbase.requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: builtins.bool) -> None:
+        Tensor.requires_grad.fset(self, value)  # type: ignore[attr-defined]
 
     def _is_view(self) -> builtins.bool:
         return True

@@ -1,0 +1,350 @@
+"""Views against PyTorch: they share storage and the version counter with their base, an
+in-place op on a view reaches the base (CopySlices) and every other view of it
+(AsStridedBackward0), gradients flow to the base's history, and torch's errors for the
+forbidden cases (a view of a leaf, views made in no_grad mode, outputs of multi-view
+functions, overlapping writes, saved values changed through a view)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from test_vs_torch import BOTH, ENG, TOR, _builtin, _fn_name, _t, _u, assert_same
+
+import engine
+from engine.tensor import multi_output
+
+X4 = _u(4, seed=40)
+X34 = _u(3, 4, seed=41)
+W2 = _u(2, seed=42)
+
+
+def _next(t: Any) -> list[str | None]:
+    """The names of ``t.grad_fn``'s next_functions."""
+    return [None if f is None else f.name() for f, _ in t.grad_fn.next_functions]
+
+
+def _host(v: Any) -> Any:
+    if isinstance(v, engine.Tensor | torch.Tensor):
+        return ("tensor", str(v.dtype), np.asarray(v.detach().numpy()).round(10).tolist())
+    if isinstance(v, dict):
+        return {k: _host(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_host(x) for x in v]
+    return v
+
+
+SCENARIOS: dict[str, Callable[[Any], dict[str, Any]]] = {}
+
+
+def scenario(fn: Callable[[Any], dict[str, Any]]) -> Callable[[Any], dict[str, Any]]:
+    SCENARIOS[fn.__name__] = fn
+    return fn
+
+
+@scenario
+def slice_writes_base(m: Any) -> dict[str, Any]:
+    a = _t(m, X4)
+    b = a[:2]
+    b.add_(5)
+    c = a[1:3]  # another view sees the write, and writes back itself
+    c.mul_(2)
+    return {
+        "a": a,
+        "b": b,
+        "c": c,
+        "versions": [a._version, b._version, c._version],
+        "base": [b._base is a, c._base is a, a._base is None, b._is_view(), a._is_view()],
+    }
+
+
+@scenario
+def every_view_op_aliases(m: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    views: dict[str, Callable[[Any], Any]] = {
+        "index": lambda x: x[1, 1:3],
+        "ellipsis-none": lambda x: x[..., None, 2],
+        "view": lambda x: x.view(2, 6),
+        "reshape": lambda x: x.reshape(4, 3),
+        "flatten": lambda x: x.flatten(),
+        "transpose": lambda x: x.transpose(0, 1),
+        "t": lambda x: x.t(),
+        "T": lambda x: x.T,
+        "permute": lambda x: x.permute(1, 0),
+        "select": lambda x: x.select(1, 2),
+        "unsqueeze": lambda x: x.unsqueeze(1),
+        "squeeze": lambda x: x[0:1].squeeze(0),
+        "expand": lambda x: x[0:1].expand(1, 4),
+        "detach": lambda x: x.detach(),
+        "view-of-view": lambda x: x.t()[1:3].unsqueeze(0)[0],
+    }
+    for name, fn in views.items():
+        x = _t(m, X34)
+        v = fn(x)
+        v.mul_(3)  # through the view into the base
+        x.add_(1)  # and back: the view reads the base's new values
+        out[name] = [x, v, x._version, v._version]
+    return out
+
+
+@scenario
+def inplace_on_view_rebases_history(m: Any) -> dict[str, Any]:
+    leaf = _t(m, X4, True)
+    x = leaf * 1
+    v = x[0:2]
+    w = x[1:3]
+    t = x.view(2, 2).t()
+    before = [_fn_name(v), _fn_name(w), _fn_name(t)]
+    v.mul_(10)
+    names = {
+        "x": _fn_name(x),
+        "x_next": _next(x),
+        "v": _fn_name(v),
+        "v_next": _next(v),
+        "w": _fn_name(w),
+        "t": _fn_name(t),
+    }
+    (x.sum() + (w * w).sum() + t[0, 1]).backward()
+    return {"before": before, "names": names, "grad": leaf.grad, "x": x, "w": w}
+
+
+@scenario
+def inplace_with_a_tensor_into_a_base_without_grad(m: Any) -> dict[str, Any]:
+    x = m.T.zeros(4, dtype=m.T.float64)
+    v = x[1:3]
+    w = _t(m, W2, True)
+    v.mul_(w)
+    v.add_(w)
+    flags = [x.requires_grad, x.is_leaf, _fn_name(x), _next(x), _fn_name(v)]
+    (x * _t(m, X4)).sum().backward()
+    return {"flags": flags, "x": x, "w_grad": w.grad}
+
+
+@scenario
+def base_inplace_regenerates_views(m: Any) -> dict[str, Any]:
+    leaf = _t(m, X34, True)
+    x = leaf * 2
+    row = x[1]
+    col = x.t()[2]
+    x.mul_(3)  # the base itself, in place
+    names = [_fn_name(row), _fn_name(col), _next(row)]
+    (row * col[:1].sum() + row).sum().backward()
+    return {"names": names, "grad": leaf.grad, "row": row, "col": col}
+
+
+@scenario
+def setitem_is_a_copy_into_a_view(m: Any) -> dict[str, Any]:
+    leaf = _t(m, X4, True)
+    w = _t(m, W2, True)
+    x = leaf * 1
+    x[0:2] = 5
+    n1 = [_fn_name(x), _next(x)]
+    x[1] = w[0]
+    n2 = [_fn_name(x), _next(x)]
+    x[...] = x * 2  # no view: a copy into x itself
+    n3 = str(_fn_name(x)).removeprefix("torch::autograd::")  # engine: CopyBackwards.name()
+    x.sum().backward()
+    return {"names": [n1, n2, n3], "x": x, "leaf": leaf.grad, "w": w.grad, "v": x._version}
+
+
+@scenario
+def view_chain_grads(m: Any) -> dict[str, Any]:
+    leaf = _t(m, X34, True)
+    x = leaf.tanh() * 1
+    v = x.permute(1, 0).unsqueeze(0)[0, 1:]
+    v.squeeze(0).sub_(_t(m, _u(3, 3, seed=43)) ** 2)
+    y = x.view(12)[::5]
+    y.mul_(y.detach() + 1)
+    loss = (x * x).sum() + (v * 3).sum()
+    loss.backward()
+    return {"x": x, "grad": leaf.grad, "names": [_fn_name(x), _fn_name(v), _fn_name(y)]}
+
+
+@scenario
+def no_grad_writes_into_a_leaf(m: Any) -> dict[str, Any]:
+    p = _t(m, X4, True)
+    with m.T.no_grad():
+        p[0:2].add_(1)  # an optimizer's update through a view
+        q = p[2:]
+        q.mul_(2)
+    return {
+        "p": p,
+        "version": p._version,
+        "p_flags": [p.is_leaf, p.requires_grad, _fn_name(p)],
+        "q_requires": q.requires_grad,  # its grad_fn raises (see ERRORS)
+    }
+
+
+@scenario
+def detach_of_a_view_writes_the_base(m: Any) -> dict[str, Any]:
+    leaf = _t(m, X4, True)
+    x = leaf * 3
+    v = x[1:3]
+    v.detach().mul_(0.5)  # untracked, but the version moves and views regenerate
+    names = [_fn_name(x), _fn_name(v)]
+    x.sum().backward()
+    return {"x": x, "v": v, "names": names, "grad": leaf.grad, "version": x._version}
+
+
+@scenario
+def int_views_alias(m: Any) -> dict[str, Any]:
+    a = m.T.tensor(np.arange(12).reshape(3, 4))
+    a.t()[1].fill_(-1)
+    a[2, ::2] += 7
+    return {"a": a, "version": a._version}
+
+
+@pytest.mark.parametrize("name", SCENARIOS, ids=SCENARIOS)
+def test_views_like_torch(name: str) -> None:
+    fn = SCENARIOS[name]
+    assert _host(fn(ENG)) == _host(fn(TOR))
+
+
+def test_values_grads_in_detail() -> None:
+    """The brief's example, value by value."""
+    for m in BOTH:
+        leaf = _t(m, X4, True)
+        x = leaf * 1
+        v = x[0:2]
+        v.mul_(10)
+        x.sum().backward()
+        if m is ENG:
+            got = leaf.grad
+        else:
+            assert_same(got, leaf.grad)
+    assert got.tolist() == [10.0, 10.0, 1.0, 1.0]
+
+
+# ------------------------------------------------------------------------ errors
+def _leaf_view(m: Any) -> Any:
+    _t(m, X4, True)[1:3].mul_(2)
+
+
+def _leaf_setitem(m: Any) -> Any:
+    x = _t(m, X4, True)
+    x[0] = 1.0
+
+
+def _no_grad_view(m: Any) -> Any:
+    x = _t(m, X4, True) * 1
+    with m.T.no_grad():
+        v = x[0:2]
+    v.add_(1)
+
+
+def _no_grad_view_of_leaf(m: Any) -> Any:
+    x = _t(m, X4, True)
+    with m.T.no_grad():
+        v = x[0:2]
+    v.add_(1)
+
+
+def _no_grad_view_indirect(m: Any) -> Any:
+    x = _t(m, X4, True) * 1
+    with m.T.no_grad():
+        v = x[0:2]
+    x.mul_(2)
+    return v.grad_fn
+
+
+def _no_grad_view_written_in_no_grad(m: Any) -> Any:
+    p = _t(m, X4, True)
+    with m.T.no_grad():
+        q = p[2:]
+        q.mul_(2)
+    return q.grad_fn
+
+
+def _overlap(m: Any) -> Any:
+    m.T.zeros(3, 1).expand(3, 4).add_(1)
+
+
+def _saved_base_through_view(m: Any) -> Any:
+    x = _t(m, X4, True) * 1
+    y = x * x
+    x[0].mul_(2)
+    y.sum().backward()
+
+
+def _saved_view_through_base(m: Any) -> Any:
+    x = _t(m, X4, True) * 1
+    v = x[0:2]
+    y = v * v
+    x.add_(1)
+    y.sum().backward()
+
+
+def _saved_view_through_sibling(m: Any) -> Any:
+    x = _t(m, X4, True) * 1
+    v = x[0:2]
+    y = v * v
+    x[1:3].add_(1)
+    y.sum().backward()
+
+
+ERRORS: list[tuple[str, Callable[[Any], Any], str]] = [
+    ("view-of-leaf", _leaf_view, "leaf_inplace"),
+    ("setitem-on-leaf", _leaf_setitem, "leaf_inplace"),
+    ("no-grad-view", _no_grad_view, "invalid_argument"),
+    ("no-grad-view-of-leaf", _no_grad_view_of_leaf, "invalid_argument"),
+    ("no-grad-view-indirect", _no_grad_view_indirect, "invalid_argument"),
+    ("no-grad-view-read-after-write", _no_grad_view_written_in_no_grad, "invalid_argument"),
+    ("overlapping-write", _overlap, "invalid_argument"),
+    ("saved-base-through-view", _saved_base_through_view, "modified_inplace"),
+    ("saved-view-through-base", _saved_view_through_base, "modified_inplace"),
+    ("saved-view-through-sibling", _saved_view_through_sibling, "modified_inplace"),
+]
+
+
+@pytest.mark.parametrize(("fn", "code"), [e[1:] for e in ERRORS], ids=[e[0] for e in ERRORS])
+def test_errors_like_torch(fn: Callable[[Any], Any], code: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(Exception) as t_info:
+            fn(TOR)
+    with pytest.raises(engine.EngineError) as e_info:
+        fn(ENG)
+    assert isinstance(e_info.value, _builtin(t_info.value))
+    assert e_info.value.code == code
+    assert str(t_info.value).strip() in str(e_info.value)
+
+
+def _multi(m: Any, indirect: bool) -> Any:
+    x = _t(m, X4, True) * 1
+    if m is TOR:
+        a, b = x.split(2)
+    else:  # the engine has no split yet: two views marked as one function's outputs
+        a, b = x[0:2], x[2:4]
+        multi_output([a, b], "SplitBackward0")
+    if indirect:
+        x.mul_(2)
+        return b.grad_fn
+    b.add_(1)
+
+
+@pytest.mark.parametrize("indirect", [False, True])
+def test_multi_output_views_refuse_inplace(indirect: bool) -> None:
+    with pytest.raises(RuntimeError) as t_info:
+        _multi(TOR, indirect)
+    with pytest.raises(engine.InvalidArgumentError) as e_info:
+        _multi(ENG, indirect)
+    assert str(t_info.value) == str(e_info.value)
+
+
+def test_saved_arrays_are_never_written() -> None:
+    """Copy-on-write: a write through a view replaces the base's array, so values saved
+    for backward (and NumPy views of them) keep theirs."""
+    x = engine.tensor(X34, requires_grad=True) * 1
+    before = x._array()
+    kept = before.copy()
+    row = x[1]
+    row_array = row._array()
+    row.mul_(0)
+    assert np.array_equal(before, kept)
+    assert not np.array_equal(x._array(), kept)
+    assert np.array_equal(row_array, kept[1])
+    assert np.array_equal(x._array()[1], np.zeros(4))
