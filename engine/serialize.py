@@ -14,7 +14,9 @@ first line lets a store walk (and reference-count) the graph without parsing JSO
 
 Nodes are rebuilt from the op table by name: no closures, no pickle. Shared storages,
 version counters and freed saved values survive the round trip, so torch's errors
-(graph_freed, modified_inplace) do too.
+(graph_freed, modified_inplace) do too. Views keep their base in both formats: a view's
+storage is stored as its parent storage and view op (its array is derived again), a view
+tensor with its base tensor and chain of view ops.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ from typing import Any
 import orjson
 
 from .autograd import Node, SavedTensor
+from .backend import backend_of
 from .dtypes import as_dtype
 from .errors import InvalidArgumentError
 from .ops import OPS
-from .tensor import Storage, Tensor
+from .tensor import Storage, Tensor, ViewStorage, ViewTensor, stored_grad_fn
 
 __all__ = ["FORMAT", "RECORDS", "Records", "dump", "load"]
 
@@ -44,7 +47,7 @@ class _Dumper:
         self.array_id = array_id
         self.arrays: dict[str, Any] = {}
         self.array_ids: dict[int, str] = {}
-        self.storages: dict[str, str] = {}
+        self.storages: dict[str, Any] = {}
         self.storage_ids: dict[int, str] = {}
         self.vcs: dict[str, int] = {}
         self.vc_ids: dict[int, str] = {}
@@ -68,8 +71,15 @@ class _Dumper:
         k = self.storage_ids.get(id(st))
         if k is None:
             k = self.storage_ids[id(st)] = f"s{len(self.storage_ids)}"
-            self.storages[k] = self.array(st.array)
             self.keep.append(st)
+            if type(st) is ViewStorage:
+                self.storages[k] = {
+                    "parent": self.storage(st.parent),
+                    "op": st.op.name,
+                    "attrs": self.value(st.attrs)["dict"],
+                }
+            else:
+                self.storages[k] = self.array(st.array)
         return k
 
     def vc(self, vc: list[int]) -> str:
@@ -94,20 +104,31 @@ class _Dumper:
             return k
         k = self.tensor_ids[id(t)] = f"t{len(self.tensor_ids)}"
         self.keep.append(t)
+        gf = stored_grad_fn(t)
         entry: dict[str, Any] = {
             "storage": self.storage(t._st),
             "vc": self.vc(t._vc),
             "requires_grad": t._rg,
-            "grad_fn": None if t.grad_fn is None else self.node(t.grad_fn),
+            "grad_fn": None if gf is None else self.node(gf),
         }
         self.tensors[k] = entry
         entry["grad"] = None if t._grad is None else self.tensor(t._grad)
+        if type(t) is ViewTensor:
+            entry["view"] = {
+                "base": self.tensor(t._vbase),
+                "chain": [[op.name, self.value(at)["dict"]] for op, at in t._chain],
+                "creation": t._creation,
+                "multi": None if t._multi is None else list(t._multi),
+                "attr_version": t._attr_v,
+            }
         return k
 
     def value(self, v: Any) -> Any:
         """Attrs and constants as JSON: arrays by id, non-finite floats as strings."""
         if isinstance(v, float) and not math.isfinite(v):
             return {"float": repr(v)}
+        if isinstance(v, Node):  # CopySlices' in-place node
+            return {"node": self.node(v)}
         if isinstance(v, list | tuple):
             return [self.value(x) for x in v]
         if isinstance(v, dict):
@@ -184,7 +205,21 @@ def load(doc: dict[str, Any], arrays: dict[str, Any]) -> dict[str, Tensor]:
     """Rebuild the named tensors (and their graph) that ``dump`` wrote."""
     if doc.get("format") != FORMAT:
         raise InvalidArgumentError(f"unknown graph format {doc.get('format')!r}")
-    storages = {k: Storage(arrays[a]) for k, a in doc["storages"].items()}
+    storages: dict[str, Storage] = {}
+
+    def storage(k: str) -> Storage:
+        st = storages.get(k)
+        if st is None:
+            e = doc["storages"][k]
+            if isinstance(e, dict):
+                parent = storage(e["parent"])
+                xp = backend_of(root_array(parent)).xp
+                st = ViewStorage(parent, op_named(e["op"]), value({"dict": e["attrs"]}), None, xp)
+            else:
+                st = Storage(arrays[e])
+            storages[k] = st
+        return st
+
     vcs = {k: [v] for k, v in doc["vcs"].items()}
     nodes: dict[str, Node] = {}
     tensors: dict[str, Tensor] = {}
@@ -195,6 +230,8 @@ def load(doc: dict[str, Any], arrays: dict[str, Any]) -> dict[str, Tensor]:
         if isinstance(v, dict):
             if "float" in v:
                 return float(v["float"])
+            if "node" in v:
+                return node(v["node"])
             if "array" in v:
                 return arrays[v["array"]]
             return {k: value(x) for k, x in v["dict"].items()}
@@ -204,12 +241,16 @@ def load(doc: dict[str, Any], arrays: dict[str, Any]) -> dict[str, Tensor]:
         t = tensors.get(k)
         if t is None:
             e = doc["tensors"][k]
-            st = storages[e["storage"]]
-            t = Tensor._make(st.array, e["requires_grad"], None)
+            st = storage(e["storage"])
+            view = e.get("view")
+            t = _tensor_of(st, e["requires_grad"], view is not None)
             t._st = st
             t._vc = vcs[e["vc"]]
             tensors[k] = t
-            t.grad_fn = None if e["grad_fn"] is None else node(e["grad_fn"])
+            if view is not None:
+                _set_view(t, tensor(view["base"]), view, value)
+            gf = None if e["grad_fn"] is None else node(e["grad_fn"])
+            set_grad_fn(t, gf)
             t._grad = None if e["grad"] is None else tensor(e["grad"])
         return t
 
@@ -218,10 +259,8 @@ def load(doc: dict[str, Any], arrays: dict[str, Any]) -> dict[str, Tensor]:
         if n is not None:
             return n
         e = doc["nodes"][k]
-        op = OPS.get(e["op"])
-        if op is None:
-            raise InvalidArgumentError(f"unknown op {e['op']!r} in a stored graph")
-        n = Node(op, e["name"], (), (), (), value({"dict": e["attrs"]}))
+        op = op_named(e["op"])
+        n = (op.node_type or Node)(op, e["name"], (), (), (), value({"dict": e["attrs"]}))
         nodes[k] = n  # before recursing: graphs share nodes
         n.consts = tuple(value(c) for c in e["consts"])
         n.in_meta = tuple(
@@ -238,7 +277,7 @@ def load(doc: dict[str, Any], arrays: dict[str, Any]) -> dict[str, Tensor]:
                 skey: Any = key if key == "out" else int(key)
                 sv = SavedTensor.__new__(SavedTensor)
                 sv.array = arrays[s["array"]]
-                sv.storage = storages[s["storage"]]
+                sv.storage = storage(s["storage"])
                 sv.version = s["version"]
                 sv.requires_grad = s["requires_grad"]
                 sv.is_output = s["is_output"]
@@ -344,6 +383,10 @@ class Records:
         def value(v: Any, refs: list[str], new: list[Any]) -> Any:
             if isinstance(v, float) and not math.isfinite(v):
                 return {"float": repr(v)}
+            if isinstance(v, Node):  # CopySlices' in-place node
+                nk = node(v)
+                refs.append(nk)
+                return {"node": nk}
             if isinstance(v, list | tuple):
                 return [value(x, refs, new) for x in v]
             if isinstance(v, dict):
@@ -392,6 +435,15 @@ class Records:
             k = self.key(st, "s")
             if id(st) not in seen:
                 seen.add(id(st))
+                if type(st) is ViewStorage:  # its parent and view op: its array is derived
+                    pk = storage(st.parent)
+                    if not same(k, (st.parent,)):
+                        refs_v: list[str] = [pk]
+                        new_v: list[Any] = []
+                        attrs = value(st.attrs, refs_v, new_v)["dict"]
+                        view_body = {"parent": pk, "op": st.op.name, "attrs": attrs}
+                        emit(k, refs_v, view_body, new_v, (st.parent,))
+                    return k
                 parts = (st.array,)
                 if not same(k, parts):
                     refs: list[str] = []
@@ -416,30 +468,44 @@ class Records:
             new: list[Any] = []
             if isinstance(obj, Tensor):
                 k = self.key(obj, "t")
+                gf = stored_grad_fn(obj)  # a view's, as stored (not regenerated)
+                is_view = type(obj) is ViewTensor
                 parts: tuple[Any, ...] = (
                     obj._st,
-                    obj._st.array,
+                    root_array(obj._st) if is_view else obj._st.array,
                     obj._vc[0],
                     obj._rg,
-                    obj.grad_fn,
+                    gf,
                     obj._grad,
+                    *((obj._attr_v, obj._creation) if isinstance(obj, ViewTensor) else ()),
                 )
                 if same(k, parts):  # its record, storage and counter as stored: walk on
-                    if obj.grad_fn is not None:
-                        node(obj.grad_fn)
+                    if gf is not None:
+                        node(gf)
                     if obj._grad is not None:
                         tensor(obj._grad)
+                    if isinstance(obj, ViewTensor):
+                        tensor(obj._vbase)
                     continue
                 body: Any = {
                     "storage": storage(obj._st),
                     "vc": vc(obj._vc),
                     "requires_grad": obj._rg,
-                    "grad_fn": None if obj.grad_fn is None else node(obj.grad_fn),
+                    "grad_fn": None if gf is None else node(gf),
                     "grad": None if obj._grad is None else tensor(obj._grad),
                 }
                 refs += [
                     x for x in (body["storage"], body["vc"], body["grad_fn"], body["grad"]) if x
                 ]
+                if isinstance(obj, ViewTensor):
+                    body["view"] = {
+                        "base": tensor(obj._vbase),
+                        "chain": [[op.name, value(at, refs, new)["dict"]] for op, at in obj._chain],
+                        "creation": obj._creation,
+                        "multi": None if obj._multi is None else list(obj._multi),
+                        "attr_version": obj._attr_v,
+                    }
+                    refs.append(body["view"]["base"])
                 emit(k, refs, body, new, parts)
                 continue
             n: Node = obj
@@ -454,6 +520,9 @@ class Records:
                         node(target)
                     elif target is not None:
                         tensor(target)
+                for v in n.attrs.values():
+                    if isinstance(v, Node):  # CopySlices' in-place node
+                        node(v)
                 for sk, s in (n.saved or {}).items():
                     storage(s.storage)
                     vc(n.vcs[sk])
@@ -527,7 +596,14 @@ class Records:
         def storage(k: str) -> Storage:
             st = self.objects.get(k)
             if st is None:
-                st = Storage(arrays(body(k)["array"]))
+                b = body(k)
+                if "parent" in b:  # a view's: derived from its parent's array
+                    parent = storage(b["parent"])
+                    xp = backend_of(root_array(parent)).xp
+                    attrs = value({"dict": b["attrs"]})
+                    st = ViewStorage(parent, op_named(b["op"]), attrs, None, xp)
+                else:
+                    st = Storage(arrays(b["array"]))
                 self._bind(k, st)
             return st
 
@@ -546,6 +622,8 @@ class Records:
                     return float(v["float"])
                 if "array" in v:
                     return arrays(v["array"])
+                if "node" in v:
+                    return node(v["node"])
                 return {k: value(x) for k, x in v["dict"].items()}
             return v
 
@@ -555,11 +633,14 @@ class Records:
                 return t
             e = body(k)
             st = storage(e["storage"])
-            t = Tensor._make(st.array, e["requires_grad"], None)
+            t = _tensor_of(st, e["requires_grad"], e.get("view") is not None)
             t._st = st
             t._vc = vc(e["vc"])
             self._bind(k, t)
-            t.grad_fn = None if e["grad_fn"] is None else node(e["grad_fn"])
+            view = e.get("view")
+            if view is not None:
+                _set_view(t, tensor(view["base"]), view, value)
+            set_grad_fn(t, None if e["grad_fn"] is None else node(e["grad_fn"]))
             t._grad = None if e["grad"] is None else tensor(e["grad"])
             return t
 
@@ -568,10 +649,8 @@ class Records:
             if n is not None:
                 return n
             e = body(k)
-            op = OPS.get(e["op"])
-            if op is None:
-                raise InvalidArgumentError(f"unknown op {e['op']!r} in a stored graph")
-            n = Node(op, e["name"], (), (), (), value({"dict": e["attrs"]}))
+            op = op_named(e["op"])
+            n = (op.node_type or Node)(op, e["name"], (), (), (), value({"dict": e["attrs"]}))
             self._bind(k, n)  # before recursing: graphs share nodes
             n.consts = tuple(value(c) for c in e["consts"])
             n.in_meta = tuple(
@@ -626,3 +705,39 @@ def kind_of(key: str) -> str:
     """A record key's kind: ``t`` tensor, ``N`` node, ``s`` storage, ``v`` version counter
     (other letters are the caller's: array keys, names)."""
     return key[:1]
+
+
+def op_named(name: str) -> Any:
+    op = OPS.get(name)
+    if op is None:
+        raise InvalidArgumentError(f"unknown op {name!r} in a stored graph")
+    return op
+
+
+def root_array(st: Storage) -> Any:
+    while type(st) is ViewStorage:
+        st = st.parent
+    return st.array
+
+
+def _tensor_of(st: Storage, requires_grad: bool, view: bool) -> Tensor:
+    """A loaded tensor over ``st`` (a ``ViewTensor`` for a view; its fields set next)."""
+    t = Tensor._make(root_array(st), requires_grad, None)
+    if not view:
+        return t
+    vt = ViewTensor.__new__(ViewTensor)
+    vt._dtype, vt._xp, vt._rg, vt._grad = t._dtype, t._xp, t._rg, None
+    return vt
+
+
+def _set_view(t: Tensor, base: Tensor, view: dict[str, Any], value: Callable[[Any], Any]) -> None:
+    assert isinstance(t, ViewTensor)
+    t._vbase = base
+    t._chain = tuple((op_named(n), value({"dict": at})) for n, at in view["chain"])
+    t._creation = view["creation"]
+    t._multi = None if view["multi"] is None else tuple(view["multi"])
+    t._attr_v = view["attr_version"]
+
+
+def set_grad_fn(t: Tensor, gf: Node | None) -> None:
+    Tensor.__dict__["grad_fn"].__set__(t, gf)  # a view's slot, under its property

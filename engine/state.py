@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 from . import dtypes as D
 from .autograd import Node, _mode, budget
-from .tensor import Tensor
+from .tensor import Tensor, ViewTensor, root_storage, stored_grad_fn
 
 __all__ = [
     "AllocationCount",
@@ -58,18 +58,35 @@ class Checkpoint:
     In-place ops (``add_``, ``copy_``, ...) rebind the storage's array and bump the
     version; ``restore()`` puts all of it back, so a failed batch of ops leaves the tensor
     (and every view sharing its storage) as it was. Arrays are never written in place, so
-    holding the old array is enough.
+    holding the old array is enough. For a view, that array is its base's (the root of the
+    storage it derives from), and the base's ``grad_fn`` and ``requires_grad`` are kept too:
+    an in-place op on a view changes its base's history.
     """
 
-    __slots__ = ("_array", "_grad", "_grad_fn", "_requires_grad", "_t", "_version")
+    __slots__ = (
+        "_array",
+        "_base",
+        "_grad",
+        "_grad_fn",
+        "_requires_grad",
+        "_root",
+        "_t",
+        "_version",
+        "_view",
+    )
 
     def __init__(self, t: Tensor) -> None:
         self._t = t
-        self._array = t._st.array
+        self._root = root_storage(t._st)
+        self._array = self._root.array
         self._version = t._vc[0]
-        self._grad_fn = t.grad_fn
+        self._grad_fn = stored_grad_fn(t)
         self._requires_grad = t._rg
         self._grad = t._grad
+        self._view: tuple[int, Any, Any, bool] | None = None
+        if type(t) is ViewTensor:
+            b = t._vbase
+            self._view = (t._attr_v, b, stored_grad_fn(b), b._rg)
 
     @property
     def tensor(self) -> Tensor:
@@ -86,11 +103,18 @@ class Checkpoint:
     def restore(self) -> None:
         """Put the tensor's state back as it was when the checkpoint was taken."""
         t = self._t
-        t._st.array = self._array
+        self._root.array = self._array
         t._vc[0] = self._version
-        t.grad_fn = self._grad_fn
+        _SLOT.__set__(t, self._grad_fn)
         t._rg = self._requires_grad
         t._grad = self._grad
+        if self._view is not None and isinstance(t, ViewTensor):
+            t._attr_v, base, gf, rg = self._view
+            _SLOT.__set__(base, gf)
+            base._rg = rg
+
+
+_SLOT = Tensor.__dict__["grad_fn"]  # a view's grad_fn slot, under its property
 
 
 def checkpoint(t: Tensor) -> Checkpoint:
@@ -154,8 +178,11 @@ def footprint(roots: Iterable[Any]) -> Footprint:
             add(obj._st.array)
             if obj._grad is not None:
                 stack.append(obj._grad)
-            if obj.grad_fn is not None:
-                stack.append(obj.grad_fn)
+            gf = stored_grad_fn(obj)
+            if gf is not None:
+                stack.append(gf)
+            if type(obj) is ViewTensor:
+                stack.append(obj._vbase)
         elif isinstance(obj, Node):
             nodes += 1
             stack.extend(t for t in obj.next if t is not None)
@@ -168,6 +195,8 @@ def footprint(roots: Iterable[Any]) -> Footprint:
             for v in obj.attrs.values():
                 if hasattr(v, "nbytes") and hasattr(v, "shape"):
                     add(v)
+                elif isinstance(v, Node):  # CopySlices' in-place node
+                    stack.append(v)
     return Footprint(sum(int(r.nbytes) for r in owners.values()), tensors, nodes)
 
 

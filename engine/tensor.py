@@ -52,6 +52,7 @@ __all__ = [
     "make_view",
     "multi_output",
     "root_storage",
+    "stored_grad_fn",
     "writes_a_view",
 ]
 
@@ -72,13 +73,17 @@ class ViewStorage(Storage):
 
     __slots__ = ("_cache", "_src", "attrs", "op", "parent", "xp")
 
-    def __init__(self, parent: Storage, op: Any, attrs: dict[str, Any], array: Any, xp: Any):
+    def __init__(
+        self, parent: Storage, op: Any, attrs: dict[str, Any], array: Any, xp: Any
+    ) -> None:
+        """``array``: the view's array of the parent's current one (None: derive it)."""
         self.parent = parent
         self.op = op
         self.attrs = attrs
         self.xp = xp
         self._cache = array
-        self._src = parent.array  # the parent's array ``_cache`` was derived from
+        # the parent's array ``_cache`` was derived from
+        self._src = None if array is None else parent.array
 
     @property
     def array(self) -> Any:
@@ -473,6 +478,11 @@ def _resave_output(node: Any, t: Tensor) -> None:
 # ------------------------------------------------------------------------- views
 DEFAULT, NO_GRAD, MULTI = 0, 1, 2  # how a view was created (torch's CreationMeta)
 _GRAD_FN = Tensor.__dict__["grad_fn"]  # the slot, under ViewTensor's property
+
+
+def stored_grad_fn(t: Tensor) -> Node | None:
+    """``t``'s grad_fn as stored: a view's, without regenerating it (nor raising)."""
+    return _GRAD_FN.__get__(t)
 
 
 class _ViewHooks:

@@ -96,3 +96,39 @@ def test_references_are_the_first_line_and_retained_is_weak() -> None:
     # z's node saves no tensor here (a scalar factor); the retaining node names y only weakly
     assert codec.key(y, "t") not in serialize.record_refs(node)
     assert codec.key(y.grad_fn, "N") in serialize.record_refs(ynode)
+
+
+def test_records_keep_views_their_base_and_copy_slices() -> None:
+    arrays: dict[str, Any] = {}
+    codec = _codec(arrays)
+    leaf = engine.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    x = leaf * 1
+    v = x[0:2]
+    w = x.view(2, 2).t()
+    v.mul_(10)  # x: CopySlices (its in-place node referenced from its attrs)
+    changed, _ = codec.dump([x, v, w, leaf])
+    codec.mark_stored(changed)
+    keys = {n: codec.key(t, "t") for n, t in {"x": x, "v": v, "w": w, "leaf": leaf}.items()}
+    other = _reload(codec.stored, arrays)
+    x2, v2, w2, leaf2 = (other.tensor(keys[n]) for n in ("x", "v", "w", "leaf"))
+    assert v2._base is x2 and w2._base is x2 and x2._version == 1
+    assert [x2.grad_fn.name(), v2.grad_fn.name(), w2.grad_fn.name()] == [
+        "torch::autograd::CopySlices",
+        "AsStridedBackward0",
+        "AsStridedBackward0",
+    ]
+    v2.add_(1)  # still a view after loading: the write reaches the base and w
+    assert x2.tolist() == [11.0, 21.0, 3.0, 4.0] and w2.tolist() == [[11.0, 3.0], [21.0, 4.0]]
+    (x2.sum() + w2[1, 0]).backward()
+    assert leaf2.grad.tolist() == [10.0, 20.0, 1.0, 1.0]
+    assert x.tolist() == [10.0, 20.0, 3.0, 4.0]  # the original is untouched
+
+    # a write through the original view: only the base's storage (its array) and the shared
+    # counter are new records, and the view's own (its grad_fn is regenerated)
+    with engine.no_grad():
+        v.add_(5)
+    changed, _ = codec.dump([x, v, w, leaf])
+    assert codec.key(x._st, "s") in changed and codec.key(x._vc, "v") in changed
+    codec.mark_stored(changed)
+    third = _reload(codec.stored, arrays)
+    assert third.tensor(keys["w"]).tolist() == [[15.0, 3.0], [25.0, 4.0]]

@@ -6,6 +6,7 @@ functions, overlapping writes, saved values changed through a view)."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -348,3 +349,99 @@ def test_saved_arrays_are_never_written() -> None:
     assert not np.array_equal(x._array(), kept)
     assert np.array_equal(row_array, kept[1])
     assert np.array_equal(x._array()[1], np.zeros(4))
+
+
+# ------------------------------------------------ graph persistence and checkpoints
+def _round_trip(named: dict[str, Any]) -> dict[str, Any]:
+    from engine import serialize
+
+    doc, arrays = serialize.dump(named)
+    return serialize.load(json.loads(json.dumps(doc)), arrays)
+
+
+def test_round_trip_keeps_views_aliasing_and_their_history() -> None:
+    leaf = engine.tensor(X4, requires_grad=True)
+    x = leaf * 1
+    v = x[0:2]
+    w = x.view(2, 2).t()
+    v.mul_(10)  # x: CopySlices; v: AsStridedBackward0; w regenerates on access
+    r = _round_trip({"x": x, "v": v, "w": w, "leaf": leaf})
+    rx, rv, rw = r["x"], r["v"], r["w"]
+    assert rv._base is rx and rw._base is rx and rv._version == rx._version == 1
+    assert [rx.grad_fn.name(), rv.grad_fn.name(), rw.grad_fn.name()] == [
+        "torch::autograd::CopySlices",
+        "AsStridedBackward0",
+        "AsStridedBackward0",
+    ]
+    rv.add_(1)  # still a view: the write reaches the base and the other view
+    assert rx.tolist() == (X4 * [10, 10, 1, 1] + [1, 1, 0, 0]).tolist()
+    assert rw.tolist() == rx.view(2, 2).t().tolist()
+    (rx.sum() + rw[1, 0]).backward()
+    # torch on the same steps
+    tl = torch.tensor(X4, requires_grad=True)
+    tx = tl * 1
+    tv = tx[0:2]
+    tw = tx.view(2, 2).t()
+    tv.mul_(10)
+    tv.add_(1)
+    (tx.sum() + tw[1, 0]).backward()
+    np.testing.assert_allclose(r["leaf"].grad.numpy(), tl.grad.numpy())
+    assert leaf.grad is None  # the original graph is untouched
+    assert x.tolist() == (X4 * [10, 10, 1, 1]).tolist()
+
+
+def test_round_trip_keeps_modified_inplace_through_a_view() -> None:
+    leaf = engine.tensor(X4, requires_grad=True)
+    x = leaf * 1
+    y = (x * x).sum()
+    r = _round_trip({"x": x, "y": y})
+    r["x"][1:3].mul_(2)  # the loaded view shares the loaded base's version counter
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        r["y"].backward()
+    y.backward()  # the original still works: its arrays were never written
+    assert leaf.grad.tolist() == (2 * X4).tolist()
+
+
+def test_round_trip_of_a_view_made_in_no_grad_mode_keeps_the_error() -> None:
+    x = engine.tensor(X4, requires_grad=True) * 1
+    with engine.no_grad():
+        v = x[0:2]
+    r = _round_trip({"v": v})
+    with pytest.raises(RuntimeError, match="created in no_grad mode"):
+        r["v"].add_(1)
+
+
+def test_checkpoint_restore_of_a_view_restores_its_base() -> None:
+    from engine.state import checkpoint, footprint
+
+    leaf = engine.tensor(X4, requires_grad=True)
+    x = leaf * 1
+    fn = x.grad_fn
+    v = x[1:3]
+    other = x[2:]
+    before = footprint([x, v])
+    cp = checkpoint(v)
+    v.mul_(engine.tensor(W2, requires_grad=True))
+    assert x.grad_fn.name() == "torch::autograd::CopySlices"
+    assert footprint([x, v]).nodes > before.nodes
+    cp.restore()
+    assert x.grad_fn is fn and x._version == v._version == 0
+    assert x.tolist() == X4.tolist() and other.tolist() == X4[2:].tolist()
+    assert v.grad_fn.name() == "SliceBackward0"
+    x.sum().backward()
+    assert leaf.grad.tolist() == [1.0] * 4
+
+
+def test_rollback_order_restores_base_and_view() -> None:
+    """The service restores checkpoints newest first: a view's then its base's."""
+    from engine.state import checkpoint
+
+    x = engine.tensor(X4)
+    v = x[0:2]
+    cps = [checkpoint(v)]
+    v.add_(1)
+    cps.append(checkpoint(x))
+    x.mul_(2)
+    for cp in reversed(cps):
+        cp.restore()
+    assert x.tolist() == X4.tolist() and v.tolist() == X4[:2].tolist() and x._version == 0
