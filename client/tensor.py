@@ -74,6 +74,7 @@ def reraise(exc: ServerError) -> None:
 # the op table's declarations (the engine's, which the server's must equal: see ``connect``)
 SPECS: dict[str, dict[str, Any]] = {s["name"]: s for s in op_specs()}
 _DIFFERENTIABLE: dict[str, bool] = {name: bool(s["differentiable"]) for name, s in SPECS.items()}
+_VIEW: dict[str, bool] = {name: bool(s.get("view")) for name, s in SPECS.items()}  # aliases input 0
 
 _UNKNOWN: Any = object()
 _NON_LEAF_GRAD = (
@@ -336,8 +337,10 @@ def apply(
     *,
     wire_kwargs: dict[str, Any] | None = None,
     shape_known: bool = True,
+    view: bool = True,
 ) -> RemoteTensor:
-    """Record ``op`` on the connection and return its (lazy) result."""
+    """Record ``op`` on the connection and return its (lazy) result (``view``: False where
+    a view op's call copies, as advanced indexing does)."""
     tracer = TRACER.get()
     if tracer is not None:  # while tracing, every op goes into the template
         conn = tracer
@@ -355,6 +358,13 @@ def apply(
     conn.has_grad[out.name] = False  # a new tensor has no .grad
     if rg:
         out._reach, out._since = reach, since
+    if view and _VIEW[op] and args and isinstance(args[0], RemoteTensor):
+        src = args[0]
+        base = src if src._vbase is None else src._vbase  # torch's _base: the chain's root
+        out._vbase = base
+        if base._views is None:
+            base._views = {}
+        base._views[id(out)] = weakref.ref(out)
     node = {
         "name": out.name,
         "op": op,
@@ -477,6 +487,8 @@ class RemoteTensor(HostValues, _TableMethods):
         "_shape",
         "_since",
         "_value",
+        "_vbase",
+        "_views",
         "dtype",
         "name",
     )
@@ -506,6 +518,10 @@ class RemoteTensor(HostValues, _TableMethods):
         self._retains = False  # retain_grad() on a non-leaf
         if is_leaf and requires_grad:  # an AccumulateGrad's variable (next_functions)
             _LIVE[(id(conn), name)] = self
+        # views share their base's storage on the server: an in-place op on one changes the
+        # base's history (CopySlices) and its views' grad_fn (AsStridedBackward0)
+        self._vbase: RemoteTensor | None = None  # the base this tensor is a view of
+        self._views: dict[int, weakref.ref[RemoteTensor]] | None = None  # this base's views
 
     def __del__(self) -> None:
         # Python dropped the handle: its name is unbound with the session's next request
@@ -769,6 +785,12 @@ class RemoteTensor(HostValues, _TableMethods):
             raise LeafInplaceError(
                 "a leaf Variable that requires grad is being used in an in-place operation."
             )
+        base = self._vbase
+        if base is not None and conn.grad_enabled and base._leaf and base._rg:
+            raise LeafInplaceError(
+                "a view of a leaf Variable that requires grad is being used in an in-place "
+                "operation."
+            )
 
         def check() -> bool:  # torch's shape and dtype checks, locally
             check_inplace(op, stand_in(self.shape, self.dtype), [*map(_meta, args)], kwargs)
@@ -779,11 +801,18 @@ class RemoteTensor(HostValues, _TableMethods):
         remembered_as(None if key is None else ("in place", key), check)
         node = {"name": None, "op": op, "args": [_name(self), *map(_wire, args)], "kwargs": kwargs}
         conn.record(node)
-        if conn.grad_enabled and any(isinstance(a, RemoteTensor) and a.requires_grad for a in args):
+        tracked = conn.grad_enabled and (
+            self._rg or any(isinstance(a, RemoteTensor) and a.requires_grad for a in args)
+        )
+        if tracked and base is not None:  # the base's grad_fn becomes CopySlices
+            base._reach, base._since = _history(conn, [base, *args])
+            base._rg, base._leaf, base._grad_fn = True, False, _UNKNOWN
+        if tracked and any(isinstance(a, RemoteTensor) and a.requires_grad for a in args):
             self._reach, self._since = _history(conn, [self, *args])
             self._rg, self._leaf = True, False
         if not self._leaf:
             self._grad_fn = _UNKNOWN
+        _views_moved(base if base is not None else self)
         return self
 
     # ------------------------------------------------------------- operators
@@ -819,6 +848,13 @@ class RemoteTensor(HostValues, _TableMethods):
 
     def __getitem__(self, key: Any) -> RemoteTensor:
         wire, meta, known = _index_items(key)
+        basic = all(  # ints, slices, None, ... (a 0-d integer index counts as an int)
+            it is None
+            or isinstance(it, int | slice)
+            or it is Ellipsis
+            or getattr(it, "ndim", 1) == 0
+            for it in meta
+        )
         return apply(
             self._conn,
             "index",
@@ -826,6 +862,7 @@ class RemoteTensor(HostValues, _TableMethods):
             {"index": meta},
             wire_kwargs={"index": wire},
             shape_known=known,
+            view=basic,
         )
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -995,6 +1032,22 @@ def _install() -> None:
                 run = functools.partial(_inplace_run, name)
                 for alias in (name, *(a + "_" for a in spec["aliases"])):  # clip_: clamp_
                     setattr(RemoteTensor, alias, _method(spec["name"], spec["signature"], run))
+
+
+def _views_moved(base: RemoteTensor) -> None:
+    """After an in-place op on ``base`` or one of its views: torch gives each view whose
+    base requires grad a new grad_fn (AsStridedBackward0) over the base's history."""
+    views = base._views or {}
+    for k, ref in list(views.items()):
+        v = ref()
+        if v is None:
+            del views[k]
+            continue
+        if base._rg:
+            v._rg, v._leaf = True, False
+            v._reach, v._since = base._reach, base._since
+        if not v._leaf:
+            v._grad_fn = _UNKNOWN
 
 
 def _inplace_run(name: str, self: RemoteTensor, *values: Any) -> RemoteTensor:
