@@ -329,6 +329,35 @@ def _inference_key(op: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
         return None
 
 
+def _basic_item(it: Any) -> bool:
+    """An index item of basic indexing: an int, a slice, None, ... or a 0-d integer tensor."""
+    it = _scalar(it)
+    if isinstance(it, RemoteTensor):
+        return it.ndim == 0 and it.dtype in (D.int32, D.int64)
+    return it is None or it is Ellipsis or isinstance(it, slice) or type(it) is int
+
+
+def _writes_a_view(items: list[Any], shape: tuple[int, ...]) -> bool:
+    """Whether torch's ``x[items] = v`` copies into a view (not into x itself): an int, a
+    None or a slice that does not select a whole dim."""
+    dim: int | None = 0  # the dim an item indexes; unknown after an ellipsis
+    for it in items:
+        it = _scalar(it)
+        if it is None or isinstance(it, int | RemoteTensor):
+            return True
+        if it is Ellipsis:
+            dim = None
+            continue
+        if it.start not in (None, 0) or it.step not in (None, 1):
+            return True
+        whole = dim is not None and dim < len(shape) and isinstance(it.stop, int)
+        if it.stop is not None and not (whole and it.stop >= shape[dim]):  # type: ignore[index]
+            return True
+        if dim is not None:
+            dim += 1
+    return False
+
+
 def apply(
     conn: Connection,
     op: str,
@@ -866,7 +895,16 @@ class RemoteTensor(HostValues, _TableMethods):
         )
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        raise TypeError("item assignment is not part of the gradserve wire API; use where()")
+        """``x[key] = value`` for basic indexing, as torch: a copy into the view ``x[key]``
+        (x's grad_fn becomes CopySlices), or into ``x`` itself where the key selects all."""
+        items = list(key) if isinstance(key, tuple) else [key]
+        if not all(_basic_item(it) for it in items):
+            raise TypeError(
+                "item assignment with index tensors or lists (index_put_) is not part of the "
+                "gradserve wire API; use where()"
+            )
+        target = self[key] if _writes_a_view(items, self.shape) else self
+        target.copy_(value)
 
     # --------------------------------------------------------------- methods
     # (the op table's methods are attached below; these compose or differ from torch's)

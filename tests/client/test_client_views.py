@@ -70,3 +70,24 @@ def test_a_view_of_a_leaf_refuses_in_place_ops_locally(torch: RemoteTorch, ref: 
             leaf[1:3].mul_(2)  # an update outside grad mode is allowed
         assert np.allclose(leaf.detach().numpy(), [1.0, 4.0, 6.0, 4.0])
     assert texts[0] == texts[1]
+
+
+def _setitem(m: Any) -> dict[str, Any]:
+    leaf = m.tensor(A, requires_grad=True)
+    y = leaf * 2
+    y[1:3] = leaf[:2] * 3
+    names = [y.grad_fn.name()]
+    y[0] = 7.0
+    y[...] = y * 1  # the whole tensor: a copy into y itself
+    names.append(y.grad_fn.name().removeprefix("torch::autograd::"))
+    y.sum().backward()
+    e = m.zeros(2, 3)
+    e[1:, ::2] = 2
+    return {"names": names, "y": y.tolist(), "grad": leaf.grad.tolist(), "e": e.tolist()}
+
+
+def test_item_assignment_with_basic_keys_as_torch(torch: RemoteTorch, ref: Any) -> None:
+    assert _setitem(torch) == _setitem(ref)
+    x = torch.zeros(3)
+    with pytest.raises(TypeError, match="index_put_"):
+        x[[0, 2]] = 1.0

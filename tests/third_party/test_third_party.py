@@ -47,8 +47,6 @@ CLIENT_UNSUPPORTED: dict[str, str] = {
     "TestAutogradFunction.test_mark_non_differentiable_mixed": _TRACED,
     "TestAutograd.test_backward_twice_with_saved_values": _SETITEM,
     "TestAutograd.test_backward_twice_retained_graph_with_saved_values": _SETITEM,
-    "TestAutograd.test_indexing_grads": _SETITEM,
-    "TestAutograd.test_setitem_grads": _SETITEM,
     "TestAutograd.test_softmax_cross_entropy_grads": _SETITEM,
     "TestAutograd.test_grad_assignment": _STATE,
     "TestProfiler.test_profile_records_ops": "the profiler through the client",
