@@ -539,6 +539,15 @@ class ViewTensor(Tensor):
     def _is_view(self) -> builtins.bool:
         return True
 
+    def detach_(self) -> Tensor:
+        raise InvalidArgumentError(
+            "Can't detach views in-place. Use detach() instead. If you are using "
+            "DistributedDataParallel (DDP) for training, and gradient_as_bucket_view is set as "
+            "True, gradients are views of DDP buckets, and hence detach_() cannot be called on "
+            "these gradients. To fix this error, please refer to the Optimizer.zero_grad() "
+            "function in torch/optim/optimizer.py as the solution."
+        )
+
     def _inplace(self, fn: Any, *args: Any, **kwargs: Any) -> Tensor:
         """An in-place op on a view: torch's checks, the op out of place on a snapshot, its
         values written into the base (copy-on-write), then its node rebased onto the base."""

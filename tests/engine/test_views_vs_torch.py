@@ -192,6 +192,18 @@ def detach_of_a_view_writes_the_base(m: Any) -> dict[str, Any]:
 
 
 @scenario
+def hooks_and_retain_grad_around_a_view_write(m: Any) -> dict[str, Any]:
+    leaf = _t(m, X4, True)
+    x = leaf * 1
+    x.retain_grad()
+    seen: list[Any] = []
+    x.register_hook(lambda g: seen.append(g * 1))  # sees the gradient of the old value
+    x[0:2].mul_(2)
+    x.sum().backward()
+    return {"retained": x.grad, "hooked": seen, "leaf": leaf.grad}
+
+
+@scenario
 def int_views_alias(m: Any) -> dict[str, Any]:
     a = m.T.tensor(np.arange(12).reshape(3, 4))
     a.t()[1].fill_(-1)
@@ -260,6 +272,10 @@ def _no_grad_view_written_in_no_grad(m: Any) -> Any:
     return q.grad_fn
 
 
+def _detach_a_view_in_place(m: Any) -> Any:
+    (_t(m, X4, True) * 1)[1:].detach_()
+
+
 def _overlap(m: Any) -> Any:
     m.T.zeros(3, 1).expand(3, 4).add_(1)
 
@@ -295,6 +311,7 @@ ERRORS: list[tuple[str, Callable[[Any], Any], str]] = [
     ("no-grad-view-indirect", _no_grad_view_indirect, "invalid_argument"),
     ("no-grad-view-read-after-write", _no_grad_view_written_in_no_grad, "invalid_argument"),
     ("overlapping-write", _overlap, "invalid_argument"),
+    ("detach-a-view-in-place", _detach_a_view_in_place, "invalid_argument"),
     ("saved-base-through-view", _saved_base_through_view, "modified_inplace"),
     ("saved-view-through-base", _saved_view_through_base, "modified_inplace"),
     ("saved-view-through-sibling", _saved_view_through_sibling, "modified_inplace"),
@@ -445,3 +462,27 @@ def test_rollback_order_restores_base_and_view() -> None:
     for cp in reversed(cps):
         cp.restore()
     assert x.tolist() == X4.tolist() and v.tolist() == X4[:2].tolist() and x._version == 0
+
+
+def _backward_twice_through_copy_slices(m: Any) -> Any:
+    x = _t(m, X4, True) * 1
+    x[0:2].mul_(_t(m, W2, True))
+    x.sum().backward()
+    x.sum().backward()
+
+
+def test_copy_slices_frees_the_in_place_node_like_torch() -> None:
+    with pytest.raises(RuntimeError) as t_info:
+        _backward_twice_through_copy_slices(TOR)
+    with pytest.raises(engine.GraphFreedError) as e_info:
+        _backward_twice_through_copy_slices(ENG)
+    assert str(t_info.value) in str(e_info.value)
+
+
+def test_graph_picture_names_copy_slices_as_torchviz() -> None:
+    from engine.viz import make_dot
+
+    x = engine.tensor(X4, requires_grad=True) * 1
+    x[0:2].mul_(2)
+    dot = str(getattr(make_dot(x.sum()), "source", make_dot(x.sum())))
+    assert '"CopySlices"' in dot and "MulBackward0" in dot
