@@ -236,6 +236,54 @@ async def test_inplace_modified_and_freed_graphs_survive_the_store(store: str) -
         assert await s.grad("x") == [2.0, 4.0, 6.0]
 
 
+async def test_views_alias_across_requests_and_a_failed_request_restores_them(
+    store: str,
+) -> None:
+    async with app_for(store) as client:
+        s = await ASess.open(client)
+        await s.create(name="leaf", value=[1.0, 2.0, 3.0, 4.0], requires_grad=True)
+        await s.run(
+            [
+                {"name": "a", "op": "mul", "args": ["leaf", 1]},
+                {
+                    "name": "b",
+                    "op": "index",
+                    "args": ["a"],
+                    "kwargs": {"index": [{"slice": [0, 2]}]},
+                },
+                {
+                    "name": "c",
+                    "op": "index",
+                    "args": ["a"],
+                    "kwargs": {"index": [{"slice": [1, 3]}]},
+                },
+            ]
+        )
+        await s.run([{"op": "mul_", "args": ["b", 10]}])  # a later request: b is still a view
+        a = await s.info("a", "data")
+        assert (a["data"]["data"], a["version"], a["grad_fn"]) == (
+            [10.0, 20.0, 3.0, 4.0],
+            1,
+            "torch::autograd::CopySlices",
+        )
+        c = await s.info("c", "data")
+        assert (c["data"]["data"], c["grad_fn"]) == ([20.0, 3.0], "AsStridedBackward0")
+        # a failed request that wrote through a view leaves base and views as they were
+        r = await s.graph(
+            [
+                {"op": "add_", "args": ["c", 100]},
+                {"name": "bad", "op": "add", "args": ["nowhere", 1]},
+            ]
+        )
+        assert_problem(r, 400, "unknown_name")
+        a = await s.info("a", "data")
+        assert (a["data"]["data"], a["version"]) == ([10.0, 20.0, 3.0, 4.0], 1)
+        assert (await s.info("c", "data"))["data"]["data"] == [20.0, 3.0]
+        await s.run([{"name": "out", "op": "sum", "args": ["a"]}])
+        assert (await s.backward("out")).status_code == 200
+        assert await s.grad("leaf") == [10.0, 10.0, 1.0, 1.0]
+
+
 async def test_retain_graph_accumulates_across_requests(store: str) -> None:
     async with app_for(store) as client:
         s = await ASess.open(client)
