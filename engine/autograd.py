@@ -96,8 +96,13 @@ class SavedTensor:
         self.is_output = is_output
         self.leaf = t if (t.grad_fn is None and not is_output) else None
         self.grad_fn = None if is_output else t.grad_fn
-        # only to name the op that modified it, in torch's error message
-        self.ref = weakref.ref(t) if self.grad_fn is not None else None
+        # only to name the op that modified it, in torch's error message (a view is held, as
+        # torch holds a saved input: its grad_fn is regenerated after its base changed)
+        self.ref = (
+            (weakref.ref(t) if type(t) is Tensor else _held(t))
+            if self.grad_fn is not None
+            else None
+        )
 
     def _owner(self, node: Node) -> str:
         """torch's ", which is output 0 of Add" for the op that last wrote the tensor."""
@@ -127,6 +132,10 @@ class SavedTensor:
         t._st = self.storage
         t._vc = vc
         return t
+
+
+def _held(t: Tensor) -> Any:
+    return lambda: t
 
 
 # ----------------------------------------------------------- the VJPs' namespace

@@ -562,7 +562,10 @@ class ViewTensor(Tensor):
                     "a view of a leaf Variable that requires grad is being used in an in-place "
                     "operation."
                 )
-        snapshot = Tensor._make(self._st.array, self._rg, self.grad_fn)
+        if _mode.enabled:
+            snapshot = Tensor._make(self._st.array, self._rg, self.grad_fn)
+        else:  # nothing is recorded: the grad_fn is not read (torch's is not regenerated)
+            snapshot = Tensor._make(self._st.array, False, None)
         out = fn(snapshot, *args, **kwargs)
         array = self._checked_result(out)
         self._st.array = array  # into the base, as a new array

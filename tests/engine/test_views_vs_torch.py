@@ -172,6 +172,7 @@ def no_grad_writes_into_a_leaf(m: Any) -> dict[str, Any]:
         p[0:2].add_(1)  # an optimizer's update through a view
         q = p[2:]
         q.mul_(2)
+        q.add_(q)  # again: no grad_fn is read in no_grad mode
     return {
         "p": p,
         "version": p._version,
@@ -295,6 +296,13 @@ def _saved_view_through_base(m: Any) -> Any:
     y.sum().backward()
 
 
+def _saved_view_dropped_then_base_written(m: Any) -> Any:
+    x = _t(m, X4, True) * 1
+    y = x[0:2] * x[0:2]  # the views are not kept by the caller
+    x.add_(1)
+    y.sum().backward()
+
+
 def _saved_view_through_sibling(m: Any) -> Any:
     x = _t(m, X4, True) * 1
     v = x[0:2]
@@ -314,6 +322,7 @@ ERRORS: list[tuple[str, Callable[[Any], Any], str]] = [
     ("detach-a-view-in-place", _detach_a_view_in_place, "invalid_argument"),
     ("saved-base-through-view", _saved_base_through_view, "modified_inplace"),
     ("saved-view-through-base", _saved_view_through_base, "modified_inplace"),
+    ("saved-view-dropped", _saved_view_dropped_then_base_written, "modified_inplace"),
     ("saved-view-through-sibling", _saved_view_through_sibling, "modified_inplace"),
 ]
 
