@@ -13,7 +13,7 @@ import numpy as np
 from ..autograd import apply
 from ..errors import IndexOutOfRangeError, InvalidArgumentError, ShapeMismatchError
 from ..shapes import as_size, normalize_dim, normalize_dims, numel, reshape_shape
-from ..tensor import Tensor, as_tensor
+from ..tensor import Tensor, as_tensor, multi_output
 from .indexing import INDEX_BACKWARD
 from .table import defop
 
@@ -535,6 +535,12 @@ def _piece(x: Tensor, dim: int, start: int, length: int, via: str = "") -> Tenso
     return out
 
 
+def _narrow_unview(xp: Any, a: Any, v: Any, dim: int, start: int, length: int, **_: Any) -> Any:
+    out = a.copy()
+    out[(slice(None),) * dim + (slice(start, start + length),)] = v
+    return out
+
+
 def _narrow_args(x: Tensor, dim: Any, start: Any, length: Any) -> Any:
     if x.ndim == 0:
         raise InvalidArgumentError("narrow() cannot be applied to a 0-dim tensor.")
@@ -564,6 +570,8 @@ NARROW = defop(
     ),
     sig="input, dim, start, length",
     prepare=_narrow_args,
+    view=True,
+    unview=_narrow_unview,
     dtypes="any",
     raw=True,
     doc="the elements start..start+length along dim (torch.narrow)",
@@ -581,6 +589,7 @@ def _pieces(x: Tensor, dim: int, sizes: list[int], via: str) -> tuple[Tensor, ..
     for n in sizes:
         out.append(_piece(x, dim, start, n, via))
         start += n
+    multi_output(out, _PIECE_GRAD_FN[via])  # views of one function: in place, torch's error
     return tuple(out)
 
 

@@ -82,6 +82,9 @@ def every_view_op_aliases(m: Any) -> dict[str, Any]:
         "expand": lambda x: x[0:1].expand(1, 4),
         "detach": lambda x: x.detach(),
         "view-of-view": lambda x: x.t()[1:3].unsqueeze(0)[0],
+        "narrow": lambda x: x.narrow(1, 1, 2),
+        "split": lambda x: x.split(2, dim=1)[1],
+        "chunk": lambda x: x.chunk(3)[2],
     }
     for name, fn in views.items():
         x = _t(m, X34)
@@ -212,12 +215,6 @@ def int_views_alias(m: Any) -> dict[str, Any]:
     return {"a": a, "version": a._version}
 
 
-@pytest.mark.parametrize("name", SCENARIOS, ids=SCENARIOS)
-def test_views_like_torch(name: str) -> None:
-    fn = SCENARIOS[name]
-    assert _host(fn(ENG)) == _host(fn(TOR))
-
-
 def test_values_grads_in_detail() -> None:
     """The brief's example, value by value."""
     for m in BOTH:
@@ -340,13 +337,16 @@ def test_errors_like_torch(fn: Callable[[Any], Any], code: str) -> None:
     assert str(t_info.value).strip() in str(e_info.value)
 
 
-def _multi(m: Any, indirect: bool) -> Any:
+MULTI: dict[str, Callable[[Any], Any]] = {
+    "split": lambda x: x.split(2),
+    "split-sizes": lambda x: x.split([1, 3]),
+    "chunk": lambda x: x.chunk(2),
+}
+
+
+def _multi(m: Any, how: str, indirect: bool) -> Any:
     x = _t(m, X4, True) * 1
-    if m is TOR:
-        a, b = x.split(2)
-    else:  # the engine has no split yet: two views marked as one function's outputs
-        a, b = x[0:2], x[2:4]
-        multi_output([a, b], "SplitBackward0")
+    _a, b = MULTI[how](x)
     if indirect:
         x.mul_(2)
         return b.grad_fn
@@ -354,12 +354,38 @@ def _multi(m: Any, indirect: bool) -> Any:
 
 
 @pytest.mark.parametrize("indirect", [False, True])
-def test_multi_output_views_refuse_inplace(indirect: bool) -> None:
+@pytest.mark.parametrize("how", MULTI)
+def test_multi_output_views_refuse_inplace(how: str, indirect: bool) -> None:
     with pytest.raises(RuntimeError) as t_info:
-        _multi(TOR, indirect)
+        _multi(TOR, how, indirect)
     with pytest.raises(engine.InvalidArgumentError) as e_info:
-        _multi(ENG, indirect)
+        _multi(ENG, how, indirect)
     assert str(t_info.value) == str(e_info.value)
+
+
+def test_multi_output_marks_views_of_any_function() -> None:
+    """``multi_output``: how a function returning several views opts in (torch's error)."""
+    x = engine.tensor(X4, requires_grad=True) * 1
+    a, b = x[0:2], x[2:4]
+    multi_output([a, b], "UnbindBackward0")
+    with pytest.raises(engine.InvalidArgumentError, match="Output 1 of Unbind is a view"):
+        b.add_(1)
+
+
+@scenario
+def narrow_and_split_views(m: Any) -> dict[str, Any]:
+    leaf = _t(m, X34, True)
+    x = leaf * 1
+    n = x.narrow(1, 1, 2)
+    n.mul_(3)
+    _a, b = x.detach().split(2, dim=1)  # no grad involved: their writes are allowed
+    b.add_(1)
+    with m.T.no_grad():
+        c, _d = x.chunk(2)
+        c.mul_(-1)  # in no_grad mode, allowed too
+    names = [_fn_name(x), _fn_name(n)]
+    x.sum().backward()
+    return {"x": x, "names": names, "grad": leaf.grad, "versions": [x._version, b._version]}
 
 
 def test_saved_arrays_are_never_written() -> None:
@@ -495,3 +521,9 @@ def test_graph_picture_names_copy_slices_as_torchviz() -> None:
     x[0:2].mul_(2)
     dot = str(getattr(make_dot(x.sum()), "source", make_dot(x.sum())))
     assert '"CopySlices"' in dot and "MulBackward0" in dot
+
+
+@pytest.mark.parametrize("name", SCENARIOS, ids=SCENARIOS)
+def test_views_like_torch(name: str) -> None:
+    fn = SCENARIOS[name]
+    assert _host(fn(ENG)) == _host(fn(TOR))
