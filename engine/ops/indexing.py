@@ -235,7 +235,7 @@ def _basic(inputs: Any, attrs: dict[str, Any]) -> bool:
 
 
 def _index_unview(xp: Any, a: Any, v: Any, index: list[Any]) -> Any:
-    out = a.copy()
+    out = a.copy(order="K")  # the base keeps its layout
     out[to_key(index, xp)] = v
     return out
 

@@ -536,7 +536,7 @@ def _piece(x: Tensor, dim: int, start: int, length: int, via: str = "") -> Tenso
 
 
 def _narrow_unview(xp: Any, a: Any, v: Any, dim: int, start: int, length: int, **_: Any) -> Any:
-    out = a.copy()
+    out = a.copy(order="K")  # the base keeps its layout
     out[(slice(None),) * dim + (slice(start, start + length),)] = v
     return out
 
