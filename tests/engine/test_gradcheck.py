@@ -335,6 +335,15 @@ case("base-inplace-under-expand", _base_under_expand, normal((3, 1)), normal((3,
 case("view-chain-inplace", _view_chain_, normal((3, 3)), normal((2, 3)))
 
 
+def _narrow_inplace(a: Any, b: Any) -> Any:
+    x = a * 1
+    x.narrow(1, 1, 2).mul_(b)
+    return x * x.narrow(1, 0, 1)
+
+
+case("narrow-inplace", _narrow_inplace, normal((3, 4)), normal((3, 2)))
+
+
 # ------------------------------------------------------------------ shape ops
 SHAPE_OPS: list[tuple[str, Any, tuple[int, ...]]] = [
     ("reshape-6x4", lambda x: x.reshape(6, 4), X3),
