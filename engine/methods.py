@@ -20,7 +20,7 @@ from .ops import OPS, Op
 from .ops.indexing import INDEX_PUT
 from .ops.pointwise import TO, WHERE
 from .signatures import build, params
-from .tensor import Tensor, writes_a_view
+from .tensor import Tensor, stored_grad_fn, writes_a_view
 
 __all__ = ["install"]
 
@@ -34,9 +34,9 @@ def _inplace(op: Op, name: str) -> Callable[..., Any]:
     renames = op.inplace_names
 
     def run(self: Tensor, *values: Any) -> Tensor:
-        before = self.grad_fn
+        before = stored_grad_fn(self)  # a view's is not regenerated here (nor raises)
         out = self._inplace(op.invoke, *values)
-        node = out.grad_fn
+        node = stored_grad_fn(out)
         if renames and node is not None and node is not before and node.fn_name in renames:
             node.fn_name = renames[node.fn_name]
         return out
