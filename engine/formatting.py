@@ -11,7 +11,7 @@ __all__ = ["format_tensor", "grad_fn_name"]
 
 # grad_fn classes torch defines in C++'s torch::autograd namespace: their ``name()`` carries it,
 # while their type name (what a tensor prints, what the wire reports) does not
-_QUALIFIED = frozenset({"NotImplemented", "CopyBackwards"})
+_QUALIFIED = frozenset({"NotImplemented", "CopyBackwards", "CopySlices"})
 
 
 def grad_fn_name(type_name: str) -> str:

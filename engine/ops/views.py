@@ -80,9 +80,6 @@ class CopySlicesNode(Node):
 
     __slots__ = ()
 
-    def name(self) -> str:
-        return "torch::autograd::CopySlices"  # torch's name() carries its C++ namespace
-
     def release(self) -> None:
         super().release()
         self.attrs["fn"].release()
