@@ -527,3 +527,57 @@ def test_graph_picture_names_copy_slices_as_torchviz() -> None:
 def test_views_like_torch(name: str) -> None:
     fn = SCENARIOS[name]
     assert _host(fn(ENG)) == _host(fn(TOR))
+
+
+# ------------------------------------------------------------ random compositions
+VIEW_STEPS: list[tuple[str, Callable[[Any], bool], Callable[[Any, Any], Any]]] = [
+    ("slice", lambda v: v.ndim >= 1 and v.shape[0] >= 2, lambda v, r: v[1:]),
+    ("step", lambda v: v.ndim >= 1 and v.shape[-1] >= 3, lambda v, r: v[..., ::2]),
+    ("select", lambda v: v.ndim >= 2, lambda v, r: v[int(r.integers(v.shape[0]))]),
+    ("t", lambda v: v.ndim == 2, lambda v, r: v.t()),
+    ("permute", lambda v: v.ndim == 3, lambda v, r: v.permute(2, 0, 1)),
+    ("unsqueeze", lambda v: v.ndim <= 2, lambda v, r: v.unsqueeze(1)),
+    ("squeeze", lambda v: 1 in tuple(v.shape), lambda v, r: v.squeeze()),
+    ("flatten", lambda v: v.ndim >= 2 and v.is_contiguous(), lambda v, r: v.flatten()),
+    ("narrow", lambda v: v.ndim >= 1 and v.shape[-1] >= 2, lambda v, r: v.narrow(-1, 1, 1)),
+]
+
+
+def _compose(m: Any, seed: int) -> dict[str, Any]:
+    r = np.random.default_rng(seed)
+    leaf = _t(m, _u(3, 4, 2, seed=seed), True)
+    other = _t(m, _u(2, seed=seed + 1), True)
+    x = leaf * 1
+    v, path = x, []
+    for _ in range(int(r.integers(1, 4))):
+        fit = [s for s in VIEW_STEPS if s[1](v)]
+        name, _ok, step = fit[int(r.integers(len(fit)))]
+        v, path = step(v, r), [*path, name]
+    sibling = x[0]
+    kind = int(r.integers(4))
+    if kind == 0:
+        v.mul_(3)
+    elif kind == 1:
+        v.add_(other.sum() * 2)
+    elif kind == 2:
+        v.sub_(v.detach() * 0.5)
+        x.mul_(2)  # the base too
+    else:
+        with m.T.no_grad():
+            v.mul_(-1)
+    names = [_fn_name(x), _fn_name(v), _fn_name(sibling)]
+    (x * x).sum().backward(retain_graph=True)
+    (v.sum() * 3 + sibling.sum()).backward()
+    return {
+        "path": path,
+        "x": x,
+        "v": v,
+        "names": names,
+        "versions": [x._version, v._version, sibling._version],
+        "grads": [leaf.grad, other.grad],
+    }
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_random_view_compositions_like_torch(seed: int) -> None:
+    assert _host(_compose(ENG, seed)) == _host(_compose(TOR, seed))
