@@ -1018,8 +1018,6 @@ def _call_vjps_raw(node: Node, g: Any) -> list[Any]:
     every tensor input has the gradient's dtype (then NumPy's promotion is torch's); any
     other op runs its VJPs on Tensors, outside grad mode, as before."""
     op = node.op
-    if op.backward is not None:
-        return op.backward(node, g, True)
     dt_np = g.dtype
     ok = op.raw
     if ok:
@@ -1028,6 +1026,8 @@ def _call_vjps_raw(node: Node, g: Any) -> list[Any]:
                 ok = False
                 break
     if not ok:
+        if op.backward is not None:  # CopySlices (not raw: off the raw path's way)
+            return op.backward(node, g, True)
         got = _call_vjps(node, _wrap(g))
         return [None if x is None else x._st.array for x in got]
     reserve = _mode.reserve  # a host's budget and deadline see each raw gradient as an op
