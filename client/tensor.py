@@ -389,11 +389,13 @@ def apply(
         out._reach, out._since = reach, since
     if view and _VIEW[op] and args and isinstance(args[0], RemoteTensor):
         src = args[0]
-        base = src if src._vbase is None else src._vbase  # torch's _base: the chain's root
+        root = getattr(src, "_vbase", None)  # torch's _base: the chain's root
+        base = src if root is None else root
         out._vbase = base
-        if base._views is None:
-            base._views = {}
-        base._views[id(out)] = weakref.ref(out)
+        views = getattr(base, "_views", None)
+        if views is None:
+            views = base._views = {}
+        views[id(out)] = weakref.ref(out)
     node = {
         "name": out.name,
         "op": op,
@@ -516,11 +518,16 @@ class RemoteTensor(HostValues, _TableMethods):
         "_shape",
         "_since",
         "_value",
+        # views share their base's storage on the server: an in-place op on one changes the
+        # base's history (CopySlices) and its views' grad_fn (AsStridedBackward0). Set only
+        # where used (read with getattr): the base a view was taken of; a base's views
         "_vbase",
         "_views",
         "dtype",
         "name",
     )
+    _vbase: RemoteTensor  # set on a view only
+    _views: dict[int, weakref.ref[RemoteTensor]]  # set on a base only
 
     def __init__(
         self,
@@ -547,10 +554,6 @@ class RemoteTensor(HostValues, _TableMethods):
         self._retains = False  # retain_grad() on a non-leaf
         if is_leaf and requires_grad:  # an AccumulateGrad's variable (next_functions)
             _LIVE[(id(conn), name)] = self
-        # views share their base's storage on the server: an in-place op on one changes the
-        # base's history (CopySlices) and its views' grad_fn (AsStridedBackward0)
-        self._vbase: RemoteTensor | None = None  # the base this tensor is a view of
-        self._views: dict[int, weakref.ref[RemoteTensor]] | None = None  # this base's views
 
     def __del__(self) -> None:
         # Python dropped the handle: its name is unbound with the session's next request
@@ -814,7 +817,7 @@ class RemoteTensor(HostValues, _TableMethods):
             raise LeafInplaceError(
                 "a leaf Variable that requires grad is being used in an in-place operation."
             )
-        base = self._vbase
+        base: RemoteTensor | None = getattr(self, "_vbase", None)
         if base is not None and conn.grad_enabled and base._leaf and base._rg:
             raise LeafInplaceError(
                 "a view of a leaf Variable that requires grad is being used in an in-place "
@@ -1075,7 +1078,7 @@ def _install() -> None:
 def _views_moved(base: RemoteTensor) -> None:
     """After an in-place op on ``base`` or one of its views: torch gives each view whose
     base requires grad a new grad_fn (AsStridedBackward0) over the base's history."""
-    views = base._views or {}
+    views: dict[int, weakref.ref[RemoteTensor]] = getattr(base, "_views", None) or {}
     for k, ref in list(views.items()):
         v = ref()
         if v is None:
