@@ -160,6 +160,7 @@ KERNEL = {
     "engine.errors",
     "engine.formatting",
     "engine.meta",
+    "engine.profiler_events",
     "engine.shapes",
     "engine.signatures",
     "engine.values",
