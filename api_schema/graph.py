@@ -8,7 +8,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .tensors import NAME_PATTERN, Encoding, TensorInfo
 
-__all__ = ["COMPACT_FIELDS", "GraphNode", "GraphRequest", "GraphResponse", "OPS_DESCRIPTION"]
+__all__ = [
+    "COMPACT_FIELDS",
+    "GraphNode",
+    "GraphProfile",
+    "GraphRequest",
+    "GraphResponse",
+    "OPS_DESCRIPTION",
+    "NodeTime",
+    "ProfileEvent",
+]
 
 # Filled in by the service at start-up from the engine's op table (it is documentation only:
 # an unknown op is still answered 400 unknown_op, never a schema error).
@@ -121,7 +130,40 @@ class GraphRequest(BaseModel):
     include: list[Literal["data", "grad"]] = Field(default_factory=list)
     encoding: Encoding = "json"
     free: list[str] = Field(default_factory=list, description="Names to unbind afterwards.")
+    profile: bool = Field(
+        False,
+        strict=True,
+        description="Time every node and every op it runs (`torch.autograd.profiler`): the "
+        "response then has `profile`. Off by default (no timing cost).",
+    )
+
+
+class ProfileEvent(BaseModel):
+    """One op the engine ran, as ``torch.autograd.profiler`` records it."""
+
+    name: str = Field(description="torch's event name, e.g. `aten::mul`.", examples=["aten::mul"])
+    node: int | None = Field(description="The index of the node that ran it.")
+    op: str | None = Field(description="That node's wire op (e.g. `autograd.backward`).")
+    start_us: float = Field(description="Microseconds from the start of the request's nodes.")
+    cpu_time_us: float = Field(description="Its time, in microseconds.")
+    input_shapes: list[list[int]] = Field(description="Its inputs' shapes (`[]`: a scalar).")
+
+
+class NodeTime(BaseModel):
+    """One node's time, the ops it runs included."""
+
+    op: str = Field(description="The node's wire op.")
+    wall_time_us: float
+    cpu_time_us: float = Field(description="The CPU time of the thread that ran it.")
+
+
+class GraphProfile(BaseModel):
+    events: list[ProfileEvent]
+    nodes: list[NodeTime] = Field(description="Per node of the request, in order.")
 
 
 class GraphResponse(BaseModel):
     tensors: dict[str, TensorInfo]
+    profile: GraphProfile | None = Field(
+        None, description='Only when the request asked for it (`"profile": true`).'
+    )

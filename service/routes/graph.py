@@ -26,6 +26,7 @@ from ..deps import (
 )
 from ..errors import ApiError
 from ..executor import Executor, Node, unknown_name
+from ..profiling import NodeProfile, ProfilingExecutor
 from ..sessions import Session, commit
 from ..settings import Settings
 from ..templates import stored_nodes
@@ -52,6 +53,8 @@ def run_graph(
             "graph_too_large",
             f"{count} nodes is above the limit of {settings.max_nodes_per_request}",
         )
+    if req.profile:
+        return _profiled(session, req, settings, server, cancelled)
     ex = Executor(session.names, settings.max_tensor_elements, session.backend.xp)
     guard = guard_for(session, settings, ex, server, cancelled)
     try:
@@ -59,6 +62,27 @@ def run_graph(
         return _finish(ex, session, req, settings)
     finally:
         guard.close()
+
+
+def _profiled(
+    session: Session,
+    req: GraphRequest,
+    settings: Settings,
+    server: ServerBudget | None,
+    cancelled: threading.Event | None,
+) -> dict[str, Any]:
+    """``run_graph`` under the engine's profiler (``"profile": true``)."""
+    ex = ProfilingExecutor(session.names, settings.max_tensor_elements, session.backend.xp)
+    guard = guard_for(session, settings, ex, server, cancelled)
+    try:
+        prof = NodeProfile(ex)
+        with prof:
+            ex.run(req.nodes, req.no_grad, guard, req.free, req.return_)
+        result = _finish(ex, session, req, settings)
+    finally:
+        guard.close()
+    result["profile"] = ex.report(prof, req.nodes)
+    return result
 
 
 def _finish(
@@ -107,7 +131,7 @@ def graph_cost(session: Session, req: GraphRequest, body_bytes: int) -> int:
 
 
 # ----------------------------------------------------------- the batch's fast path
-_BODY_KEYS = frozenset({"nodes", "no_grad", "return", "include", "encoding", "free"})
+_BODY_KEYS = frozenset({"nodes", "no_grad", "return", "include", "encoding", "free", "profile"})
 _NODE_KEYS = frozenset(COMPACT_FIELDS)
 _INCLUDE = frozenset({"data", "grad"})
 _ENCODINGS = frozenset(get_args(Encoding))
@@ -131,8 +155,10 @@ def parse_batch(data: Any) -> GraphRequest | None:
     include = data.get("include", [])
     encoding = data.get("encoding", "json")
     free = data.get("free", [])
+    profile = data.get("profile", False)
     if (
         type(nodes) is not list
+        or type(profile) is not bool
         or type(no_grad) is not bool
         or (names is not None and not _strs(names))
         or not _strs(include)
@@ -181,6 +207,7 @@ def parse_batch(data: Any) -> GraphRequest | None:
         include=include,
         encoding=encoding,  # type: ignore[arg-type]  # one of _ENCODINGS
         free=free,
+        profile=profile,
     )
 
 
