@@ -5,11 +5,12 @@ User Python never runs on the server. ``autograd.functional`` runs the user's fu
 in the user's process (only its tensor ops reach the server), so it is the engine's own
 implementation over this namespace. A custom ``autograd.Function``'s backward (and a tensor
 hook) runs during the server's backward: the client traces it into a graph template
-(``client.tracing``).
+(``client.tracing``). ``autograd.profiler`` times the ops on the server (``client.profiler``).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from types import SimpleNamespace
 from typing import Any, NoReturn
 
@@ -17,10 +18,10 @@ from engine import dtypes as D
 from engine.transforms import Functional
 from engine.unsupported import SUPPORTED_HINT, Unsupported, missing
 
+from .profiler import RemoteProfile, RemoteRecordFunction
 from .tracing import Function, once_differentiable
 
 __all__ = [
-    "PROFILER_REMOTE",
     "Function",
     "Namespace",
     "autograd_namespace",
@@ -28,13 +29,8 @@ __all__ = [
     "once_differentiable",
 ]
 
-PROFILER_REMOTE = (
-    "the ops run on the server, which does not report per-op times; it works in-process with "
-    "`import engine as torch` (docs/unsupported.md)"
-)
 
-
-def not_through_client(what: str, why: str = PROFILER_REMOTE) -> NoReturn:
+def not_through_client(what: str, why: str) -> NoReturn:
     raise Unsupported(f"{what} is not supported through the gradserve client: {why}")
 
 
@@ -48,11 +44,6 @@ class Namespace(SimpleNamespace):
 
     def __getattr__(self, name: str) -> Any:
         missing(self._space, name, f"client namespace torch.{self._space}")
-
-
-class _Profile:
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        not_through_client("torch.autograd.profiler.profile")
 
 
 class _DefaultDtype:
@@ -93,7 +84,10 @@ def autograd_namespace(ns: Any) -> Namespace:
         functional=Functional(ns),
         Function=Function,
         function=SimpleNamespace(Function=Function, once_differentiable=once_differentiable),
-        profiler=SimpleNamespace(profile=_Profile, record_function=_Profile),
+        profiler=SimpleNamespace(
+            profile=partial(RemoteProfile, ns._conn),
+            record_function=partial(RemoteRecordFunction, ns._conn),
+        ),
     )
 
 

@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from types import CodeType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
@@ -42,6 +42,9 @@ from .errors import (
     lost_tensor_error,
 )
 from .wire import decode, encode_b64
+
+if TYPE_CHECKING:
+    from .profiler import RemoteProfile
 
 __all__ = ["NPY", "Connection"]
 
@@ -160,6 +163,7 @@ class Connection:
         # frees its graph): a backward whose graph is older is sent at once, not deferred
         self.hazard = 0
         self.grad_gen = 0  # bumped when some .grad tensor may be replaced by a new one
+        self.profiler: RemoteProfile | None = None  # an active torch.autograd.profiler.profile
         self._names = itertools.count()
         self._lock = threading.RLock()
         self.closed = False
@@ -342,9 +346,13 @@ class Connection:
                 "encoding": encoding,
                 "free": frees,
             }
+            profiler = self.profiler
+            if profiler is not None:
+                body["profile"] = True
             self.pending, self.pending_names, self.sites = [], set(), []
             try:
                 content = _dumps(body)
+                sent_at = time.perf_counter()
                 response = self.send("POST", self.prefix + "/graph", content=content, headers=_JSON)
                 result = orjson.loads(response.content)
             except ServerError as exc:
@@ -360,6 +368,8 @@ class Connection:
                 raise
             self.bound |= sent_names
             self.bound -= set(frees)
+            if profiler is not None and "profile" in result:
+                profiler.received(sent_at, result["profile"])
             tensors: dict[str, Any] = result["tensors"]
             return tensors
 

@@ -49,7 +49,6 @@ CLIENT_UNSUPPORTED: dict[str, str] = {
     "TestAutograd.test_backward_twice_retained_graph_with_saved_values": _SETITEM,
     "TestAutograd.test_softmax_cross_entropy_grads": _SETITEM,
     "TestAutograd.test_grad_assignment": _STATE,
-    "TestProfiler.test_profile_records_ops": "the profiler through the client",
 }
 
 
