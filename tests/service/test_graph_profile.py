@@ -64,6 +64,6 @@ async def test_failed_profiled_request_changes_nothing(sess: Sess) -> None:
     assert_problem(r, 400, "unknown_name")
     r = await sess.graph([["z", "mul", ["y", 2]]])
     assert_problem(r, 400, "unknown_name")
-    # the engine's profiler is off again on this thread's next request
+    # a request that does not ask has no timing fields
     r = await sess.graph([["z", "mul", ["x", 2]]])
     assert set(r.json()) == {"tensors"}
