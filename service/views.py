@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from engine.state import version
+from engine.state import grad_of, version
 from engine.tensor import Tensor
 
 from .codecs import encode_tensor_data
@@ -24,7 +24,7 @@ def tensor_info(
     """TensorInfo: every key always present; data/grad filled only when included."""
     inc = set(include)
     data = tensor_data(t, encoding) if "data" in inc else None
-    grad = tensor_data(t.grad, encoding) if "grad" in inc else None
+    grad = tensor_data(grad_of(t), encoding) if "grad" in inc else None
     return {
         "name": name,
         "shape": list(t.shape),

@@ -461,9 +461,10 @@ DETACH = defop(
 
 
 def _grad_of(x: Tensor) -> Tensor:
-    if x.grad is None:
+    g = x._grad  # as stored: a non-leaf's retained .grad too, without torch's warning
+    if g is None:
         raise InvalidArgumentError("the tensor has no .grad")
-    return x.grad
+    return g
 
 
 GRAD_OF = defop(

@@ -21,7 +21,7 @@ from api_schema import (
 )
 from engine import dtypes as D
 from engine.errors import EngineError
-from engine.state import nbytes
+from engine.state import grad_of, nbytes
 from engine.tensor import Tensor
 
 from ..codecs import (
@@ -200,7 +200,7 @@ async def read_tensor(
     inc = parse_include(include)
     t = lookup(session, name)
     # (.grad read only when asked for: on a non-leaf reading it warns, as torch does)
-    g = t.grad if "grad" in inc else None
+    g = grad_of(t) if "grad" in inc else None
     cost = (nbytes(t) if "data" in inc else 0) + (nbytes(g) if g is not None else 0)
     info = await compute(request, lambda: tensor_info(name, t, inc, encoding), cost=cost)
     return json_response(info)

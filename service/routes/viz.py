@@ -265,7 +265,7 @@ async def tensor_repr(request: Request, session: SessionDep, name: NamePath) -> 
     t = lookup(session, name)
 
     def work() -> dict[str, Any]:
-        grad = t.grad
+        grad = grad_of(t)
         return {"name": name, "data": repr(t), "grad": None if grad is None else repr(grad)}
 
     return json_response(await compute(request, work))
