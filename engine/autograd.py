@@ -191,6 +191,11 @@ class _TensorFns:
         return x.triu(k)
 
     @staticmethod
+    def tanh_backward(g: Any, y: Any) -> Any:
+        """``g * (1 - y * y)``: tanh's VJP from its output."""
+        return g * (1 - y * y)
+
+    @staticmethod
     def restore(g: Any, shape: Sequence[int], kept: Sequence[int] | None) -> Any:
         """``g`` reshaped to ``kept`` (when given), then expanded to ``shape``."""
         if kept is not None:
@@ -233,6 +238,16 @@ class _RawFns:
     @staticmethod
     def triu(x: Any, k: int) -> Any:
         return np.triu(x, k)
+
+    @staticmethod
+    def tanh_backward(g: Any, y: Any) -> Any:
+        """The same operations in one new array (the same bits): ``y * y``, then ``1 -`` and
+        ``g *`` written into it, where a fresh temporary of the result's shape is ours."""
+        t = y * y
+        if type(t) is not np.ndarray or np.broadcast_shapes(np.shape(g), t.shape) != t.shape:
+            return g * (1 - t)
+        np.subtract(1, t, out=t)
+        return np.multiply(g, t, out=t)
 
     @staticmethod
     def restore(g: Any, shape: Sequence[int], kept: Sequence[int] | None) -> Any:

@@ -451,7 +451,7 @@ TAN = _unary(
 TANH = _unary(
     "tanh",
     lambda xp, a: xp.tanh(a),
-    lambda g, n: g * (1 - n.out * n.out),
+    lambda g, n: n.F.tanh_backward(g, n.out),
     "TanhBackward0",
     saves_out=True,
     variants=("function", "method", "inplace", "nn"),
