@@ -177,3 +177,26 @@ async def test_a_bad_template_is_refused_on_each_store(store: str) -> None:
         await other.run([{"name": "out", "op": "sum", "args": ["x"]}])
         assert (await other.backward("out")).status_code == 200
         assert await other.grad("x") == [1.0, 1.0]  # no hook was kept
+
+
+async def test_what_cannot_be_stored_is_a_400_that_changes_nothing(
+    redis_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Redis store writes a session as data; a part of a graph with no data form (here a
+    hook made so) fails the request with a 400, and the session stays as it was before it
+    (this replica's copy, which ran the request, is dropped and read again)."""
+    from service import templates
+
+    async with app_for(redis_server.fresh_db()) as client:
+        s = await ASess.open(client)
+        await s.create(name="x", value=[1.0, -2.0], requires_grad=True)
+        await s.create(name="f", value=[10.0, 10.0])
+        monkeypatch.setattr(templates._Hook, "stored_form", None)
+        r = await s.graph([{"name": "y", "op": "mul", "args": ["x", 2]}, hook("y", "h", "f")])
+        detail = assert_problem(r, 400, "invalid_argument")["detail"]
+        assert "cannot be stored" in detail and "hook" in detail
+        assert_problem(await s.get("/tensors/y"), 404, "tensor_not_found")
+        monkeypatch.undo()
+        await s.run([{"name": "out", "op": "sum", "args": ["x"]}])
+        assert (await s.backward("out")).status_code == 200
+        assert await s.grad("x") == [1.0, 1.0]
