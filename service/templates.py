@@ -41,10 +41,10 @@ if TYPE_CHECKING:
 __all__ = [
     "FUNCTION",
     "KINDS",
-    "LOADER",
     "REGISTER_HOOK",
     "REMOVE_HOOK",
     "RETAIN_GRAD",
+    "Loader",
     "run_kind",
     "stored_nodes",
 ]
@@ -225,30 +225,25 @@ class _Hook:
 
 
 class _Limits:
-    """What a replay's executors are made with: the request's element limit and backend."""
+    """What a replay's executors are made with: the executor class, the request's element
+    limit and backend (the last two are stored with a template)."""
 
-    __slots__ = ("max_elements", "xp")
+    __slots__ = ("make", "max_elements", "xp")
 
-    def __init__(self, max_elements: int, xp: Any) -> None:
-        self.max_elements, self.xp = max_elements, xp
+    def __init__(self, make: type[Executor], max_elements: int, xp: Any) -> None:
+        self.make, self.max_elements, self.xp = make, max_elements, xp
 
     def runner(self) -> Callable[..., Executor]:
         """New executors with these limits over other names."""
-        from .executor import Executor  # the executor imports this module
-
-        max_elements, xp = self.max_elements, self.xp
-        return lambda names: Executor(names, max_elements, xp)
+        make, max_elements, xp = self.make, self.max_elements, self.xp
+        return lambda names: make(names, max_elements, xp)
 
     def data(self) -> dict[str, Any]:
         return {"max_elements": self.max_elements, "backend": self.xp.__name__.split(".")[0]}
 
-    @classmethod
-    def of(cls, data: dict[str, Any]) -> _Limits:
-        return cls(int(data["max_elements"]), engine.get_backend(data["backend"]).xp)
-
 
 def _limits(ex: Executor) -> _Limits:
-    return _Limits(ex.max_elements, ex.xp)
+    return _Limits(type(ex), ex.max_elements, ex.xp)
 
 
 def _template_data(t: StoredTemplate) -> dict[str, Any]:
@@ -374,14 +369,22 @@ def _function_class(
     return type(name, (Function,), ns)
 
 
-class _Loader:
+class Loader:
     """Rebuilds stored Functions and hooks from their data (engine.serialize's
-    ``TemplateLoader``), through the code that builds them from a request."""
+    ``TemplateLoader``), through the code that builds them from a request; their replays run
+    on ``make`` executors (the executor module's ``LOADER``: it imports this one)."""
+
+    def __init__(self, make: type[Executor]) -> None:
+        self.make = make
+
+    def _limits(self, data: dict[str, Any]) -> _Limits:
+        xp = engine.get_backend(data["backend"]).xp
+        return _Limits(self.make, int(data["max_elements"]), xp)
 
     def function(self, data: Any, captures: list[Tensor]) -> type[Any]:
         template = StoredTemplate.model_validate(data["backward"])
         cls: type[Any] = _function_class(
-            data["class"], template, data["error"], captures, _Limits.of(data)
+            data["class"], template, data["error"], captures, self._limits(data)
         )
         return cls
 
@@ -389,9 +392,6 @@ class _Loader:
         self, t: Tensor, data: Any, captures: list[Tensor], register: Callable[[Any], Any]
     ) -> None:
         template = StoredTemplate.model_validate(data["hook"])
-        hook = _Hook(data["id"], template, captures, _Limits.of(data))
+        hook = _Hook(data["id"], template, captures, self._limits(data))
         hook.handle = register(hook)
         _hooks_of(t)[hook.id] = hook
-
-
-LOADER = _Loader()

@@ -77,7 +77,8 @@ from engine.errors import InvalidArgumentError
 from engine.tensor import Tensor
 
 from ..errors import ApiError
-from ..templates import LOADER
+from ..executor import Executor
+from ..templates import Loader
 from .base import Session, Usage, session_not_found, wait_set
 from .names import LazyNames
 
@@ -445,6 +446,10 @@ def _holder_is_gone(holder: str, held: set[str]) -> bool:
     if host != socket.gethostname() or not pid.isdigit() or not start:
         return False  # another machine's: its lease runs out by itself
     return _process_start(int(pid)) != start
+
+
+# rebuilds a session's stored templates (custom Functions, hooks) from their records
+LOADER = Loader(Executor)
 
 
 def _new_key(kind: str) -> str:
