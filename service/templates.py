@@ -91,7 +91,7 @@ def _names_in(a: Any) -> Iterator[Any]:
 def stored_nodes(nodes: list[Any]) -> int:
     """How many template nodes the graph nodes carry (they count against the request's node
     limit, as a functional request's template does). Every store keeps them: a session
-    store that serializes the graph stores each template as data (``LOADER``)."""
+    store that serializes the graph stores each template as data (``Loader``)."""
     count = 0
     for node in nodes:
         if node.op not in _KINDS:  # the usual case: one set lookup per node
@@ -214,7 +214,7 @@ class _Hook:
         return out
 
     def stored_form(self) -> tuple[dict[str, Any], list[Tensor]]:
-        """The hook as data for a store (engine.serialize): ``LOADER.hook`` rebuilds it."""
+        """The hook as data for a store (engine.serialize): ``Loader.hook`` rebuilds it."""
         if self._data is None:
             self._data = {
                 "id": self.id,
@@ -372,7 +372,7 @@ def _function_class(
 class Loader:
     """Rebuilds stored Functions and hooks from their data (engine.serialize's
     ``TemplateLoader``), through the code that builds them from a request; their replays run
-    on ``make`` executors (the executor module's ``LOADER``: it imports this one)."""
+    on ``make`` executors (the executor imports this module: its class is passed in)."""
 
     def __init__(self, make: type[Executor]) -> None:
         self.make = make
