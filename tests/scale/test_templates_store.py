@@ -200,3 +200,64 @@ async def test_what_cannot_be_stored_is_a_400_that_changes_nothing(
         await s.run([{"name": "out", "op": "sum", "args": ["x"]}])
         assert (await s.backward("out")).status_code == 200
         assert await s.grad("x") == [1.0, 1.0]
+
+
+async def test_double_backward_and_a_dirty_function_across_replicas(store: str) -> None:
+    """A Function made on one replica, a create_graph backward through it on the other, the
+    second derivative back on the first; and a Function marking its input dirty."""
+    cube = {
+        "inputs": ["g", "sx"],
+        "nodes": [
+            {"name": "sq", "op": "pow", "args": ["sx", 2]},
+            {"name": "t", "op": "mul", "args": ["sq", 3]},
+            {"name": "dx", "op": "mul", "args": ["t", "g"]},
+        ],
+        "outputs": ["dx"],
+    }
+    async with replicas(store) as (a, b):
+        s = await ASess.open(a)
+        await s.create(name="x", value=[1.0, 2.0], requires_grad=True)
+        await s.run(
+            [
+                {"name": "c", "op": "pow", "args": ["x", 3], "no_grad": True},
+                {
+                    "op": "autograd.function",
+                    "args": ["x"],
+                    "kwargs": {"class": "Cube", "outputs": ["c"], "saved": ["x"], "backward": cube},
+                },
+                {"name": "s", "op": "sum", "args": ["c"]},
+                # Twice marks its input (a non-leaf, doubled in place) dirty
+                {"name": "h", "op": "mul", "args": ["x", 1]},
+                {"name": "h", "op": "mul_", "args": ["h", 2], "no_grad": True},
+                {
+                    "op": "autograd.function",
+                    "args": ["h"],
+                    "kwargs": {
+                        "class": "Twice",
+                        "outputs": ["h"],
+                        "dirty": ["h"],
+                        "backward": {
+                            "inputs": ["g"],
+                            "nodes": [{"name": "d", "op": "mul", "args": ["g", 2]}],
+                            "outputs": ["d"],
+                        },
+                    },
+                },
+                {"name": "hs", "op": "sum", "args": ["h"]},
+            ]
+        )
+        other = ASess(b, s.created)
+        assert (await other.info("h", include=None))["grad_fn"] == "TwiceBackward"
+        r = await other.run(
+            [
+                {"op": "autograd.backward", "args": ["s"], "kwargs": {"create_graph": True}},
+                {"name": "g", "op": "grad_of", "args": ["x"]},
+                {"name": "gs", "op": "sum", "args": ["g"]},
+            ],
+            **{"return": ["g"], "include": ["data"]},
+        )
+        assert r["g"]["data"]["data"] == [3.0, 12.0] and r["g"]["grad_fn"] is not None
+        got = await s.ok("POST", "/grad", json={"outputs": ["gs"], "inputs": ["x"]})
+        assert got["grads"]["x"]["data"] == [6.0, 12.0]
+        got = await other.ok("POST", "/grad", json={"outputs": ["hs"], "inputs": ["x"]})
+        assert got["grads"]["x"]["data"] == [2.0, 2.0]
