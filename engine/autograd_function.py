@@ -35,6 +35,7 @@ class FunctionCtx(CtxBase):
         super().__init__()
         self._node: weakref.ref[A.Node] | None = None
         self._cache: tuple[Any, Any] | None = None
+        self._cls: type[Function] | None = None  # whose ctx (engine.serialize stores it)
 
     def save_for_backward(self, *tensors: Any) -> None:
         for t in tensors:
@@ -116,6 +117,7 @@ class Function(metaclass=_FunctionMeta):
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         ctx = FunctionCtx()
+        ctx._cls = cls
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         with A.no_grad():
             if cls.setup_context is not Function.setup_context:

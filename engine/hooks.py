@@ -26,22 +26,26 @@ __all__ = [
     "has_hooks",
     "node_hooks",
     "register_hook",
+    "restore_hook",
     "retain_grad",
     "run",
     "run_node",
+    "state_of",
+    "stored_hooks",
 ]
 
 Hook = Callable[[Any], Any]
 
 
 class _Entry:
-    __slots__ = ("__weakref__", "hooks", "ref", "retains")
+    __slots__ = ("__weakref__", "hooks", "ref", "retains", "state")
 
     def __init__(self, ref: weakref.ref[Any]) -> None:
         self.ref = ref
         # id -> (hook, the grad_fn it was registered on: None for a leaf)
         self.hooks: dict[int, tuple[Hook, Any]] = {}
         self.retains = False
+        self.state = object()  # a new object whenever hooks or retains change (serialize)
 
 
 _entries: dict[int, _Entry] = {}
@@ -74,8 +78,8 @@ class RemovableHandle:
 
     def remove(self) -> None:
         e = self._entry()
-        if e is not None:
-            e.hooks.pop(self.id, None)
+        if e is not None and e.hooks.pop(self.id, None) is not None:
+            e.state = object()
 
     def __enter__(self) -> RemovableHandle:
         return self
@@ -90,16 +94,49 @@ def register_hook(t: Tensor, hook: Hook) -> RemovableHandle:
         raise InvalidArgumentError(
             "cannot register a hook on a tensor that doesn't require gradient"
         )
+    return restore_hook(t, hook, t.grad_fn)
+
+
+def restore_hook(t: Tensor, hook: Hook, node: Any) -> RemovableHandle:
+    """Register ``hook`` on ``t`` as if when ``node`` was its grad_fn (None: a leaf's hook);
+    a loaded graph's hooks come back this way (engine.serialize)."""
     e = _entry(t)
     hid = next(_ids)
-    e.hooks[hid] = (hook, None if t.grad_fn is None else weakref.ref(t.grad_fn))
+    e.hooks[hid] = (hook, None if node is None else weakref.ref(node))
+    e.state = object()
     return RemovableHandle(e, hid)
 
 
 def retain_grad(t: Tensor) -> None:
     """Mark a non-leaf so backward stores its ``.grad`` (a leaf already does)."""
     if t.grad_fn is not None:
-        _entry(t).retains = True
+        e = _entry(t)
+        if not e.retains:
+            e.retains = True
+            e.state = object()
+
+
+def state_of(t: Tensor) -> Any:
+    """An object that stays the same while ``t``'s hooks and retain_grad stay the same (None
+    for a tensor that never had any)."""
+    e = _entries.get(id(t))
+    return e.state if e is not None and e.ref() is t else None
+
+
+def stored_hooks(t: Tensor) -> tuple[list[tuple[Hook, Any]], bool]:
+    """``t``'s live hooks in registration order as (hook, the node it was registered on, or
+    None for a leaf's), and whether it retains its grad. A hook whose node is gone never runs
+    again and is left out."""
+    e = _entries.get(id(t))
+    if e is None or e.ref() is not t:
+        return [], False
+    out: list[tuple[Hook, Any]] = []
+    for hook, ref in e.hooks.values():
+        if ref is None:
+            out.append((hook, None))
+        elif (node := ref()) is not None:
+            out.append((hook, node))
+    return out, e.retains
 
 
 def retains_grad(t: Tensor) -> bool:

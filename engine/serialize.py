@@ -12,8 +12,13 @@ and read only when a request reaches it, so a store's cost follows what a reques
 touches, not the session's size. A record is ``b"<keys it references>\n<JSON>"``: the
 first line lets a store walk (and reference-count) the graph without parsing JSON.
 
-Nodes are rebuilt from the op table by name: no closures, no pickle. Shared storages,
-version counters and freed saved values survive the round trip, so torch's errors
+Nodes are rebuilt from the op table by name: no closures, no pickle. A custom Function's
+node and a tensor's hooks are stored only when they say how (``stored_form()``: JSON data
+and the tensors it uses, as a stored template does); a ``TemplateLoader`` the caller passes
+rebuilds the Function class and the hook from that data on load. Anything else (a Python
+Function or hook) cannot be stored: ``dump`` refuses it with ``InvalidArgumentError``.
+
+Shared storages, version counters and freed saved values survive the round trip, so torch's errors
 (graph_freed, modified_inplace) do too. Views keep their base in both formats: a view's
 storage is stored as its parent storage and view op (its array is derived again), a view
 tensor with its base tensor and chain of view ops.
@@ -25,21 +30,190 @@ import math
 import operator
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol, cast
 
 import orjson
 
+from . import hooks as _hooks
 from .autograd import Node, SavedTensor
+from .autograd_function import FunctionCtx
 from .backend import backend_of
 from .dtypes import as_dtype
 from .errors import InvalidArgumentError
 from .ops import OPS
 from .tensor import Storage, Tensor, ViewStorage, ViewTensor, stored_grad_fn
 
-__all__ = ["FORMAT", "RECORDS", "Records", "dump", "load"]
+__all__ = ["FORMAT", "RECORDS", "Records", "TemplateLoader", "dump", "load"]
 
 FORMAT = 1
 RECORDS = 2  # the per-record format (``Records``)
+
+
+class TemplateLoader(Protocol):
+    """Rebuilds what a stored custom Function or hook ran from its stored data (the caller's:
+    the service replays stored templates)."""
+
+    def function(self, data: Any, captures: list[Tensor]) -> type[Any]:
+        """The Function class of a stored node (``captures`` is filled after the call: a
+        capture may be reached through the node itself)."""
+        ...
+
+    def hook(
+        self, t: Tensor, data: Any, captures: list[Tensor], register: Callable[[Any], Any]
+    ) -> None:
+        """Rebuild a hook of ``t`` and ``register(hook)`` it (which returns its handle)."""
+        ...
+
+
+_FN = "autograd.Function:"
+
+
+def _stored_form(obj: Any, what: str) -> tuple[Any, list[Tensor]]:
+    form = getattr(obj, "stored_form", None)
+    if form is None:
+        raise InvalidArgumentError(
+            f"{what} cannot be stored: only a stored template's Functions and hooks can "
+            "(Python code is never stored)"
+        )
+    data, tensors = form()
+    return data, list(tensors)
+
+
+def _skey(k: Any) -> str:
+    return f"saved:{k[1]}" if isinstance(k, tuple) else str(k)
+
+
+def _unskey(s: str) -> Any:
+    if s.startswith("saved:"):
+        return ("saved", int(s[6:]))
+    return s if s == "out" else int(s)
+
+
+def _meta(m: Any) -> Any:
+    return None if m is None else [list(m[0]), m[1].name]
+
+
+def _unmeta(m: Any) -> Any:
+    return None if m is None else (tuple(m[0]), as_dtype(m[1]))
+
+
+def _function_fields(n: Node, tensor: Callable[[Tensor], str]) -> dict[str, Any] | None:
+    """A custom Function's node as data (None for an op table node): ``function`` for its
+    main node, ``output`` for one output's node of a several-output Function."""
+    if not n.op.name.startswith(_FN):
+        return None
+    ctx: FunctionCtx = n.attrs["ctx"]
+    cls = ctx._cls
+    assert cls is not None
+    if n.op is cls._out_op:
+        return {"output": {"offset": n.attrs["offset"], "k": n.attrs["k"]}}
+    data, captures = _stored_form(cls, f"the custom Function {cls.__name__}")
+    return {
+        "function": {
+            "data": data,
+            "captures": [tensor(t) for t in captures],
+            "needs_input_grad": list(ctx.needs_input_grad),
+            "materialize_grads": ctx.materialize_grads,
+            "to_save": [None if t is None else tensor(t) for t in ctx.to_save],
+            "dirty": [tensor(t) for t in ctx._dirty],
+            "non_differentiable": [tensor(t) for t in ctx._non_differentiable],
+            "out_meta": [_meta(m) for m in ctx._out_meta],  # type: ignore[attr-defined]
+            "total": ctx._total,  # type: ignore[attr-defined]
+        }
+    }
+
+
+def _hook_fields(
+    t: Tensor, tensor: Callable[[Tensor], str], node: Callable[[Node], str]
+) -> dict[str, Any]:
+    """A tensor's hooks and retain_grad as data ({} when it has none)."""
+    hooks, retains = _hooks.stored_hooks(t)
+    out: dict[str, Any] = {}
+    if hooks:
+        stored = []
+        for hook, on in hooks:
+            data, captures = _stored_form(hook, "a tensor hook")
+            stored.append(
+                {
+                    "data": data,
+                    "captures": [tensor(c) for c in captures],
+                    "on": None if on is None else node(on),
+                }
+            )
+        out["hooks"] = stored
+    if retains:
+        out["retains"] = True
+    return out
+
+
+def _new_node(
+    e: dict[str, Any], loader: TemplateLoader | None, value: Callable[[Any], Any]
+) -> tuple[Node, list[Tensor]]:
+    """A loaded node before its fields are set (and the captures its Function fills)."""
+    captures: list[Tensor] = []
+    if "function" in e or "output" in e:
+        if loader is None:
+            raise InvalidArgumentError(
+                "this stored graph holds a custom Function: loading it needs a template loader"
+            )
+        if "output" in e:  # its op and ctx are its Function node's (set once that is built)
+            n = Node(cast(Any, None), e["name"], (), (), (), dict(e["output"]))
+            return n, captures
+        cls = loader.function(e["function"]["data"], captures)
+        ctx = FunctionCtx()
+        ctx._cls = cls
+        n = Node(cls._op, e["name"], (), (), (), {"ctx": ctx})
+        ctx._node = weakref.ref(n)
+        return n, captures
+    op = op_named(e["op"])
+    return (op.node_type or Node)(op, e["name"], (), (), (), value({"dict": e["attrs"]})), captures
+
+
+def _finish_node(
+    n: Node, e: dict[str, Any], tensor: Callable[[str], Tensor], captures: list[Tensor]
+) -> None:
+    """Set a loaded Function node's ctx (its other fields are set)."""
+    if "output" in e:
+        ctx = n.next[0].attrs["ctx"]
+        n.op = ctx._cls._out_op
+        n.attrs["ctx"] = ctx
+        return
+    f = e.get("function")
+    if f is None:
+        return
+    captures.extend(tensor(k) for k in f["captures"])
+    ctx = n.attrs["ctx"]
+    ctx.needs_input_grad = tuple(f["needs_input_grad"])
+    ctx.materialize_grads = f["materialize_grads"]
+    ctx.to_save = tuple(None if k is None else tensor(k) for k in f["to_save"])
+    ctx._dirty = tuple(tensor(k) for k in f["dirty"])
+    ctx._non_differentiable = tuple(tensor(k) for k in f["non_differentiable"])
+    ctx._out_meta = [_unmeta(m) for m in f["out_meta"]]
+    ctx._total = f["total"]
+
+
+def _restore_hooks(
+    t: Tensor,
+    e: dict[str, Any],
+    loader: TemplateLoader | None,
+    tensor: Callable[[str], Tensor],
+    node: Callable[[str], Node],
+) -> None:
+    hooks = e.get("hooks")
+    if hooks:
+        if loader is None:
+            raise InvalidArgumentError(
+                "this stored graph holds tensor hooks: loading it needs a template loader"
+            )
+        for h in hooks:
+            on = None if h["on"] is None else node(h["on"])
+
+            def register(fn: Any, on: Any = on) -> Any:
+                return _hooks.restore_hook(t, fn, on)
+
+            loader.hook(t, h["data"], [tensor(c) for c in h["captures"]], register)
+    if e.get("retains"):
+        _hooks.retain_grad(t)
 
 
 class _Dumper:
@@ -113,6 +287,7 @@ class _Dumper:
         }
         self.tensors[k] = entry
         entry["grad"] = None if t._grad is None else self.tensor(t._grad)
+        entry.update(_hook_fields(t, self.tensor, self.node))
         if type(t) is ViewTensor:
             entry["view"] = {
                 "base": self.tensor(t._vbase),
@@ -166,17 +341,19 @@ class _Dumper:
                 else:
                     nxt.append({"leaf": self.tensor(target)})
             retained = n.retained() if n.retained is not None else None
+            fn = _function_fields(n, self.tensor)
             self.nodes[self.node_ids[id(n)]] = {
                 "op": n.op.name,
                 "name": n.fn_name,
                 "next": nxt,
                 "consts": [self.value(c) for c in n.consts],
-                "in_meta": [None if m is None else [list(m[0]), m[1].name] for m in n.in_meta],
-                "attrs": self.value(n.attrs)["dict"],
+                "in_meta": [_meta(m) for m in n.in_meta],
+                "attrs": {} if fn is not None else self.value(n.attrs)["dict"],
                 "saved": None
                 if n.saved is None
-                else {str(k): self.saved(s, n.vcs[k]) for k, s in n.saved.items()},
+                else {_skey(k): self.saved(s, n.vcs[k]) for k, s in n.saved.items()},
                 "retained": None if retained is None else self.tensor(retained),
+                **(fn or {}),
             }
         return {
             "format": FORMAT,
@@ -201,8 +378,11 @@ def dump(
     return doc, d.arrays
 
 
-def load(doc: dict[str, Any], arrays: dict[str, Any]) -> dict[str, Tensor]:
-    """Rebuild the named tensors (and their graph) that ``dump`` wrote."""
+def load(
+    doc: dict[str, Any], arrays: dict[str, Any], templates: TemplateLoader | None = None
+) -> dict[str, Tensor]:
+    """Rebuild the named tensors (and their graph) that ``dump`` wrote; ``templates``
+    rebuilds stored custom Functions and hooks."""
     if doc.get("format") != FORMAT:
         raise InvalidArgumentError(f"unknown graph format {doc.get('format')!r}")
     storages: dict[str, Storage] = {}
@@ -252,6 +432,7 @@ def load(doc: dict[str, Any], arrays: dict[str, Any]) -> dict[str, Tensor]:
             gf = None if e["grad_fn"] is None else node(e["grad_fn"])
             set_grad_fn(t, gf)
             t._grad = None if e["grad"] is None else tensor(e["grad"])
+            _restore_hooks(t, e, templates, tensor, node)
         return t
 
     def node(k: str) -> Node:
@@ -259,13 +440,10 @@ def load(doc: dict[str, Any], arrays: dict[str, Any]) -> dict[str, Tensor]:
         if n is not None:
             return n
         e = doc["nodes"][k]
-        op = op_named(e["op"])
-        n = (op.node_type or Node)(op, e["name"], (), (), (), value({"dict": e["attrs"]}))
+        n, captures = _new_node(e, templates, value)
         nodes[k] = n  # before recursing: graphs share nodes
         n.consts = tuple(value(c) for c in e["consts"])
-        n.in_meta = tuple(
-            None if m is None else (tuple(m[0]), as_dtype(m[1])) for m in e["in_meta"]
-        )
+        n.in_meta = tuple(_unmeta(m) for m in e["in_meta"])
         n.next = tuple(
             None if x is None else (node(x["node"]) if "node" in x else tensor(x["leaf"]))
             for x in e["next"]
@@ -274,7 +452,7 @@ def load(doc: dict[str, Any], arrays: dict[str, Any]) -> dict[str, Tensor]:
             n.saved = None
         else:
             for key, s in e["saved"].items():
-                skey: Any = key if key == "out" else int(key)
+                skey = _unskey(key)
                 sv = SavedTensor.__new__(SavedTensor)
                 sv.array = arrays[s["array"]]
                 sv.storage = storage(s["storage"])
@@ -289,6 +467,7 @@ def load(doc: dict[str, Any], arrays: dict[str, Any]) -> dict[str, Tensor]:
                 n.vcs[skey] = vcs[s["vc"]]
         if e["retained"] is not None:
             n.retained = weakref.ref(tensor(e["retained"]))
+        _finish_node(n, e, tensor, captures)
         return n
 
     return {name: tensor(k) for name, k in doc["names"].items()}
@@ -324,9 +503,15 @@ class Records:
     record no one references.
     """
 
-    def __init__(self, new_key: Callable[[str], str], array_key: Callable[[Any], str]) -> None:
+    def __init__(
+        self,
+        new_key: Callable[[str], str],
+        array_key: Callable[[Any], str],
+        templates: TemplateLoader | None = None,
+    ) -> None:
         self._new_key = new_key  # kind letter -> a key no object of this namespace has
         self._array_key = array_key
+        self._templates = templates  # rebuilds stored custom Functions and hooks
         self._keys: dict[int, tuple[Any, str]] = {}  # id(obj) -> (obj, key)
         self.objects: dict[str, Any] = {}  # key -> obj
         self.stored: dict[str, bytes] = {}  # key -> the record as last stored
@@ -459,6 +644,20 @@ class Records:
                     emit(k, [], c[0], [], (c[0],))
             return k
 
+        def ref_tensor(refs: list[str]) -> Callable[[Tensor], str]:
+            def key(t: Tensor) -> str:
+                refs.append(tensor(t))
+                return refs[-1]
+
+            return key
+
+        def ref_node(refs: list[str]) -> Callable[[Node], str]:
+            def key(n: Node) -> str:
+                refs.append(node(n))
+                return refs[-1]
+
+            return key
+
         while stack:
             obj = stack.pop()
             if id(obj) in seen:
@@ -477,6 +676,7 @@ class Records:
                     obj._rg,
                     gf,
                     obj._grad,
+                    _hooks.state_of(obj),
                     *((obj._attr_v, obj._creation) if isinstance(obj, ViewTensor) else ()),
                 )
                 if same(k, parts):  # its record, storage and counter as stored: walk on
@@ -486,6 +686,12 @@ class Records:
                         tensor(obj._grad)
                     if isinstance(obj, ViewTensor):
                         tensor(obj._vbase)
+                    if parts[6] is not None:
+                        for hook, on in _hooks.stored_hooks(obj)[0]:
+                            for c in _stored_form(hook, "a tensor hook")[1]:
+                                tensor(c)
+                            if on is not None:
+                                node(on)
                     continue
                 body: Any = {
                     "storage": storage(obj._st),
@@ -497,6 +703,8 @@ class Records:
                 refs += [
                     x for x in (body["storage"], body["vc"], body["grad_fn"], body["grad"]) if x
                 ]
+                if parts[6] is not None:  # hooks or retain_grad, ever
+                    body.update(_hook_fields(obj, ref_tensor(refs), ref_node(refs)))
                 if isinstance(obj, ViewTensor):
                     body["view"] = {
                         "base": tensor(obj._vbase),
@@ -523,6 +731,7 @@ class Records:
                 for v in n.attrs.values():
                     if isinstance(v, Node):  # CopySlices' in-place node
                         node(v)
+                _function_fields(n, tensor)  # a Function's: walk the tensors its ctx holds
                 for sk, s in (n.saved or {}).items():
                     storage(s.storage)
                     vc(n.vcs[sk])
@@ -557,17 +766,19 @@ class Records:
                     }
                     refs += [entry["storage"], entry["vc"]]
                     refs += [x for x in (entry["leaf"], entry["grad_fn"]) if x]
-                    saved[str(sk)] = entry
+                    saved[_skey(sk)] = entry
+            fn = _function_fields(n, ref_tensor(refs))
             body = {
                 "op": n.op.name,
                 "name": n.fn_name,
                 "next": nxt,
                 "consts": [value(c, refs, new) for c in n.consts],
-                "in_meta": [None if m is None else [list(m[0]), m[1].name] for m in n.in_meta],
-                "attrs": value(n.attrs, refs, new)["dict"],
+                "in_meta": [_meta(m) for m in n.in_meta],
+                "attrs": {} if fn is not None else value(n.attrs, refs, new)["dict"],
                 "saved": saved,
                 # weak, as in the engine: not a reference that keeps the tensor stored
                 "retained": None if retained is None else tensor(retained),
+                **(fn or {}),
             }
             emit(k, refs, body, new, parts)
         return changed, arrays
@@ -642,6 +853,7 @@ class Records:
                 _set_view(t, tensor(view["base"]), view, value)
             set_grad_fn(t, None if e["grad_fn"] is None else node(e["grad_fn"]))
             t._grad = None if e["grad"] is None else tensor(e["grad"])
+            _restore_hooks(t, e, self._templates, tensor, node)
             return t
 
         def node(k: str) -> Node:
@@ -649,13 +861,10 @@ class Records:
             if n is not None:
                 return n
             e = body(k)
-            op = op_named(e["op"])
-            n = (op.node_type or Node)(op, e["name"], (), (), (), value({"dict": e["attrs"]}))
+            n, captures = _new_node(e, self._templates, value)
             self._bind(k, n)  # before recursing: graphs share nodes
             n.consts = tuple(value(c) for c in e["consts"])
-            n.in_meta = tuple(
-                None if m is None else (tuple(m[0]), as_dtype(m[1])) for m in e["in_meta"]
-            )
+            n.in_meta = tuple(_unmeta(m) for m in e["in_meta"])
             n.next = tuple(
                 None if x is None else (node(x["node"]) if "node" in x else tensor(x["leaf"]))
                 for x in e["next"]
@@ -664,7 +873,7 @@ class Records:
                 n.saved = None
             else:
                 for key, s in e["saved"].items():
-                    skey: Any = key if key == "out" else int(key)
+                    skey = _unskey(key)
                     sv = SavedTensor.__new__(SavedTensor)
                     sv.array = arrays(s["array"])
                     sv.storage = storage(s["storage"])
@@ -680,6 +889,7 @@ class Records:
             r = e["retained"]
             if r is not None and (r in self.objects or r in records):
                 n.retained = weakref.ref(tensor(r))
+            _finish_node(n, e, tensor, captures)
             return n
 
         for k in records:

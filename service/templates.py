@@ -44,6 +44,7 @@ __all__ = [
     "REGISTER_HOOK",
     "REMOVE_HOOK",
     "RETAIN_GRAD",
+    "Loader",
     "run_kind",
     "stored_nodes",
 ]
@@ -87,22 +88,14 @@ def _names_in(a: Any) -> Iterator[Any]:
             yield from _names_in(x)
 
 
-def stored_nodes(nodes: list[Any], store: str) -> int:
+def stored_nodes(nodes: list[Any]) -> int:
     """How many template nodes the graph nodes carry (they count against the request's node
-    limit, as a functional request's template does). Only the memory store keeps them: with
-    another, a node of these kinds is refused before anything runs."""
+    limit, as a functional request's template does). Every store keeps them: a session
+    store that serializes the graph stores each template as data (``Loader``)."""
     count = 0
-    for i, node in enumerate(nodes):
+    for node in nodes:
         if node.op not in _KINDS:  # the usual case: one set lookup per node
             continue
-        if store != "memory":
-            raise ApiError(
-                400,
-                "invalid_argument",
-                f"{node.op}: this server's session store ({store.split(':')[0]}) cannot keep "
-                "stored templates, hooks or retain_grad yet (the memory store does)",
-                node=i,
-            )
         key = _BODY.get(node.op)
         if key is not None:
             body = node.kwargs.get(key)
@@ -205,21 +198,57 @@ def run_kind(ex: Executor, kind: str, args: list[Any], kwargs: dict[str, Any]) -
 class _Hook:
     """A hook registered over the wire: its template, replayed on each gradient."""
 
-    def __init__(self, kw: HookKwargs, captures: list[Tensor], ex: Executor) -> None:
-        self.template = kw.hook
+    def __init__(
+        self, hid: str, template: StoredTemplate, captures: list[Tensor], limits: _Limits
+    ) -> None:
+        self.id = hid
+        self.template = template
         self.captures = captures
-        self.runner = _runner(ex)
+        self.limits = limits
+        self.runner = limits.runner()
         self.handle: Any = None
+        self._data: dict[str, Any] | None = None
 
     def __call__(self, grad: Tensor) -> Tensor | None:
         (out,) = replay(self.template, [grad, *self.captures], self.runner, "a tensor hook")
         return out
 
+    def stored_form(self) -> tuple[dict[str, Any], list[Tensor]]:
+        """The hook as data for a store (engine.serialize): ``Loader.hook`` rebuilds it."""
+        if self._data is None:
+            self._data = {
+                "id": self.id,
+                "hook": _template_data(self.template),
+                **self.limits.data(),
+            }
+        return self._data, self.captures
 
-def _runner(ex: Executor) -> Callable[..., Executor]:
-    """New executors like ``ex`` (its limits and backend) over other names."""
-    make, max_elements, xp = type(ex), ex.max_elements, ex.xp
-    return lambda names: make(names, max_elements, xp)
+
+class _Limits:
+    """What a replay's executors are made with: the executor class, the request's element
+    limit and backend (the last two are stored with a template)."""
+
+    __slots__ = ("make", "max_elements", "xp")
+
+    def __init__(self, make: type[Executor], max_elements: int, xp: Any) -> None:
+        self.make, self.max_elements, self.xp = make, max_elements, xp
+
+    def runner(self) -> Callable[..., Executor]:
+        """New executors with these limits over other names."""
+        make, max_elements, xp = self.make, self.max_elements, self.xp
+        return lambda names: make(names, max_elements, xp)
+
+    def data(self) -> dict[str, Any]:
+        return {"max_elements": self.max_elements, "backend": self.xp.__name__.split(".")[0]}
+
+
+def _limits(ex: Executor) -> _Limits:
+    return _Limits(type(ex), ex.max_elements, ex.xp)
+
+
+def _template_data(t: StoredTemplate) -> dict[str, Any]:
+    data: dict[str, Any] = t.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return data
 
 
 def _register_hook(ex: Executor, t: Tensor, kw: HookKwargs) -> None:
@@ -229,7 +258,7 @@ def _register_hook(ex: Executor, t: Tensor, kw: HookKwargs) -> None:
         raise _bad(f"{what}: a hook returns one tensor or null")
     if kw.id in _hooks_of(t):
         raise _bad(f"{what} is already registered on this tensor")
-    hook = _Hook(kw, [ex.lookup(n) for n in kw.captures], ex)
+    hook = _Hook(kw.id, kw.hook, [ex.lookup(n) for n in kw.captures], _limits(ex))
     hook.handle = t.register_hook(hook)
     _hooks_of(t)[kw.id] = hook
     ex.on_rollback(lambda: _unregister(t, kw.id))
@@ -280,7 +309,6 @@ def _function(ex: Executor, args: list[Any], kw: FunctionKwargs) -> None:
     for t in non_diff:
         if id(t) not in out_ids:
             raise _bad(f"{kw.cls}: mark_non_differentiable takes outputs only")
-    template, runner = kw.backward, _runner(ex)
 
     def forward(ctx: Any, *_: Any) -> Any:
         ctx.save_for_backward(*saved)
@@ -290,23 +318,80 @@ def _function(ex: Executor, args: list[Any], kw: FunctionKwargs) -> None:
             ctx.mark_non_differentiable(*non_diff)
         return tuple(outs) if len(outs) > 1 else outs[0]
 
+    cls = _function_class(kw.cls, kw.backward, kw.error, captures, _limits(ex), forward)
+    for o in outs:
+        ex.keep(o)  # grad_fn and requires_grad change in place: undone on failure
+    cls.apply(*inputs)
+
+
+def _function_class(
+    name: str,
+    template: StoredTemplate,
+    error: str | None,
+    captures: list[Tensor],
+    limits: _Limits,
+    forward: Callable[..., Any] | None = None,
+) -> Any:
+    """The Function class whose backward replays ``template`` (a loaded one has no
+    forward: its node exists already). ``stored_form`` is what a store keeps of it."""
+    what = f"{name}Backward"
+    runner = limits.runner()
+
     def backward(ctx: Any, *grads: Any) -> Any:
-        if kw.error is not None:  # the user's backward raised while the client traced it
+        if error is not None:  # the user's backward raised while the client traced it
             raise ApiError(
                 400,
                 "invalid_argument",
                 f"{what}: the Function's backward raised an exception when the client traced "
                 "it (the client raises it)",
-                function_error=kw.error,
+                function_error=error,
             )
         values = [*grads, *ctx.saved_tensors, *captures]
         return tuple(replay(template, values, runner, what))
 
-    cls: Callable[..., Any] = type(
-        kw.cls,
-        (Function,),
-        {"forward": staticmethod(forward), "backward": staticmethod(backward)},
-    )
-    for o in outs:
-        ex.keep(o)  # grad_fn and requires_grad change in place: undone on failure
-    cls.apply(*inputs)  # type: ignore[attr-defined]
+    data: list[dict[str, Any]] = []
+
+    def stored_form() -> tuple[dict[str, Any], list[Tensor]]:
+        if not data:
+            data.append(
+                {
+                    "class": name,
+                    "backward": _template_data(template),
+                    "error": error,
+                    **limits.data(),
+                }
+            )
+        return data[0], captures
+
+    ns: dict[str, Any] = {"backward": staticmethod(backward), "stored_form": stored_form}
+    if forward is not None:
+        ns["forward"] = staticmethod(forward)
+    return type(name, (Function,), ns)
+
+
+class Loader:
+    """Rebuilds stored Functions and hooks from their data (engine.serialize's
+    ``TemplateLoader``), through the code that builds them from a request; their replays run
+    on ``make`` executors (the executor imports this module: its class is passed in)."""
+
+    def __init__(self, make: type[Executor]) -> None:
+        self.make = make
+
+    def _limits(self, data: dict[str, Any]) -> _Limits:
+        xp = engine.get_backend(data["backend"]).xp
+        return _Limits(self.make, int(data["max_elements"]), xp)
+
+    def function(self, data: Any, captures: list[Tensor]) -> type[Any]:
+        template = StoredTemplate.model_validate(data["backward"])
+        cls: type[Any] = _function_class(
+            data["class"], template, data["error"], captures, self._limits(data)
+        )
+        return cls
+
+    def hook(
+        self, t: Tensor, data: Any, captures: list[Tensor], register: Callable[[Any], Any]
+    ) -> None:
+        template = StoredTemplate.model_validate(data["hook"])
+        hook = _Hook(data["id"], template, captures, self._limits(data))
+        hook.handle = register(hook)
+        _hooks_of(t)[hook.id] = hook

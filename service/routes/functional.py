@@ -48,17 +48,15 @@ router = APIRouter(tags=["gradients"], route_class=OrjsonRoute)
 Result = tuple[list[Tensor] | None, list[Tensor] | list[list[Tensor]]]
 
 
-def _check(
-    fn: str, template: FunctionTemplate, n_inputs: int, settings: Settings, store: str
-) -> None:
-    """What can be refused before anything runs (``store``: where results may be kept)."""
+def _check(fn: str, template: FunctionTemplate, n_inputs: int, settings: Settings) -> None:
+    """What can be refused before anything runs."""
     if fn not in FUNCTIONAL_FNS:
         raise ApiError(
             400,
             "invalid_argument",
             f"unknown fn {fn!r}; one of: {', '.join(FUNCTIONAL_FNS)}",
         )
-    count = len(template.nodes) + stored_nodes(template.nodes, store)
+    count = len(template.nodes) + stored_nodes(template.nodes)
     if count > settings.max_nodes_per_request:
         raise ApiError(
             413,
@@ -272,7 +270,7 @@ def run_functional(
 ) -> dict[str, Any]:
     """The transform over session tensors; bind and report the results. Nothing is bound if
     any step fails."""
-    _check(req.fn, req.graph, len(req.inputs), settings, settings.store)
+    _check(req.fn, req.graph, len(req.inputs), settings)
     limit, xp = settings.max_tensor_elements, session.backend.xp
     ex = Executor(session.names, limit, xp)
 
@@ -320,7 +318,7 @@ def run_stateless_functional(
     """The transform over values; the results returned."""
     import numpy as np
 
-    _check(req.fn, req.graph, len(req.inputs), settings, "memory")  # nothing is kept
+    _check(req.fn, req.graph, len(req.inputs), settings)
     limit = settings.max_tensor_elements
     inputs = [_value(a, limit, np) for a in req.inputs]
     v = None if req.v is None else [_value(a, limit, np) for a in req.v]

@@ -203,7 +203,7 @@ def run_stateless(
     cancelled: threading.Event | None = None,
 ) -> dict[str, Any]:
     # stored templates count too; nothing outlives the request, so any store may run them
-    count = len(req.nodes) + stored_nodes(req.nodes, "memory")
+    count = len(req.nodes) + stored_nodes(req.nodes)
     if count > settings.max_nodes_per_request:
         raise ApiError(
             413,

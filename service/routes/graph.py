@@ -46,7 +46,7 @@ def run_graph(
 
     Every op is checked against the session's quota, the request's byte budget and the
     server's before it allocates, and the deadline and the client between nodes."""
-    count = len(req.nodes) + stored_nodes(req.nodes, settings.store)
+    count = len(req.nodes) + stored_nodes(req.nodes)
     if count > settings.max_nodes_per_request:
         raise ApiError(
             413,

@@ -73,9 +73,12 @@ from redis.retry import Retry as SyncRetry
 import engine
 from engine import serialize
 from engine.backend import backend_of
+from engine.errors import InvalidArgumentError
 from engine.tensor import Tensor
 
 from ..errors import ApiError
+from ..executor import Executor
+from ..templates import Loader
 from .base import Session, Usage, session_not_found, wait_set
 from .names import LazyNames
 
@@ -445,6 +448,10 @@ def _holder_is_gone(holder: str, held: set[str]) -> bool:
     return _process_start(int(pid)) != start
 
 
+# rebuilds a session's stored templates (custom Functions, hooks) from their records
+LOADER = Loader(Executor)
+
+
 def _new_key(kind: str) -> str:
     """A record key no object of any session has (random: replicas create keys at once)."""
     return kind + secrets.token_hex(8)
@@ -465,7 +472,8 @@ class _Live:
         self.session: Session | None = None
         self.arrays: dict[str, Any] = {}
         cache = store.cache
-        self.codec = serialize.Records(_new_key, lambda a: "a" + cache.id_of(a))
+        # stored templates (custom Functions, hooks) are data: LOADER rebuilds them
+        self.codec = serialize.Records(_new_key, lambda a: "a" + cache.id_of(a), LOADER)
         self.cached_bytes = 0
         self.meta: dict[str, str] = {}  # changing meta fields as stored (encoded)
 
@@ -907,10 +915,16 @@ class RedisStore:
         assert isinstance(names, LazyNames)
         # a small request encodes faster than a thread hop; a large one off the event loop
         small = len(names.accessed) + len(names.dirty) <= 64 and session.bytes <= 1 << 20
-        if small:
-            changed, deleted, blobs = self._encode(live, names)
-        else:
-            changed, deleted, blobs = await anyio.to_thread.run_sync(self._encode, live, names)
+        try:
+            if small:
+                changed, deleted, blobs = self._encode(live, names)
+            else:
+                changed, deleted, blobs = await anyio.to_thread.run_sync(self._encode, live, names)
+        except InvalidArgumentError as exc:  # a graph part that cannot be stored as data
+            self._drop_live(sid)  # this replica's copy ran the request: read Redis's again
+            raise ApiError(
+                400, "invalid_argument", f"the session cannot be stored: {exc}"
+            ) from None
         # the meta fields that changed since this replica last read or wrote them
         meta_all = _encode_meta(_changing_meta(session))
         meta_fields = {k: v for k, v in meta_all.items() if live.meta.get(k) != v}

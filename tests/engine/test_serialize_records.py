@@ -132,3 +132,190 @@ def test_records_keep_views_their_base_and_copy_slices() -> None:
     codec.mark_stored(changed)
     third = _reload(codec.stored, arrays)
     assert third.tensor(keys["w"]).tolist() == [[15.0, 3.0], [25.0, 4.0]]
+
+
+# ------------------------------------------------- stored Functions and hooks as data
+def _sq_class(k: float, captures: list[Any]) -> type:
+    """A Function stored as data ``{"k": k}`` and a capture c: y = k x², dx = 2 k x c g."""
+
+    class Sq(engine.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: Any) -> Any:
+            ctx.save_for_backward(x)
+            return x * x * k
+
+        @staticmethod
+        def backward(ctx: Any, g: Any) -> Any:
+            (x,) = ctx.saved_tensors
+            return g * 2 * k * x * captures[0]
+
+        @staticmethod
+        def stored_form() -> tuple[Any, list[Any]]:
+            return {"fn": "sq", "k": k}, captures
+
+    return Sq
+
+
+def _pair_class(captures: list[Any]) -> type:
+    """Two outputs (a = 2x, b = x²), b saved (an output: its node is the output's node)."""
+
+    class Pair(engine.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: Any) -> Any:
+            a, b = x * 2, x * x
+            ctx.save_for_backward(x, b)
+            return a, b
+
+        @staticmethod
+        def backward(ctx: Any, ga: Any, gb: Any) -> Any:
+            x, b = ctx.saved_tensors
+            return ga * 2 + gb * 2 * x + 0 * b
+
+        @staticmethod
+        def stored_form() -> tuple[Any, list[Any]]:
+            return {"fn": "pair"}, captures
+
+    return Pair
+
+
+class _MulHook:
+    def __init__(self, f: Any) -> None:
+        self.f = f
+
+    def __call__(self, g: Any) -> Any:
+        return g * self.f
+
+    def stored_form(self) -> tuple[Any, list[Any]]:
+        return {"hook": "mul"}, [self.f]
+
+
+class _Loader:
+    def __init__(self) -> None:
+        self.hooks: list[tuple[Any, Any]] = []
+
+    def function(self, data: Any, captures: list[Any]) -> type:
+        return _sq_class(data["k"], captures) if data["fn"] == "sq" else _pair_class(captures)
+
+    def hook(self, t: Any, data: Any, captures: list[Any], register: Any) -> None:
+        assert data == {"hook": "mul"}
+        self.hooks.append((t, register(_MulHook(captures[0]))))
+
+
+def _reload_with(stored: dict[str, bytes], arrays: dict[str, Any], loader: Any) -> Any:
+    other = serialize.Records(lambda kind: kind + "x", lambda a: "never", loader)
+    other.load(stored, arrays.__getitem__)
+    return other
+
+
+def _function_graph() -> dict[str, Any]:
+    x = engine.tensor([1.0, -2.0], requires_grad=True)
+    c = engine.tensor([1.0, 3.0])
+    y = _sq_class(0.5, [c]).apply(x)
+    a, b = _pair_class([]).apply(x)
+    out = y.sum() + a.sum() + b.sum()
+    return {"out": out, "x": x, "y": y, "b": b, "c": c}
+
+
+# dx: Sq: 2 * 0.5 * x * c = x * c; Pair: 2 + 2x
+_DX = [1.0 * 1.0 + 2 + 2.0, -2.0 * 3.0 + 2 - 4.0]
+
+
+def test_records_round_trip_stored_functions() -> None:
+    arrays: dict[str, Any] = {}
+    codec = _codec(arrays)
+    named = _function_graph()
+    changed, _ = codec.dump(named.values())
+    codec.mark_stored(changed)
+    keys = {n: codec.key(t, "t") for n, t in named.items()}
+    with pytest.raises(engine.errors.InvalidArgumentError, match="template loader"):
+        _reload(codec.stored, arrays)  # no loader: refused
+    other = _reload_with(codec.stored, arrays, _Loader())
+    out, x, y, b = (other.tensor(keys[n]) for n in ("out", "x", "y", "b"))
+    assert y.grad_fn.name() == "SqBackward" and b.grad_fn.name() == "PairBackward"
+    assert y.grad_fn.next_functions[0][0].variable is x
+    out.backward()
+    assert x.grad.tolist() == _DX
+    with pytest.raises(GraphFreedError):
+        out.backward()  # the Functions' saved values are freed, as torch's
+    # the original graph is untouched and gives the same gradient
+    named["out"].backward()
+    assert named["x"].grad.tolist() == _DX
+
+
+def test_format_1_round_trips_stored_functions_and_hooks() -> None:
+    import json
+
+    named = _function_graph()
+    f = engine.tensor([10.0, 10.0])
+    h = named["y"]
+    h.register_hook(_MulHook(f))
+    h.retain_grad()
+    doc, arrays = serialize.dump({**named, "f": f})
+    doc = json.loads(json.dumps(doc))
+    with pytest.raises(engine.errors.InvalidArgumentError, match="template loader"):
+        serialize.load(doc, arrays)
+    loaded = serialize.load(doc, arrays, _Loader())
+    loaded["out"].backward()
+    named["out"].backward()
+    assert loaded["x"].grad.tolist() == named["x"].grad.tolist()
+    assert loaded["y"].grad.tolist() == named["y"].grad.tolist() == [10.0, 10.0]
+
+
+def test_records_round_trip_hooks_retain_grad_and_removal() -> None:
+    arrays: dict[str, Any] = {}
+    codec = _codec(arrays)
+    x = engine.tensor([1.0, -2.0], requires_grad=True)
+    f = engine.tensor([10.0, 10.0])
+    y = x * 2
+    y.retain_grad()
+    hy = y.register_hook(_MulHook(f))
+    x.register_hook(_MulHook(f))
+    out = y.sum()
+    roots = [out, x, y, f]
+    changed, _ = codec.dump(roots)
+    codec.mark_stored(changed)
+    assert codec.dump(roots) == ({}, {})  # hooks unchanged: nothing to write
+    keys = {n: codec.key(t, "t") for n, t in {"out": out, "x": x, "y": y}.items()}
+    loader = _Loader()
+    other = _reload_with(codec.stored, arrays, loader)
+    assert len(loader.hooks) == 2
+    o2, x2, y2 = (other.tensor(keys[n]) for n in ("out", "x", "y"))
+    o2.backward(retain_graph=True)
+    assert y2.grad.tolist() == [10.0, 10.0]  # hooked, then retained
+    assert x2.grad.tolist() == [200.0, 200.0]
+    # a loaded hook's handle removes it
+    handle = next(hd for t, hd in loader.hooks if t is x2)
+    handle.remove()
+    o2.backward()
+    assert x2.grad.tolist() == [220.0, 220.0]
+
+    hy.remove()  # on the original: y's record changes (only y's)
+    changed, _ = codec.dump(roots)
+    assert set(changed) == {keys["y"]}
+    codec.mark_stored(changed)
+    third = _reload_with(codec.stored, arrays, _Loader())
+    third.tensor(keys["out"]).backward()
+    assert third.tensor(keys["y"]).grad.tolist() == [1.0, 1.0]
+    assert third.tensor(keys["x"]).grad.tolist() == [20.0, 20.0]
+
+
+def test_python_functions_and_hooks_are_not_stored() -> None:
+    class Plain(engine.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: Any) -> Any:
+            return x * 2
+
+        @staticmethod
+        def backward(ctx: Any, g: Any) -> Any:
+            return g * 2
+
+    x = engine.tensor([1.0], requires_grad=True)
+    codec = _codec({})
+    with pytest.raises(engine.errors.InvalidArgumentError, match="Plain cannot be stored"):
+        codec.dump([Plain.apply(x)])
+    z = x * 3
+    z.register_hook(lambda g: g)
+    with pytest.raises(engine.errors.InvalidArgumentError, match="hook cannot be stored"):
+        codec.dump([z])
+    with pytest.raises(engine.errors.InvalidArgumentError, match="hook cannot be stored"):
+        serialize.dump({"z": z})
