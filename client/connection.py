@@ -34,6 +34,8 @@ import httpx
 import numpy as np
 import orjson
 
+from engine.meta import INDEXED_OPS
+
 from .errors import (
     ServerError,
     ServerUnreachableError,
@@ -117,7 +119,7 @@ def _names_in(node: dict[str, Any]) -> Iterator[str]:
             yield a
         elif isinstance(a, list):
             stack.extend(a)
-    if node["op"] == "index":
+    if node["op"] in INDEXED_OPS:
         yield from (it for it in node["kwargs"].get("index", []) if isinstance(it, str))
 
 

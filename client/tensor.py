@@ -14,7 +14,7 @@ import math
 import operator
 import warnings
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -808,7 +808,16 @@ class RemoteTensor(HostValues, _TableMethods):
         return self.detach()
 
     # ------------------------------------------------------------- in place
-    def _inplace(self, op: str, *args: Any, **kwargs: Any) -> RemoteTensor:
+    def _inplace(
+        self,
+        op: str,
+        *args: Any,
+        check: Callable[[], None] | None = None,
+        wire_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> RemoteTensor:
+        """Record the in-place wire op ``op`` on self (``check``: the local check where the
+        method's own does not apply; ``wire_kwargs``: the kwargs as sent, where they differ)."""
         conn = self._conn
         tracer = TRACER.get()
         if tracer is not None and conn is not tracer:
@@ -824,14 +833,21 @@ class RemoteTensor(HostValues, _TableMethods):
                 "operation."
             )
 
-        def check() -> bool:  # torch's shape and dtype checks, locally
-            check_inplace(op, stand_in(self.shape, self.dtype), [*map(_meta, args)], kwargs)
+        def checked() -> bool:  # torch's shape and dtype checks, locally
+            if check is not None:
+                check()
+            else:
+                check_inplace(op, stand_in(self.shape, self.dtype), [*map(_meta, args)], kwargs)
             return True
 
         _finite(kwargs)
-        key = _inference_key(op, [self, *args], kwargs)
-        remembered_as(None if key is None else ("in place", key), check)
-        node = {"name": None, "op": op, "args": [_name(self), *map(_wire, args)], "kwargs": kwargs}
+        if check is not None:
+            checked()
+        else:
+            key = _inference_key(op, [self, *args], kwargs)
+            remembered_as(None if key is None else ("in place", key), checked)
+        sent = kwargs if wire_kwargs is None else wire_kwargs
+        node = {"name": None, "op": op, "args": [_name(self), *map(_wire, args)], "kwargs": sent}
         conn.record(node)
         tracked = conn.grad_enabled and (
             self._rg or any(isinstance(a, RemoteTensor) and a.requires_grad for a in args)
@@ -901,13 +917,18 @@ class RemoteTensor(HostValues, _TableMethods):
         """``x[key] = value`` for basic indexing, as torch: a copy into the view ``x[key]``
         (x's grad_fn becomes CopySlices), or into ``x`` itself where the key selects all."""
         items = list(key) if isinstance(key, tuple) else [key]
-        if not all(_basic_item(it) for it in items):
-            raise TypeError(
-                "item assignment with index tensors or lists (index_put_) is not part of the "
-                "gradserve wire API; use where()"
-            )
-        target = self[key] if _writes_a_view(items, self.shape) else self
-        target.copy_(value)
+        if all(_basic_item(it) for it in items):
+            target = self[key] if _writes_a_view(items, self.shape) else self
+            target.copy_(value)
+            return
+        # index tensors, lists or masks: torch's index_put_ (the wire's in place index_put_)
+        wire, meta, _ = _index_items(key)
+
+        def check() -> None:  # torch's index and shape errors, locally, on stand-ins
+            stand = stand_in(self.shape, self.dtype)
+            check_inplace("__setitem__", stand, [tuple(meta), _meta(value)], {})
+
+        self._inplace("index_put_", value, check=check, wire_kwargs={"index": wire})
 
     # --------------------------------------------------------------- methods
     # (the op table's methods are attached below; these compose or differ from torch's)

@@ -30,6 +30,7 @@ from .ops import OPS, table_version
 from .tensor import Tensor
 
 __all__ = [
+    "INDEXED_OPS",
     "arange_plan",
     "check_inplace",
     "count_parts",
@@ -39,6 +40,10 @@ __all__ = [
     "stand_in",
     "table_version",
 ]
+
+# wire ops whose kwarg "index" holds index items, where a string names an index tensor
+# (x[idx] and x[idx] = v): the names a node reads include those
+INDEXED_OPS = frozenset({"index", "index_put_"})
 
 
 def op_specs() -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, Protocol
 
 import engine
 from engine.errors import DoesNotRequireGradError, EngineError
+from engine.meta import INDEXED_OPS
 from engine.ops import wire_ops
 from engine.state import (
     Checkpoint,
@@ -126,7 +127,7 @@ class Executor:
 
     def kwargs(self, op: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         out = dict(kwargs)
-        if op == "index" and isinstance(out.get("index"), list):
+        if op in INDEXED_OPS and isinstance(out.get("index"), list):
             # a string item names an int64 or bool index tensor
             out["index"] = [
                 self.lookup(it) if isinstance(it, str) and it != "..." else it
@@ -223,14 +224,17 @@ class Executor:
                 node=self.node,
             )
         spec, inplace = entry
-        kwargs = self.kwargs(op, node.kwargs) if op == "index" else node.kwargs
+        kwargs = self.kwargs(op, node.kwargs) if op in INDEXED_OPS else node.kwargs
         if inplace:
             if not node.args:
                 raise ApiError(400, "invalid_argument", f"{op} needs a target", node=self.node)
             target = self.lookup(node.args[0])
             rest = [self.arg(a) for a in node.args[1:]]
             self._save(target)
-            out = getattr(target, op)(*rest, **kwargs)
+            if spec.inplace_call is not None:
+                out = spec.inplace_call(target, *rest, **kwargs)
+            else:
+                out = getattr(target, op)(*rest, **kwargs)
         else:
             local, names = self.local, self.names
             args: list[Any] = []
@@ -351,8 +355,8 @@ def _drops(
                     if name in dropping:
                         last[name] = i
         op = node.op
-        if op == "index" or op == BACKWARD:
-            for name in _names_in(node.kwargs.get("index" if op == "index" else "inputs")):
+        if op in INDEXED_OPS or op == BACKWARD:
+            for name in _names_in(node.kwargs.get("inputs" if op == BACKWARD else "index")):
                 if name in dropping:
                     last[name] = i
         elif op in KINDS:  # stored templates: the names in their kwargs are uses too

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 import engine
 from api_schema.templates import FunctionKwargs, HookKwargs, StoredTemplate
 from engine.autograd_function import Function
+from engine.meta import INDEXED_OPS
 from engine.ops import wire_ops
 from engine.tensor import Tensor
 
@@ -127,7 +128,7 @@ def check_template(t: StoredTemplate, n_inputs: int, what: str) -> None:
                 "(not grad_of, nor node kinds)",
             )
         names = list(_names_in(node.args))
-        if node.op == "index":
+        if node.op in INDEXED_OPS:
             names += [n for n in _names_in(node.kwargs.get("index")) if n != "..."]
         for name in names:
             if name not in bound:

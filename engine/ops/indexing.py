@@ -14,7 +14,12 @@ from typing import Any
 import numpy as np
 
 from ..autograd import apply, check_numel
-from ..errors import EngineTypeError, IndexOutOfRangeError, InvalidArgumentError
+from ..errors import (
+    EngineTypeError,
+    IndexOutOfRangeError,
+    InvalidArgumentError,
+    ShapeMismatchError,
+)
 from ..shapes import broadcast_shapes, normalize_dim
 from ..tensor import Tensor, as_tensor
 from .pointwise import where
@@ -275,7 +280,14 @@ INDEX_BACKWARD = defop(
 
 def _index_put_fwd(xp: Any, a: Any, v: Any, index: list[Any]) -> Any:
     out = a.copy()
-    out[to_key(index, xp)] = v
+    key = to_key(index, xp)
+    try:
+        out[key] = v
+    except ValueError:
+        raise ShapeMismatchError(
+            f"shape mismatch: value tensor of shape {list(xp.shape(v))} cannot be broadcast to "
+            f"indexing result of shape {list(out[key].shape)}"
+        ) from None
     return out
 
 
@@ -303,12 +315,19 @@ INDEX_PUT = defop(
     sig="input, index, values",
     prepare=_index_put_args,
     variants=("function",),  # Tensor.__setitem__ runs it in place
-    public=False,
+    wire=("index_put_",),  # x[index] = values, in place, on the wire (index's items)
+    call=lambda x, values, index: index_put(x, _wire_key(index), values),
+    inplace_call=lambda x, values, index: _setitem(x, _wire_key(index), values),
     dtypes="any",
-    doc="x[index] = values out of place (the in-place form rebinds x to it)",
+    doc="x[index] = values: index's items (int64/bool index tensors too), in place on the wire",
 )
 index: Callable[..., Any] = INDEX.fn
 index_put: Callable[..., Any] = INDEX_PUT.fn
+
+
+def _setitem(x: Tensor, key: Any, values: Any) -> Tensor:
+    x[key] = values  # torch's x[key] = values: a copy into a view, or index_put_
+    return x
 
 
 def _wire_index(x: Tensor, items: Any) -> Any:

@@ -112,6 +112,8 @@ class Op:
     public: bool = True  # listed on the wire
     wire: tuple[str, ...] | None = None  # its wire names (default: name, and name_ if in place)
     call: Callable[..., Any] | None = None  # the wire's call, where it differs from the function
+    # the wire's in-place call (target first), where it is no method of the target's
+    inplace_call: Callable[..., Any] | None = None
     parts: bool = False  # the function returns a tuple of tensors; the wire picks one: ``part``
     doc: str = ""
     # the output is a view of input 0: True, or a predicate of (inputs, attrs)

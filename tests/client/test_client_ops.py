@@ -344,3 +344,27 @@ def test_shape_and_dtype_are_inferred_locally(torch: RemoteTorch, ref: Any) -> N
     assert torch.requests == before
     assert repr(chain[0][0].shape) == repr(chain[0][1].shape) == "torch.Size([4, 1])"
     assert repr(mirror(ref, chain[2][0])) == repr(chain[2][1])
+
+
+def test_item_assignment_with_masks_and_index_tensors(torch: RemoteTorch, ref: Any) -> None:
+    """x[x < 0] = 0, x[idx] = v, x[[0, 1]] = v through the client: torch's values, gradients,
+    grad_fn and errors (index_put_ on the wire)."""
+    out = []
+    for m in (torch, ref):
+        x = m.tensor([1.0, -2.0, 3.0])
+        x[x < 0] = 0.0
+        a = x.tolist()
+        x[m.tensor([0, 2])] = 5.0
+        b = x.tolist()
+        x[[0, 1]] = 7.0
+        w = m.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        y = w * 2
+        y[y > 3] = 0.0
+        y[m.tensor([0])] = w[1:2] * 10
+        y.sum().backward()
+        out.append((a, b, x.tolist(), w.grad.tolist(), y.grad_fn.name()))
+        with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+            w[m.tensor([0])] = 1.0
+        with pytest.raises(RuntimeError, match="cannot be broadcast to indexing result"):
+            x[m.tensor([0, 1])] = m.tensor([1.0, 2.0, 3.0])
+    assert out[0] == out[1]

@@ -1284,6 +1284,11 @@ ERROR_CASES = [
     ErrorCase("requires_grad_-false-non-leaf", _nonleaf_requires_grad_false, "not_leaf"),
     ErrorCase("leaf-inplace", _leaf_inplace, "leaf_inplace"),
     ErrorCase("leaf-setitem", lambda m: _t(m, Y3, True).__setitem__(0, 1.0), "leaf_inplace"),
+    ErrorCase(
+        "setitem-index-shape",
+        lambda m: _t(m, Y3).__setitem__(_t(m, [0, 1]), _t(m, Y3)),
+        "shape_mismatch",
+    ),
     ErrorCase("modified-saved-output", _modified_saved_output, "modified_inplace"),
     ErrorCase("modified-saved-input", _modified_saved_input, "modified_inplace"),
     ErrorCase("modified-through-detach", _modified_through_detach, "modified_inplace"),

@@ -895,7 +895,7 @@ async def test_floor_divide_has_no_derivative_as_in_torch(client: httpx.AsyncCli
 
 
 # wire ops with a test of their own above (not a Case)
-OWN_TESTS = {"grad_of", "to", "floor_divide_"}
+OWN_TESTS = {"grad_of", "to", "floor_divide_", "index_put_"}
 
 
 def test_every_wire_op_has_a_wire_case() -> None:
@@ -972,3 +972,41 @@ async def test_split_pieces_on_the_wire(client: httpx.AsyncClient) -> None:
         r = await s.graph([node])
         assert_problem(r, 400, "invalid_argument")
         assert "chunk gives 2 tensors here" in r.json()["detail"], r.text
+
+
+async def test_index_put_in_place_with_masks_and_index_tensors(client: httpx.AsyncClient) -> None:
+    """x[mask] = v and x[idx] = t on the wire (index_put_: index's items, names of int64 or
+    bool tensors too): torch's values and IndexPutBackward0 gradients; bad ones are 4xx."""
+    ops = {o["name"]: o for o in (await client.get("/v1/ops")).json()["ops"]}
+    assert ops["index_put_"]["in_place"]
+    s = await open_session(client)
+    await s.tensor("w", value=[1.0, 2.0, 3.0], requires_grad=True)
+    await s.tensor("i", value=wire(np.array([0])))
+    nodes = [
+        {"name": "y", "op": "mul", "args": ["w", 2.0]},
+        {"name": "m", "op": "gt", "args": ["y", 3.0]},
+        {"name": None, "op": "index_put_", "args": ["y", 0.0], "kwargs": {"index": ["m"]}},
+        {"name": "v", "op": "index", "args": ["w"], "kwargs": {"index": [{"slice": [1, 2]}]}},
+        {"name": "v10", "op": "mul", "args": ["v", 10.0]},
+        {"name": None, "op": "index_put_", "args": ["y", "v10"], "kwargs": {"index": ["i"]}},
+        {"name": "r", "op": "sum", "args": ["y"]},
+    ]
+    assert (await s.graph(nodes)).status_code == 200
+    g = (await s.backward("r")).json()["grads"]["w"]
+    w = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = w * 2
+    y[y > 3] = 0.0
+    y[torch.tensor([0])] = w[1:2] * 10
+    y.sum().backward()
+    np.testing.assert_allclose(np.asarray(g["data"]), w.grad.numpy())
+    await s.tensor("x", value=[1.0, 2.0, 3.0])
+    await s.tensor("big", value=wire(np.array([5])))
+    bad = [
+        ({"op": "index_put_", "args": ["x", 1.0], "kwargs": {"index": ["big"]}}, 400),
+        ({"op": "index_put_", "args": ["x", "w"], "kwargs": {"index": ["i"]}}, 400),
+        ({"op": "index_put_", "args": ["x", 1.0], "kwargs": {"index": ["nope"]}}, 400),
+    ]
+    for node, status in bad:
+        r = await s.graph([node])
+        assert r.status_code == status, (node, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")

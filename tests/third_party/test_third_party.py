@@ -39,15 +39,11 @@ WAYS = ("torch", "engine", "client")
 # What the client does not do yet, by case: each reason is a section of docs/unsupported.md
 # (checked by test_unsupported_is_documented). The engine and torch run every case.
 _TRACED = "Python side effects of a traced backward or hook through the client"
-_SETITEM = "item assignment through the client"
 _STATE = "local tensor state through the client"
 CLIENT_UNSUPPORTED: dict[str, str] = {
     "TestAutograd.test_grad_nonleaf_register_hook": _TRACED,
     "TestAutograd.test_hooks": _TRACED,
     "TestAutogradFunction.test_mark_non_differentiable_mixed": _TRACED,
-    "TestAutograd.test_backward_twice_with_saved_values": _SETITEM,
-    "TestAutograd.test_backward_twice_retained_graph_with_saved_values": _SETITEM,
-    "TestAutograd.test_softmax_cross_entropy_grads": _SETITEM,
     "TestAutograd.test_grad_assignment": _STATE,
 }
 
