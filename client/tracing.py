@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from engine.ctx import CtxBase
+from engine.ctx import CtxBase, FunctionBase
 from engine.errors import InvalidArgumentError, LeafInplaceError
 
 from .connection import Connection
@@ -197,38 +197,9 @@ class FunctionCtx(CtxBase):
     saved_variables = saved_tensors
 
 
-class Function:
+class Function(FunctionBase):
     """``torch.autograd.Function`` through the client: ``forward`` runs as recorded ops,
     ``backward`` is traced into a template the server replays (module docstring)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError(
-            "Legacy autograd function with non-static forward method is deprecated. Please use "
-            "new-style autograd function with static forward method. (Example: "
-            "https://pytorch.org/docs/stable/autograd.html#torch.autograd.Function)"
-        )
-
-    @staticmethod
-    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(
-            "You must implement the forward function for custom autograd.Function."
-        )
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> Any:
-        raise NotImplementedError("setup_context is not implemented.")
-
-    @staticmethod
-    def backward(ctx: Any, *grad_outputs: Any) -> Any:
-        raise NotImplementedError(
-            "You must implement either the backward or vjp method for your custom "
-            "autograd.Function to use it with backward mode AD."
-        )
-
-    vjp = backward
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:

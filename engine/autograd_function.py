@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import autograd as A
-from .ctx import CtxBase
+from .ctx import CtxBase, FunctionBase
 from .errors import InvalidArgumentError, LeafInplaceError, ShapeMismatchError
 from .ops import Op
 from .tensor import Tensor
@@ -81,38 +81,11 @@ class _FunctionMeta(type):
         )
 
 
-class Function(metaclass=_FunctionMeta):
+class Function(FunctionBase, metaclass=_FunctionMeta):
     """Subclass with static ``forward(ctx, *args)`` and ``backward(ctx, *grads)``; call
     ``apply``."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise InvalidArgumentError(
-            "Legacy autograd function with non-static forward method is deprecated. Please use "
-            "new-style autograd function with static forward method. (Example: "
-            "https://pytorch.org/docs/stable/autograd.html#torch.autograd.Function)"
-        )
-
-    @staticmethod
-    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(
-            "You must implement the forward function for custom autograd.Function."
-        )
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> Any:
-        raise NotImplementedError("setup_context is not implemented.")
-
-    @staticmethod
-    def backward(ctx: Any, *grad_outputs: Any) -> Any:
-        raise NotImplementedError(
-            "You must implement either the backward or vjp method for your custom "
-            "autograd.Function to use it with backward mode AD."
-        )
-
-    vjp = backward
+    legacy_error = InvalidArgumentError
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:

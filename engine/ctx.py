@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CtxBase"]
+__all__ = ["CtxBase", "FunctionBase"]
 
 
 class CtxBase:
@@ -52,3 +52,40 @@ class CtxBase:
 
     def set_materialize_grads(self, value: bool) -> None:
         self.materialize_grads = bool(value)
+
+
+class FunctionBase:
+    """What ``torch.autograd.Function`` is before ``apply``: the legacy-call error and the
+    defaults of ``forward``, ``setup_context`` and ``backward`` (torch's texts). The engine's
+    and the client's ``Function`` add ``apply``; ``legacy_error`` is the class they raise."""
+
+    legacy_error: type[Exception] = RuntimeError
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.legacy_error(
+            "Legacy autograd function with non-static forward method is deprecated. Please use "
+            "new-style autograd function with static forward method. (Example: "
+            "https://pytorch.org/docs/stable/autograd.html#torch.autograd.Function)"
+        )
+
+    @staticmethod
+    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(
+            "You must implement the forward function for custom autograd.Function."
+        )
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> Any:
+        raise NotImplementedError("setup_context is not implemented.")
+
+    @staticmethod
+    def backward(ctx: Any, *grad_outputs: Any) -> Any:
+        raise NotImplementedError(
+            "You must implement either the backward or vjp method for your custom "
+            "autograd.Function to use it with backward mode AD."
+        )
+
+    vjp = backward
