@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from engine.profiler_events import EventList, FunctionEvent
+from engine.profiler_events import EventList, FunctionEvent, ProfileResults
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["RemoteProfile", "RemoteRecordFunction"]
 
 
-class RemoteProfile:
+class RemoteProfile(ProfileResults):
     """``torch.autograd.profiler.profile`` over a session: the ops' server-side times.
 
     Torch's keywords are accepted; ``enabled`` and ``record_shapes`` act, the others (CUDA,
@@ -89,22 +89,6 @@ class RemoteProfile:
                 )
             )
         self.nodes.extend(report.get("nodes", ()))
-
-    def events(self) -> EventList:
-        return self.function_events
-
-    def key_averages(self, group_by_input_shape: bool = False) -> EventList:
-        return self.function_events.key_averages(group_by_input_shape)
-
-    def table(self, **kw: Any) -> str:
-        return self.function_events.table(**kw)
-
-    @property
-    def self_cpu_time_total(self) -> float:
-        return self.function_events.self_cpu_time_total
-
-    def __str__(self) -> str:
-        return self.table()
 
 
 class RemoteRecordFunction:

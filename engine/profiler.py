@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import autograd as A
-from .profiler_events import EventList, FunctionEvent, FunctionEventAvg
+from .profiler_events import EventList, FunctionEvent, FunctionEventAvg, ProfileResults
 
 if TYPE_CHECKING:
     from .ops import Op
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["EventList", "FunctionEvent", "FunctionEventAvg", "profile", "record_function"]
 
 
-class profile:
+class profile(ProfileResults):
     """Context manager that records the ops this thread runs (torch's CPU profiler)."""
 
     def __init__(self, enabled: bool = True, *, record_shapes: bool = False, **_: Any) -> None:
@@ -46,22 +46,6 @@ class profile:
     def __exit__(self, *exc: object) -> None:
         if self.enabled:
             A._mode.profiler = self._prev
-
-    def events(self) -> EventList:
-        return self.function_events
-
-    def key_averages(self, group_by_input_shape: bool = False) -> EventList:
-        return self.function_events.key_averages(group_by_input_shape)
-
-    def table(self, **kw: Any) -> str:
-        return self.function_events.table(**kw)
-
-    @property
-    def self_cpu_time_total(self) -> float:
-        return self.function_events.self_cpu_time_total
-
-    def __str__(self) -> str:
-        return self.table()
 
     def _timed(self, name: str, shapes: list[list[int]], fn: Callable[[], Any]) -> Any:
         start = time.perf_counter()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EventList", "FunctionEvent", "FunctionEventAvg"]
+__all__ = ["EventList", "FunctionEvent", "FunctionEventAvg", "ProfileResults"]
 
 
 @dataclass
@@ -116,3 +116,26 @@ class EventList(list):
             avg.cpu_time_total += e.cpu_time_total
             avg.self_cpu_time_total += e.self_cpu_time_total
         return avg
+
+
+class ProfileResults:
+    """What a finished ``profile`` answers from its ``function_events`` (in process and
+    through the client alike): torch's ``events``, ``key_averages``, ``table``, totals."""
+
+    function_events: EventList
+
+    def events(self) -> EventList:
+        return self.function_events
+
+    def key_averages(self, group_by_input_shape: bool = False) -> EventList:
+        return self.function_events.key_averages(group_by_input_shape)
+
+    def table(self, **kw: Any) -> str:
+        return self.function_events.table(**kw)
+
+    @property
+    def self_cpu_time_total(self) -> float:
+        return self.function_events.self_cpu_time_total
+
+    def __str__(self) -> str:
+        return self.table()
