@@ -35,7 +35,8 @@ exact command, then ONE table:
     ``two_layer_net_autograd.py`` (64x1000 -> 100 -> 10, ReLU, float32, 500 steps, the loss
     read every 100), the loss read at the last step too. Same starting values on every way
     (fixed, not each library's randn); the losses are checked against the engine. Its round
-    trips are the whole loop's (setup included); targets from the issue: <= 25 and <= 10.
+    trips are the whole loop's (setup included); targets from the issue: <= 25 and <= 10
+    round trips, client <= 2.0x the engine in-process. (a)'s: <= 1.5x, in <= 2 round trips.
 
 A second table gives the cost per graph node (issue 13, item 4) of (a) through the default
 client and of (d)'s polynomial loop (200 steps): the nodes the client sends per step (counted
@@ -159,8 +160,9 @@ QUICK = Config(
     trace_steps=2,
 )
 
-TARGET_RATIO = 3.0
-TARGET_TRIPS = 3
+TARGET_RATIO = 1.5  # issue 13: the chain <= 1.5x the engine in-process, in 2 requests
+TARGET_TRIPS = 2
+LOOP_RATIO = 2.0  # issue 13: the polynomial and two-layer loops <= 2.0x the engine
 
 
 # ------------------------------------------------------------------ the server
@@ -717,8 +719,9 @@ def format_table(rows: Sequence[Row], torch_ok: bool) -> str:
             f"{ratio:.2f}x",
         ]
         if r.trips_target is not None:
+            lines.append([*first, f"ratio <= {LOOP_RATIO:.2f}x", met(ratio <= LOOP_RATIO)])
             ok = max(r.trips) <= r.trips_target
-            lines.append([*first, f"round trips <= {r.trips_target}", met(ok)])
+            lines.append(["", "", "", "", "", "", f"round trips <= {r.trips_target}", met(ok)])
             continue
         if not r.targets:
             lines.append([*first, "-", "-"])
@@ -935,7 +938,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
     print(
         "notes   : ms per step (forward + backward + reading one gradient to the host); "
-        "targets from the issue, for (a) only."
+        "targets from issue 13, for (a) and (d)."
     )
     busy = others.cpus()
     if busy is not None:
