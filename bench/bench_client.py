@@ -19,7 +19,7 @@ exact command, then ONE table:
     through ``y + x``, ``y * x``, ``tanh(y)``, ``y * 0.5``, then ``.sum().backward()``.
     The leaf is created once and reused, as in bench/bench_engine.py and a training loop: each
     step is ``x.grad = None``, the chain, ``backward()``, and reading ``x.grad``'s values
-    to the host (``x.grad.numpy()``). Targets: <= 3 round trips per step and <= 3x the
+    to the host (``x.grad.numpy()``). Targets (issue 13): <= 2 round trips per step and <= 1.5x the
     in-process engine's time. A second row runs the same step on a session opened with
     ``connect(url, max_pending=4096)`` (the client's batch cap, 1000 nodes by default,
     would otherwise split the 1001-node graph in two requests); a note gives the round
