@@ -30,8 +30,8 @@ by side in this same run:
     with ``{"data", "dtype"}``, then ``GET .../data``), as b64 (``?encoding=b64``) and
     as ``.npy`` (``PUT`` ``application/x-npy``, ``GET`` with ``Accept``). JSON is set
     against the in-process cost of ``orjson.loads`` + ``np.asarray`` of the same
-    payload (target <= 1.5x); ``.npy`` (and b64, for information) against the raw body
-    throughput of ``POST /raw`` with the same bytes (target ``.npy`` >= 0.8x).
+    payload (target <= 1.2x, issue 12); ``.npy`` and b64 against the raw body throughput of
+    ``POST /raw`` with the same bytes (targets ``.npy`` >= 0.8x, b64 >= 0.6x).
 (c) a session with 64 MiB of float32 tensors (``fill: randn``) and a small graph: the
     server's RSS growth (psutil when installed, else ``/proc/<pid>/status``) over the
     live tensor bytes (target <= 1.2x), and the session's reported ``bytes``.
@@ -647,16 +647,16 @@ async def case_transfer(cfg: Config, gs: Process, echo: Process, notes: list[str
             _f(json_rt * 1e3, 1),
             _f(med["ref_json"] * 1e3, 1),
             f"{r_json:.2f}x",
-            "<= 1.5x",
-            met(r_json <= 1.5),
+            "<= 1.2x",  # issue 12
+            met(r_json <= 1.2),
         ),
         Row(
             f"(b) b64  {label} f32 create+read MB/s",
             _f(b64_mbs, 0),
             _f(raw_mbs, 0),
             f"{_ratio(b64_mbs, raw_mbs):.2f}x",
-            "-",
-            "-",
+            ">= 0.6x",  # issue 12
+            met(_ratio(b64_mbs, raw_mbs) >= 0.6),
         ),
         Row(
             f"(b) npy  {label} f32 put+get MB/s",
