@@ -566,6 +566,10 @@ class RedisStore:
         # live sessions by id, least recently saved first, within the cache's byte budget
         self._live: OrderedDict[str, _Live] = OrderedDict()
         self._live_bytes = 0
+        # per session, this replica's requests queue here (first come, first served) before
+        # they ask Redis for the lease: a busy session's waiters do not poll Redis, and each
+        # one's turn comes as the one before releases (gone with the last waiter)
+        self._queues: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def prepare(self) -> None:
         """Load the scripts into Redis at startup, so no request pays (or shows, in Redis's
@@ -979,6 +983,16 @@ class RedisStore:
         live copy is stale or absent, a read of each name the request touches. A busy
         session takes the waiting path (``lock``, then the same)."""
         sid = session_id
+        queue = self._queues.get(sid)
+        if queue is None:
+            queue = self._queues[sid] = asyncio.Lock()
+        # this replica's requests on the session, in turn
+        async with queue, self._session(sid, digest) as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def _session(self, sid: str, digest: bytes) -> AsyncIterator[Session]:
+        """``session`` once this replica's earlier requests on it are done."""
         token = f"{INCARNATION}:{secrets.token_hex(16)}"
         keys = [*(_key(sid, p) for p in PARTS), _key(sid, "lock"), SESSIONS]
         known = self._live.get(sid)

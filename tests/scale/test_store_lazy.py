@@ -9,6 +9,7 @@ the bytes Redis itself counts (``INFO stats``), never by wall time.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -263,3 +264,28 @@ async def test_a_warm_open_sends_no_meta_and_survives_an_eviction_meanwhile(
     async with writer.session("lazy-evict", DIGEST) as s:
         np.testing.assert_array_equal(s.names["s2"].numpy(), [2.0] * 4)
         assert s.name_counter == 0 and s.ttl_seconds == 600
+
+
+async def test_a_replicas_requests_on_one_session_queue_locally_not_on_redis(
+    stores: tuple[RedisStore, RedisStore],
+) -> None:
+    """Sixteen concurrent requests on one session, one replica: each takes its turn from the
+    replica's own queue (first come, first served), so none polls Redis for the lease (the
+    open script finds it free every time: no SET NX retries) and every write lands."""
+    writer, _ = stores
+    await _build(writer, "queue", _small())
+
+    async def bump() -> None:
+        async with writer.session("queue", DIGEST) as s:
+            s.names["s"] = s.names["s"] + 1
+
+    sets0 = int((await writer.redis.info("commandstats")).get("cmdstat_set", {}).get("calls", 0))
+    trips0 = writer.round_trips
+    await asyncio.gather(*(bump() for _ in range(16)))
+    stats = await writer.redis.info("commandstats")
+    # the open script's own SET of the lease, once a request: no SET NX polling beside it
+    assert int(stats.get("cmdstat_set", {}).get("calls", 0)) - sets0 == 16
+    assert writer.round_trips - trips0 == 2 * 16  # open and save each, none refused
+    async with writer.session("queue", DIGEST) as s:
+        np.testing.assert_array_equal(s.names["s"].numpy(), [17.0] * 4)
+    assert not writer._queues  # gone with the last waiter
