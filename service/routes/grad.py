@@ -21,7 +21,14 @@ from api_schema import (
     StatelessInput,
 )
 from engine.errors import DoesNotRequireGradError
-from engine.state import allocated_bytes, budget, checkpoint, from_array, reached_leaves
+from engine.state import (
+    allocated_bytes,
+    budget,
+    checkpoint,
+    from_array,
+    grad_of,
+    reached_leaves,
+)
 from engine.tensor import Tensor
 
 from ..budget import Guard, ServerBudget, guard_for
@@ -62,7 +69,7 @@ def _grad_map(names: dict[str, Tensor], ids: Collection[int], encoding: str) -> 
     out: dict[str, Any] = {}
     for name, t in names.items():
         if id(t) in ids and not is_reserved(name):  # an optimizer's alias is not a client name
-            out[name] = tensor_data(t.grad, encoding)
+            out[name] = tensor_data(grad_of(t), encoding)
     return out
 
 
@@ -98,14 +105,16 @@ def run_backward(
         guard.close()
     if isinstance(req.return_grads, list):  # the .grad of exactly these names
         grads = {
-            n: tensor_data(t.grad, req.encoding)
+            n: tensor_data(grad_of(t), req.encoding)
             for n, t in zip(req.return_grads, wanted, strict=True)
         }
     elif req.return_grads == "none":
         grads = {}
     elif inputs is not None:
         names = req.inputs or []
-        grads = {n: tensor_data(t.grad, req.encoding) for n, t in zip(names, inputs, strict=True)}
+        grads = {
+            n: tensor_data(grad_of(t), req.encoding) for n, t in zip(names, inputs, strict=True)
+        }
     else:
         reached = {id(t) for t in reached_leaves([out])}
         grads = _grad_map(session.names, reached, req.encoding)

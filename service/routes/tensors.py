@@ -247,7 +247,7 @@ async def read_tensor_grad(
 ) -> Response:
     """The ``.grad``: TensorData or null (JSON), or ``.npy`` (404 grad_not_found when none)."""
     t = lookup(session, name)
-    g = t.grad
+    g = grad_of(t)  # as stored: no torch non-leaf warning in the server's log
     work = lambda: _value_response(request, g, encoding, "grad", name)  # noqa: E731
     return await compute(request, work, cost=0 if g is None else nbytes(g))
 
