@@ -14,8 +14,9 @@ from engine.device import accelerator, device, get_default_device, set_default_d
 from engine.errors import InvalidArgumentError
 from engine.meta import arange_plan, linspace_values, table_version
 from engine.shapes import Size, as_size
-from engine.signatures import build
+from engine.signatures import build, inplace_function
 from engine.torch_keywords import accept_torch_keywords_on
+from engine.torch_names import TORCH_NAMES
 from engine.unsupported import missing
 
 from . import optim
@@ -647,6 +648,14 @@ def _install() -> None:
         for alias in (name, *spec["aliases"]):
             sig = "self, " + spec["signature"]
             setattr(RemoteTorch, alias, build(alias, sig, run, spec["doc"]))
+    # torch's function forms of in-place methods (torch.relu_(x) is x.relu_())
+    for spec in SPECS.values():
+        if "inplace" not in spec["variants"]:
+            continue
+        for alias in (spec["name"], *spec["aliases"]):
+            name = alias + "_"
+            if name in TORCH_NAMES["torch"] and name not in vars(RemoteTorch):
+                setattr(RemoteTorch, name, staticmethod(inplace_function(name, RemoteTensor)))
 
 
 _install()

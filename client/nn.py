@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.nnkit.binding import bind
-from engine.nnkit.composite import INPLACE_AFTER, Composite, with_inplace
+from engine.nnkit.composite import INPLACE_AFTER, Composite, inplace_forms, with_inplace
 from engine.nnkit.init import Init
 from engine.nnkit.module import Backend
 from engine.nnkit.utils import Utils
@@ -69,6 +69,7 @@ def _functional(torch: Any) -> Namespace:
 
     table = {n: getattr(torch, n) for n, s in SPECS.items() if "nn" in s["variants"] and s["wire"]}
     table.update({n: with_inplace(n, table[n]) for n in INPLACE_AFTER})
+    table.update(inplace_forms(table))  # F.relu_, F.elu_, F.leaky_relu_
     composite = Composite(torch)
     return Namespace(
         "nn.functional",

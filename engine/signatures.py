@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any, NamedTuple
 
-__all__ = ["Param", "build", "params", "same"]
+__all__ = ["Param", "build", "inplace_function", "params", "same"]
 
 
 class Param(NamedTuple):
@@ -72,3 +72,20 @@ def same(v: Any, default: Any) -> bool:
         return True
     scalar = bool | int | float | str
     return isinstance(v, scalar) and isinstance(default, scalar) and v == default
+
+
+def inplace_function(name: str, tensor: type) -> Callable[..., Any]:
+    """torch's function form of an in-place method (``torch.relu_(x)`` is ``x.relu_()``):
+    ``name`` ends in ``_``; ``tensor`` is the namespace's tensor class."""
+
+    def fn(input: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(input, tensor):
+            raise TypeError(
+                f"{name}(): argument 'input' (position 1) must be Tensor, not "
+                f"{type(input).__name__}"
+            )
+        return getattr(input, name)(*args, **kwargs)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"In place: ``input.{name}(...)``."
+    return fn

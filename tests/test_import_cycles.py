@@ -156,6 +156,7 @@ KERNEL = {
     "engine.device",
     "engine.torch_keywords",
     "engine.unsupported",
+    "engine.torch_names",  # torch's own names, data only (unsupported's lists)
     "engine.dtypes",
     "engine.errors",
     "engine.formatting",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-__all__ = ["Composite", "with_inplace"]
+__all__ = ["Composite", "inplace_forms", "with_inplace"]
 
 # torch.nn.functional's activations that take ``inplace``: how many parameters come between
 # the input and it (``leaky_relu(input, negative_slope=0.01, inplace=False)``)
@@ -99,3 +99,21 @@ class Composite:
         u = (x1 @ weight.permute(1, 0, 2).reshape(in1, out_f * in2)).reshape(-1, out_f, in2)
         out = (u * x2.unsqueeze(1)).sum(-1).view(*batch, out_f)
         return out if bias is None else out + bias
+
+
+def inplace_forms(space: dict[str, Any]) -> dict[str, Any]:
+    """``F.relu_``, ``F.elu_``, ``F.leaky_relu_`` (torch's in-place functional forms) from a
+    namespace's ``relu``... that take ``inplace`` (``with_inplace``); torch has no ``silu_``."""
+    out: dict[str, Any] = {}
+    for name in INPLACE_AFTER:
+        if name == "silu" or name not in space:
+            continue
+        base = space[name]
+
+        def f(input: Any, *args: Any, _base: Any = base, **kwargs: Any) -> Any:
+            return _base(input, *args, inplace=True, **kwargs)
+
+        f.__name__ = f.__qualname__ = name + "_"
+        f.__doc__ = f"In place: ``{name}(input, ..., inplace=True)``."
+        out[name + "_"] = f
+    return out

@@ -371,3 +371,23 @@ def test_functional_inplace_activations_through_the_client(torch: RemoteTorch) -
             assert g == t
         else:
             np.testing.assert_allclose(g, t, rtol=1e-12)
+
+
+def test_function_forms_of_inplace_ops_through_the_client(torch: RemoteTorch) -> None:
+    import torch as real
+
+    a = np.array([-1.5, 0.25, 2.0])
+    outs = []
+    for m in (torch, real):
+        w = m.tensor(a, requires_grad=True)
+        x = w * 1.0
+        assert m.relu_(x) is x
+        assert m.exp_(m.tensor(a)).tolist() == np.exp(a).tolist()
+        np.testing.assert_allclose(
+            m.nn.functional.leaky_relu_(m.tensor(a), 0.2).tolist(), [-0.3, 0.25, 2.0]
+        )
+        x.sum().backward()
+        outs.append((x.tolist(), x.grad_fn.name(), w.grad.tolist()))
+        with pytest.raises(TypeError, match="relu_"):
+            m.relu_(3.0)
+    assert outs[0] == outs[1]

@@ -503,3 +503,57 @@ def test_functional_inplace_activations_match_torch(name: str, args: tuple[Any, 
             np.testing.assert_allclose(g, t, rtol=1e-12)
     x = engine.tensor(a)
     assert engine.nn.functional.dropout(x, 0.5, True, inplace=True) is x
+
+
+_FN_FORMS = [
+    ("relu_", ()),
+    ("exp_", ()),
+    ("log_", ()),
+    ("sqrt_", ()),
+    ("sigmoid_", ()),
+    ("tanh_", ()),
+    ("neg_", ()),
+    ("abs_", ()),
+    ("clamp_", (0.3, 1.2)),
+    ("fill_", (2.5,)),
+    ("zero_", ()),
+]
+
+
+@pytest.mark.parametrize(("name", "args"), _FN_FORMS, ids=[n for n, _ in _FN_FORMS])
+def test_function_forms_of_inplace_ops_match_torch(name: str, args: tuple[Any, ...]) -> None:
+    """``torch.relu_(x)`` & co. are ``x.relu_()``: the same tensor back, values, grad_fn
+    names and gradients as torch's; a non-tensor is torch's TypeError."""
+    import torch as real
+
+    a = np.array([[0.25, 1.5, 0.75], [2.0, 0.5, 1.25]])
+    got = []
+    for m in (engine, real):
+        w = m.tensor(a, requires_grad=True)
+        x = w * 1.0
+        y = getattr(m, name)(x, *args)
+        assert y is x
+        (x * x).sum().backward()
+        got.append((x.detach().numpy().copy(), x.grad_fn.name(), w.grad.numpy().copy()))
+        with pytest.raises(TypeError, match=rf"{name}\(\)"):  # overloads word it otherwise
+            getattr(m, name)(3.0)
+    (v1, n1, g1), (v2, n2, g2) = got
+    np.testing.assert_allclose(v1, v2, rtol=1e-12)
+    np.testing.assert_allclose(g1, g2, rtol=1e-12)
+    assert n1 == n2
+
+
+@pytest.mark.parametrize(
+    ("name", "args"), [("relu_", ()), ("elu_", (0.5,)), ("leaky_relu_", (0.2,))]
+)
+def test_functional_inplace_forms_match_torch(name: str, args: tuple[Any, ...]) -> None:
+    import torch as real
+
+    a = np.array([-1.5, 0.25, 2.0])
+    outs = []
+    for m in (engine, real):
+        x = m.tensor(a)
+        y = getattr(m.nn.functional, name)(x, *args)
+        assert y is x
+        outs.append(x.numpy().copy())
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-12)
