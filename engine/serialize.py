@@ -442,35 +442,50 @@ def load(
         e = doc["nodes"][k]
         n, captures = _new_node(e, templates, value)
         nodes[k] = n  # before recursing: graphs share nodes
-        n.consts = tuple(value(c) for c in e["consts"])
-        n.in_meta = tuple(_unmeta(m) for m in e["in_meta"])
-        n.next = tuple(
-            None if x is None else (node(x["node"]) if "node" in x else tensor(x["leaf"]))
-            for x in e["next"]
-        )
-        if e["saved"] is None:
-            n.saved = None
-        else:
-            for key, s in e["saved"].items():
-                skey = _unskey(key)
-                sv = SavedTensor.__new__(SavedTensor)
-                sv.array = arrays[s["array"]]
-                sv.storage = storage(s["storage"])
-                sv.version = s["version"]
-                sv.requires_grad = s["requires_grad"]
-                sv.is_output = s["is_output"]
-                sv.leaf = None if s["leaf"] is None else tensor(s["leaf"])
-                sv.grad_fn = None if s["grad_fn"] is None else node(s["grad_fn"])
-                sv.ref = None
-                assert n.saved is not None
-                n.saved[skey] = sv
-                n.vcs[skey] = vcs[s["vc"]]
+        _fill_node(n, e, value, node, tensor, arrays.__getitem__, storage, vcs.__getitem__)
         if e["retained"] is not None:
             n.retained = weakref.ref(tensor(e["retained"]))
         _finish_node(n, e, tensor, captures)
         return n
 
     return {name: tensor(k) for name, k in doc["names"].items()}
+
+
+def _fill_node(
+    n: Node,
+    e: dict[str, Any],
+    value: Callable[[Any], Any],
+    node: Callable[[str], Node],
+    tensor: Callable[[str], Tensor],
+    array: Callable[[Any], Any],
+    storage: Callable[[Any], Storage],
+    vc: Callable[[Any], list[int]],
+) -> None:
+    """A stored node's data, the same in both formats (only how keys resolve differs):
+    constants, input metadata, edges and saved values."""
+    n.consts = tuple(value(c) for c in e["consts"])
+    n.in_meta = tuple(_unmeta(m) for m in e["in_meta"])
+    n.next = tuple(
+        None if x is None else (node(x["node"]) if "node" in x else tensor(x["leaf"]))
+        for x in e["next"]
+    )
+    if e["saved"] is None:
+        n.saved = None
+        return
+    for key, s in e["saved"].items():
+        skey = _unskey(key)
+        sv = SavedTensor.__new__(SavedTensor)
+        sv.array = array(s["array"])
+        sv.storage = storage(s["storage"])
+        sv.version = s["version"]
+        sv.requires_grad = s["requires_grad"]
+        sv.is_output = s["is_output"]
+        sv.leaf = None if s["leaf"] is None else tensor(s["leaf"])
+        sv.grad_fn = None if s["grad_fn"] is None else node(s["grad_fn"])
+        sv.ref = None
+        assert n.saved is not None
+        n.saved[skey] = sv
+        n.vcs[skey] = vc(s["vc"])
 
 
 # ----------------------------------------------------------------- records (format 2)
@@ -863,29 +878,7 @@ class Records:
             e = body(k)
             n, captures = _new_node(e, self._templates, value)
             self._bind(k, n)  # before recursing: graphs share nodes
-            n.consts = tuple(value(c) for c in e["consts"])
-            n.in_meta = tuple(_unmeta(m) for m in e["in_meta"])
-            n.next = tuple(
-                None if x is None else (node(x["node"]) if "node" in x else tensor(x["leaf"]))
-                for x in e["next"]
-            )
-            if e["saved"] is None:
-                n.saved = None
-            else:
-                for key, s in e["saved"].items():
-                    skey = _unskey(key)
-                    sv = SavedTensor.__new__(SavedTensor)
-                    sv.array = arrays(s["array"])
-                    sv.storage = storage(s["storage"])
-                    sv.version = s["version"]
-                    sv.requires_grad = s["requires_grad"]
-                    sv.is_output = s["is_output"]
-                    sv.leaf = None if s["leaf"] is None else tensor(s["leaf"])
-                    sv.grad_fn = None if s["grad_fn"] is None else node(s["grad_fn"])
-                    sv.ref = None
-                    assert n.saved is not None
-                    n.saved[skey] = sv
-                    n.vcs[skey] = vc(s["vc"])
+            _fill_node(n, e, value, node, tensor, arrays, storage, vc)
             r = e["retained"]
             if r is not None and (r in self.objects or r in records):
                 n.retained = weakref.ref(tensor(r))
