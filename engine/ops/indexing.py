@@ -208,16 +208,21 @@ def _index_fwd(xp: Any, a: Any, index: list[Any]) -> Any:
     return a[to_key(index, xp)]
 
 
+def _add_at(xp: Any, out: Any, key: Any, values: Any) -> None:
+    """``out[key] += values`` unbuffered: repeated indices each add (np.add.at, or CuPy's)."""
+    if xp is np:
+        np.add.at(out, key, values)
+    else:  # pragma: no cover - GPU only
+        import cupyx  # type: ignore[import-not-found, unused-ignore]
+
+        cupyx.scatter_add(out, key, values)
+
+
 def _scatter_fwd(xp: Any, g: Any, index: list[Any], shape: list[int]) -> Any:
     out = xp.zeros(shape, dtype=g.dtype)
     key = to_key(index, xp)
     if any(isinstance(it, dict) and "array" in it for it in index):
-        if xp is np:
-            np.add.at(out, key, g)
-        else:  # pragma: no cover - GPU only
-            import cupyx  # type: ignore[import-not-found, unused-ignore]
-
-            cupyx.scatter_add(out, key, g)
+        _add_at(xp, out, key, g)
     else:
         out[key] = g
     return out
@@ -472,12 +477,7 @@ def _scatter_fwd_along(xp: Any, a: Any, idx: Any, src: Any, dim: int, add: bool 
         s1 = _as_1d(src)
         values = s1[tuple(slice(0, k) for k in i1.shape)]
     if add:
-        if xp is np:
-            np.add.at(flat, key, np.broadcast_to(values, i1.shape))
-        else:  # pragma: no cover - GPU only
-            import cupyx  # type: ignore[import-not-found, unused-ignore]
-
-            cupyx.scatter_add(flat, key, values)
+        _add_at(xp, flat, key, xp.broadcast_to(values, i1.shape))
     else:
         flat[key] = values
     return out
