@@ -629,7 +629,7 @@ def shortcut(op: Op) -> Callable[[tuple[Any, ...]], Any] | None:
         if not dt.is_floating_point:
             return no
         a = x._st.array
-        if limited and limit is not None and a.size > limit:
+        if limit is not None and a.size > limit:
             return no
         y: Any = None
         if n == 1:
