@@ -175,20 +175,11 @@ class Tracer:
 class FunctionCtx(CtxBase):
     """``ctx`` through the client: while backward is traced, ``saved_tensors`` are stand-ins."""
 
+    tensor_type = RemoteTensor
+
     def __init__(self) -> None:
         super().__init__()
         self._traced: tuple[Any, ...] | None = None
-
-    def save_for_backward(self, *tensors: Any) -> None:
-        for i, t in enumerate(tensors):
-            if t is not None and not isinstance(t, RemoteTensor):
-                raise InvalidArgumentError(
-                    "save_for_backward can only save variables, but argument "
-                    f"{i} is of type {type(t).__name__}"
-                )
-        self.to_save = tensors
-
-    save_for_forward = save_for_backward
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:

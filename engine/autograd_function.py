@@ -31,22 +31,13 @@ class FunctionCtx(CtxBase):
     """The ``ctx`` of ``forward``/``backward``: saved tensors (engine saved values, with
     torch's in-place and second-backward checks) and flags."""
 
+    tensor_type = Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self._node: weakref.ref[A.Node] | None = None
         self._cache: tuple[Any, Any] | None = None
         self._cls: type[Function] | None = None  # whose ctx (engine.serialize stores it)
-
-    def save_for_backward(self, *tensors: Any) -> None:
-        for t in tensors:
-            if t is not None and not isinstance(t, Tensor):
-                raise InvalidArgumentError(
-                    "save_for_backward can only save variables, but argument "
-                    f"{tensors.index(t)} is of type {type(t).__name__}"
-                )
-        self.to_save = tensors
-
-    save_for_forward = save_for_backward
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import InvalidArgumentError
+
 __all__ = ["CtxBase", "FunctionBase"]
 
 
@@ -23,7 +25,15 @@ class CtxBase:
         self._dirty: tuple[Any, ...] = ()
         self._non_differentiable: tuple[Any, ...] = ()
 
+    tensor_type: type = object  # what save_for_backward takes (the namespace's Tensor)
+
     def save_for_backward(self, *tensors: Any) -> None:
+        for i, t in enumerate(tensors):
+            if t is not None and not isinstance(t, self.tensor_type):
+                raise InvalidArgumentError(
+                    "save_for_backward can only save variables, but argument "
+                    f"{i} is of type {type(t).__name__}"
+                )
         self.to_save = tensors
 
     save_for_forward = save_for_backward
