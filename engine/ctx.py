@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import InvalidArgumentError
+from .errors import EngineTypeError
 
 __all__ = ["CtxBase", "FunctionBase"]
 
@@ -30,7 +30,7 @@ class CtxBase:
     def save_for_backward(self, *tensors: Any) -> None:
         for i, t in enumerate(tensors):
             if t is not None and not isinstance(t, self.tensor_type):
-                raise InvalidArgumentError(
+                raise EngineTypeError(  # torch's TypeError (still an InvalidArgumentError)
                     "save_for_backward can only save variables, but argument "
                     f"{i} is of type {type(t).__name__}"
                 )

@@ -458,3 +458,18 @@ def test_a_stand_in_kept_past_tracing_says_what_it_is(torch: RemoteTorch) -> Non
     assert len(seen) == 1
     with pytest.raises(TraceError, match=r"stood in for a value while the hook .* was traced"):
         seen[0].tolist()
+
+
+def test_save_for_backward_refuses_a_non_tensor_through_the_client(torch: RemoteTorch) -> None:
+    class Twice(torch.autograd.Function):  # type: ignore[name-defined, misc]
+        @staticmethod
+        def forward(ctx: Any, x: Any) -> Any:
+            ctx.save_for_backward(x, 3)
+            return x * 2
+
+        @staticmethod
+        def backward(ctx: Any, g: Any) -> Any:
+            return g * 2
+
+    with pytest.raises(TypeError, match="argument 1 is of type int"):
+        Twice.apply(torch.ones(2, requires_grad=True))

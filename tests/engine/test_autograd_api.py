@@ -260,3 +260,29 @@ def test_unknown_names_stay_attribute_errors() -> None:
         with pytest.raises(AttributeError) as info:
             owner.no_such_thing  # noqa: B018
         assert not isinstance(info.value, NotImplementedError)
+
+
+def test_save_for_backward_refuses_a_non_tensor_as_torch() -> None:
+    import torch as real
+
+    errors = []
+    for m in (engine, real):
+
+        class Twice(m.autograd.Function):  # type: ignore[name-defined, misc]
+            @staticmethod
+            def forward(ctx: Any, x: Any) -> Any:
+                ctx.save_for_backward(x, 3)
+                return x * 2
+
+            @staticmethod
+            def backward(ctx: Any, g: Any) -> Any:
+                return g * 2
+
+        with pytest.raises(TypeError) as info:
+            Twice.apply(m.ones(2, requires_grad=True))
+        errors.append(str(info.value))
+    assert (
+        errors[0]
+        == errors[1]
+        == ("save_for_backward can only save variables, but argument 1 is of type int")
+    )
